@@ -1,0 +1,33 @@
+package chunkstore
+
+// Chunk is an immutable view of encoded samples and their metadata.
+//
+// The fields must be consistent with each other (as produced by
+// [Appender.Chunk] or [DecodeRecord]); an iterator treats any disagreement
+// between them and the payload as corruption. Data aliases memory owned by
+// someone else (see the package doc, "Lifetime of bytes") and is never
+// written by this package.
+type Chunk struct {
+	// Enc is the payload encoding.
+	Enc Encoding
+	// NumSamples is the number of samples encoded in Data.
+	NumSamples int
+	// MinT and MaxT are the first and the last timestamp (ms) appended. For
+	// the strictly increasing sequences the engine stores these are the
+	// minimum and maximum; the codec itself accepts any sequence and does
+	// not reorder. Both are 0 when NumSamples is 0.
+	MinT, MaxT int64
+	// Data is the encoded payload (docs/format/chunks.md §EncXOR payload).
+	Data []byte
+}
+
+// Iterator returns an iterator positioned before the first sample of c.
+// When reuse is non-nil it is reset and returned, so steady-state iteration
+// does not allocate.
+func (c Chunk) Iterator(reuse *Iterator) *Iterator {
+	if reuse == nil {
+		reuse = new(Iterator)
+	}
+	reuse.Reset(c)
+	return reuse
+}

@@ -1,0 +1,53 @@
+// Package chunkstore owns the encoding of samples into compressed chunks and
+// the on-disk chunk record that frames one chunk with its metadata and a
+// CRC32C. Chunk files, immutable blocks and compaction will live here too
+// (later issues); today the package holds the codec and the record only.
+//
+// # What it owns
+//
+//   - [Appender]: the Gorilla-style XOR encoder ([EncXOR]) for one chunk.
+//   - [Chunk]: an immutable view of encoded samples plus their metadata.
+//   - [Iterator]: the decoder, with Next/At/SeekTo/Err.
+//   - [AppendRecord] / [DecodeRecord]: the on-disk chunk record.
+//
+// It does not own series identity, chunk cutting policy (the caller decides
+// when a chunk is full; [DefaultSamplesPerChunk] is only a recommendation),
+// out-of-order or duplicate rejection (the head does that; the codec stores
+// whatever int64 sequence it is given), or file I/O.
+//
+// The byte-level layout of the payload and of the record is specified in
+// docs/format/chunks.md; the bucket choices and measured figures are in
+// docs/COMPRESSION.md.
+//
+// # Concurrency
+//
+// An [Appender] is owned by one goroutine (in the engine: the shard
+// goroutine). An [Iterator] is owned by one goroutine. A [Chunk] is a value;
+// its Data is never written by this package once a sample is complete except
+// as described next, so iterating the same Chunk from many goroutines is safe.
+//
+// Readers of an open (still appended) chunk: Append only ever (a) ORs bits
+// into the low, still-zero bits of the last byte of the payload and (b)
+// appends bytes after it (possibly after moving the buffer to a larger
+// array). It never changes any byte before the last one. So a reader that
+// wants to iterate an open chunk concurrently with appends must, while
+// synchronised with the owner (for example inside a request served by the
+// shard goroutine), capture NumSamples, MinT, MaxT and len(Data) together and
+// copy the last byte of Data; bytes Data[:len-1] may then be aliased without
+// synchronisation for as long as the buffer is not reused by a Reset. Copying
+// the whole payload is also correct and, at ~150 bytes per chunk, cheap.
+//
+// # Lifetime of bytes
+//
+// Chunk.Data aliases memory the package does not own: the appender's buffer
+// (valid until the next Reset of that appender with the same buffer) or the
+// src passed to [DecodeRecord] (valid as long as src is, e.g. an mmap'd file
+// until it is unmapped). Decoders never write into Data, so it may be
+// read-only mapped memory. Copy Data to keep a chunk beyond those lifetimes.
+//
+// # Errors
+//
+// Decoders never panic on any input. Damaged bytes yield a
+// [*CorruptionError] (errors.Is(err, ErrCorrupt) is true) naming the offset;
+// an encoding this version does not know yields [ErrUnknownEncoding].
+package chunkstore
