@@ -1,6 +1,34 @@
-// Package stages holds the goroutine stages in front of the shards (parse,
-// route, batch) and the message types they pass to shard inboxes.
+// Package stages holds what runs in front of the shards: the batch a parser
+// fills, the router that splits a batch into per-shard messages, the route
+// cache, and the message types a shard inbox carries.
 //
 // Stages never import package shard: the shard depends on the message types
 // defined here, not the other way round.
+//
+// # Routing
+//
+// A series lives in exactly one shard: shard = HashLabels(labels) mod N. The
+// hash is xxhash64 over a canonical encoding of the sorted label set that
+// this package fixes (see HashLabels); it is part of the on-disk contract,
+// because a data directory's series must land in the same shard after every
+// restart. labels.Labels.Hash is deliberately not used: Prometheus documents
+// it as unstable across versions.
+//
+// # Route cache
+//
+// Parsers see series as raw client keys (a line-protocol series key, a
+// remote-write label list as sent). The Router keeps a bounded cache from raw
+// key to the canonical labels, the shard and the shard's series ref, so that
+// a known series skips canonicalisation, hashing and the shard's hash lookup.
+// A cached ref is a hint: each shard has a ref epoch that it bumps whenever
+// it frees refs (head garbage collection), and a hint from an older epoch is
+// ignored by the shard, which then resolves the series by its labels. So a
+// stale cache is never wrong, only slower once.
+//
+// # Concurrency
+//
+// Router is safe for concurrent use: its cache is striped, each stripe behind
+// its own RWMutex, and a hit takes a read lock and allocates nothing. Batch
+// is owned by one goroutine. Message types document who owns what after a
+// send.
 package stages

@@ -1,0 +1,236 @@
+package stages
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/prometheus/prometheus/model/labels"
+)
+
+// RouterOptions configures NewRouter.
+type RouterOptions struct {
+	Shards int    // number of shards, > 0
+	Limits Limits // series shape limits, checked on cache misses
+	// CacheSize bounds the route cache in entries (about 100 bytes each
+	// plus the key). Default 1<<20; negative disables the cache.
+	CacheSize int
+}
+
+// DefaultRouteCacheSize is enough for a million active series; a larger
+// working set still routes correctly, with more canonicalisation.
+const DefaultRouteCacheSize = 1 << 20
+
+// cacheStripes spreads lock contention; 64 stripes make collisions between
+// two ingesting goroutines rare on any machine we target.
+const cacheStripes = 64
+
+// Router splits batches into per-shard messages. Safe for concurrent use.
+type Router struct {
+	shards       int
+	limits       Limits
+	perStripeCap int // 0: cache disabled
+	stripes      [cacheStripes]cacheStripe
+	hashBufs     sync.Pool // *[]byte scratch for HashLabels
+}
+
+// cacheStripe is one stripe of the route cache: two generations, so that
+// eviction is O(1) and a hot entry survives by promotion. When cur is full it
+// becomes prev and a new cur starts; entries only in prev are promoted on
+// hit. Memory is bounded by 2 × perStripeCap entries.
+type cacheStripe struct {
+	mu   sync.RWMutex
+	cur  map[string]cacheEntry
+	prev map[string]cacheEntry
+	_    [40]byte // keep stripes on separate cache lines
+}
+
+// cacheEntry is a value in a stripe map, read and written only under the
+// stripe's lock; lookups return a copy.
+type cacheEntry struct {
+	labels labels.Labels
+	hash   uint64
+	shard  int32
+	ref    uint32
+	epoch  uint32
+}
+
+// NewRouter returns a router for o.Shards shards.
+func NewRouter(o RouterOptions) *Router {
+	if o.Shards <= 0 {
+		panic(fmt.Sprintf("BUG: stages.NewRouter with %d shards", o.Shards))
+	}
+	r := &Router{shards: o.Shards, limits: o.Limits.WithDefaults()}
+	switch {
+	case o.CacheSize == 0:
+		r.perStripeCap = DefaultRouteCacheSize / cacheStripes
+	case o.CacheSize > 0:
+		r.perStripeCap = max(1, o.CacheSize/cacheStripes)
+	}
+	for i := range r.stripes {
+		r.stripes[i].cur = map[string]cacheEntry{}
+	}
+	r.hashBufs.New = func() any { b := make([]byte, 0, 256); return &b }
+	return r
+}
+
+// Shards returns the number of shards the router routes to.
+func (r *Router) Shards() int { return r.shards }
+
+func (r *Router) stripe(key []byte) *cacheStripe {
+	// FNV-1a over at most the last 16 bytes: series keys of one metric
+	// share long prefixes and differ at the end (instance, cpu, ...).
+	h := uint32(2166136261)
+	start := max(0, len(key)-16)
+	for _, c := range key[start:] {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	return &r.stripes[h%cacheStripes]
+}
+
+func (r *Router) lookup(key []byte) (cacheEntry, bool) {
+	if r.perStripeCap == 0 {
+		return cacheEntry{}, false
+	}
+	st := r.stripe(key)
+	st.mu.RLock()
+	e, ok := st.cur[string(key)]
+	if !ok && st.prev != nil {
+		if e, ok = st.prev[string(key)]; ok {
+			st.mu.RUnlock()
+			st.mu.Lock()
+			st.insertLocked(string(key), e, r.perStripeCap)
+			st.mu.Unlock()
+			return e, true
+		}
+	}
+	st.mu.RUnlock()
+	return e, ok
+}
+
+// insertLocked adds e under key to the current generation, rotating the
+// generations when it is full. REQUIRES: st.mu held for writing.
+func (st *cacheStripe) insertLocked(key string, e cacheEntry, limit int) {
+	if len(st.cur) >= limit {
+		st.prev = st.cur
+		st.cur = make(map[string]cacheEntry, limit)
+	}
+	st.cur[key] = e
+}
+
+// Cached reports whether key is in the route cache, so a parser may leave
+// Series.Labels empty for it.
+func (r *Router) Cached(key []byte) bool {
+	_, ok := r.lookup(key)
+	return ok
+}
+
+// Split routes b into msgs, one per shard (len(msgs) == Shards; each is
+// Reset first). Series are validated and canonicalised unless the route
+// cache knows them. On error nothing is routed and the error names the
+// offending series or sample. Split allocates nothing per sample; it
+// allocates per series only on cache misses.
+func (r *Router) Split(b *Batch, msgs []*ShardBatch, scratch *SplitScratch) error {
+	if len(msgs) != r.shards {
+		panic(fmt.Sprintf("BUG: stages.Router.Split with %d messages for %d shards", len(msgs), r.shards))
+	}
+	for _, m := range msgs {
+		m.Reset()
+	}
+	scratch.reset(len(b.Series))
+	hb := r.hashBufs.Get().(*[]byte)
+	defer r.hashBufs.Put(hb)
+	for i := range b.Series {
+		s := &b.Series[i]
+		key := s.Key
+		if key == nil {
+			key = s.Labels.Bytes(scratch.keyBuf[:0])
+			scratch.keyBuf = key
+		}
+		var ss ShardSeries
+		shard := 0
+		if e, ok := r.lookup(key); ok {
+			ss = ShardSeries{Labels: e.labels, Hash: e.hash, Ref: e.ref, Epoch: e.epoch}
+			shard = int(e.shard)
+		} else {
+			if s.Labels.IsEmpty() {
+				return fmt.Errorf("%w: series %d has no labels and its key is not cached", ErrInvalidSeries, i)
+			}
+			lset, err := Canonicalize(s.Labels, r.limits)
+			if err != nil {
+				return err
+			}
+			var h uint64
+			h, *hb = HashLabels(*hb, lset)
+			ss = ShardSeries{Labels: lset, Hash: h}
+			shard = ShardOf(h, r.shards)
+		}
+		ss.Src = uint32(i)
+		m := msgs[shard]
+		scratch.local[i] = localRef{shard: int32(shard), idx: uint32(len(m.Series))}
+		m.Series = append(m.Series, ss)
+	}
+	for _, smp := range b.Samples {
+		if int(smp.Series) >= len(b.Series) {
+			return fmt.Errorf("%w: sample names series %d, batch has %d", ErrInvalidBatch, smp.Series, len(b.Series))
+		}
+		lr := scratch.local[smp.Series]
+		m := msgs[lr.shard]
+		m.Samples = append(m.Samples, Sample{Series: lr.idx, T: smp.T, V: smp.V})
+	}
+	return nil
+}
+
+// Learn records in the route cache the refs a shard assigned to the series
+// of msg (after the shard replied), so later batches skip canonicalisation
+// and the shard's lookup. b is the batch msg was split from.
+func (r *Router) Learn(b *Batch, shard int, msg *ShardBatch, reply *ShardReply, scratch *SplitScratch) {
+	if r.perStripeCap == 0 {
+		return
+	}
+	for i := range msg.Series {
+		ss := &msg.Series[i]
+		if i >= len(reply.Refs) || reply.Refs[i] == 0 {
+			continue
+		}
+		ref := reply.Refs[i]
+		if ss.Ref == ref && ss.Epoch == reply.Epoch {
+			continue // the hint was right; nothing new
+		}
+		src := &b.Series[ss.Src]
+		key := src.Key
+		if key == nil {
+			key = src.Labels.Bytes(scratch.keyBuf[:0])
+			scratch.keyBuf = key
+		}
+		st := r.stripe(key)
+		st.mu.Lock()
+		if e, ok := st.cur[string(key)]; ok {
+			e.ref, e.epoch = ref, reply.Epoch
+			st.cur[string(key)] = e
+		} else {
+			st.insertLocked(string(key), cacheEntry{
+				labels: ss.Labels, hash: ss.Hash, shard: int32(shard), ref: ref, epoch: reply.Epoch,
+			}, r.perStripeCap)
+		}
+		st.mu.Unlock()
+	}
+}
+
+// SplitScratch is per-caller scratch space for Split and Learn; reuse one per
+// goroutine to keep routing allocation-free. Not safe for concurrent use.
+type SplitScratch struct {
+	local  []localRef
+	keyBuf []byte
+}
+
+type localRef struct {
+	shard int32
+	idx   uint32
+}
+
+func (s *SplitScratch) reset(n int) {
+	if cap(s.local) < n {
+		s.local = make([]localRef, n)
+	}
+	s.local = s.local[:n]
+}

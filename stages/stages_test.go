@@ -1,0 +1,246 @@
+package stages
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/stretchr/testify/require"
+)
+
+func TestCanonicalize(t *testing.T) {
+	lim := Limits{MaxLabelsPerSeries: 4, MaxLabelNameLen: 8, MaxLabelValueLen: 8}.WithDefaults()
+	tests := []struct {
+		name    string
+		in      labels.Labels
+		want    labels.Labels
+		wantErr string
+	}{
+		{name: "ok", in: labels.FromStrings("__name__", "up", "job", "a"), want: labels.FromStrings("__name__", "up", "job", "a")},
+		{name: "empty value dropped", in: labels.FromStrings("__name__", "up", "job", ""), want: labels.FromStrings("__name__", "up")},
+		{name: "colon in metric name", in: labels.FromStrings("__name__", "a:b_c"), want: labels.FromStrings("__name__", "a:b_c")},
+		{name: "no metric name", in: labels.FromStrings("job", "a"), wantErr: "no metric name"},
+		{name: "empty metric name", in: labels.FromStrings("__name__", "", "job", "a"), wantErr: "no metric name"},
+		{name: "bad metric name", in: labels.FromStrings("__name__", "1up"), wantErr: "metric name"},
+		{name: "bad label name", in: labels.FromStrings("__name__", "up", "a-b", "x"), wantErr: `label name "a-b"`},
+		{name: "label name starts with digit", in: labels.FromStrings("__name__", "up", "1a", "x"), wantErr: `label name "1a"`},
+		{name: "name too long", in: labels.FromStrings("__name__", "up", "abcdefghi", "x"), wantErr: "limit 8"},
+		{name: "value too long", in: labels.FromStrings("__name__", "up", "a", "123456789"), wantErr: "limit 8"},
+		{name: "too many labels", in: labels.FromStrings("__name__", "up", "a", "1", "b", "2", "c", "3", "d", "4"), wantErr: "5 labels, limit 4"},
+		{name: "duplicate names", in: labels.FromStrings("__name__", "up", "a", "1", "a", "2"), wantErr: `duplicate label name "a"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Canonicalize(tc.in, lim)
+			if tc.wantErr != "" {
+				require.ErrorIs(t, err, ErrInvalidSeries)
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.True(t, labels.Equal(tc.want, got), "got %s", got)
+		})
+	}
+}
+
+// TestHashLabels_Stable pins the hash: it decides which shard owns a series
+// on disk, so a change would misroute every existing data directory.
+func TestHashLabels_Stable(t *testing.T) {
+	h, _ := HashLabels(nil, labels.FromStrings("__name__", "up", "job", "node"))
+	// Known answer from an independent implementation:
+	// printf '__name__\xffup\xffjob\xffnode\xff' | xxhsum -H64
+	require.Equal(t, uint64(0x01585e2399cc2df6), h, "got %#x", h)
+	require.Equal(t, 0, ShardOf(h, 4)) // 0x0158... is in the lowest quarter of uint64
+	h2, _ := HashLabels(nil, labels.FromStrings("__name__", "upj", "ob", "node"))
+	require.NotEqual(t, h, h2, "separators must keep label boundaries apart")
+}
+
+func TestShardOf_Uniform(t *testing.T) {
+	const n, series = 7, 70000
+	counts := make([]int, n)
+	var buf []byte
+	for i := range series {
+		var h uint64
+		h, buf = HashLabels(buf, labels.FromStrings("__name__", "m", "i", fmt.Sprint(i)))
+		counts[ShardOf(h, n)]++
+	}
+	for s, c := range counts {
+		require.InDelta(t, series/n, c, series/n*0.05, "shard %d", s)
+	}
+}
+
+func newMsgs(n int) []*ShardBatch {
+	ms := make([]*ShardBatch, n)
+	for i := range ms {
+		ms[i] = &ShardBatch{}
+	}
+	return ms
+}
+
+func testBatch(series, samplesPer int) *Batch {
+	b := &Batch{}
+	for i := range series {
+		s := b.AddSeries(labels.FromStrings("__name__", "m", "host", fmt.Sprint(i)), nil)
+		for k := range samplesPer {
+			b.AddSample(s, int64(k), float64(i))
+		}
+	}
+	return b
+}
+
+func TestRouter_SplitAndLearn(t *testing.T) {
+	r := NewRouter(RouterOptions{Shards: 3})
+	b := testBatch(100, 2)
+	msgs := newMsgs(3)
+	var sc SplitScratch
+	require.NoError(t, r.Split(b, msgs, &sc))
+
+	total := 0
+	for shard, m := range msgs {
+		for _, ss := range m.Series {
+			require.Equal(t, shard, ShardOf(ss.Hash, 3))
+			require.Zero(t, ss.Ref, "nothing cached yet")
+			require.True(t, labels.Equal(b.Series[ss.Src].Labels, ss.Labels))
+		}
+		for _, smp := range m.Samples {
+			src := m.Series[smp.Series].Src
+			require.Equal(t, float64(src), smp.V, "sample kept with its series")
+		}
+		total += len(m.Samples)
+	}
+	require.Equal(t, 200, total)
+
+	// Pretend each shard assigned ref = Src+1 in epoch 5, then split again:
+	// every series comes back with its hint.
+	for shard, m := range msgs {
+		reply := ShardReply{Epoch: 5}
+		for _, ss := range m.Series {
+			reply.Refs = append(reply.Refs, ss.Src+1)
+		}
+		r.Learn(b, shard, m, &reply, &sc)
+	}
+	require.NoError(t, r.Split(b, msgs, &sc))
+	for _, m := range msgs {
+		for _, ss := range m.Series {
+			require.Equal(t, ss.Src+1, ss.Ref)
+			require.Equal(t, uint32(5), ss.Epoch)
+		}
+	}
+}
+
+func TestRouter_Errors(t *testing.T) {
+	r := NewRouter(RouterOptions{Shards: 2})
+	msgs := newMsgs(2)
+	var sc SplitScratch
+
+	b := &Batch{}
+	b.AddSeries(labels.FromStrings("__name__", "ok"), nil)
+	b.AddSeries(labels.FromStrings("job", "x"), nil)
+	require.ErrorIs(t, r.Split(b, msgs, &sc), ErrInvalidSeries)
+
+	b.Reset()
+	b.AddSeries(labels.FromStrings("__name__", "ok"), nil)
+	b.AddSample(3, 1, 1)
+	require.ErrorIs(t, r.Split(b, msgs, &sc), ErrInvalidBatch)
+
+	b.Reset()
+	b.AddSeries(labels.EmptyLabels(), []byte("never seen"))
+	require.ErrorContains(t, r.Split(b, msgs, &sc), "not cached")
+}
+
+func TestRouter_RawKeyCache(t *testing.T) {
+	r := NewRouter(RouterOptions{Shards: 2})
+	msgs := newMsgs(2)
+	var sc SplitScratch
+	key := []byte("cpu,host=a usage")
+	b := &Batch{}
+	b.AddSample(b.AddSeries(labels.FromStrings("__name__", "cpu_usage", "host", "a"), key), 1, 1)
+	require.False(t, r.Cached(key))
+	require.NoError(t, r.Split(b, msgs, &sc))
+	for shard, m := range msgs {
+		reply := ShardReply{Epoch: 1, Refs: make([]uint32, len(m.Series))}
+		for i := range reply.Refs {
+			reply.Refs[i] = 9
+		}
+		r.Learn(b, shard, m, &reply, &sc)
+	}
+	require.True(t, r.Cached(key))
+	// A parser may now send the key alone.
+	b.Reset()
+	b.AddSample(b.AddSeries(labels.EmptyLabels(), key), 2, 2)
+	require.NoError(t, r.Split(b, msgs, &sc))
+	n := 0
+	for _, m := range msgs {
+		for _, ss := range m.Series {
+			require.Equal(t, "cpu_usage", ss.Labels.Get("__name__"))
+			require.Equal(t, uint32(9), ss.Ref)
+			n++
+		}
+	}
+	require.Equal(t, 1, n)
+}
+
+func TestRouter_CacheBounded(t *testing.T) {
+	r := NewRouter(RouterOptions{Shards: 1, CacheSize: cacheStripes * 4})
+	msgs := newMsgs(1)
+	var sc SplitScratch
+	b := testBatch(5000, 1)
+	require.NoError(t, r.Split(b, msgs, &sc))
+	reply := ShardReply{Epoch: 1, Refs: make([]uint32, len(msgs[0].Series))}
+	for i := range reply.Refs {
+		reply.Refs[i] = uint32(i + 1)
+	}
+	r.Learn(b, 0, msgs[0], &reply, &sc)
+	for i := range r.stripes {
+		st := &r.stripes[i]
+		require.LessOrEqual(t, len(st.cur)+len(st.prev), 2*4)
+	}
+}
+
+func TestRouter_SplitCachedAllocsZero(t *testing.T) {
+	r := NewRouter(RouterOptions{Shards: 4})
+	b := testBatch(500, 10)
+	msgs := newMsgs(4)
+	var sc SplitScratch
+	require.NoError(t, r.Split(b, msgs, &sc))
+	for shard, m := range msgs {
+		reply := ShardReply{Epoch: 1, Refs: make([]uint32, len(m.Series))}
+		for i := range reply.Refs {
+			reply.Refs[i] = uint32(i + 1)
+		}
+		r.Learn(b, shard, m, &reply, &sc)
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		if err := r.Split(b, msgs, &sc); err != nil {
+			t.Fatal(err)
+		}
+	})
+	require.Zero(t, allocs)
+}
+
+func TestRouter_Concurrent(t *testing.T) {
+	r := NewRouter(RouterOptions{Shards: 2, CacheSize: 256})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			msgs := newMsgs(2)
+			var sc SplitScratch
+			b := testBatch(300, 1)
+			for range 20 {
+				if err := r.Split(b, msgs, &sc); err != nil {
+					t.Error(err)
+					return
+				}
+				for shard, m := range msgs {
+					reply := ShardReply{Epoch: uint32(g), Refs: make([]uint32, len(m.Series))}
+					for i := range reply.Refs {
+						reply.Refs[i] = uint32(i + 1)
+					}
+					r.Learn(b, shard, m, &reply, &sc)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
