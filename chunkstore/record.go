@@ -84,17 +84,18 @@ func DecodeRecord(src []byte, off int) (c Chunk, next int, err error) {
 		return Chunk{}, 0, corruptf(p, fmt.Errorf("time span: %w", varintErr(k)))
 	}
 	p += k
+	countOff := p
 	count, k := binary.Uvarint(src[p:end])
 	if k <= 0 {
 		return Chunk{}, 0, corruptf(p, fmt.Errorf("sample count: %w", varintErr(k)))
 	}
 	p += k
 	payload := src[p:end:end]
-	if c.Enc == EncXOR && count > maxXORSamples(len(payload)) {
-		return Chunk{}, 0, corruptf(p, fmt.Errorf("%w: %d samples in %d bytes", errCountTooLarge, count, len(payload)))
-	}
 	if count > 1<<32-1 {
-		return Chunk{}, 0, corruptf(p, fmt.Errorf("%w: %d samples", errCountTooLarge, count))
+		return Chunk{}, 0, corruptf(countOff, fmt.Errorf("%w: %d samples", errCountTooLarge, count))
+	}
+	if c.Enc == EncXOR && count > maxXORSamples(len(payload)) {
+		return Chunk{}, 0, corruptf(countOff, fmt.Errorf("%w: %d samples in %d bytes", errCountTooLarge, count, len(payload)))
 	}
 	c.MinT = minT
 	c.MaxT = int64(uint64(minT) + span)

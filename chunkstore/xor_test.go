@@ -116,9 +116,9 @@ func TestAppender_RoundTrip(t *testing.T) {
 		math.Float64bits(math.Inf(-1)),
 		math.Float64bits(math.Copysign(0, -1)),
 		0,
-		1,                     // smallest subnormal
-		0x000fffffffffffff,    // largest subnormal
-		0x8000000000000001,    // negative subnormal
+		1,                  // smallest subnormal
+		0x000fffffffffffff, // largest subnormal
+		0x8000000000000001, // negative subnormal
 		math.Float64bits(math.MaxFloat64),
 		math.Float64bits(-math.MaxFloat64),
 		math.Float64bits(math.SmallestNonzeroFloat64),
