@@ -1,0 +1,226 @@
+package walseg
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"go.uber.org/zap"
+
+	"github.com/silverback-tsdb/tsdb/internal/fsutil"
+)
+
+// CheckpointOptions select what a checkpoint keeps. Nil predicates drop
+// every record of their kind.
+type CheckpointOptions struct {
+	// KeepSeries reports whether the series ref is still alive in the head.
+	KeepSeries func(ref uint32) bool
+	// KeepSample reports whether a sample is still needed (typically
+	// s.T >= the head's minimum time and its series alive).
+	KeepSample func(s RefSample) bool
+	// KeepTombstone reports whether a tombstone is still needed.
+	KeepTombstone func(t Tombstone) bool
+	// Logger receives checkpoint events (default zap.NewNop()).
+	Logger *zap.Logger
+	// Metrics receives the counters (default: a private Metrics).
+	Metrics *Metrics
+}
+
+// CheckpointStats describe a finished checkpoint.
+type CheckpointStats struct {
+	Through                     int    // last segment covered; the directory is checkpoint.<Through>
+	RecordsIn, RecordsOut       uint64 // records read and written
+	SeriesIn, SeriesOut         uint64
+	SamplesIn, SamplesOut       uint64
+	TombstonesIn, TombstonesOut uint64
+	Replay                      ReplayStats // what reading the input found
+}
+
+// Checkpoint compacts the newest existing checkpoint plus segments up to
+// and including through into a new checkpoint directory
+// checkpoint.<through>: series records whose ref KeepSeries keeps, samples
+// and tombstones the predicates keep, and records of unknown types
+// unchanged, all in their original order (so the rule "a later series
+// record for a ref supersedes an earlier one" keeps holding on replay).
+//
+// Segments <= through must be complete: no writer may still append to
+// them (with a live Writer: through < w.Segment(), after w.Sync). The new
+// checkpoint is built in a temporary directory, fsynced, renamed and the
+// WAL directory fsynced; then older checkpoints are removed. A crash at any
+// point leaves either the old or the new checkpoint in force. Corrupt
+// records in the input are skipped and reported in Replay (they are
+// already lost); Checkpoint does not remove segments: call Truncate.
+// It must not run concurrently with another Checkpoint or Truncate of dir.
+func Checkpoint(dir string, through int, o CheckpointOptions) (CheckpointStats, error) {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Metrics == nil {
+		o.Metrics = &Metrics{}
+	}
+	st := CheckpointStats{Through: through}
+	if cp, ok, err := lastCheckpoint(dir); err != nil {
+		return st, err
+	} else if ok && cp >= through {
+		return st, fmt.Errorf("checkpoint through segment %d: checkpoint %d already covers it", through, cp)
+	}
+	r, err := openReader(dir, ReaderOptions{Logger: o.Logger, Metrics: o.Metrics}, through)
+	if err != nil {
+		return st, err
+	}
+	defer r.Close()
+
+	final := filepath.Join(dir, checkpointName(through))
+	tmp := final + fsutil.TmpSuffix
+	if err := os.RemoveAll(tmp); err != nil {
+		return st, fmt.Errorf("remove stale %s: %w", tmp, err)
+	}
+	// NB: SyncNone: the checkpoint is made durable once, by Close's fsync
+	// and the directory fsyncs below, not per record.
+	w, err := Open(tmp, Options{Sync: SyncNone, Logger: o.Logger})
+	if err != nil {
+		return st, err
+	}
+	if err := copyKept(r, w, o, &st); err != nil {
+		_ = w.Close()
+		_ = os.RemoveAll(tmp)
+		return st, err
+	}
+	if err := w.Close(); err != nil {
+		_ = os.RemoveAll(tmp)
+		return st, fmt.Errorf("close checkpoint %d: %w", through, err)
+	}
+	if err := fsutil.SyncDir(tmp); err != nil {
+		return st, err
+	}
+	if err := fsutil.Rename(tmp, final); err != nil {
+		return st, err
+	}
+	st.Replay = r.Stats()
+	o.Metrics.Checkpoints.Add(1)
+	cps, err := listCheckpoints(dir)
+	if err != nil {
+		return st, err
+	}
+	for _, cp := range cps {
+		if cp < through {
+			if err := os.RemoveAll(filepath.Join(dir, checkpointName(cp))); err != nil {
+				return st, fmt.Errorf("remove old checkpoint %d: %w", cp, err)
+			}
+		}
+	}
+	o.Logger.Named("walseg").Info("wal checkpoint done", zap.Int("segment", through),
+		zap.Uint64("records_in", st.RecordsIn), zap.Uint64("records_out", st.RecordsOut))
+	return st, nil
+}
+
+// copyKept filters the records of r into w.
+func copyKept(r *Reader, w *Writer, o CheckpointOptions, st *CheckpointStats) error {
+	var (
+		series  []RefSeries
+		samples []RefSample
+		tombs   []Tombstone
+		buf     []byte
+	)
+	for r.Next() {
+		rec := r.Record()
+		st.RecordsIn++
+		pos := r.Position()
+		var err error
+		buf = buf[:0]
+		switch Type(rec) {
+		case RecordSeries:
+			series, err = DecodeSeries(series[:0], rec)
+			st.SeriesIn += uint64(len(series))
+			kept := series[:0]
+			for _, s := range series {
+				if o.KeepSeries != nil && o.KeepSeries(s.Ref) {
+					kept = append(kept, s)
+				}
+			}
+			st.SeriesOut += uint64(len(kept))
+			if len(kept) > 0 {
+				buf = AppendSeries(buf, kept)
+			}
+		case RecordSamples:
+			samples, err = DecodeSamples(samples[:0], rec)
+			st.SamplesIn += uint64(len(samples))
+			kept := samples[:0]
+			for _, s := range samples {
+				if o.KeepSample != nil && o.KeepSample(s) {
+					kept = append(kept, s)
+				}
+			}
+			st.SamplesOut += uint64(len(kept))
+			if len(kept) > 0 {
+				buf = AppendSamples(buf, kept)
+			}
+		case RecordTombstones:
+			tombs, err = DecodeTombstones(tombs[:0], rec)
+			st.TombstonesIn += uint64(len(tombs))
+			kept := tombs[:0]
+			for _, t := range tombs {
+				if o.KeepTombstone != nil && o.KeepTombstone(t) {
+					kept = append(kept, t)
+				}
+			}
+			st.TombstonesOut += uint64(len(kept))
+			if len(kept) > 0 {
+				buf = AppendTombstones(buf, kept)
+			}
+		default:
+			buf = append(buf, rec...) // unknown type: kept as is for newer readers
+		}
+		if err != nil {
+			// A frame with a good CRC but a bad body is a writer bug, not
+			// disk damage; refuse to drop it silently.
+			return fmt.Errorf("checkpoint: decode record at segment %d offset %d: %w", pos.Segment, pos.Offset, err)
+		}
+		if len(buf) == 0 {
+			continue
+		}
+		if _, err := w.Write(buf); err != nil {
+			return fmt.Errorf("checkpoint: write: %w", err)
+		}
+		st.RecordsOut++
+	}
+	return r.Err()
+}
+
+// Truncate removes the segments of dir numbered <= through. It refuses with
+// ErrNoCheckpoint unless a checkpoint covering through exists, so no record
+// is lost, and it fsyncs dir afterwards. It must not run concurrently with
+// Checkpoint on dir; a live Writer is unaffected as long as through is below
+// its current segment.
+// m receives SegmentsTruncated and may be nil.
+func Truncate(dir string, through int, m *Metrics) error {
+	cp, ok, err := lastCheckpoint(dir)
+	if err != nil {
+		return err
+	}
+	if !ok || cp < through {
+		return fmt.Errorf("truncate through segment %d: %w", through, ErrNoCheckpoint)
+	}
+	if m == nil {
+		m = &Metrics{}
+	}
+	segs, err := listSegments(dir)
+	if err != nil {
+		return err
+	}
+	removed := 0
+	for _, s := range segs {
+		if s > through {
+			break
+		}
+		if err := os.Remove(filepath.Join(dir, segmentName(s))); err != nil {
+			return fmt.Errorf("truncate segment %d: %w", s, err)
+		}
+		removed++
+		m.SegmentsTruncated.Add(1)
+	}
+	if removed == 0 {
+		return nil
+	}
+	return fsutil.SyncDir(dir)
+}

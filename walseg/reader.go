@@ -1,0 +1,498 @@
+package walseg
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
+	"go.uber.org/zap"
+)
+
+// ReaderOptions configure replay. The zero value is valid.
+type ReaderOptions struct {
+	// Strict makes a bad record in any segment but the last (and a missing
+	// segment number) fail replay with a *CorruptionError instead of being
+	// reported in ReplayStats.Skipped. A torn tail of the last segment is
+	// always repaired: it is the normal result of a crash.
+	Strict bool
+	// ReadOnly reports a torn tail without truncating the file.
+	ReadOnly bool
+	// Logger receives replay events (default zap.NewNop()).
+	Logger *zap.Logger
+	// Metrics receives replay counters (default: a private Metrics).
+	Metrics *Metrics
+}
+
+// Position locates the record last returned by Next.
+type Position struct {
+	Checkpoint bool  // the record came from the checkpoint directory
+	Segment    int   // segment number (inside the checkpoint when Checkpoint)
+	Offset     int64 // byte offset of the record's frame in its file
+}
+
+// Skipped describes a part of an earlier segment that replay skipped.
+type Skipped struct {
+	Err   *CorruptionError // where and why
+	Bytes int64            // bytes from Err.Offset to the end of the file
+}
+
+// ReplayStats summarise a replay; read them after Next returned false.
+type ReplayStats struct {
+	Checkpoint int              // checkpoint read first, -1 for none
+	Segments   int              // segment files opened, checkpoint's included
+	Records    uint64           // records returned
+	Bytes      int64            // frame bytes of those records
+	TornTail   *CorruptionError // why the last segment was cut; nil if clean
+	TornBytes  int64            // bytes cut (or, ReadOnly, that would be cut)
+	Skipped    []Skipped        // bad parts of earlier segments, in order
+}
+
+// source is one segment file to replay.
+type source struct {
+	path       string
+	seg        int
+	checkpoint bool
+	last       bool // last segment of the WAL directory: torn tails are cut
+}
+
+// Reader streams the records of a WAL directory in order: the newest
+// checkpoint's segments first, then the directory's segments after it.
+//
+// A Reader is owned by one goroutine. Record's bytes are valid until the
+// next call to Next; copy them to keep them. Next stops at the first fatal
+// error, which Err returns; corruption handling is described on
+// ReaderOptions and in the package doc.
+type Reader struct {
+	opts ReaderOptions
+	log  *zap.Logger
+	m    *Metrics
+	srcs []source
+	idx  int
+	// scanOnly skips decompression: used to find a segment's last good
+	// record, for which the CRC over the stored bytes is enough.
+	scanOnly bool
+
+	f      *os.File
+	br     *bufio.Reader
+	size   int64
+	off    int64 // offset of the next frame in f
+	recOff int64 // offset of the frame of rec
+
+	hdr     [frameHeaderSize]byte
+	payload []byte
+	rec     []byte
+	zdec    *zstd.Decoder
+	stats   ReplayStats
+	err     error
+	done    bool
+}
+
+// OpenReader lists the WAL directory dir and returns a Reader positioned
+// before its first record. It removes nothing: leftover temporary
+// checkpoint directories are ignored. Close the Reader when done.
+func OpenReader(dir string, o ReaderOptions) (*Reader, error) {
+	return openReader(dir, o, -1)
+}
+
+// openReader is OpenReader limited to segments <= through (all for -1).
+// With a limit, no segment counts as the last one, so nothing is cut.
+func openReader(dir string, o ReaderOptions, through int) (*Reader, error) {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Metrics == nil {
+		o.Metrics = &Metrics{}
+	}
+	r := &Reader{opts: o, log: o.Logger.Named("walseg"), m: o.Metrics}
+	r.stats.Checkpoint = -1
+	cp, ok, err := lastCheckpoint(dir)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		r.stats.Checkpoint = cp
+		cpDir := filepath.Join(dir, checkpointName(cp))
+		segs, err := listSegments(cpDir)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range segs {
+			r.srcs = append(r.srcs, source{path: filepath.Join(cpDir, segmentName(s)), seg: s, checkpoint: true})
+		}
+	}
+	segs, err := listSegments(dir)
+	if err != nil {
+		return nil, err
+	}
+	prev := -1
+	for _, s := range segs {
+		if (ok && s <= cp) || (through >= 0 && s > through) {
+			continue // covered by the checkpoint (awaiting Truncate), or beyond the limit
+		}
+		if prev >= 0 && s != prev+1 {
+			ce := &CorruptionError{File: filepath.Join(dir, segmentName(prev+1)), Segment: prev + 1,
+				Err: fmt.Errorf("segments %d..%d missing", prev+1, s-1)}
+			if o.Strict {
+				return nil, ce
+			}
+			r.log.Warn("wal segments missing", zap.Int("segment", prev+1), zap.Int("next", s))
+			r.stats.Skipped = append(r.stats.Skipped, Skipped{Err: ce})
+		}
+		prev = s
+		r.srcs = append(r.srcs, source{path: filepath.Join(dir, segmentName(s)), seg: s})
+	}
+	if through < 0 && len(r.srcs) > 0 && !r.srcs[len(r.srcs)-1].checkpoint {
+		r.srcs[len(r.srcs)-1].last = true
+	}
+	return r, nil
+}
+
+// Next advances to the next record and reports whether there is one. After
+// false, check Err.
+func (r *Reader) Next() bool {
+	if r.err != nil || r.done {
+		return false
+	}
+	for {
+		if r.f == nil {
+			if r.idx >= len(r.srcs) {
+				r.done = true
+				return false
+			}
+			cause, err := r.openSource()
+			if err != nil {
+				r.err = err
+				return false
+			}
+			if cause != nil {
+				if !r.corrupt(cause) {
+					return false
+				}
+				continue
+			}
+			if r.f == nil { // empty file
+				r.idx++
+				continue
+			}
+		}
+		cause := r.readFrame()
+		if cause == nil {
+			r.stats.Records++
+			r.stats.Bytes += r.off - r.recOff
+			r.m.RecordsReplayed.Add(1)
+			return true
+		}
+		if cause == io.EOF {
+			r.closeFile()
+			r.idx++
+			continue
+		}
+		if !r.corrupt(cause) {
+			return false
+		}
+	}
+}
+
+// Record returns the record Next found: its RecordType byte, then its body.
+// The bytes are valid until the next call to Next.
+func (r *Reader) Record() []byte { return r.rec }
+
+// Position returns where the current record is.
+func (r *Reader) Position() Position {
+	if r.idx >= len(r.srcs) {
+		return Position{}
+	}
+	s := r.srcs[r.idx]
+	return Position{Checkpoint: s.checkpoint, Segment: s.seg, Offset: r.recOff}
+}
+
+// Err returns the error that stopped Next, or nil at a clean end.
+func (r *Reader) Err() error { return r.err }
+
+// Stats returns the replay summary so far.
+func (r *Reader) Stats() ReplayStats { return r.stats }
+
+// Close releases the open file and the decompressor. It returns nil; the
+// error-free signature leaves room for readers that hold more.
+func (r *Reader) Close() error {
+	r.closeFile()
+	if r.zdec != nil {
+		r.zdec.Close()
+		r.zdec = nil
+	}
+	r.done = true
+	return nil
+}
+
+func (r *Reader) closeFile() {
+	if r.f != nil {
+		_ = r.f.Close() // read-only file: nothing to lose
+		r.f = nil
+	}
+}
+
+// openSource opens r.srcs[r.idx] and checks its header. It returns a
+// corruption cause for a bad header, or a fatal error. An empty file leaves
+// r.f nil.
+func (r *Reader) openSource() (cause error, err error) {
+	s := r.srcs[r.idx]
+	f, err := os.Open(s.path)
+	if err != nil {
+		return nil, fmt.Errorf("open segment %d: %w", s.seg, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("stat segment %d: %w", s.seg, err)
+	}
+	r.stats.Segments++
+	r.size = fi.Size()
+	r.off, r.recOff = 0, 0
+	if r.size == 0 {
+		_ = f.Close()
+		return nil, nil
+	}
+	if r.br == nil {
+		r.br = bufio.NewReaderSize(f, 1<<20)
+	} else {
+		r.br.Reset(f)
+	}
+	r.f = f
+	var hdr [segmentHeaderSize]byte
+	if _, err := io.ReadFull(r.br, hdr[:]); err != nil {
+		return errors.New("torn segment header"), nil
+	}
+	if binary.BigEndian.Uint32(hdr[:4]) != segmentMagic {
+		return fmt.Errorf("bad segment magic %#08x, want %#08x", binary.BigEndian.Uint32(hdr[:4]), segmentMagic), nil
+	}
+	if hdr[4] != FormatVersion {
+		r.closeFile()
+		return nil, fmt.Errorf("segment %d version %d, this build reads %d: %w", s.seg, hdr[4], FormatVersion, ErrUnsupportedVersion)
+	}
+	r.off = segmentHeaderSize
+	return nil, nil
+}
+
+// readFrame reads the frame at r.off into r.rec. It returns io.EOF at a
+// clean end of file and any other non-nil error as a corruption cause.
+func (r *Reader) readFrame() error {
+	r.recOff = r.off
+	n, err := io.ReadFull(r.br, r.hdr[:])
+	if err == io.EOF && n == 0 {
+		return io.EOF
+	}
+	if err != nil {
+		return errors.New("torn frame header")
+	}
+	typ := r.hdr[0]
+	codec := Codec(r.hdr[1])
+	length := int64(binary.LittleEndian.Uint32(r.hdr[2:]))
+	switch {
+	case typ == byte(RecordInvalid):
+		return errors.New("record type 0 (zeroed or garbage bytes)")
+	case codec > CodecS2:
+		return fmt.Errorf("unknown codec %d", codec)
+	case length > MaxRecordSize:
+		return fmt.Errorf("frame length %d exceeds max %d", length, MaxRecordSize)
+	case length > r.size-r.off-frameHeaderSize:
+		return fmt.Errorf("frame length %d runs past end of file (%d bytes left)", length, r.size-r.off-frameHeaderSize)
+	}
+	if int64(cap(r.payload)) < length {
+		r.payload = make([]byte, length)
+	}
+	r.payload = r.payload[:length]
+	if _, err := io.ReadFull(r.br, r.payload); err != nil {
+		return errors.New("torn frame payload")
+	}
+	crc := crc32.Update(0, castagnoli, r.hdr[:frameCRCOffset])
+	crc = crc32.Update(crc, castagnoli, r.payload)
+	if want := binary.LittleEndian.Uint32(r.hdr[frameCRCOffset:]); crc != want {
+		return fmt.Errorf("crc32c %#08x, want %#08x", crc, want)
+	}
+	r.off += frameHeaderSize + length
+	r.rec = append(r.rec[:0], typ)
+	if r.scanOnly {
+		return nil
+	}
+	switch codec {
+	case CodecNone:
+		r.rec = append(r.rec, r.payload...)
+	case CodecZstd:
+		if r.zdec == nil {
+			r.zdec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1),
+				zstd.WithDecoderMaxMemory(MaxRecordSize+1))
+			if err != nil {
+				return fmt.Errorf("create zstd decoder: %w", err)
+			}
+		}
+		r.rec, err = r.zdec.DecodeAll(r.payload, r.rec)
+		if err != nil {
+			return fmt.Errorf("zstd payload: %w", err)
+		}
+		if len(r.rec)-1 > MaxRecordSize {
+			return fmt.Errorf("decompressed body %d bytes exceeds max %d", len(r.rec)-1, MaxRecordSize)
+		}
+	case CodecS2:
+		n, err := s2.DecodedLen(r.payload)
+		if err != nil {
+			return fmt.Errorf("s2 payload: %w", err)
+		}
+		if n > MaxRecordSize {
+			return fmt.Errorf("s2 body %d bytes exceeds max %d", n, MaxRecordSize)
+		}
+		if cap(r.rec) < 1+n {
+			r.rec = append(make([]byte, 0, 1+n), typ)
+		}
+		body, err := s2.Decode(r.rec[1:1+n], r.payload)
+		if err != nil {
+			return fmt.Errorf("s2 payload: %w", err)
+		}
+		r.rec = r.rec[:1+len(body)]
+	}
+	return nil
+}
+
+// corrupt handles a corruption cause at r.recOff of the current source. It
+// reports whether Next may continue with the next source.
+func (r *Reader) corrupt(cause error) bool {
+	s := r.srcs[r.idx]
+	ce := &CorruptionError{File: s.path, Segment: s.seg, Offset: r.recOff, Err: cause}
+	lost := r.size - r.recOff
+	r.closeFile()
+	r.idx++
+	switch {
+	case s.last:
+		r.stats.TornTail = ce
+		r.stats.TornBytes = lost
+		r.log.Warn("wal torn tail", zap.Int("segment", s.seg), zap.Int64("offset", ce.Offset),
+			zap.Int64("bytes", lost), zap.Bool("read_only", r.opts.ReadOnly), zap.Error(cause))
+		if r.opts.ReadOnly {
+			return true
+		}
+		cut := ce.Offset
+		if cut <= segmentHeaderSize {
+			cut = 0 // no good record: an empty file is a valid empty segment
+		}
+		if err := truncateFile(s.path, cut); err != nil {
+			r.err = fmt.Errorf("repair torn tail of segment %d at offset %d: %w", s.seg, cut, err)
+			return false
+		}
+		r.m.TornTailsRepaired.Add(1)
+		r.m.TornBytesCut.Add(uint64(lost))
+		return true
+	case r.opts.Strict:
+		r.err = ce
+		return false
+	default:
+		r.stats.Skipped = append(r.stats.Skipped, Skipped{Err: ce, Bytes: lost})
+		r.m.CorruptRecordsSkipped.Add(1)
+		r.log.Warn("wal corrupt record skipped", zap.Int("segment", s.seg), zap.Int64("offset", ce.Offset),
+			zap.Int64("bytes", lost), zap.Bool("checkpoint", s.checkpoint), zap.Error(cause))
+		return true
+	}
+}
+
+// truncateFile cuts path to size bytes and fsyncs it.
+func truncateFile(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(size); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// repairSegment cuts a torn tail of segment seg of dir (treated as the last
+// segment), reporting whether it cut anything.
+func repairSegment(dir string, seg int, log *zap.Logger, m *Metrics) (bool, error) {
+	r := &Reader{
+		opts:     ReaderOptions{Logger: log, Metrics: &Metrics{}},
+		log:      log.Named("walseg"),
+		m:        m,
+		srcs:     []source{{path: filepath.Join(dir, segmentName(seg)), seg: seg, last: true}},
+		scanOnly: true,
+	}
+	defer r.Close()
+	for r.Next() {
+	}
+	return r.stats.TornTail != nil, r.Err()
+}
+
+// listSegments returns the segment numbers in dir, ascending. Names that
+// are not exactly segmentNameDigits decimal digits are ignored.
+func listSegments(dir string) ([]int, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list wal dir %s: %w", dir, err)
+	}
+	var segs []int
+	for _, e := range ents {
+		if n, ok := parseNumber(e.Name()); ok && e.Type().IsRegular() {
+			segs = append(segs, n)
+		}
+	}
+	sort.Ints(segs)
+	return segs, nil
+}
+
+// lastCheckpoint returns the highest complete checkpoint number in dir.
+func lastCheckpoint(dir string) (int, bool, error) {
+	cps, err := listCheckpoints(dir)
+	if err != nil || len(cps) == 0 {
+		return 0, false, err
+	}
+	return cps[len(cps)-1], true, nil
+}
+
+// listCheckpoints returns the numbers of complete checkpoint directories in
+// dir, ascending. Temporary ones (suffix .tmp) are not listed.
+func listCheckpoints(dir string) ([]int, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list wal dir %s: %w", dir, err)
+	}
+	var cps []int
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), checkpointPrefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		if n, ok := parseNumber(rest); ok {
+			cps = append(cps, n)
+		}
+	}
+	sort.Ints(cps)
+	return cps, nil
+}
+
+func parseNumber(s string) (int, bool) {
+	if len(s) != segmentNameDigits {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil
+}
+
+func checkpointName(n int) string { return checkpointPrefix + segmentName(n) }
