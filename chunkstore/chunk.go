@@ -16,6 +16,10 @@ type Chunk struct {
 	// the strictly increasing sequences the engine stores these are the
 	// minimum and maximum; the codec itself accepts any sequence and does
 	// not reorder. Both are 0 when NumSamples is 0.
+	//
+	// NB: MinT is part of the encoding, not just metadata: the EncXOR
+	// payload does not repeat the first timestamp, so a payload only
+	// decodes together with its MinT (the record stores it).
 	MinT, MaxT int64
 	// Data is the encoded payload (docs/format/chunks.md §EncXOR payload).
 	Data []byte

@@ -59,7 +59,6 @@ var (
 	errBadPadding    = errors.New("non-zero padding bits after the last sample")
 	errBadVarint     = errors.New("malformed varint")
 	errCRC           = errors.New("crc32c mismatch")
-	errMinTMismatch  = errors.New("first timestamp differs from chunk MinT")
 	errMaxTMismatch  = errors.New("last timestamp differs from chunk MaxT")
 	errRecordTooBig  = errors.New("record length exceeds limit")
 	errCountTooLarge = errors.New("sample count exceeds what the payload can hold")

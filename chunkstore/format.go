@@ -40,17 +40,30 @@ func (e Encoding) Known() bool { return e == EncXOR }
 const DefaultSamplesPerChunk = 120
 
 // Timestamp delta-of-delta buckets (docs/format/chunks.md §Timestamps).
-// Each bucket is a prefix code followed by a two's-complement field of the
-// given width; the last bucket stores the full 64 bits so any int64 sequence
-// round-trips. Widths are chosen from the measured dod histogram of real
-// 15 s node_exporter scrapes (docs/COMPRESSION.md §Timestamp buckets).
-const (
-	dodBits1 = 5  // prefix '10':    [-16, 15] ms: scrape jitter
-	dodBits2 = 9  // prefix '110':   [-256, 255] ms: a slow scrape
-	dodBits3 = 14 // prefix '1110':  [-8192, 8191] ms: a missed beat at short intervals
-	dodBits4 = 32 // prefix '11110': about ±24.8 days: interval changes
-	dodBits5 = 64 // prefix '11111': escape, any int64 (wrapping arithmetic)
-)
+//
+// A dod is written with the prefix code below: '1'*k then '0' (k < 5)
+// followed by a two's-complement field of width dodBits[k], or '11111'
+// followed by the full 64 bits, so any int64 sequence round-trips.
+//
+// The code is used in two contexts. After a dod of 0 (and for the first dod
+// of a chunk) the encoder is "steady": it writes one bit first, '0' for a
+// dod of 0 and '1' before the bucket code of a non-zero dod. After a
+// non-zero dod it is "jittery" and writes the bucket code directly (a dod of
+// 0 then costs 5 bits). Perfectly regular series pay 1 bit per timestamp;
+// series with millisecond scrape jitter never pay for a zero flag they
+// rarely use. The widths come from the measured dod histogram of real 15 s
+// node_exporter scrapes (docs/COMPRESSION.md §Timestamps).
+var dodBits = [6]uint{
+	4,  // '0':     [-8, 7] ms: typical scrape jitter
+	6,  // '10':    [-32, 31] ms: the rest of it
+	9,  // '110':   [-256, 255] ms: a slow scrape
+	14, // '1110':  [-8192, 8191] ms: a skipped beat at short intervals
+	32, // '11110': about ±24.8 days: interval changes
+	64, // '11111': escape, any int64 (wrapping arithmetic)
+}
+
+// dodEscape is the number of leading ones that selects the 64-bit escape.
+const dodEscape = 5
 
 // XOR value control codes (docs/format/chunks.md §Values).
 const (

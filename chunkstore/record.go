@@ -105,13 +105,9 @@ func DecodeRecord(src []byte, off int) (c Chunk, next int, err error) {
 }
 
 // maxXORSamples bounds the samples an EncXOR payload of n bytes can hold:
-// the first needs at least 9 bytes, the second at least 2 bits (1-byte
-// delta, then '0'), every later one at least 2 bits.
+// every sample takes at least 1 bit, all but the first two at least 2.
 func maxXORSamples(n int) uint64 {
-	if n < 9 {
-		return 0
-	}
-	return 1 + uint64(n-9)*4
+	return 4*uint64(n) + 1
 }
 
 func uvarintLen(x uint64) int {

@@ -140,7 +140,7 @@ func TestRecord_Malformed(t *testing.T) {
 		{"no_mint", withCRC([]byte{byte(EncXOR)}), 0, 2},
 		{"no_span", withCRC([]byte{byte(EncXOR), 2}), 0, 3},
 		{"no_count", withCRC([]byte{byte(EncXOR), 2, 0}), 0, 4},
-		{"count_exceeds_payload", withCRC([]byte{byte(EncXOR), 2, 0, 2, 1, 2, 3, 4, 5, 6, 7, 8, 9}), 0, 4},
+		{"count_exceeds_payload", withCRC([]byte{byte(EncXOR), 2, 0, 0xc8, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 9}), 0, 4},
 		{"count_above_uint32", withCRC(binary.AppendUvarint([]byte{9, 2, 0}, 1<<32)), 0, 4},
 	}
 	for _, tc := range cases {

@@ -38,6 +38,9 @@ type Appender struct {
 	// trailing zero counts of the last value written with a '11' control.
 	// leading == noWindow means no window has been written yet.
 	leading, trailing uint8
+	// jittery is the timestamp context: false after a dod of 0 and before
+	// the first dod (see dodBits).
+	jittery bool
 }
 
 // Reset starts a new, empty chunk whose payload is written into dst[:0].
@@ -72,17 +75,27 @@ func (a *Appender) Append(t int64, v float64) {
 	vb := math.Float64bits(v)
 	switch a.n {
 	case 0:
-		// The header is byte-aligned: zigzag varint t0, then v0 as 8 bytes BE.
-		a.b = binary.AppendVarint(a.b[:0], t)
-		a.b = binary.BigEndian.AppendUint64(a.b, vb)
+		// t0 is not in the payload: it is the chunk's MinT, which every
+		// holder of a payload (Chunk, record) carries anyway. v0 is XOR-coded
+		// against 0 with no window, which is cheaper than 64 raw bits for
+		// every value with zero runs (0, small integers, round decimals).
+		a.b = a.b[:0]
 		a.free = 0
+		a.v = 0
 		a.leading = noWindow
+		a.jittery = false
 		a.minT = t
+		a.appendValue(vb)
 	case 1:
-		// Still byte-aligned after v0: the first delta as a zigzag varint.
+		// The first delta as a zigzag varint, its bytes in the bit stream.
 		// Signed (not uvarint) so decreasing sequences round-trip too.
 		d := t - a.t
-		a.b = binary.AppendVarint(a.b, d)
+		ux := uint64(d<<1) ^ uint64(d>>63)
+		for ux >= 0x80 {
+			a.writeBits(ux&0x7f|0x80, 8) // varint byte with continuation bit
+			ux >>= 7
+		}
+		a.writeBits(ux, 8) // last varint byte
 		a.tDelta = d
 		a.appendValue(vb)
 	default:
@@ -96,23 +109,34 @@ func (a *Appender) Append(t int64, v float64) {
 	a.n++
 }
 
-// appendDod writes one delta-of-delta with its bucket prefix.
+// appendDod writes one delta-of-delta in the current context and updates
+// the context (see dodBits).
 func (a *Appender) appendDod(dod int64) {
+	if !a.jittery {
+		if dod == 0 {
+			a.writeBits(0, 1) // steady '0': dod 0
+			return
+		}
+		a.writeBits(1, 1) // steady '1': a bucket code follows
+		a.jittery = true
+	} else if dod == 0 {
+		a.jittery = false
+	}
 	u := uint64(dod)
 	switch {
-	case dod == 0:
-		a.writeBits(0, 1) // '0'
-	case -1<<(dodBits1-1) <= dod && dod < 1<<(dodBits1-1):
-		a.writeBits(0b10<<dodBits1|u&(1<<dodBits1-1), 2+dodBits1) // '10' then 5-bit dod
-	case -1<<(dodBits2-1) <= dod && dod < 1<<(dodBits2-1):
-		a.writeBits(0b110<<dodBits2|u&(1<<dodBits2-1), 3+dodBits2) // '110' then 9-bit dod
-	case -1<<(dodBits3-1) <= dod && dod < 1<<(dodBits3-1):
-		a.writeBits(0b1110<<dodBits3|u&(1<<dodBits3-1), 4+dodBits3) // '1110' then 14-bit dod
-	case -1<<(dodBits4-1) <= dod && dod < 1<<(dodBits4-1):
-		a.writeBits(0b11110<<dodBits4|u&(1<<dodBits4-1), 5+dodBits4) // '11110' then 32-bit dod
+	case -1<<(4-1) <= dod && dod < 1<<(4-1):
+		a.writeBits(u&(1<<4-1), 1+4) // '0' then 4-bit dod
+	case -1<<(6-1) <= dod && dod < 1<<(6-1):
+		a.writeBits(0b10<<6|u&(1<<6-1), 2+6) // '10' then 6-bit dod
+	case -1<<(9-1) <= dod && dod < 1<<(9-1):
+		a.writeBits(0b110<<9|u&(1<<9-1), 3+9) // '110' then 9-bit dod
+	case -1<<(14-1) <= dod && dod < 1<<(14-1):
+		a.writeBits(0b1110<<14|u&(1<<14-1), 4+14) // '1110' then 14-bit dod
+	case -1<<(32-1) <= dod && dod < 1<<(32-1):
+		a.writeBits(0b11110<<32|u&(1<<32-1), 5+32) // '11110' then 32-bit dod
 	default:
 		a.writeBits(0b11111, 5) // '11111' then the full 64-bit dod
-		a.writeBits(u, dodBits5)
+		a.writeBits(u, 64)
 	}
 }
 

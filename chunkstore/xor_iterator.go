@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 )
 
 // Iterator decodes a Chunk sample by sample.
@@ -27,6 +28,7 @@ type Iterator struct {
 	v         uint64
 	// leading, trailing is the current XOR window.
 	leading, trailing uint8
+	jittery           bool // timestamp context, as Appender.jittery
 	done              bool
 	err               error
 }
@@ -119,41 +121,35 @@ func (it *Iterator) Next() bool {
 	return true
 }
 
-// readFirst decodes the byte-aligned header: zigzag varint t0, 8-byte v0.
+// readFirst decodes the first value; the first timestamp is MinT.
 func (it *Iterator) readFirst() bool {
-	d := it.br.data
-	t, k := binary.Varint(d)
-	if k <= 0 {
-		it.fail(corruptf(0, fmt.Errorf("first timestamp: %w", varintErr(k))))
-		return false
-	}
-	if len(d)-k < 8 {
-		it.fail(corruptf(k, fmt.Errorf("first value: %w", errTruncated)))
-		return false
-	}
-	if t != it.minT {
-		it.fail(corruptf(0, fmt.Errorf("%w: got %d, want %d", errMinTMismatch, t, it.minT)))
-		return false
-	}
-	it.t = t
-	it.v = binary.BigEndian.Uint64(d[k:])
-	it.br.pos = k + 8
-	return true
+	it.t = it.minT
+	it.v = 0
+	it.leading = noWindow
+	return it.readValue()
 }
 
-// readSecond decodes the byte-aligned first delta and then switches to the
-// bit stream for the second value.
+// readSecond decodes the first delta (a zigzag varint whose bytes are in the
+// bit stream) and the second value.
 func (it *Iterator) readSecond() bool {
-	off := it.br.pos
-	d, k := binary.Varint(it.br.data[off:])
-	if k <= 0 {
-		it.fail(corruptf(off, fmt.Errorf("first delta: %w", varintErr(k))))
-		return false
+	var ux uint64
+	for i := uint(0); ; i++ {
+		b, ok := it.br.readBits(8)
+		if !ok {
+			return it.truncated()
+		}
+		if i == binary.MaxVarintLen64-1 && b > 1 {
+			it.fail(corruptf(it.br.offset(), fmt.Errorf("first delta: %w", errBadVarint)))
+			return false
+		}
+		ux |= (b & 0x7f) << (7 * i)
+		if b < 0x80 {
+			break
+		}
 	}
-	it.br.pos += k
+	d := int64(ux>>1) ^ -int64(ux&1)
 	it.tDelta = d
 	it.t += d
-	it.leading = noWindow
 	return it.readValue()
 }
 
@@ -164,48 +160,45 @@ func varintErr(k int) error {
 	return errBadVarint
 }
 
-// readDod decodes one bucketed delta-of-delta and advances the timestamp.
+// readDod decodes one bucketed delta-of-delta in the current context and
+// advances the timestamp (see dodBits).
 func (it *Iterator) readDod() bool {
 	br := &it.br
-	if br.n < 5 {
+	if br.n < 6 {
 		br.refill()
 	}
-	// Count the leading '1's of the prefix (at most 4, then '0'; or '11111').
-	var ones uint
-	for ones < 5 && ones < br.n && br.buf&(1<<63>>ones) != 0 {
-		ones++
+	if !it.jittery {
+		if br.n < 1 {
+			return it.truncated()
+		}
+		if br.buf>>63 == 0 {
+			br.skip(1) // steady '0': dod 0
+			it.t += it.tDelta
+			return true
+		}
+		br.skip(1) // steady '1': a bucket code follows
 	}
-	if ones == br.n && ones < 5 {
+	// Count the prefix's leading '1's: at most 4 then '0', or '11111'.
+	ones := uint(bits.LeadingZeros64(^br.buf))
+	if ones > dodEscape {
+		ones = dodEscape
+	}
+	prefix := ones + 1 // '1'*ones then '0'
+	if ones == dodEscape {
+		prefix = dodEscape // '11111'
+	}
+	if prefix > br.n {
 		return it.truncated()
 	}
-	var w uint
-	switch ones {
-	case 0:
-		br.skip(1) // '0': dod 0
-		it.t += it.tDelta
-		return true
-	case 1:
-		w = dodBits1
-	case 2:
-		w = dodBits2
-	case 3:
-		w = dodBits3
-	case 4:
-		w = dodBits4
-	default:
-		w = dodBits5
-	}
-	if ones < 5 {
-		br.skip(ones + 1) // '1'*ones then '0'
-	} else {
-		br.skip(5) // '11111'
-	}
+	br.skip(prefix)
+	w := dodBits[ones]
 	u, ok := br.readBits(w)
 	if !ok {
 		return it.truncated()
 	}
 	// Sign-extend the w-bit two's-complement field.
 	dod := int64(u<<(64-w)) >> (64 - w)
+	it.jittery = dod != 0
 	it.tDelta += dod
 	it.t += it.tDelta
 	return true
@@ -272,7 +265,7 @@ func (it *Iterator) finish() bool {
 		it.err = corruptf(it.br.offset(), fmt.Errorf("%w: got %d, want %d", errMaxTMismatch, it.t, it.maxT))
 		return false
 	}
-	if err := it.br.checkTail(it.read > 1); err != nil {
+	if err := it.br.checkTail(); err != nil {
 		it.err = err
 		return false
 	}
@@ -353,13 +346,9 @@ func boolInt(b bool) int {
 }
 
 // checkTail verifies that after the last sample at most 7 bits remain and
-// that they are zero padding. Before the bit stream started (one-sample
-// chunks) no byte may remain at all.
-func (br *bitReader) checkTail(started bool) error {
+// that they are zero padding.
+func (br *bitReader) checkTail() error {
 	rest := uint(len(br.data)-br.pos)*8 + br.n
-	if !started {
-		rest = uint(len(br.data)-br.pos) * 8
-	}
 	if rest >= 8 {
 		return corruptf(br.offset(), errTrailing)
 	}
