@@ -67,6 +67,7 @@ func fixChecksums(b []byte) ([]byte, bool) {
 }
 
 func exerciseReader(t *testing.T, r *Reader) {
+	requireListsValid(t, r)
 	_ = r.NumSeries()
 	_ = r.Stats(5)
 	names, err := r.LabelNames()
