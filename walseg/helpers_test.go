@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 )
@@ -93,4 +94,9 @@ func segmentBytes(recs ...[]byte) []byte {
 		b = w.appendFrame(b, r)
 	}
 	return b
+}
+
+// newTestEncoder returns a zstd encoder configured like the writer's.
+func newTestEncoder() (*zstd.Encoder, error) {
+	return zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
 }

@@ -279,6 +279,9 @@ func (r *Reader) openSource() (cause error, err error) {
 		r.closeFile()
 		return nil, fmt.Errorf("segment %d version %d, this build reads %d: %w", s.seg, hdr[4], FormatVersion, ErrUnsupportedVersion)
 	}
+	if hdr[5]|hdr[6]|hdr[7] != 0 {
+		return fmt.Errorf("reserved segment header bytes %#x, want zero", hdr[5:]), nil
+	}
 	r.off = segmentHeaderSize
 	return nil, nil
 }

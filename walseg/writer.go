@@ -488,6 +488,25 @@ func (w *Writer) Segment() int {
 	return w.mu.seg
 }
 
+// Rotate makes the next record start a new segment (unless the current one
+// holds no record yet), then waits, like Sync, until everything accepted so
+// far is written and fsynced. It returns the number of the last sealed
+// segment, which Checkpoint may then cover; -1 when there is none.
+func (w *Writer) Rotate(ctx context.Context) (sealed int, err error) {
+	w.mu.Lock()
+	if err := w.refuseLocked(); err != nil {
+		w.mu.Unlock()
+		return -1, err
+	}
+	if w.mu.segBytes > segmentHeaderSize {
+		w.mu.seg++
+		w.mu.segBytes = segmentHeaderSize
+	}
+	sealed = w.mu.seg - 1
+	w.mu.Unlock()
+	return sealed, w.Sync(ctx)
+}
+
 // Metrics returns the writer's counters.
 func (w *Writer) Metrics() *Metrics { return w.m }
 

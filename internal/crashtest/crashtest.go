@@ -87,7 +87,10 @@ func Run(tb testing.TB, o Options) (Result, error) {
 		return Result{}, fmt.Errorf("crashtest: find test binary: %w", err)
 	}
 	cmd := exec.Command(exe, "-test.run=^"+o.Test+"$", "-test.count=1", "-test.v=false")
-	cmd.Env = append(os.Environ(), envRole+"="+o.Role, envDir+"="+o.Dir)
+	// NB: a -race binary sleeps 1s at exit by default (atexit_sleep_ms);
+	// children that finish on their own would cost a second per round.
+	gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+	cmd.Env = append(os.Environ(), envRole+"="+o.Role, envDir+"="+o.Dir, "GORACE="+gorace)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
