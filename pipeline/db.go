@@ -1,0 +1,339 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/silverback-tsdb/tsdb/shard"
+	"github.com/silverback-tsdb/tsdb/stages"
+	"github.com/silverback-tsdb/tsdb/walseg"
+)
+
+// Options configure Open. The zero value is valid.
+type Options struct {
+	// Shards is the shard count for a new data directory (default
+	// GOMAXPROCS). For an existing directory 0 means "as recorded"; another
+	// value than the recorded one is ErrShardCount.
+	Shards int
+	// InboxSize is each shard inbox's capacity in messages (default
+	// DefaultInboxSize).
+	InboxSize int
+	// WAL configures every shard's write-ahead log (sync mode, segment
+	// size, ...).
+	WAL walseg.Options
+	// Limits bound series shapes (labels per series, name/value lengths).
+	Limits stages.Limits
+	// MaxActiveSeries bounds the whole database's series; 0 is unlimited.
+	// Each shard enforces its share, ceil(MaxActiveSeries / Shards): series
+	// hash uniformly, so the bound holds to within a few percent.
+	MaxActiveSeries int
+	// ChunkSamples closes head chunks at this many samples
+	// (default chunkstore.DefaultSamplesPerChunk).
+	ChunkSamples int
+	// HeadGCInterval is the period of head garbage collection (default
+	// 1m; negative disables it). IdleSeriesTimeout is the idle time after
+	// which a persisted series leaves the head (default 1h).
+	HeadGCInterval    time.Duration
+	IdleSeriesTimeout time.Duration
+	// RouteCacheSize bounds the route cache (stages.RouterOptions).
+	RouteCacheSize int
+	// ReplayStrict fails Open on a corrupt record in an earlier WAL segment
+	// instead of skipping the rest of that segment.
+	ReplayStrict bool
+	// Logger receives lifecycle events (default zap.NewNop()).
+	Logger *zap.Logger
+	// Registerer, when set, receives the tsdb_* collectors.
+	Registerer prometheus.Registerer
+}
+
+// DefaultInboxSize: enough messages to keep a shard busy while appenders
+// wait for their WAL group commit, small enough that a stalled shard pushes
+// back within a few batches (a message is a few thousand samples at most).
+const DefaultInboxSize = 64
+
+// DB is an open Silverback database. Safe for concurrent use.
+type DB struct {
+	dir    string
+	opts   Options
+	log    *zap.Logger
+	lock   *os.File
+	router *stages.Router
+	shards []*shard.Shard
+	// inboxes[i] feeds shards[i]. The DB is their only closer: Close closes
+	// them after intake stopped and in-flight Appends returned.
+	inboxes []chan *stages.ShardBatch
+	runs    sync.WaitGroup // the shard goroutines
+	runErrs []error        // written by shard i's goroutine before runs.Done
+
+	appendStates sync.Pool // *appendState
+	m            *dbMetrics
+
+	intake struct {
+		sync.RWMutex
+		closed   bool
+		inflight sync.WaitGroup // Appends past the closed check
+	}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens or creates the database in dir: it locks the directory, checks
+// shards.json, replays every shard's WAL in parallel and starts the shard
+// goroutines.
+func Open(dir string, o Options) (*DB, error) {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.InboxSize <= 0 {
+		o.InboxSize = DefaultInboxSize
+	}
+	if o.HeadGCInterval == 0 {
+		o.HeadGCInterval = time.Minute
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	lock, err := lockDir(filepath.Join(dir, "LOCK"))
+	if err != nil {
+		return nil, err
+	}
+	db, err := open(dir, o, lock)
+	if err != nil {
+		return nil, errors.Join(err, lock.Close())
+	}
+	return db, nil
+}
+
+func open(dir string, o Options, lock *os.File) (*DB, error) {
+	want := o.Shards
+	if want == 0 {
+		if _, err := os.Stat(filepath.Join(dir, shardsFileName)); err != nil {
+			want = runtime.GOMAXPROCS(0)
+		}
+	}
+	n, err := readOrCreateShardsFile(dir, want)
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{
+		dir:     dir,
+		opts:    o,
+		log:     o.Logger.Named("pipeline"),
+		lock:    lock,
+		shards:  make([]*shard.Shard, n),
+		inboxes: make([]chan *stages.ShardBatch, n),
+		runErrs: make([]error, n),
+		router:  stages.NewRouter(stages.RouterOptions{Shards: n, Limits: o.Limits, CacheSize: o.RouteCacheSize}),
+	}
+	perShard := 0
+	if o.MaxActiveSeries > 0 {
+		perShard = (o.MaxActiveSeries + n - 1) / n
+	}
+	start := time.Now()
+	var g errgroup.Group
+	for i := range n {
+		g.Go(func() error {
+			s, err := shard.Open(filepath.Join(dir, "shards", fmt.Sprintf("%02d", i)), i, shard.Options{
+				ChunkSamples:      o.ChunkSamples,
+				MaxActiveSeries:   perShard,
+				IdleSeriesTimeout: o.IdleSeriesTimeout,
+				WAL:               o.WAL,
+				ReplayStrict:      o.ReplayStrict,
+				Logger:            o.Logger,
+			})
+			db.shards[i] = s
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		var errs []error
+		for _, s := range db.shards {
+			if s != nil {
+				errs = append(errs, s.CloseUnstarted())
+			}
+		}
+		return nil, errors.Join(append([]error{fmt.Errorf("open %s: %w", dir, err)}, errs...)...)
+	}
+	var replayed uint64
+	for _, s := range db.shards {
+		replayed += s.Metrics().ReplayedSamples.Load()
+	}
+	db.log.Info("database opened", zap.String("dir", dir), zap.Int("shards", n),
+		zap.Uint64("replayed_samples", replayed), zap.Duration("dur", time.Since(start)))
+
+	db.appendStates.New = func() any { return newAppendState(n) }
+	gcEvery := o.HeadGCInterval
+	if gcEvery < 0 {
+		gcEvery = 0
+	}
+	for i, s := range db.shards {
+		inbox := make(chan *stages.ShardBatch, o.InboxSize)
+		db.inboxes[i] = inbox
+		db.runs.Add(1)
+		go func() {
+			defer db.runs.Done()
+			db.runErrs[i] = s.Run(inbox, gcEvery)
+		}()
+	}
+	db.m = newDBMetrics(db)
+	if o.Registerer != nil {
+		if err := o.Registerer.Register(db.m); err != nil {
+			return nil, errors.Join(fmt.Errorf("register metrics: %w", err), db.Close())
+		}
+	}
+	return db, nil
+}
+
+// Dir returns the data directory.
+func (db *DB) Dir() string { return db.dir }
+
+// NumShards returns the shard count.
+func (db *DB) NumShards() int { return len(db.shards) }
+
+// appendState is the per-Append scratch: one message per shard and the
+// router's scratch. Pooled so steady-state appends allocate nothing per
+// sample.
+type appendState struct {
+	msgs    []*stages.ShardBatch
+	sent    []bool // per shard: its message is in flight
+	scratch stages.SplitScratch
+}
+
+func newAppendState(n int) *appendState {
+	st := &appendState{msgs: make([]*stages.ShardBatch, n), sent: make([]bool, n)}
+	for i := range st.msgs {
+		st.msgs[i] = &stages.ShardBatch{Reply: make(chan stages.ShardReply, 1)}
+	}
+	return st
+}
+
+// maxPooledSamples keeps one huge batch from pinning its buffers in the pool.
+const maxPooledSamples = 1 << 16
+
+// Append stores the samples of b and returns once they are durable per the
+// WAL sync mode. The returned stats count samples by outcome; samples
+// rejected by the series rules or limits are counted there (with the first
+// such error's text), not returned as an error. The error is for failures of
+// the whole call: an invalid series or batch (nothing stored), ErrOverloaded
+// or the context's error (parts may be stored; retrying is safe), ErrClosed,
+// or a WAL failure. Append reads b only during the call.
+func (db *DB) Append(ctx context.Context, b *stages.Batch) (stages.AppendStats, error) {
+	var total stages.AppendStats
+	db.intake.RLock()
+	if db.intake.closed {
+		db.intake.RUnlock()
+		return total, ErrClosed
+	}
+	db.intake.inflight.Add(1)
+	db.intake.RUnlock()
+	defer db.intake.inflight.Done()
+
+	st := db.appendStates.Get().(*appendState)
+	if err := db.router.Split(b, st.msgs, &st.scratch); err != nil {
+		db.putAppendState(st)
+		return total, err
+	}
+	// Send every non-empty part; stop sending at the first full inbox that
+	// outlasts ctx, but still collect the replies of what was sent.
+	var errs []error
+	for i, m := range st.msgs {
+		st.sent[i] = false
+		if len(m.Series) == 0 {
+			continue
+		}
+		select {
+		case db.inboxes[i] <- m:
+			st.sent[i] = true
+			continue
+		default:
+		}
+		db.m.inboxFull.Inc()
+		select {
+		case db.inboxes[i] <- m:
+			st.sent[i] = true
+			continue
+		case <-ctx.Done():
+		}
+		db.m.overloaded.Inc()
+		errs = append(errs, fmt.Errorf("%w: shard %d inbox full: %w", ErrOverloaded, i, ctx.Err()))
+		break
+	}
+	abandoned := false
+	for i, m := range st.msgs {
+		if !st.sent[i] {
+			continue
+		}
+		var r stages.ShardReply
+		select {
+		case r = <-m.Reply:
+		case <-ctx.Done():
+			// The shard still owns m and will reply into its buffered
+			// channel later; the state is abandoned to the collector
+			// instead of going back to the pool.
+			abandoned = true
+			db.m.overloaded.Inc()
+			errs = append(errs, fmt.Errorf("%w: shard %d did not answer in time: %w", ErrOverloaded, i, ctx.Err()))
+			continue
+		}
+		if r.Err != nil {
+			errs = append(errs, r.Err)
+			continue
+		}
+		total.Add(r.Stats)
+		if err := db.shards[i].WaitDurable(ctx, r.WALSeq); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		db.router.Learn(b, i, m, &r, &st.scratch)
+	}
+	if !abandoned {
+		db.putAppendState(st)
+	}
+	return total, errors.Join(errs...)
+}
+
+func (db *DB) putAppendState(st *appendState) {
+	for _, m := range st.msgs {
+		if cap(m.Samples) > maxPooledSamples {
+			return // let the oversized buffers go
+		}
+		m.Reset()
+	}
+	db.appendStates.Put(st)
+}
+
+// Close stops intake, waits for in-flight appends, drains every shard and
+// syncs and closes its WAL. It returns the first error of any shard and is
+// idempotent: later calls return the same result.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		db.intake.Lock()
+		db.intake.closed = true
+		db.intake.Unlock()
+		db.intake.inflight.Wait()
+		for _, in := range db.inboxes {
+			if in != nil {
+				close(in)
+			}
+		}
+		db.runs.Wait()
+		errs := append([]error(nil), db.runErrs...)
+		if db.opts.Registerer != nil && db.m != nil {
+			db.opts.Registerer.Unregister(db.m)
+		}
+		errs = append(errs, db.lock.Close())
+		db.closeErr = errors.Join(errs...)
+		db.log.Info("database closed", zap.String("dir", db.dir), zap.Error(db.closeErr))
+	})
+	return db.closeErr
+}

@@ -1,0 +1,107 @@
+package pipeline
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// dbMetrics is the tsdb_* collector of one DB: pipeline counters it owns,
+// and per-shard head and WAL counters read from the shards' atomics at
+// scrape time (so the hot paths only ever touch their own atomics).
+type dbMetrics struct {
+	db         *DB
+	inboxFull  prometheus.Counter
+	overloaded prometheus.Counter
+	descs      map[string]*prometheus.Desc
+}
+
+type shardCounter struct {
+	name, help string
+	typ        prometheus.ValueType
+}
+
+var shardMetricDefs = []shardCounter{
+	{"tsdb_head_series", "Active series in the head.", prometheus.GaugeValue},
+	{"tsdb_head_series_created_total", "Series created in the head (churn, with _removed_total).", prometheus.CounterValue},
+	{"tsdb_head_series_removed_total", "Series removed from the head by garbage collection.", prometheus.CounterValue},
+	{"tsdb_head_samples_appended_total", "Samples stored in the head.", prometheus.CounterValue},
+	{"tsdb_head_samples_duplicate_total", "Samples equal to the series' last sample (same timestamp and value): accepted as no-ops.", prometheus.CounterValue},
+	{"tsdb_head_samples_rejected_total", "Samples rejected, by reason.", prometheus.CounterValue},
+	{"tsdb_head_chunks_cut_total", "Head chunks closed and moved to the mapped head chunk files.", prometheus.CounterValue},
+	{"tsdb_wal_replay_samples_total", "Samples replayed from the WAL at open.", prometheus.CounterValue},
+	{"tsdb_wal_replay_duration_seconds", "Duration of the last WAL replay.", prometheus.GaugeValue},
+	{"tsdb_wal_records_written_total", "WAL records written.", prometheus.CounterValue},
+	{"tsdb_wal_bytes_written_total", "WAL bytes written, frame headers included.", prometheus.CounterValue},
+	{"tsdb_wal_fsyncs_total", "WAL segment fsyncs.", prometheus.CounterValue},
+	{"tsdb_wal_fsync_seconds_total", "Time spent in WAL fsyncs.", prometheus.CounterValue},
+	{"tsdb_wal_segments_created_total", "WAL segments created.", prometheus.CounterValue},
+	{"tsdb_wal_write_errors_total", "WAL write, fsync or rotation failures.", prometheus.CounterValue},
+	{"tsdb_wal_pending_bytes", "Encoded WAL bytes waiting for the flusher.", prometheus.GaugeValue},
+	{"tsdb_wal_torn_tails_repaired_total", "Torn WAL tails cut back at open.", prometheus.CounterValue},
+	{"tsdb_wal_corrupt_records_skipped_total", "Corrupt WAL records skipped at replay.", prometheus.CounterValue},
+}
+
+func newDBMetrics(db *DB) *dbMetrics {
+	m := &dbMetrics{
+		db: db,
+		inboxFull: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tsdb_append_inbox_full_total", Help: "Appends that found a shard inbox full and had to wait.",
+		}),
+		overloaded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tsdb_append_overloaded_total", Help: "Appends that gave up on a full shard inbox (ErrOverloaded).",
+		}),
+		descs: map[string]*prometheus.Desc{},
+	}
+	for _, d := range shardMetricDefs {
+		vars := []string{"shard"}
+		if d.name == "tsdb_head_samples_rejected_total" {
+			vars = append(vars, "reason")
+		}
+		m.descs[d.name] = prometheus.NewDesc(d.name, d.help, vars, nil)
+	}
+	return m
+}
+
+// Describe implements prometheus.Collector.
+func (m *dbMetrics) Describe(ch chan<- *prometheus.Desc) {
+	m.inboxFull.Describe(ch)
+	m.overloaded.Describe(ch)
+	for _, d := range m.descs {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (m *dbMetrics) Collect(ch chan<- prometheus.Metric) {
+	m.inboxFull.Collect(ch)
+	m.overloaded.Collect(ch)
+	for _, s := range m.db.shards {
+		id := strconv.Itoa(s.ID())
+		sm, wm := s.Metrics(), s.WALMetrics()
+		emit := func(name string, typ prometheus.ValueType, v float64, extra ...string) {
+			ch <- prometheus.MustNewConstMetric(m.descs[name], typ, v, append([]string{id}, extra...)...)
+		}
+		c, g := prometheus.CounterValue, prometheus.GaugeValue
+		emit("tsdb_head_series", g, float64(sm.ActiveSeries.Load()))
+		emit("tsdb_head_series_created_total", c, float64(sm.SeriesCreated.Load()))
+		emit("tsdb_head_series_removed_total", c, float64(sm.SeriesRemoved.Load()))
+		emit("tsdb_head_samples_appended_total", c, float64(sm.SamplesAppended.Load()))
+		emit("tsdb_head_samples_duplicate_total", c, float64(sm.SamplesDuplicate.Load()))
+		emit("tsdb_head_samples_rejected_total", c, float64(sm.SamplesOutOfOrder.Load()), "out_of_order")
+		emit("tsdb_head_samples_rejected_total", c, float64(sm.SamplesConflict.Load()), "duplicate_timestamp")
+		emit("tsdb_head_samples_rejected_total", c, float64(sm.SamplesSeriesLimit.Load()), "series_limit")
+		emit("tsdb_head_chunks_cut_total", c, float64(sm.ChunksCut.Load()))
+		emit("tsdb_wal_replay_samples_total", c, float64(sm.ReplayedSamples.Load()))
+		emit("tsdb_wal_replay_duration_seconds", g, float64(sm.ReplayDurationNanos.Load())/1e9)
+		emit("tsdb_wal_records_written_total", c, float64(wm.RecordsWritten.Load()))
+		emit("tsdb_wal_bytes_written_total", c, float64(wm.BytesWritten.Load()))
+		emit("tsdb_wal_fsyncs_total", c, float64(wm.Fsyncs.Load()))
+		emit("tsdb_wal_fsync_seconds_total", c, float64(wm.FsyncNanos.Load())/1e9)
+		emit("tsdb_wal_segments_created_total", c, float64(wm.SegmentsCreated.Load()))
+		emit("tsdb_wal_write_errors_total", c, float64(wm.WriteErrors.Load()))
+		emit("tsdb_wal_pending_bytes", g, float64(wm.PendingBytes.Load()))
+		emit("tsdb_wal_torn_tails_repaired_total", c, float64(wm.TornTailsRepaired.Load()))
+		emit("tsdb_wal_corrupt_records_skipped_total", c, float64(wm.CorruptRecordsSkipped.Load()))
+	}
+}

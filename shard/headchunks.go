@@ -1,0 +1,190 @@
+package shard
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/edsrzf/mmap-go"
+
+	"github.com/silverback-tsdb/tsdb/chunkstore"
+)
+
+// Head chunk files (docs/format/head_chunks.md) hold the closed chunks of the
+// head, so that head RAM per series is its labels, its open chunk and one
+// 8-byte reference per closed chunk. They are a RAM offload, not durable
+// state: the WAL holds every sample they hold, so Open deletes them and
+// rebuilds them while replaying, and they are never fsynced.
+const (
+	headChunksMagic   = 0x53424843 // "SBHC"
+	headChunksVersion = 1
+	headChunksHdrSize = 8 // magic(4) version(1) reserved(3)
+
+	// DefaultHeadChunkFileSize bounds one head chunk file. Files are
+	// created sparse at this size and mapped whole, so a reader never
+	// touches a mapping beyond the end of the file.
+	DefaultHeadChunkFileSize = 64 << 20
+)
+
+// chunkRef locates a closed chunk: file sequence number in the high 32 bits,
+// byte offset of its record in the low 32.
+type chunkRef uint64
+
+func newChunkRef(file uint32, off uint32) chunkRef { return chunkRef(uint64(file)<<32 | uint64(off)) }
+func (r chunkRef) file() uint32                   { return uint32(r >> 32) }
+func (r chunkRef) offset() int                    { return int(uint32(r)) }
+
+// headFile is one mapped head chunk file. The mapping and the file are
+// released when the file is retired (shard closed) and no reader holds it:
+// refs counts the shard's own reference plus one per reader.
+type headFile struct {
+	seq  uint32
+	f    *os.File
+	m    mmap.MMap
+	refs atomic.Int64
+	// onUnmapErr receives an unmap or close failure from the last release.
+	lastErr atomic.Pointer[error]
+}
+
+func (hf *headFile) acquire() { hf.refs.Add(1) }
+
+func (hf *headFile) release() {
+	if hf.refs.Add(-1) != 0 {
+		return
+	}
+	err := errors.Join(hf.m.Unmap(), hf.f.Close())
+	if err != nil {
+		hf.lastErr.Store(&err)
+	}
+}
+
+// headChunks writes closed chunks to the current head chunk file and reads
+// them back through the mapping. Owned by the shard goroutine except
+// acquire/release of files, which readers call from any goroutine.
+type headChunks struct {
+	dir      string
+	fileSize int64
+	files    map[uint32]*headFile
+	cur      *headFile
+	curOff   int64
+	buf      []byte // record scratch
+}
+
+// openHeadChunks removes any previous head chunk files in dir (their
+// content is rebuilt from the WAL) and returns an empty writer.
+func openHeadChunks(dir string, fileSize int64) (*headChunks, error) {
+	if fileSize <= 0 {
+		fileSize = DefaultHeadChunkFileSize
+	}
+	if fileSize > 1<<32-1 {
+		return nil, fmt.Errorf("head chunk file size %d over the 4 GiB that a chunk ref can address", fileSize)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("remove old head chunks: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create head chunks dir: %w", err)
+	}
+	return &headChunks{dir: dir, fileSize: fileSize, files: map[uint32]*headFile{}}, nil
+}
+
+func (hc *headChunks) cut() error {
+	seq := uint32(1)
+	if hc.cur != nil {
+		seq = hc.cur.seq + 1
+	}
+	path := filepath.Join(hc.dir, fmt.Sprintf("%06d", seq))
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("create head chunk file: %w", err)
+	}
+	var hdr [headChunksHdrSize]byte
+	binary.BigEndian.PutUint32(hdr[:], headChunksMagic)
+	hdr[4] = headChunksVersion
+	if _, err := f.Write(hdr[:]); err != nil {
+		return errors.Join(fmt.Errorf("write head chunk file %s header: %w", path, err), f.Close())
+	}
+	if err := f.Truncate(hc.fileSize); err != nil {
+		return errors.Join(fmt.Errorf("size head chunk file %s: %w", path, err), f.Close())
+	}
+	m, err := mmap.MapRegion(f, int(hc.fileSize), mmap.RDONLY, 0, 0)
+	if err != nil {
+		return errors.Join(fmt.Errorf("map head chunk file %s: %w", path, err), f.Close())
+	}
+	hf := &headFile{seq: seq, f: f, m: m}
+	hf.refs.Store(1) // the shard's own reference
+	hc.files[seq] = hf
+	hc.cur = hf
+	hc.curOff = headChunksHdrSize
+	return nil
+}
+
+// write stores c and returns its reference.
+func (hc *headChunks) write(c chunkstore.Chunk) (chunkRef, error) {
+	size := int64(chunkstore.RecordSize(c))
+	if size+headChunksHdrSize > hc.fileSize {
+		return 0, fmt.Errorf("chunk record of %d bytes does not fit a head chunk file of %d", size, hc.fileSize)
+	}
+	if hc.cur == nil || hc.curOff+size > hc.fileSize {
+		if err := hc.cut(); err != nil {
+			return 0, err
+		}
+	}
+	hc.buf = chunkstore.AppendRecord(hc.buf[:0], c)
+	if _, err := hc.cur.f.WriteAt(hc.buf, hc.curOff); err != nil {
+		return 0, fmt.Errorf("write head chunk file %06d at %d: %w", hc.cur.seq, hc.curOff, err)
+	}
+	ref := newChunkRef(hc.cur.seq, uint32(hc.curOff))
+	hc.curOff += size
+	return ref, nil
+}
+
+// chunk decodes the chunk at ref. Its Data aliases the mapping: valid while
+// the caller holds a reference on the file (or is the shard goroutine).
+func (hc *headChunks) chunk(ref chunkRef) (chunkstore.Chunk, error) {
+	hf := hc.files[ref.file()]
+	if hf == nil {
+		return chunkstore.Chunk{}, fmt.Errorf("head chunk ref %#x: no file %06d", uint64(ref), ref.file())
+	}
+	c, _, err := chunkstore.DecodeRecord(hf.m, ref.offset())
+	if err != nil {
+		return chunkstore.Chunk{}, fmt.Errorf("head chunk file %06d: %w", ref.file(), err)
+	}
+	return c, nil
+}
+
+// acquireAll takes a reader reference on every file and returns them; the
+// reader releases each when done.
+func (hc *headChunks) acquireAll(dst []*headFile) []*headFile {
+	for _, hf := range hc.files {
+		hf.acquire()
+		dst = append(dst, hf)
+	}
+	return dst
+}
+
+// close drops the shard's references; files are unmapped once the last
+// reader releases them. Returns errors of files released here.
+func (hc *headChunks) close() error {
+	var errs []error
+	seqs := make([]int, 0, len(hc.files))
+	for s := range hc.files {
+		seqs = append(seqs, int(s))
+	}
+	sort.Ints(seqs)
+	for _, s := range seqs {
+		hf := hc.files[uint32(s)]
+		hf.release()
+		if p := hf.lastErr.Load(); p != nil {
+			errs = append(errs, fmt.Errorf("release head chunk file %s: %w", strconv.Itoa(s), *p))
+		}
+	}
+	hc.files = nil
+	hc.cur = nil
+	return errors.Join(errs...)
+}

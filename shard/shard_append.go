@@ -1,0 +1,202 @@
+package shard
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/silverback-tsdb/tsdb/stages"
+	"github.com/silverback-tsdb/tsdb/walseg"
+)
+
+// sampleResult classifies one append to a series.
+type sampleResult uint8
+
+const (
+	sampleAppended sampleResult = iota
+	sampleDuplicate
+	sampleConflict
+	sampleOutOfOrder
+	sampleFailed // the head chunk file could not be written
+)
+
+// apply applies one append message to the head and hands its WAL records to
+// the writer. It runs on the shard goroutine and allocates nothing per
+// sample in steady state (per new series: the series and its labels).
+func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
+	h := s.head
+	sc := &s.scratch
+	res := stages.ShardReply{Epoch: h.epoch, Refs: m.Result.Refs[:0]}
+	sc.series = sc.series[:0]
+	sc.seriesRecs = sc.seriesRecs[:0]
+	sc.sampleRecs = sc.sampleRecs[:0]
+
+	for i := range m.Series {
+		ss := &m.Series[i]
+		var ref uint32
+		var ms *memSeries
+		if ss.Ref != 0 && ss.Epoch == h.epoch {
+			if x := h.get(ss.Ref); x != nil && x.hash == ss.Hash {
+				ref, ms = ss.Ref, x
+			}
+		}
+		if ms == nil {
+			ref, ms = h.lookup(ss.Hash, ss.Labels)
+		}
+		if ms == nil {
+			if s.opts.MaxActiveSeries > 0 && h.active >= s.opts.MaxActiveSeries {
+				if res.Stats.FirstErrText == "" {
+					res.Stats.FirstErrText = fmt.Sprintf("series %s rejected: shard %d is at its limit of %d active series", ss.Labels, s.id, s.opts.MaxActiveSeries)
+				}
+				res.Refs = append(res.Refs, 0)
+				sc.series = append(sc.series, nil)
+				continue
+			}
+			ref, ms = h.create(0, ss.Hash, ss.Labels)
+			sc.seriesRecs = append(sc.seriesRecs, walseg.RefSeries{Ref: ref, Labels: ss.Labels})
+			res.Stats.NewSeries++
+		}
+		res.Refs = append(res.Refs, ref)
+		sc.series = append(sc.series, ms)
+	}
+
+	for _, smp := range m.Samples {
+		ms := sc.series[smp.Series]
+		if ms == nil {
+			res.Stats.SeriesLimit++
+			continue
+		}
+		switch s.appendSample(ms, smp.T, smp.V) {
+		case sampleAppended:
+			res.Stats.Appended++
+			sc.sampleRecs = append(sc.sampleRecs, walseg.RefSample{Ref: res.Refs[smp.Series], T: smp.T, V: smp.V})
+		case sampleDuplicate:
+			res.Stats.Duplicates++
+		case sampleConflict:
+			res.Stats.Conflicts++
+			if res.Stats.FirstErrText == "" {
+				res.Stats.FirstErrText = fmt.Sprintf("duplicate sample for timestamp %d of series %s: another value is stored", smp.T, ms.lset)
+			}
+		case sampleOutOfOrder:
+			res.Stats.OutOfOrder++
+			if res.Stats.FirstErrText == "" {
+				res.Stats.FirstErrText = fmt.Sprintf("out-of-order sample at %d for series %s: its last sample is at %d", smp.T, ms.lset, ms.maxT)
+			}
+		case sampleFailed:
+			res.Err = fmt.Errorf("shard %d: %w", s.id, *s.err.Load())
+			return res
+		}
+	}
+	s.count(&res.Stats, len(sc.seriesRecs))
+
+	var recs [2][]byte
+	n := 0
+	if len(sc.seriesRecs) > 0 {
+		sc.recBuf = walseg.AppendSeries(sc.recBuf[:0], sc.seriesRecs)
+		recs[n] = sc.recBuf
+		n++
+	}
+	if len(sc.sampleRecs) > 0 {
+		sc.recBuf2 = walseg.AppendSamples(sc.recBuf2[:0], sc.sampleRecs)
+		recs[n] = sc.recBuf2
+		n++
+	}
+	if n > 0 {
+		seq, err := s.wal.Write(recs[:n]...)
+		if err != nil {
+			res.Err = fmt.Errorf("shard %d: write wal: %w", s.id, err)
+			return res
+		}
+		res.WALSeq = seq
+	}
+	clear(sc.series) // do not keep series alive from scratch
+	return res
+}
+
+func (s *Shard) count(st *stages.AppendStats, newSeries int) {
+	s.m.SamplesAppended.Add(uint64(st.Appended))
+	if st.Duplicates > 0 {
+		s.m.SamplesDuplicate.Add(uint64(st.Duplicates))
+	}
+	if st.Conflicts > 0 {
+		s.m.SamplesConflict.Add(uint64(st.Conflicts))
+	}
+	if st.OutOfOrder > 0 {
+		s.m.SamplesOutOfOrder.Add(uint64(st.OutOfOrder))
+	}
+	if st.SeriesLimit > 0 {
+		s.m.SamplesSeriesLimit.Add(uint64(st.SeriesLimit))
+	}
+	if newSeries > 0 {
+		s.m.SeriesCreated.Add(uint64(newSeries))
+		s.m.ActiveSeries.Store(int64(s.head.active))
+	}
+}
+
+// appendSample applies the series rules (strictly increasing timestamps;
+// an equal timestamp with the same value bits is a no-op, with another
+// value a conflict; older is out of order) and appends to the open chunk,
+// cutting it when it is full or would span a ChunkRange boundary.
+func (s *Shard) appendSample(ms *memSeries, t int64, v float64) sampleResult {
+	vb := math.Float64bits(v)
+	if ms.maxT != math.MinInt64 {
+		switch {
+		case t < ms.maxT:
+			return sampleOutOfOrder
+		case t == ms.maxT:
+			if vb == ms.lastV {
+				return sampleDuplicate
+			}
+			return sampleConflict
+		}
+	}
+	if n := ms.app.NumSamples(); n > 0 && (n >= s.opts.ChunkSamples || t >= s.chunkEnd(ms.app.MinTime())) {
+		if !s.cutChunk(ms) {
+			return sampleFailed
+		}
+	}
+	if ms.maxT == math.MinInt64 {
+		ms.app.Reset(nil) // first sample: the zero Appender needs a Reset
+	}
+	ms.app.Append(t, v)
+	ms.maxT, ms.lastV = t, vb
+	h := s.head
+	if t < h.mint {
+		h.mint = t
+	}
+	if t > h.maxt {
+		h.maxt = t
+	}
+	return sampleAppended
+}
+
+// chunkEnd returns the first ChunkRange boundary after t.
+func (s *Shard) chunkEnd(t int64) int64 {
+	r := s.opts.ChunkRange.Milliseconds()
+	q := t / r
+	if t < 0 && t%r != 0 {
+		q-- // floor division for negative timestamps
+	}
+	if q > math.MaxInt64/r-1 {
+		return math.MaxInt64
+	}
+	return (q + 1) * r
+}
+
+// cutChunk moves the open chunk of ms to the head chunk files. On failure it
+// poisons the shard (the error is returned to every later append).
+func (s *Shard) cutChunk(ms *memSeries) bool {
+	if p := s.err.Load(); p != nil {
+		return false
+	}
+	ref, err := s.hc.write(ms.app.Chunk())
+	if err != nil {
+		// Returned to this and every later append (the shard is poisoned).
+		err = fmt.Errorf("cut head chunk: %w", err)
+		s.err.Store(&err)
+		return false
+	}
+	ms.closed = append(ms.closed, ref)
+	ms.app.Reset(ms.app.Bytes()[:0]) // the bytes are in the file now; reuse the buffer
+	s.m.ChunksCut.Add(1)
+	return true
+}

@@ -1,0 +1,147 @@
+package shard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/silverback-tsdb/tsdb/chunkstore"
+	"github.com/silverback-tsdb/tsdb/postings"
+)
+
+// ErrClosed is returned by View once the shard has stopped.
+var ErrClosed = errors.New("shard: closed")
+
+// viewReq is a read request served on the shard goroutine.
+type viewReq struct {
+	fn   func(*View) error
+	done chan error // capacity 1: the shard never blocks on it
+}
+
+func (r *viewReq) serve(s *Shard) {
+	r.done <- r.fn(&View{s: s})
+}
+
+// View runs fn on the shard goroutine between two append messages, with a
+// consistent read-only view of the head. It is how queries read a shard:
+// cheap work (postings, chunk references, copying the open chunk) happens
+// inside fn; iteration happens outside, on data fn copied or on mapped
+// chunks it took references on (View.AcquireFiles). fn must not block and
+// must not retain the View. Safe for concurrent use; returns ErrClosed after
+// the shard stopped, or ctx.Err() if the shard did not pick the request up
+// in time.
+func (s *Shard) View(ctx context.Context, fn func(*View) error) error {
+	req := &viewReq{fn: fn, done: make(chan error, 1)}
+	select {
+	case s.reads <- req:
+	case <-s.done:
+		return fmt.Errorf("shard %d: %w", s.id, ErrClosed)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-req.done
+}
+
+// View is a read-only view of one shard's head, valid only inside the
+// function given to Shard.View. Not safe to retain or share.
+type View struct {
+	s *Shard
+}
+
+// ShardID returns the shard's number.
+func (v *View) ShardID() int { return v.s.id }
+
+// NumSeries returns the number of active series.
+func (v *View) NumSeries() int { return v.s.head.active }
+
+// Bounds returns the smallest and largest timestamp in the head; mint >
+// maxt when the head is empty.
+func (v *View) Bounds() (mint, maxt int64) { return v.s.head.mint, v.s.head.maxt }
+
+// Postings returns the refs of the series matching ms (owned by the caller).
+func (v *View) Postings(ms ...*labels.Matcher) (*roaring.Bitmap, error) {
+	return v.s.head.index.Select(ms...)
+}
+
+// LabelNames returns the sorted label names of series matching ms (all
+// series when ms is empty).
+func (v *View) LabelNames(ms ...*labels.Matcher) ([]string, error) {
+	return v.s.head.index.LabelNames(ms...)
+}
+
+// LabelValues returns the sorted values of label name over series matching
+// ms (all series when ms is empty).
+func (v *View) LabelValues(name string, ms ...*labels.Matcher) ([]string, error) {
+	return v.s.head.index.LabelValues(name, ms...)
+}
+
+// Stats returns the postings cardinality statistics.
+func (v *View) Stats(topN int) postings.Stats { return v.s.head.index.Stats(topN) }
+
+// Labels returns the labels of the series at ref.
+func (v *View) Labels(ref uint32) (labels.Labels, bool) {
+	ms := v.s.head.get(ref)
+	if ms == nil {
+		return labels.EmptyLabels(), false
+	}
+	return ms.lset, true
+}
+
+// Chunks appends to dst the chunks of series ref that overlap [mint, maxt],
+// oldest first, and returns them with the grown arena. Closed chunks alias
+// the mapped head chunk files (valid while the caller holds the references
+// from AcquireFiles); the open chunk, last, is copied onto arena because it
+// changes with the next append. A damaged closed chunk is an error naming
+// its file and offset.
+func (v *View) Chunks(dst []chunkstore.Chunk, arena []byte, ref uint32, mint, maxt int64) ([]chunkstore.Chunk, []byte, error) {
+	ms := v.s.head.get(ref)
+	if ms == nil || ms.maxT < mint {
+		return dst, arena, nil
+	}
+	for _, cr := range ms.closed {
+		c, err := v.s.hc.chunk(cr)
+		if err != nil {
+			return dst, arena, fmt.Errorf("shard %d series %s: %w", v.s.id, ms.lset, err)
+		}
+		if c.MaxT < mint {
+			continue
+		}
+		if c.MinT > maxt {
+			return dst, arena, nil
+		}
+		dst = append(dst, c)
+	}
+	if ms.app.NumSamples() > 0 {
+		if c := ms.app.Chunk(); c.MaxT >= mint && c.MinT <= maxt {
+			start := len(arena)
+			arena = append(arena, c.Data...)
+			c.Data = arena[start:len(arena):len(arena)]
+			dst = append(dst, c)
+		}
+	}
+	return dst, arena, nil
+}
+
+// FileRefs holds reader references on mapped head chunk files.
+type FileRefs struct {
+	files []*headFile
+}
+
+// AcquireFiles takes a reference on every mapped head chunk file, so that
+// closed chunks from Chunks stay valid after fn returns. Call Release
+// exactly once when done with them.
+func (v *View) AcquireFiles() *FileRefs {
+	return &FileRefs{files: v.s.hc.acquireAll(nil)}
+}
+
+// Release drops the references; the last one of a closed shard unmaps. Safe
+// to call from any goroutine, once.
+func (r *FileRefs) Release() {
+	for _, f := range r.files {
+		f.release()
+	}
+	r.files = nil
+}
