@@ -36,8 +36,8 @@ const (
 type chunkRef uint64
 
 func newChunkRef(file uint32, off uint32) chunkRef { return chunkRef(uint64(file)<<32 | uint64(off)) }
-func (r chunkRef) file() uint32                   { return uint32(r >> 32) }
-func (r chunkRef) offset() int                    { return int(uint32(r)) }
+func (r chunkRef) file() uint32                    { return uint32(r >> 32) }
+func (r chunkRef) offset() int                     { return int(uint32(r)) }
 
 // headFile is one mapped head chunk file. The mapping and the file are
 // released when the file is retired (shard closed) and no reader holds it:

@@ -110,9 +110,9 @@ type Shard struct {
 	persistT int64 // samples at or before this are persisted in blocks; GC may drop them
 	scratch  applyScratch
 
-	reads chan *viewReq   // unbuffered; never closed (see View)
-	done  chan struct{}   // closed when Run has returned
-	runs  atomic.Bool     // Run was started
+	reads chan *viewReq // unbuffered; never closed (see View)
+	done  chan struct{} // closed when Run has returned
+	runs  atomic.Bool   // Run was started
 	err   atomic.Pointer[error]
 }
 
