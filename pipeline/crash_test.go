@@ -1,0 +1,203 @@
+package pipeline
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"github.com/silverback-tsdb/tsdb/internal/crashtest"
+	"github.com/silverback-tsdb/tsdb/stages"
+	"github.com/silverback-tsdb/tsdb/walseg"
+)
+
+var crashSeed = flag.Uint64("crash.seed", 0, "seed for TestCrash_AckedSamplesSurvive (0: random, logged)")
+
+const (
+	crashRole        = "pipeline-append"
+	crashFixedSeries = 8
+	crashRounds      = 20
+)
+
+// crashValue is the value batch k writes to fixed series i; a stored value
+// that is not crashValue of its series and timestamp was invented.
+func crashValue(k int64, i int) float64 { return float64(k) + float64(i)/16 }
+
+// crashChild appends batch after batch with sync=always. Batch k writes
+// timestamp k to every fixed series and creates series new_k; after Append
+// returns, k is written and fsynced to the ack file.
+func crashChild(dir string) error {
+	db, err := Open(filepath.Join(dir, "db"), Options{
+		Shards: 3, ChunkSamples: 5, WAL: walseg.Options{Sync: walseg.SyncAlways, SegmentSize: 64 << 10},
+		Logger: zap.NewNop(),
+	})
+	if err != nil {
+		return err
+	}
+	next := int64(0)
+	q, err := db.Querier(math.MinInt64, math.MaxInt64)
+	if err != nil {
+		return err
+	}
+	ss, err := q.Select(context.Background(), labels.MustNewMatcher(labels.MatchRegexp, "__name__", ".+"))
+	if err != nil {
+		return err
+	}
+	for ss.Next() {
+		it := ss.At().Iterator(nil)
+		for it.Next() {
+			t, _ := it.At()
+			next = max(next, t+1)
+		}
+	}
+	q.Close()
+	ack, err := os.OpenFile(filepath.Join(dir, "acked"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	crashtest.Ready()
+	var b stages.Batch
+	for k := next; ; k++ {
+		b.Reset()
+		for i := range crashFixedSeries {
+			b.AddSample(b.AddSeries(labels.FromStrings("__name__", "fixed", "i", strconv.Itoa(i)), nil), k, crashValue(k, i))
+		}
+		b.AddSample(b.AddSeries(labels.FromStrings("__name__", "new", "k", strconv.FormatInt(k, 10)), nil), k, float64(k))
+		st, err := db.Append(context.Background(), &b)
+		if err != nil {
+			return err
+		}
+		if st.Appended != crashFixedSeries+1 {
+			return fmt.Errorf("batch %d: %+v", k, st)
+		}
+		if _, err := fmt.Fprintf(ack, "%d\n", k); err != nil {
+			return err
+		}
+		if err := ack.Sync(); err != nil {
+			return err
+		}
+	}
+}
+
+func readAcked(t *testing.T, path string) map[int64]bool {
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return map[int64]bool{}
+	}
+	require.NoError(t, err)
+	defer f.Close()
+	acked := map[int64]bool{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, err := strconv.ParseInt(sc.Text(), 10, 64)
+		if err != nil {
+			continue // a torn last line was never acknowledged
+		}
+		acked[k] = true
+	}
+	return acked
+}
+
+func TestCrash_AckedSamplesSurvive(t *testing.T) {
+	if dir, ok := crashtest.ChildDir(crashRole); ok {
+		if err := crashChild(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(3)
+		}
+		return
+	}
+	seed := *crashSeed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	t.Logf("seed %d (replay with -crash.seed=%d)", seed, seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	dir := t.TempDir()
+	for round := range crashRounds {
+		res, err := crashtest.Run(t, crashtest.Options{
+			Test: t.Name(), Role: crashRole, Dir: dir,
+			KillAfter: time.Duration(rng.IntN(150)) * time.Millisecond,
+		})
+		require.NoError(t, err, "round %d", round)
+		require.True(t, res.Killed, "round %d: child exited by itself: %v\n%s", round, res.Exit, res.Output)
+
+		acked := readAcked(t, filepath.Join(dir, "acked"))
+		db := openTest(t, filepath.Join(dir, "db"), Options{Logger: zap.NewNop()})
+		got := readAll(t, db)
+		require.NoError(t, db.Close())
+
+		maxAcked := int64(-1)
+		for k := range acked {
+			maxAcked = max(maxAcked, k)
+		}
+		for key, samples := range got {
+			lset, err := parseSeriesKey(key)
+			require.NoError(t, err)
+			for j, s := range samples {
+				if j > 0 {
+					require.Greater(t, s.t, samples[j-1].t, "round %d %s: duplicated or unordered", round, key)
+				}
+				var want float64
+				if lset.Get("__name__") == "fixed" {
+					i, _ := strconv.Atoi(lset.Get("i"))
+					want = crashValue(s.t, i)
+				} else {
+					require.Equal(t, lset.Get("k"), strconv.FormatInt(s.t, 10), "round %d %s: invented sample", round, key)
+					want = float64(s.t)
+				}
+				require.Equal(t, math.Float64bits(want), s.v, "round %d %s at %d: invented value", round, key, s.t)
+			}
+		}
+		// Every acknowledged batch is complete.
+		for k := range acked {
+			for i := range crashFixedSeries {
+				key := labels.FromStrings("__name__", "fixed", "i", strconv.Itoa(i)).String()
+				require.True(t, hasT(got[key], k), "round %d: acked batch %d missing from %s", round, k, key)
+			}
+			key := labels.FromStrings("__name__", "new", "k", strconv.FormatInt(k, 10)).String()
+			require.Len(t, got[key], 1, "round %d: acked series %s", round, key)
+		}
+		t.Logf("round %d: killed after %d acked batches (max %d)", round, len(acked), maxAcked)
+	}
+}
+
+func hasT(s []sample, t int64) bool {
+	for _, x := range s {
+		if x.t == t {
+			return true
+		}
+	}
+	return false
+}
+
+// parseSeriesKey parses the labels.String form used as readAll's map key,
+// for the simple label values this test writes.
+func parseSeriesKey(s string) (labels.Labels, error) {
+	s = strings.TrimSuffix(strings.TrimPrefix(s, "{"), "}")
+	var b labels.ScratchBuilder
+	for _, kv := range strings.Split(s, ", ") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return labels.EmptyLabels(), fmt.Errorf("bad pair %q", kv)
+		}
+		uv, err := strconv.Unquote(v)
+		if err != nil {
+			return labels.EmptyLabels(), err
+		}
+		b.Add(k, uv)
+	}
+	b.Sort()
+	return b.Labels(), nil
+}
