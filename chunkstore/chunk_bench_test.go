@@ -20,6 +20,8 @@ type benchWorkload struct {
 // benchWorkloads builds the data sets before any timing starts:
 //   - node: loadgen's node_exporter-like generator, 3 hosts x 480 scrapes
 //     (1,521 series; 480 samples each so every chunk size fills up);
+//   - node_nojitter: the same with perfectly regular scrape timestamps, to
+//     separate the cost of millisecond jitter from the cost of values;
 //   - regular: loadgen.Regular, 1,500 series x 480 samples, 15 s apart;
 //   - real: the 40-scrape capture (507 series x 40 samples), when present.
 func benchWorkloads(b *testing.B) []benchWorkload {
@@ -29,8 +31,13 @@ func benchWorkloads(b *testing.B) []benchWorkload {
 		b.Fatalf("node workload: %v", err)
 	}
 	nts, nvs := g.Columns(480)
+	g, err = loadgen.NewNodeExporter(loadgen.NodeExporterOptions{Hosts: 3, Seed: 1, JitterMs: -1})
+	if err != nil {
+		b.Fatalf("node_nojitter workload: %v", err)
+	}
+	jts, jvs := g.Columns(480)
 	rts, rvs := loadgen.Regular(1500, 480, 1767225600000, 15*time.Second)
-	ws := []benchWorkload{{"node", nts, nvs}, {"regular", rts, rvs}}
+	ws := []benchWorkload{{"node", nts, nvs}, {"node_nojitter", jts, jvs}, {"regular", rts, rvs}}
 	if ts, vs, ok := tryLoadRealData(b); ok {
 		ws = append(ws, benchWorkload{"real", ts, vs})
 	}
