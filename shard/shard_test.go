@@ -1,0 +1,236 @@
+package shard
+
+import (
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/silverback-tsdb/tsdb/chunkstore"
+	"github.com/silverback-tsdb/tsdb/stages"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func openShard(t *testing.T, dir string, o Options) *Shard {
+	t.Helper()
+	o.Logger = zaptest.NewLogger(t)
+	s, err := Open(dir, 0, o)
+	require.NoError(t, err)
+	return s
+}
+
+// msg builds a one-series message as the router would (no ref hint).
+func msg(lset labels.Labels, samples ...stages.Sample) *stages.ShardBatch {
+	h, _ := stages.HashLabels(nil, lset)
+	m := &stages.ShardBatch{Series: []stages.ShardSeries{{Labels: lset, Hash: h}}}
+	m.Samples = samples
+	return m
+}
+
+func smp(t int64, v float64) stages.Sample { return stages.Sample{T: t, V: v} }
+
+// selectT returns the timestamps of the series matching name=value, read
+// through a View as a querier would.
+func selectT(t *testing.T, s *Shard, name, value string) map[string][]int64 {
+	t.Helper()
+	out := map[string][]int64{}
+	v := &View{s: s}
+	bm, err := v.Postings(labels.MustNewMatcher(labels.MatchEqual, name, value))
+	require.NoError(t, err)
+	it := bm.Iterator()
+	for it.HasNext() {
+		ref := it.Next()
+		chunks, _, err := v.Chunks(nil, nil, ref, math.MinInt64, math.MaxInt64)
+		require.NoError(t, err)
+		lset, ok := v.Labels(ref)
+		require.True(t, ok)
+		var ts []int64
+		var ci chunkstore.Iterator
+		for _, c := range chunks {
+			ci.Reset(c)
+			for ci.Next() {
+				tt, _ := ci.At()
+				ts = append(ts, tt)
+			}
+			require.NoError(t, ci.Err())
+		}
+		out[lset.String()] = ts
+	}
+	return out
+}
+
+func TestShard_GCRecyclesRefsAndInvalidatesHints(t *testing.T) {
+	s := openShard(t, t.TempDir(), Options{IdleSeriesTimeout: 1})
+	defer func() { require.NoError(t, s.CloseUnstarted()) }()
+	a := labels.FromStrings("__name__", "a")
+	b := labels.FromStrings("__name__", "b")
+
+	r := s.apply(msg(a, smp(10, 1)))
+	require.NoError(t, r.Err)
+	refA, epoch := r.Refs[0], r.Epoch
+	require.NoError(t, s.apply(msg(b, smp(1000, 1))).Err)
+
+	// Nothing persisted yet: GC keeps series with samples.
+	require.Zero(t, s.gc())
+	s.setPersistedUntil(100)
+	require.Equal(t, 1, s.gc(), "a is idle and persisted; b is recent")
+	require.Equal(t, epoch+1, s.head.epoch)
+	require.Empty(t, selectT(t, s, "__name__", "a"))
+	require.Equal(t, uint64(1), s.m.SeriesRemoved.Load())
+
+	// A new series takes the freed ref.
+	c := labels.FromStrings("__name__", "c")
+	r = s.apply(msg(c, smp(2000, 1)))
+	require.Equal(t, refA, r.Refs[0])
+
+	// A stale hint for a (old ref, old epoch) must not write into c.
+	m := msg(a, smp(3000, 5))
+	m.Series[0].Ref, m.Series[0].Epoch = refA, epoch
+	r = s.apply(m)
+	require.NoError(t, r.Err)
+	require.NotEqual(t, refA, r.Refs[0])
+	require.Equal(t, map[string][]int64{c.String(): {2000}}, selectT(t, s, "__name__", "c"))
+	require.Equal(t, map[string][]int64{a.String(): {3000}}, selectT(t, s, "__name__", "a"))
+}
+
+func TestShard_ReplayRecycledRefs(t *testing.T) {
+	dir := t.TempDir()
+	s := openShard(t, dir, Options{IdleSeriesTimeout: 1})
+	a := labels.FromStrings("__name__", "a")
+	c := labels.FromStrings("__name__", "c")
+	require.NoError(t, s.apply(msg(a, smp(10, 1))).Err)
+	require.NoError(t, s.apply(msg(labels.FromStrings("__name__", "b"), smp(1000, 1))).Err)
+	s.setPersistedUntil(100)
+	require.Equal(t, 1, s.gc())
+	r := s.apply(msg(c, smp(2000, 1), smp(2001, 2)))
+	require.Equal(t, uint32(1), r.Refs[0], "c reuses a's ref")
+	require.NoError(t, s.CloseUnstarted())
+
+	// In-order replay: a's record, a's sample, then c's record for the same
+	// ref supersedes a (whose data the block issue will have persisted).
+	s = openShard(t, dir, Options{})
+	defer func() { require.NoError(t, s.CloseUnstarted()) }()
+	require.Empty(t, selectT(t, s, "__name__", "a"))
+	require.Equal(t, map[string][]int64{c.String(): {2000, 2001}}, selectT(t, s, "__name__", "c"))
+	require.Equal(t, 2, s.head.active)
+}
+
+func TestHead_HashCollisions(t *testing.T) {
+	h := newHead()
+	x := labels.FromStrings("__name__", "x")
+	y := labels.FromStrings("__name__", "y")
+	z := labels.FromStrings("__name__", "z")
+	const same = 42 // force every series onto one hash
+	rx, _ := h.create(0, same, x)
+	ry, _ := h.create(0, same, y)
+	rz, _ := h.create(0, same, z)
+	for _, c := range []struct {
+		ls  labels.Labels
+		ref uint32
+	}{{x, rx}, {y, ry}, {z, rz}} {
+		got, s := h.lookup(same, c.ls)
+		require.Equal(t, c.ref, got)
+		require.True(t, labels.Equal(c.ls, s.lset))
+	}
+	h.remove(rx) // the head of the collision list
+	got, _ := h.lookup(same, x)
+	require.Zero(t, got)
+	got, _ = h.lookup(same, z)
+	require.Equal(t, rz, got)
+	h.remove(rz) // from the tail
+	got, _ = h.lookup(same, y)
+	require.Equal(t, ry, got)
+	require.Empty(t, h.coll)
+	require.Equal(t, 1, h.active)
+}
+
+func TestShard_ChunkCutAtSizeAndRange(t *testing.T) {
+	s := openShard(t, t.TempDir(), Options{ChunkSamples: 3})
+	defer func() { require.NoError(t, s.CloseUnstarted()) }()
+	ls := labels.FromStrings("__name__", "m")
+	const hour = 3600 * 1000
+	// 4 samples in the first 2h range (cut at 3), then one past the boundary.
+	r := s.apply(msg(ls, smp(0, 0), smp(1, 1), smp(2, 2), smp(3, 3), smp(2*hour, 4)))
+	require.Equal(t, 5, r.Stats.Appended)
+	ms := s.head.get(r.Refs[0])
+	require.Len(t, ms.closed, 2)
+	var ranges [][2]int64
+	for _, cr := range ms.closed {
+		c, err := s.hc.chunk(cr)
+		require.NoError(t, err)
+		ranges = append(ranges, [2]int64{c.MinT, c.MaxT})
+	}
+	require.Equal(t, [][2]int64{{0, 2}, {3, 3}}, ranges)
+	require.Equal(t, int64(2*hour), ms.app.MinTime())
+}
+
+func TestHeadChunks_CorruptionAndRotation(t *testing.T) {
+	dir := t.TempDir()
+	hc, err := openHeadChunks(dir, 128)
+	require.NoError(t, err)
+	var a chunkstore.Appender
+	a.Reset(nil)
+	for i := range 20 {
+		a.Append(int64(i)*15000, float64(i))
+	}
+	var refs []chunkRef
+	for range 5 {
+		ref, err := hc.write(a.Chunk())
+		require.NoError(t, err)
+		refs = append(refs, ref)
+	}
+	require.Greater(t, refs[4].file(), refs[0].file(), "small files rotate")
+	for _, ref := range refs {
+		c, err := hc.chunk(ref)
+		require.NoError(t, err)
+		require.Equal(t, a.Chunk().Data, c.Data)
+	}
+
+	// Flip a payload byte on disk: the mapping shows it and the CRC catches
+	// it, with the file and offset in the error.
+	f, err := os.OpenFile(filepath.Join(dir, "000001"), os.O_RDWR, 0)
+	require.NoError(t, err)
+	var one [1]byte
+	off := int64(refs[0].offset()) + 20
+	_, err = f.ReadAt(one[:], off)
+	require.NoError(t, err)
+	one[0] ^= 0x10
+	_, err = f.WriteAt(one[:], off)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	_, err = hc.chunk(refs[0])
+	require.True(t, errors.Is(err, chunkstore.ErrCorrupt), "got %v", err)
+	require.ErrorContains(t, err, "head chunk file 000001")
+
+	_, err = hc.chunk(newChunkRef(99, 8))
+	require.ErrorContains(t, err, "no file 000099")
+
+	// A reader's reference keeps the mapping alive past close.
+	files := hc.acquireAll(nil)
+	require.NoError(t, hc.close())
+	for _, f := range files {
+		require.NotEmpty(t, []byte(f.m[:headChunksHdrSize]))
+		f.release()
+	}
+}
+
+func TestShard_ViewAfterClose(t *testing.T) {
+	s := openShard(t, t.TempDir(), Options{})
+	inbox := make(chan *stages.ShardBatch)
+	done := make(chan error)
+	go func() { done <- s.Run(inbox, 0) }()
+	require.NoError(t, s.View(t.Context(), func(v *View) error { return nil }))
+	close(inbox)
+	require.NoError(t, <-done)
+	err := s.View(t.Context(), func(v *View) error { return nil })
+	require.ErrorIs(t, err, ErrClosed)
+}
