@@ -18,11 +18,14 @@ import (
 // caches. Queries reach it by asking the owner.
 //
 // Memory layout (why it is lean): one map from label name to a nameIndex,
-// which maps each value to its bitmap; strings are interned in a refcounted
-// symbol table so each distinct string is stored once; no per-series data is
-// kept at all (Delete takes the label set again), so the cost per series is
-// the bitmap entries of its labels, about 2 bytes per label in array
-// containers.
+// which maps each value to its postings list; strings are interned in a
+// refcounted symbol table so each distinct string is stored once; lists of
+// one series keep the ref inline instead of a bitmap; no per-series data is
+// kept at all (Delete takes the label set again). On the node_exporter-like
+// 1M-series shard this measures about 10 bytes per series (mostly 2-byte
+// array container entries per label); a label with a unique value per
+// series costs about 125 more per series (map entries, symbol, string),
+// see BenchmarkIndexMemory.
 type Index struct {
 	syms   symbols
 	labels map[string]*nameIndex // by interned label name
@@ -33,12 +36,46 @@ type Index struct {
 
 // nameIndex holds the values of one label name.
 type nameIndex struct {
-	values map[string]*roaring.Bitmap // by interned value; never empty bitmaps
+	values map[string]postingList // by interned value; never empty
 	// sorted caches the values in ascending order for LabelValues and
 	// prefix scans; nil when a value was added or removed since. Rebuilt on
 	// demand in O(V log V), so write-heavy churn with prefix queries in
 	// between pays that per query; values of a name change rarely.
 	sorted []string
+}
+
+// postingList is the series of one label pair. A pair carried by a single
+// series (a per-series id, a pod name) keeps its ref inline: a roaring
+// bitmap with one value costs about 150 bytes of heap in five allocations,
+// which dominated the per-series cost of high-cardinality labels. The
+// bitmap is created when a second ref arrives.
+type postingList struct {
+	bm  *roaring.Bitmap // nil while the list holds exactly one ref
+	ref uint32          // the only ref when bm is nil
+}
+
+func (pl postingList) card() uint64 {
+	if pl.bm == nil {
+		return 1
+	}
+	return pl.bm.GetCardinality()
+}
+
+// addTo adds the list to h without copying.
+func (pl postingList) addTo(h *hits) {
+	if pl.bm == nil {
+		h.refs = append(h.refs, pl.ref)
+		return
+	}
+	h.bms = append(h.bms, pl.bm)
+}
+
+// bitmap returns the list as a bitmap (a new one for an inline ref).
+func (pl postingList) bitmap() *roaring.Bitmap {
+	if pl.bm == nil {
+		return roaring.BitmapOf(pl.ref)
+	}
+	return pl.bm
 }
 
 // NewIndex returns an empty index.
@@ -63,18 +100,21 @@ func (ix *Index) Add(ref uint32, lset labels.Labels) {
 		}
 		ni, ok := ix.labels[l.Name]
 		if !ok {
-			ni = &nameIndex{values: make(map[string]*roaring.Bitmap)}
+			ni = &nameIndex{values: make(map[string]postingList)}
 			ix.labels[ix.syms.ref(l.Name)] = ni // the name holds one symbol ref
 			ix.names = nil
 		}
-		bm, ok := ni.values[l.Value]
-		if !ok {
-			bm = roaring.New()
-			ni.values[ix.syms.ref(l.Value)] = bm
+		pl, ok := ni.values[l.Value]
+		switch {
+		case !ok:
+			ni.values[ix.syms.ref(l.Value)] = postingList{ref: ref}
 			ni.sorted = nil
 			ix.pairs++
+		case pl.bm != nil:
+			pl.bm.Add(ref)
+		case pl.ref != ref:
+			ni.values[l.Value] = postingList{bm: roaring.BitmapOf(pl.ref, ref)}
 		}
-		bm.Add(ref)
 	})
 }
 
@@ -88,12 +128,16 @@ func (ix *Index) Delete(ref uint32, lset labels.Labels) {
 		if !ok {
 			return
 		}
-		bm, ok := ni.values[l.Value]
+		pl, ok := ni.values[l.Value]
 		if !ok {
 			return
 		}
-		bm.Remove(ref)
-		if !bm.IsEmpty() {
+		if pl.bm != nil {
+			pl.bm.Remove(ref)
+			if !pl.bm.IsEmpty() {
+				return
+			}
+		} else if pl.ref != ref {
 			return
 		}
 		delete(ni.values, l.Value)
@@ -133,35 +177,36 @@ func (ix *Index) LabelValues(name string, ms ...*labels.Matcher) ([]string, erro
 }
 
 // lookup implements source.
-func (ix *Index) lookup(name, value string) (*roaring.Bitmap, error) {
-	ni, ok := ix.labels[name]
-	if !ok {
-		return nil, nil
+func (ix *Index) lookup(h *hits, name, value string) error {
+	if ni, ok := ix.labels[name]; ok {
+		if pl, ok := ni.values[value]; ok {
+			pl.addTo(h)
+		}
 	}
-	return ni.values[value], nil
+	return nil
 }
 
 // collect implements source.
-func (ix *Index) collect(dst []*roaring.Bitmap, name, prefix string, m *labels.Matcher, want bool) ([]*roaring.Bitmap, error) {
+func (ix *Index) collect(h *hits, name, prefix string, m *labels.Matcher, want bool) error {
 	ni, ok := ix.labels[name]
 	if !ok {
-		return dst, nil
+		return nil
 	}
 	if prefix == "" {
-		for v, bm := range ni.values {
+		for v, pl := range ni.values {
 			if m == nil || m.Matches(v) == want {
-				dst = append(dst, bm)
+				pl.addTo(h)
 			}
 		}
-		return dst, nil
+		return nil
 	}
 	sorted := ni.sortedValues()
 	for i := sort.SearchStrings(sorted, prefix); i < len(sorted) && strings.HasPrefix(sorted[i], prefix); i++ {
 		if m == nil || m.Matches(sorted[i]) == want {
-			dst = append(dst, ni.values[sorted[i]])
+			ni.values[sorted[i]].addTo(h)
 		}
 	}
-	return dst, nil
+	return nil
 }
 
 // labelNames implements source.
@@ -198,11 +243,12 @@ func (ni *nameIndex) sortedValues() []string {
 
 // card implements source.
 func (ix *Index) card(name, value string) uint64 {
-	bm, _ := ix.lookup(name, value)
-	if bm == nil {
-		return 0
+	if ni, ok := ix.labels[name]; ok {
+		if pl, ok := ni.values[value]; ok {
+			return pl.card()
+		}
 	}
-	return bm.GetCardinality()
+	return 0
 }
 
 // Stats returns cardinality statistics with top-N lists of at most topN

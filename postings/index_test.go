@@ -239,3 +239,43 @@ func TestStats(t *testing.T) {
 		})
 	}
 }
+
+func TestIndex_InlineSingleSeriesLists(t *testing.T) {
+	ix := NewIndex()
+	a1 := labels.FromStrings("__name__", "m", "id", "one")
+	a2 := labels.FromStrings("__name__", "m", "id", "one")
+	id := mustMatcher(t, labels.MatchEqual, "id", "one")
+	check := func(want []uint32) {
+		t.Helper()
+		for qname, q := range both(t, ix) {
+			got, err := q.Select(id)
+			require.NoError(t, err, qname)
+			require.Equal(t, want, refs(got), qname)
+			got, err = q.Select(mustMatcher(t, labels.MatchEqual, "__name__", "m"), mustMatcher(t, labels.MatchNotEqual, "id", "one"))
+			require.NoError(t, err, qname)
+			require.Empty(t, refs(got), qname)
+		}
+	}
+	ix.Add(1, a1)
+	require.Nil(t, ix.labels["id"].values["one"].bm, "one series: inline")
+	ix.Add(1, a1) // idempotent
+	require.Nil(t, ix.labels["id"].values["one"].bm)
+	check([]uint32{1})
+	ix.Delete(2, a2) // another ref: ignored
+	check([]uint32{1})
+	ix.Add(2, a2)
+	require.NotNil(t, ix.labels["id"].values["one"].bm, "second series: bitmap")
+	check([]uint32{1, 2})
+	ix.Delete(1, a1)
+	check([]uint32{2})
+	ix.Delete(2, a2)
+	require.Empty(t, ix.labels)
+	require.Equal(t, 0, ix.syms.len())
+
+	ix.Add(3, a1)
+	check([]uint32{3})
+	st := ix.Stats(1)
+	require.Equal(t, []Count{{Name: "__name__", Value: "m", Count: 1}}, st.LabelPairs)
+	ix.Delete(3, a1)
+	require.Equal(t, 0, ix.NumSeries())
+}

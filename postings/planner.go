@@ -16,13 +16,12 @@ import (
 // Bitmaps handed out by a source are read-only for the planner: it never
 // mutates them and copies before returning a result to a caller.
 type source interface {
-	// lookup returns the postings of name=value, or nil when no series has
-	// that pair.
-	lookup(name, value string) (*roaring.Bitmap, error)
-	// collect appends to dst the postings of every value v of label name
-	// that starts with prefix and, when m is not nil, for which
+	// lookup adds to h the postings of name=value, if any series has it.
+	lookup(h *hits, name, value string) error
+	// collect adds to h the postings of every value v of label name that
+	// starts with prefix and, when m is not nil, for which
 	// m.Matches(v) == want. Values are visited in any order.
-	collect(dst []*roaring.Bitmap, name, prefix string, m *labels.Matcher, want bool) ([]*roaring.Bitmap, error)
+	collect(h *hits, name, prefix string, m *labels.Matcher, want bool) error
 	// labelNames returns every label name, sorted. The slice and its
 	// strings are read-only for the caller and valid while the source is.
 	labelNames() []string
@@ -31,6 +30,78 @@ type source interface {
 	labelValues(name string) []string
 	// card returns the number of series with name=value (0 if none).
 	card(name, value string) uint64
+}
+
+// hits accumulates the postings of the values a matcher selects: whole
+// lists as (read-only) bitmaps, and the refs of one-series lists, which the
+// in-memory index keeps without a bitmap.
+type hits struct {
+	bms  []*roaring.Bitmap
+	refs []uint32
+}
+
+func (h *hits) reset() {
+	clear(h.bms) // drop references to bitmaps of the previous matcher
+	h.bms, h.refs = h.bms[:0], h.refs[:0]
+}
+
+func (h *hits) empty() bool { return len(h.bms) == 0 && len(h.refs) == 0 }
+
+// intersects reports whether any hit is in sel.
+func (h *hits) intersects(sel *roaring.Bitmap) bool {
+	for _, r := range h.refs {
+		if sel.Contains(r) {
+			return true
+		}
+	}
+	for _, bm := range h.bms {
+		if sel.Intersects(bm) {
+			return true
+		}
+	}
+	return false
+}
+
+// smallList is the cardinality up to which union flattens a list into a
+// sorted ref slice instead of merging bitmaps. Merging many tiny lists (a
+// regex over 10K one-series pod values) with roaring's FastOr copies the
+// growing array container once per list, quadratic in the values; sorting
+// the flattened refs is n log n. Measured on BenchmarkSelect
+// query=regex_10k_values: 10 ms with FastOr alone, 3 ms flattened.
+const smallList = 64
+
+// union returns the union of h, which must not be empty. owned reports
+// whether the bitmap was built here (and may be mutated) or is a bitmap of
+// the source. h.refs is used as scratch space.
+func (h *hits) union() (bm *roaring.Bitmap, owned bool) {
+	if len(h.bms) == 1 && len(h.refs) == 0 {
+		return h.bms[0], false
+	}
+	large := h.bms[:0:0]
+	var it roaring.IntIterator // reused: Bitmap.Iterator allocates per call
+	for _, b := range h.bms {
+		if b.GetCardinality() > smallList {
+			large = append(large, b)
+			continue
+		}
+		it.Initialize(b)
+		for it.HasNext() {
+			h.refs = append(h.refs, it.Next())
+		}
+	}
+	switch len(large) {
+	case 0:
+		bm = roaring.New()
+	case 1:
+		bm = large[0].Clone()
+	default:
+		bm = roaring.FastOr(large...)
+	}
+	if len(h.refs) > 0 {
+		slices.Sort(h.refs)
+		bm.AddMany(h.refs)
+	}
+	return bm, true
 }
 
 // plan is the classified form of one matcher.
@@ -53,9 +124,10 @@ type plan struct {
 //     subtraction of the values it rejects;
 //   - at least one matcher must reject "", else ErrEmptyMatch.
 //
-// Positive sets are intersected smallest first; subtractions run only on a
-// non-empty intersection. fromBuffer tells that the source's bitmaps alias
-// caller-owned bytes, so the result must be detached from them.
+// Positive sets are intersected smallest first, in place on one owned
+// bitmap; subtractions run only on a non-empty intersection. fromBuffer
+// tells that the source's bitmaps alias caller-owned bytes, so the result
+// must be detached from them.
 func selectPostings(src source, ms []*labels.Matcher, fromBuffer bool) (*roaring.Bitmap, error) {
 	var (
 		stack [8]plan
@@ -76,7 +148,6 @@ func selectPostings(src source, ms []*labels.Matcher, fromBuffer bool) (*roaring
 		return nil, fmt.Errorf("select %s: %w", selectorString(ms), ErrEmptyMatch)
 	}
 
-	// Positive sets: the union for each positive matcher.
 	type set struct {
 		bm    *roaring.Bitmap
 		owned bool // bm was built for this query and may be mutated
@@ -85,27 +156,22 @@ func selectPostings(src source, ms []*labels.Matcher, fromBuffer bool) (*roaring
 	var (
 		setStack [8]set
 		sets     = setStack[:0]
-		scratch  []*roaring.Bitmap
-		vals     []uint32
+		h        hits
 	)
 	for _, p := range plans {
 		if !p.positive {
 			continue
 		}
-		var err error
-		scratch, err = matching(src, scratch[:0], p.m, true)
-		if err != nil {
+		h.reset()
+		if err := matching(src, &h, p.m, true); err != nil {
 			return nil, err
 		}
-		if len(scratch) == 0 {
+		if h.empty() {
 			return roaring.New(), nil
 		}
 		var s set
-		s.bm, s.owned, vals = union(scratch, vals[:0])
+		s.bm, s.owned = h.union()
 		s.card = s.bm.GetCardinality()
-		if s.card == 0 {
-			return roaring.New(), nil
-		}
 		sets = append(sets, s)
 	}
 	slices.SortFunc(sets, func(a, b set) int {
@@ -129,20 +195,22 @@ func selectPostings(src source, ms []*labels.Matcher, fromBuffer bool) (*roaring
 		}
 	}
 
-	// Negative matchers: subtract, value by value, the series whose value
-	// the matcher rejects. No union is built: AndNot of each list in turn
+	// Negative matchers: subtract, list by list, the series whose value the
+	// matcher rejects. No union is built: AndNot of each list in turn
 	// touches only containers present in the shrinking result.
 	for _, p := range plans {
 		if p.positive {
 			continue
 		}
-		var err error
-		scratch, err = matching(src, scratch[:0], p.m, false)
-		if err != nil {
+		h.reset()
+		if err := matching(src, &h, p.m, false); err != nil {
 			return nil, err
 		}
-		for _, bm := range scratch {
+		for _, bm := range h.bms {
 			res.AndNot(bm)
+		}
+		for _, r := range h.refs {
+			res.Remove(r)
 		}
 		if res.IsEmpty() {
 			return res, nil
@@ -154,15 +222,14 @@ func selectPostings(src source, ms []*labels.Matcher, fromBuffer bool) (*roaring
 	return res, nil
 }
 
-// matching appends to dst the postings of every value v of m.Name with
+// matching adds to h the postings of every value v of m.Name with
 // m.Matches(v) == want, using the cheapest way the matcher allows:
 // exact lookups for = and literal alternations, a sorted range scan for a
 // literal regex prefix, all values for .+ and the like, and a full value
 // scan with the matcher otherwise.
-func matching(src source, dst []*roaring.Bitmap, m *labels.Matcher, want bool) ([]*roaring.Bitmap, error) {
-	// "accept" is the set of values v with acceptRe(v) true, where acceptRe
-	// is the positive form of m (= or =~) and acceptWanted says whether we
-	// want the values it accepts or the ones it rejects.
+func matching(src source, h *hits, m *labels.Matcher, want bool) error {
+	// The positive form of m (= or =~) accepts a set of values; we want
+	// either those (wantAccepted) or the values it rejects.
 	positiveForm := m.Type == labels.MatchEqual || m.Type == labels.MatchRegexp
 	wantAccepted := want == positiveForm
 
@@ -172,105 +239,44 @@ func matching(src source, dst []*roaring.Bitmap, m *labels.Matcher, want bool) (
 			// a="" accepts no stored value (empty values are absent);
 			// every stored value is rejected by it.
 			if wantAccepted {
-				return dst, nil
+				return nil
 			}
-			return src.collect(dst, m.Name, "", nil, true)
+			return src.collect(h, m.Name, "", nil, true)
 		}
 		if wantAccepted {
-			return appendLookup(src, dst, m.Name, m.Value)
+			return src.lookup(h, m.Name, m.Value)
 		}
-		return src.collect(dst, m.Name, "", m, want)
+		return src.collect(h, m.Name, "", m, want)
 	}
 
-	// Regular expressions.
+	// Regular expressions (compiled with DotNL: . matches \n too).
 	switch m.Value {
-	case ".*":
-		// Accepts every string (the regex is compiled with DotNL).
+	case ".*", ".+":
+		// .* accepts every string, .+ every stored (non-empty) value.
 		if wantAccepted {
-			return src.collect(dst, m.Name, "", nil, true)
+			return src.collect(h, m.Name, "", nil, true)
 		}
-		return dst, nil
-	case ".+":
-		// Accepts every stored value, since stored values are non-empty.
-		if wantAccepted {
-			return src.collect(dst, m.Name, "", nil, true)
-		}
-		return dst, nil
+		return nil
 	}
 	if wantAccepted {
 		if set := m.SetMatches(); len(set) > 0 {
-			var err error
 			for _, v := range set {
 				if v == "" {
 					continue
 				}
-				if dst, err = appendLookup(src, dst, m.Name, v); err != nil {
-					return nil, err
+				if err := src.lookup(h, m.Name, v); err != nil {
+					return err
 				}
 			}
-			return dst, nil
+			return nil
 		}
-		return src.collect(dst, m.Name, m.Prefix(), m, want)
+		return src.collect(h, m.Name, m.Prefix(), m, want)
 	}
-	return src.collect(dst, m.Name, "", m, want)
-}
-
-// smallList is the cardinality up to which union flattens a list into a
-// sorted value slice instead of merging bitmaps. Merging many tiny lists
-// (a regex over 10K one-series pod values) with roaring's FastOr copies the
-// growing array container once per list, quadratic in the values; sorting
-// the flattened refs is n log n. Measured on BenchmarkSelect
-// query=regex_10k_values: 10 ms with FastOr alone.
-const smallList = 64
-
-// union returns the union of bms, which must not be empty. owned reports
-// whether the bitmap was built here (and may be mutated) or is bms[0]
-// itself. vals is scratch space, returned for reuse.
-func union(bms []*roaring.Bitmap, vals []uint32) (bm *roaring.Bitmap, owned bool, _ []uint32) {
-	if len(bms) == 1 {
-		return bms[0], false, vals
-	}
-	large := bms[:0:0]
-	var it roaring.IntIterator // reused: Bitmap.Iterator allocates per call
-	for _, b := range bms {
-		if b.GetCardinality() > smallList {
-			large = append(large, b)
-			continue
-		}
-		it.Initialize(b)
-		for it.HasNext() {
-			vals = append(vals, it.Next())
-		}
-	}
-	switch len(large) {
-	case 0:
-		bm = roaring.New()
-	case 1:
-		bm = large[0].Clone()
-	default:
-		bm = roaring.FastOr(large...)
-	}
-	if len(vals) > 0 {
-		slices.Sort(vals)
-		bm.AddMany(vals)
-	}
-	return bm, true, vals
-}
-
-func appendLookup(src source, dst []*roaring.Bitmap, name, value string) ([]*roaring.Bitmap, error) {
-	bm, err := src.lookup(name, value)
-	if err != nil {
-		return nil, err
-	}
-	if bm != nil {
-		dst = append(dst, bm)
-	}
-	return dst, nil
+	return src.collect(h, m.Name, "", m, want)
 }
 
 // labelNamesFor returns the sorted label names that appear on at least one
-// series selected by ms; all label names when ms is empty. The strings are
-// copies the caller owns.
+// series selected by ms; all label names when ms is empty.
 func labelNamesFor(src source, ms []*labels.Matcher, fromBuffer bool) ([]string, error) {
 	if len(ms) == 0 {
 		return cloneStrings(src.labelNames(), fromBuffer), nil
@@ -283,13 +289,14 @@ func labelNamesFor(src source, ms []*labels.Matcher, fromBuffer bool) ([]string,
 	if sel.IsEmpty() {
 		return names, nil
 	}
+	var h hits
 	for _, name := range src.labelNames() {
 		for _, v := range src.labelValues(name) {
-			bm, err := src.lookup(name, v)
-			if err != nil {
+			h.reset()
+			if err := src.lookup(&h, name, v); err != nil {
 				return nil, err
 			}
-			if bm != nil && sel.Intersects(bm) {
+			if h.intersects(sel) {
 				names = append(names, cloneIf(name, fromBuffer))
 				break
 			}
@@ -299,8 +306,7 @@ func labelNamesFor(src source, ms []*labels.Matcher, fromBuffer bool) ([]string,
 }
 
 // labelValuesFor returns the sorted values of label name on series
-// selected by ms; all values of name when ms is empty. The strings are
-// copies the caller owns.
+// selected by ms; all values of name when ms is empty.
 func labelValuesFor(src source, name string, ms []*labels.Matcher, fromBuffer bool) ([]string, error) {
 	if len(ms) == 0 {
 		return cloneStrings(src.labelValues(name), fromBuffer), nil
@@ -313,12 +319,13 @@ func labelValuesFor(src source, name string, ms []*labels.Matcher, fromBuffer bo
 	if sel.IsEmpty() {
 		return values, nil
 	}
+	var h hits
 	for _, v := range src.labelValues(name) {
-		bm, err := src.lookup(name, v)
-		if err != nil {
+		h.reset()
+		if err := src.lookup(&h, name, v); err != nil {
 			return nil, err
 		}
-		if bm != nil && sel.Intersects(bm) {
+		if h.intersects(sel) {
 			values = append(values, cloneIf(v, fromBuffer))
 		}
 	}
@@ -330,10 +337,7 @@ func labelValuesFor(src source, name string, ms []*labels.Matcher, fromBuffer bo
 func cloneStrings(in []string, deep bool) []string {
 	out := make([]string, len(in))
 	for i, s := range in {
-		if deep {
-			s = strings.Clone(s)
-		}
-		out[i] = s
+		out[i] = cloneIf(s, deep)
 	}
 	return out
 }

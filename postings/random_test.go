@@ -23,14 +23,19 @@ func randomLabels(rng *rand.Rand) labels.Labels {
 			b.Add(n, fmt.Sprintf("v%d", rng.IntN(6)))
 		}
 	}
+	if rng.IntN(2) == 0 {
+		// A high-cardinality label: most values have one series, which the
+		// in-memory index keeps inline.
+		b.Add("uid", fmt.Sprintf("u%d", rng.IntN(600)))
+	}
 	b.Sort()
 	return b.Labels()
 }
 
-var randomRegexes = []string{"", ".*", ".+", "v1", "v1|v2", "v.*", "v[0-2]", "v1|", "(?i)V1", "x.*", "v.*1", "v(1|3)", ".*1", "m[0-3]"}
+var randomRegexes = []string{"", ".*", ".+", "v1", "v1|v2", "v.*", "v[0-2]", "v1|", "(?i)V1", "x.*", "v.*1", "v(1|3)", ".*1", "m[0-3]", "u1.*", "u(7|17|170)", "u.*9"}
 
 func randomMatcher(t testing.TB, rng *rand.Rand) *labels.Matcher {
-	names := []string{"__name__", "a", "b", "c", "zone", "missing"}
+	names := []string{"__name__", "a", "b", "c", "zone", "missing", "uid"}
 	name := names[rng.IntN(len(names))]
 	typ := labels.MatchType(rng.IntN(4))
 	var value string
@@ -41,6 +46,9 @@ func randomMatcher(t testing.TB, rng *rand.Rand) *labels.Matcher {
 			value = ""
 		case 1:
 			value = fmt.Sprintf("v%d", rng.IntN(7))
+			if name == "uid" {
+				value = fmt.Sprintf("u%d", rng.IntN(600))
+			}
 		default:
 			value = fmt.Sprintf("m%d", rng.IntN(9))
 		}

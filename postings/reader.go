@@ -349,23 +349,28 @@ func (r *Reader) Stats(topN int) Stats {
 }
 
 // lookup implements source.
-func (r *Reader) lookup(name, value string) (*roaring.Bitmap, error) {
+func (r *Reader) lookup(h *hits, name, value string) error {
 	rn := r.findName(name)
 	if rn == nil {
-		return nil, nil
+		return nil
 	}
 	i := sort.SearchStrings(rn.valueStrs, value)
 	if i == len(rn.valueStrs) || rn.valueStrs[i] != value {
-		return nil, nil
+		return nil
 	}
-	return r.decode(rn.values[i])
+	bm, err := r.decode(rn.values[i])
+	if err != nil {
+		return err
+	}
+	h.bms = append(h.bms, bm)
+	return nil
 }
 
 // collect implements source.
-func (r *Reader) collect(dst []*roaring.Bitmap, name, prefix string, m *labels.Matcher, want bool) ([]*roaring.Bitmap, error) {
+func (r *Reader) collect(h *hits, name, prefix string, m *labels.Matcher, want bool) error {
 	rn := r.findName(name)
 	if rn == nil {
-		return dst, nil
+		return nil
 	}
 	for i := sort.SearchStrings(rn.valueStrs, prefix); i < len(rn.values) && strings.HasPrefix(rn.valueStrs[i], prefix); i++ {
 		if m != nil && m.Matches(rn.valueStrs[i]) != want {
@@ -373,11 +378,11 @@ func (r *Reader) collect(dst []*roaring.Bitmap, name, prefix string, m *labels.M
 		}
 		bm, err := r.decode(rn.values[i])
 		if err != nil {
-			return nil, err
+			return err
 		}
-		dst = append(dst, bm)
+		h.bms = append(h.bms, bm)
 	}
-	return dst, nil
+	return nil
 }
 
 // labelNames implements source.

@@ -73,7 +73,7 @@ func (ix *Index) AppendTo(dst []byte) ([]byte, error) {
 		for _, n := range names {
 			ni := ix.labels[n]
 			for _, v := range ni.sortedValues() {
-				b = appendList(ni.values[v])
+				b = appendList(ni.values[v].bitmap())
 			}
 		}
 		return b
