@@ -279,3 +279,20 @@ func TestIndex_InlineSingleSeriesLists(t *testing.T) {
 	ix.Delete(3, a1)
 	require.Equal(t, 0, ix.NumSeries())
 }
+
+// TestSelect_LowAllocation bounds the allocations of an exact two-matcher
+// intersection, the hottest query shape: the result bitmap and its
+// containers, nothing per value or per matcher beyond that.
+func TestSelect_LowAllocation(t *testing.T) {
+	ix, _ := fixture()
+	ms := []*labels.Matcher{
+		mustMatcher(t, labels.MatchEqual, "__name__", "cpu"),
+		mustMatcher(t, labels.MatchEqual, "instance", "h1"),
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := ix.Select(ms...); err != nil {
+			t.Fatal(err)
+		}
+	})
+	require.LessOrEqual(t, allocs, 12.0)
+}
