@@ -44,13 +44,14 @@ const (
 // Codec says how a frame's payload is stored (docs/format/wal.md §3.1).
 type Codec byte
 
-// Codecs. The writer uses CodecZstd for bodies of at least
-// Options.CompressMinBytes when that makes them smaller; see
-// docs/format/wal.md §3.1 for the measurement behind the choice.
+// Codecs. The writer uses CodecS2 by default for bodies of at least
+// Options.CompressMinBytes when that makes them smaller; CodecZstd is
+// available through Options.Compression and always readable. See
+// docs/format/wal.md §3.1 for the measurement behind the default.
 const (
 	CodecNone Codec = 0 // payload stored as is
 	CodecZstd Codec = 1 // one zstd frame (RFC 8878), no dictionary
-	CodecS2   Codec = 2 // one S2 block (snappy-compatible superset); read-only support
+	CodecS2   Codec = 2 // one S2 block (a superset of the snappy block format)
 )
 
 // RecordType is the first byte of every logical record and is stored in the

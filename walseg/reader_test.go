@@ -76,7 +76,7 @@ func TestReader_TornTailEveryOffset(t *testing.T) {
 func TestReader_BitFlips(t *testing.T) {
 	recs := [][]byte{idRecord(0), bigRecord(1, 8), idRecord(2)}
 	img := segmentBytes(recs...)
-	// A compressed record too, so flips inside zstd payloads are covered.
+	// A compressed record too, so flips inside zstd and s2 payloads are covered.
 	zw := &Writer{opts: Options{Compression: CodecZstd, CompressMinBytes: 1}.withDefaults(), m: &Metrics{}}
 	var err error
 	zw.zenc, err = newTestEncoder()
@@ -84,7 +84,11 @@ func TestReader_BitFlips(t *testing.T) {
 	defer zw.zenc.Close()
 	img = zw.appendFrame(img, bigRecord(4, 12))
 	recs = append(recs, bigRecord(4, 12))
-	require.Equal(t, byte(CodecZstd), img[lastFrameOffset(t, img)+1], "last record must be stored compressed")
+	require.Equal(t, byte(CodecZstd), img[lastFrameOffset(t, img)+1], "record must be stored compressed")
+	zw.opts.Compression = CodecS2
+	img = zw.appendFrame(img, bigRecord(5, 12))
+	recs = append(recs, bigRecord(5, 12))
+	require.Equal(t, byte(CodecS2), img[lastFrameOffset(t, img)+1], "record must be stored compressed")
 
 	dir := t.TempDir()
 	p := filepath.Join(dir, segmentName(0))

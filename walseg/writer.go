@@ -63,7 +63,7 @@ const (
 	// when the disk is really behind.
 	DefaultMaxPendingBytes = 8 << 20
 	// DefaultCompressMinBytes: bodies below 512 bytes (a few series or a
-	// few dozen samples) gain little from zstd and pay its per-call cost.
+	// few dozen samples) gain little and pay the codec's per-call cost.
 	DefaultCompressMinBytes = 512
 )
 
@@ -82,7 +82,8 @@ type Options struct {
 	// (default DefaultMaxPendingBytes).
 	MaxPendingBytes int
 	// Compression is the codec for bodies of at least CompressMinBytes;
-	// CodecNone (the zero value) selects the default, CodecZstd.
+	// CodecNone (the zero value) selects the default, CodecS2 (see
+	// docs/format/wal.md §3.1 for the measurement).
 	Compression Codec
 	// CompressMinBytes is the smallest body that is compressed
 	// (default DefaultCompressMinBytes); negative disables compression.
@@ -104,7 +105,7 @@ func (o Options) withDefaults() Options {
 		o.MaxPendingBytes = DefaultMaxPendingBytes
 	}
 	if o.Compression == CodecNone {
-		o.Compression = CodecZstd
+		o.Compression = CodecS2
 	}
 	if o.CompressMinBytes == 0 {
 		o.CompressMinBytes = DefaultCompressMinBytes
@@ -117,6 +118,10 @@ func (o Options) withDefaults() Options {
 	}
 	return o
 }
+
+// maxFreeBufs bounds the recycled batch buffers: a round normally holds one
+// batch (two across a rotation), so four covers it with slack.
+const maxFreeBufs = 4
 
 // batch is a run of encoded frames bound for one segment.
 type batch struct {
@@ -182,17 +187,18 @@ type Writer struct {
 	mu struct {
 		sync.Mutex
 		pending      []batch
-		spare        []batch // recycled batch slices and buffers
-		pendingBytes int     // bytes in pending
-		nextSeq      uint64  // seq of the last record accepted
-		seg          int     // segment the next frame goes to
-		segBytes     int64   // bytes that segment will hold after pending is written
-		writtenSeq   uint64  // last seq handed to write(2)
-		syncedSeq    uint64  // last seq covered by an fsync
-		syncTarget   uint64  // Sync asked for fsync through this seq
-		err          error   // poison; never cleared
-		closing      bool    // Close called; Write refuses
-		exited       bool    // flusher returned
+		spareBatches []batch  // the previous round's slice, reused for pending
+		freeBufs     [][]byte // recycled batch buffers (at most maxFreeBufs)
+		pendingBytes int      // bytes in pending
+		nextSeq      uint64   // seq of the last record accepted
+		seg          int      // segment the next frame goes to
+		segBytes     int64    // bytes that segment will hold after pending is written
+		writtenSeq   uint64   // last seq handed to write(2)
+		syncedSeq    uint64   // last seq covered by an fsync
+		syncTarget   uint64   // Sync asked for fsync through this seq
+		err          error    // poison; never cleared
+		closing      bool     // Close called; Write refuses
+		exited       bool     // flusher returned
 		progress     chan struct{}
 	}
 
@@ -350,9 +356,9 @@ func (w *Writer) tailBatchLocked(seg int) *batch {
 		return &w.mu.pending[n-1]
 	}
 	var buf []byte
-	if n := len(w.mu.spare); n > 0 {
-		buf = w.mu.spare[n-1].buf[:0]
-		w.mu.spare = w.mu.spare[:n-1]
+	if n := len(w.mu.freeBufs); n > 0 {
+		buf = w.mu.freeBufs[n-1][:0]
+		w.mu.freeBufs = w.mu.freeBufs[:n-1]
 	}
 	w.mu.pending = append(w.mu.pending, batch{seg: seg, buf: buf})
 	return &w.mu.pending[len(w.mu.pending)-1]
@@ -548,8 +554,8 @@ func (w *Writer) run() {
 func (w *Writer) round() (exit bool) {
 	w.mu.Lock()
 	batches := w.mu.pending
-	w.mu.pending = w.mu.spare[:0]
-	w.mu.spare = nil
+	w.mu.pending = w.mu.spareBatches[:0]
+	w.mu.spareBatches = nil
 	w.mu.pendingBytes = 0
 	closing := w.mu.closing
 	syncWanted := w.mu.syncTarget > w.fSynced
@@ -585,11 +591,14 @@ func (w *Writer) round() (exit bool) {
 		w.log.Error("wal writer poisoned", zap.Error(err))
 	}
 	for i := range batches {
-		// Keep at most a few buffers, none larger than the pending bound.
-		if len(w.mu.spare) < 4 && cap(batches[i].buf) <= 2*w.opts.MaxPendingBytes {
-			w.mu.spare = append(w.mu.spare, batch{buf: batches[i].buf[:0]})
+		// Keep a few buffers, none larger than twice the pending bound (a
+		// single huge record must not pin its buffer forever).
+		if len(w.mu.freeBufs) < maxFreeBufs && cap(batches[i].buf) <= 2*w.opts.MaxPendingBytes {
+			w.mu.freeBufs = append(w.mu.freeBufs, batches[i].buf[:0])
 		}
 	}
+	clear(batches)
+	w.mu.spareBatches = batches[:0]
 	if closing {
 		w.mu.exited = true
 		if w.mu.err != nil {

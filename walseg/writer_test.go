@@ -26,8 +26,8 @@ func TestWriter_RoundTrip(t *testing.T) {
 		name string
 		opts Options
 	}{
-		{name: "sync=batch/codec=zstd", opts: Options{}},
-		{name: "sync=always/codec=zstd", opts: Options{Sync: SyncAlways}},
+		{name: "sync=batch/codec=default", opts: Options{}},
+		{name: "sync=always/codec=zstd", opts: Options{Sync: SyncAlways, Compression: CodecZstd}},
 		{name: "sync=none/codec=s2", opts: Options{Sync: SyncNone, Compression: CodecS2}},
 		{name: "sync=batch/codec=none", opts: Options{CompressMinBytes: -1}},
 	}
