@@ -44,7 +44,7 @@ type CheckpointStats struct {
 // record for a ref supersedes an earlier one" keeps holding on replay).
 //
 // Segments <= through must be complete: no writer may still append to
-// them (with a live Writer: through < w.Segment(), after w.Sync). The new
+// them (with a live Writer: through is what w.Rotate returned). The new
 // checkpoint is built in a temporary directory, fsynced, renamed and the
 // WAL directory fsynced; then older checkpoints are removed. A crash at any
 // point leaves either the old or the new checkpoint in force. Corrupt

@@ -32,8 +32,8 @@ const (
 	SyncBatch SyncMode = iota
 	// SyncAlways acknowledges only after the fsync that covers the record.
 	SyncAlways
-	// SyncNone acknowledges after write(2) and fsyncs only on rotation's
-	// absence: never on the write path, only in Sync and Close.
+	// SyncNone acknowledges after write(2) and never fsyncs on the write
+	// path, not even at rotation; only Sync and Close fsync.
 	SyncNone
 )
 
