@@ -358,7 +358,17 @@ func (r *Reader) lookup(h *hits, name, value string) error {
 	if i == len(rn.valueStrs) || rn.valueStrs[i] != value {
 		return nil
 	}
-	bm, err := r.decode(rn.values[i])
+	return r.addTo(h, rn.values[i])
+}
+
+// addTo adds list p to h: small lists as refs, read straight from the
+// bytes, larger ones as a bitmap mapped onto them.
+func (r *Reader) addTo(h *hits, p rPostings) error {
+	if p.card <= smallList {
+		h.refs = appendRoaringValues(h.refs, r.postings[p.off:p.off+p.n])
+		return nil
+	}
+	bm, err := r.decode(p)
 	if err != nil {
 		return err
 	}
@@ -376,11 +386,9 @@ func (r *Reader) collect(h *hits, name, prefix string, m *labels.Matcher, want b
 		if m != nil && m.Matches(rn.valueStrs[i]) != want {
 			continue
 		}
-		bm, err := r.decode(rn.values[i])
-		if err != nil {
+		if err := r.addTo(h, rn.values[i]); err != nil {
 			return err
 		}
-		h.bms = append(h.bms, bm)
 	}
 	return nil
 }

@@ -140,3 +140,52 @@ func checkRoaring(b []byte) (uint64, error) {
 	}
 	return total, nil
 }
+
+// appendRoaringValues appends the values of a serialized roaring bitmap
+// that checkRoaring accepted and that holds at most roaringArrayMaxCard
+// values (so it has no bitmap containers), without building a Bitmap: the
+// Reader uses it for small lists, where decoding a Bitmap costs five
+// allocations per list.
+func appendRoaringValues(dst []uint32, b []byte) []uint32 {
+	cookie := binary.LittleEndian.Uint32(b)
+	pos := 4
+	var (
+		size   int
+		runBit []byte
+	)
+	if cookie&0xFFFF == roaringCookieRuns {
+		size = int(cookie>>16) + 1
+		runBit = b[pos : pos+(size+7)/8]
+		pos += (size + 7) / 8
+	} else {
+		size = int(binary.LittleEndian.Uint32(b[pos:]))
+		pos += 4
+	}
+	headers := b[pos : pos+4*size]
+	pos += 4 * size
+	if runBit == nil || size >= roaringNoOffsetMax {
+		pos += 4 * size
+	}
+	for i := range size {
+		high := uint32(binary.LittleEndian.Uint16(headers[4*i:])) << 16
+		card := int(binary.LittleEndian.Uint16(headers[4*i+2:])) + 1
+		if runBit != nil && runBit[i/8]&(1<<(i%8)) != 0 {
+			nr := int(binary.LittleEndian.Uint16(b[pos:]))
+			pos += 2
+			for j := range nr {
+				start := uint32(binary.LittleEndian.Uint16(b[pos+4*j:]))
+				length := uint32(binary.LittleEndian.Uint16(b[pos+4*j+2:]))
+				for v := start; v <= start+length; v++ {
+					dst = append(dst, high|v)
+				}
+			}
+			pos += 4 * nr
+			continue
+		}
+		for j := range card {
+			dst = append(dst, high|uint32(binary.LittleEndian.Uint16(b[pos+2*j:])))
+		}
+		pos += 2 * card
+	}
+	return dst
+}

@@ -35,6 +35,9 @@ func TestCheckRoaring_AcceptsLibraryOutput(t *testing.T) {
 		card, err := checkRoaring(b)
 		require.NoError(t, err, "bitmap %d", i)
 		require.Equal(t, bm.GetCardinality(), card)
+		if card <= roaringArrayMaxCard {
+			require.Equal(t, append([]uint32{}, bm.ToArray()...), appendRoaringValues([]uint32{}, b), "bitmap %d", i)
+		}
 	}
 }
 
