@@ -76,6 +76,7 @@ func BenchmarkEncode(b *testing.B) {
 				b.SetBytes(int64(16 * n))
 				b.ReportAllocs()
 				var a Appender
+				cpu := startCPU()
 				for b.Loop() {
 					for i := range w.ts {
 						ts, vs := w.ts[i], w.vs[i]
@@ -88,7 +89,7 @@ func BenchmarkEncode(b *testing.B) {
 						}
 					}
 				}
-				b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
+				reportRates(b, n, cpu)
 				b.ReportMetric(float64(payload)/float64(n), "B/sample")
 				b.ReportMetric(float64(rec)/float64(n), "rec_B/sample")
 			})
@@ -107,6 +108,7 @@ func BenchmarkDecode(b *testing.B) {
 				b.ReportAllocs()
 				var it Iterator
 				var sum float64
+				cpu := startCPU()
 				for b.Loop() {
 					for _, c := range chunks {
 						c.Iterator(&it)
@@ -120,7 +122,7 @@ func BenchmarkDecode(b *testing.B) {
 					}
 				}
 				benchSink = sum
-				b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
+				reportRates(b, n, cpu)
 			})
 		}
 	}
@@ -139,6 +141,7 @@ func BenchmarkRecord(b *testing.B) {
 			n := countSamples(w.ts)
 			b.SetBytes(int64(len(buf)))
 			b.ReportAllocs()
+			cpu := startCPU()
 			for b.Loop() {
 				buf = buf[:0]
 				for _, c := range chunks {
@@ -152,7 +155,7 @@ func BenchmarkRecord(b *testing.B) {
 					off = next
 				}
 			}
-			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
+			reportRates(b, n, cpu)
 		})
 	}
 }
@@ -173,4 +176,20 @@ func encodeChunks(ts [][]int64, vs [][]float64, size int) []Chunk {
 		}
 	}
 	return chunks
+}
+
+// startCPU reads the process CPU time before a timed loop.
+func startCPU() time.Duration {
+	t, _ := processCPUTime()
+	return t
+}
+
+// reportRates reports samples/s over wall time and samples/cpu-s over the
+// process CPU time spent since start (see processCPUTime).
+func reportRates(b *testing.B, samplesPerOp int, start time.Duration) {
+	total := float64(samplesPerOp) * float64(b.N)
+	b.ReportMetric(total/b.Elapsed().Seconds(), "samples/s")
+	if end, ok := processCPUTime(); ok && end > start {
+		b.ReportMetric(total/(end-start).Seconds(), "samples/cpu-s")
+	}
 }

@@ -161,28 +161,30 @@ func varintErr(k int) error {
 }
 
 // readSample decodes a timestamp and a value from the third sample on. It
-// is the hot path: with at least 57 bits loaded it decodes the common codes
-// from a local copy of the bit buffer without per-field length checks, and
-// hands anything else (wide dod buckets, the end of the data, damage) to the
-// general readDod and readValue before it has consumed anything of that
-// field.
+// is the hot path: it decodes the common codes from a local copy of the bit
+// buffer and hands anything else (wide dod buckets, too few bits left,
+// damage) to the general readDod and readValue before it has consumed
+// anything of that field.
 func (it *Iterator) readSample() bool {
 	br := &it.br
-	if br.n < 57 && br.pos+8 <= len(br.data) {
-		// refill's word-load case, by hand: refill is over the inlining budget.
-		w := binary.BigEndian.Uint64(br.data[br.pos:])
-		br.buf |= w >> br.n
-		nb := (64 - br.n) >> 3
-		br.pos += int(nb)
-		br.n += nb << 3
-	}
 	if br.n < 57 {
-		return it.readDod() && it.readValue()
+		if br.pos+8 <= len(br.data) {
+			// refill's word-load case by hand: refill is over the inlining budget.
+			w := binary.BigEndian.Uint64(br.data[br.pos:])
+			br.buf |= w >> br.n
+			nb := (64 - br.n) >> 3
+			br.pos += int(nb)
+			br.n += nb << 3
+		} else {
+			br.refill() // the last bytes of the payload
+		}
 	}
 	buf, n := br.buf, br.n
+	if n == 0 {
+		return it.truncated()
+	}
 
-	// Timestamp. The longest code handled here is the steady '1' plus '110'
-	// plus 9 bits: 13 bits, so n >= 44 afterwards.
+	// Timestamp.
 	if !it.jittery && buf>>63 == 0 {
 		buf <<= 1 // steady '0': dod 0
 		n--
@@ -192,7 +194,7 @@ func (it *Iterator) readSample() bool {
 		if !it.jittery {
 			pre = 1 // steady '1'
 		}
-		// NB: a table on the top 3 bits instead of bits.LeadingZeros64: on
+		// NB: a table on the next 3 bits instead of bits.LeadingZeros64: on
 		// the GOAMD64=v1 baseline that is BSR, which profiled at a third of
 		// the decode time on AMD EPYC.
 		ones := uint(dodOnes3[buf<<pre>>61])
@@ -201,6 +203,9 @@ func (it *Iterator) readSample() bool {
 		}
 		w := dodBits[ones&3]
 		pre += ones + 1 // '1'*ones then '0'
+		if pre+w > n {
+			return it.readDod() && it.readValue()
+		}
 		u := buf << pre >> (64 - w)
 		buf <<= pre + w
 		n -= pre + w
@@ -210,30 +215,62 @@ func (it *Iterator) readSample() bool {
 		it.t += it.tDelta
 	}
 
-	// Value.
+	// Value. Bits of buf past n are zero or further stream bits, so each
+	// branch checks n before trusting what it reads.
 	switch buf >> 62 {
 	case 0b00, 0b01: // '0': same value
-		br.buf, br.n = buf<<1, n-1
-		return true
+		if n >= 1 {
+			br.buf, br.n = buf<<1, n-1
+			return true
+		}
 	case 0b10: // '10': reuse the window
+		if it.leading == noWindow || n < 2 {
+			break // corrupt or short; readValue reports it
+		}
 		sig := uint(64 - it.leading - it.trailing)
-		if it.leading != noWindow && 2+sig <= n {
+		if 2+sig <= n {
 			it.v ^= buf << 2 >> (64 - sig) << it.trailing
 			br.buf, br.n = buf<<(2+sig), n-2-sig
 			return true
 		}
+		br.buf, br.n = buf<<2, n-2
+		return it.readSigBits(sig)
 	default: // '11': new window, 5-bit leading, 6-bit significant count
+		if n < 13 {
+			break
+		}
 		lead := uint(buf << 2 >> (64 - valLeadingBits))
 		sig := uint(buf << (2 + valLeadingBits) >> (64 - valSigBits))
-		if sig != 0 && lead+sig <= 64 && 13+sig <= n {
-			it.leading, it.trailing = uint8(lead), uint8(64-lead-sig)
+		if sig == 0 {
+			sig = 64
+		}
+		if lead+sig > 64 {
+			break // corrupt; readValue reports it
+		}
+		it.leading, it.trailing = uint8(lead), uint8(64-lead-sig)
+		if 13+sig <= n {
 			it.v ^= buf << 13 >> (64 - sig) << it.trailing
 			br.buf, br.n = buf<<(13+sig), n-13-sig
 			return true
 		}
+		// Wide values (decimals have ~50 significant bits) often do not
+		// fit after the dod; read them with a refill instead of restarting.
+		br.buf, br.n = buf<<13, n-13
+		return it.readSigBits(sig)
 	}
 	br.buf, br.n = buf, n
 	return it.readValue()
+}
+
+// readSigBits reads the sig significant bits of a value XOR in the current
+// window.
+func (it *Iterator) readSigBits(sig uint) bool {
+	x, ok := it.br.readBits(sig)
+	if !ok {
+		return it.truncated()
+	}
+	it.v ^= x << it.trailing
+	return true
 }
 
 // dodOnes3 maps the next 3 bits to the number of leading '1's (3 means "3
