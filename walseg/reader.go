@@ -262,8 +262,10 @@ func (r *Reader) openSource() (cause error, err error) {
 		_ = f.Close()
 		return nil, nil
 	}
-	if r.br == nil {
-		r.br = bufio.NewReaderSize(f, 1<<20)
+	if r.br == nil || (r.br.Size() < 1<<20 && r.size > int64(r.br.Size())) {
+		// Small files (tests, fresh segments) need no 1 MiB buffer; big
+		// segments stream at 1 MiB per read(2).
+		r.br = bufio.NewReaderSize(f, int(min(max(r.size, 4<<10), 1<<20)))
 	} else {
 		r.br.Reset(f)
 	}
