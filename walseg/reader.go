@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
@@ -95,6 +96,7 @@ type Reader struct {
 	stats   ReplayStats
 	err     error
 	done    bool
+	start   time.Time // for the replay-done log line
 }
 
 // OpenReader lists the WAL directory dir and returns a Reader positioned
@@ -113,7 +115,7 @@ func openReader(dir string, o ReaderOptions, through int) (*Reader, error) {
 	if o.Metrics == nil {
 		o.Metrics = &Metrics{}
 	}
-	r := &Reader{opts: o, log: o.Logger.Named("walseg"), m: o.Metrics}
+	r := &Reader{opts: o, log: o.Logger.Named("walseg"), m: o.Metrics, start: time.Now()}
 	r.stats.Checkpoint = -1
 	cp, ok, err := lastCheckpoint(dir)
 	if err != nil {
@@ -167,6 +169,13 @@ func (r *Reader) Next() bool {
 		if r.f == nil {
 			if r.idx >= len(r.srcs) {
 				r.done = true
+				if r.scanOnly {
+					return false // Open's tail check: not a replay
+				}
+				r.log.Info("wal replay done", zap.Int("checkpoint", r.stats.Checkpoint),
+					zap.Int("segments", r.stats.Segments), zap.Uint64("records", r.stats.Records),
+					zap.Int64("bytes", r.stats.Bytes), zap.Int("skipped", len(r.stats.Skipped)),
+					zap.Bool("torn_tail", r.stats.TornTail != nil), zap.Duration("dur", time.Since(r.start)))
 				return false
 			}
 			cause, err := r.openSource()

@@ -181,7 +181,7 @@ type Writer struct {
 	m     *Metrics
 	kick  chan struct{} // 1-slot: coalesced "pending changed" signal
 	wg    sync.WaitGroup
-	zenc  *zstd.Encoder // used only under mu
+	zenc  *zstd.Encoder // nil unless Compression is CodecZstd; used only under mu
 	close sync.Once
 
 	mu struct {
@@ -238,10 +238,13 @@ func Open(dir string, o Options) (*Writer, error) {
 	} else if ok && cp+1 > next {
 		next = cp + 1
 	}
-	zenc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
-		zstd.WithEncoderConcurrency(1), zstd.WithZeroFrames(true))
-	if err != nil {
-		return nil, fmt.Errorf("create zstd encoder: %w", err)
+	var zenc *zstd.Encoder
+	if o.Compression == CodecZstd {
+		zenc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
+			zstd.WithEncoderConcurrency(1), zstd.WithZeroFrames(true))
+		if err != nil {
+			return nil, fmt.Errorf("create zstd encoder: %w", err)
+		}
 	}
 	w := &Writer{
 		dir:  dir,
@@ -256,6 +259,9 @@ func Open(dir string, o Options) (*Writer, error) {
 	w.mu.segBytes = segmentHeaderSize
 	w.mu.progress = make(chan struct{})
 	if err := w.createSegment(next); err != nil {
+		if zenc != nil {
+			zenc.Close()
+		}
 		return nil, err
 	}
 	w.lastSync = time.Now()
@@ -537,7 +543,9 @@ func (w *Writer) Close() error {
 // run is the flusher goroutine; see the Writer design block.
 func (w *Writer) run() {
 	defer w.wg.Done()
-	defer w.zenc.Close()
+	if w.zenc != nil {
+		defer w.zenc.Close()
+	}
 	for {
 		select {
 		case <-w.kick:

@@ -84,3 +84,45 @@ func BenchmarkWriter(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReplay reads back a WAL of loadgen sample records and decodes
+// every sample: one op is one full replay.
+func BenchmarkReplay(b *testing.B) {
+	dir := b.TempDir()
+	w, err := Open(dir, Options{Sync: SyncNone, Logger: zap.NewNop()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	batches := chunkSamples(loadgenSamples(b, 8, 16), 1000)
+	var buf []byte
+	total := 0
+	for _, s := range batches {
+		buf = AppendSamples(buf[:0], s)
+		if _, err := w.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		total += len(s)
+	}
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	dst := make([]RefSample, 0, 1000)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r, err := OpenReader(dir, ReaderOptions{ReadOnly: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for r.Next() {
+			if dst, err = DecodeSamples(dst[:0], r.Record()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := r.Err(); err != nil {
+			b.Fatal(err)
+		}
+		_ = r.Close()
+	}
+	b.ReportMetric(float64(total)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
+}
