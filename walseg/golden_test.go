@@ -89,3 +89,23 @@ func TestOpen_RepairsTornTail(t *testing.T) {
 	require.Nil(t, st.TornTail)
 	require.Len(t, recs, 3)
 }
+
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	writeRecords(t, dir, Options{}, goldenRecords()...)
+	require.NoError(t, Check(dir))
+
+	p := filepath.Join(dir, segmentName(0))
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(p, append(b, 1, 2), 0o644))
+	require.ErrorIs(t, Check(dir), ErrCorrupt, "torn tail")
+	fi, err := os.Stat(p)
+	require.NoError(t, err)
+	require.Equal(t, int64(len(b)+2), fi.Size(), "Check never repairs")
+
+	// A frame with a good CRC but an undecodable body.
+	bad := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(bad, segmentName(0)), segmentBytes([]byte{byte(RecordSamples), 5}), 0o644))
+	require.ErrorIs(t, Check(bad), ErrCorrupt)
+}
