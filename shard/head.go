@@ -7,25 +7,27 @@ import (
 
 	"github.com/silverback-tsdb/tsdb/chunkstore"
 	"github.com/silverback-tsdb/tsdb/postings"
+	"github.com/silverback-tsdb/tsdb/stages"
 )
 
 // memSeries is one series of the head. Owned by the shard goroutine.
 //
-// Layout is chosen for RAM per active series: the labels (one string), the
-// open chunk's appender state and bytes, and 8 bytes per closed chunk, whose
-// bytes live in the mapped head chunk files.
+// Layout is chosen for RAM per active series (88 bytes, the 96-byte size
+// class): the labels (one string header; the bytes are shared with the
+// route cache), the open chunk's appender, whose state also gives the last
+// timestamp and value for the series rules, and the reference of the newest
+// closed chunk; older closed chunks are reached through the links in the
+// mapped head chunk files. The series' hash is recomputed on the rare paths
+// that need it (removal).
 type memSeries struct {
-	lset  labels.Labels
-	hash  uint64
-	app   chunkstore.Appender // the open chunk; empty when NumSamples() == 0
-	lastV uint64              // float64 bits of the last sample, for duplicate checks
-	// closed holds the closed chunks, oldest first. Their time ranges are
-	// read from the mapped records when a query needs them, which keeps a
-	// closed chunk at 8 bytes of RAM.
-	closed []chunkRef
-	// maxT is the timestamp of the last sample, math.MinInt64 before any.
-	maxT int64
+	lset labels.Labels
+	app  chunkstore.Appender // the open chunk; NumSamples() == 0 only before the first sample
+	// lastClosed is the newest closed chunk, 0 if none.
+	lastClosed chunkRef
 }
+
+// hasSamples reports whether the series has stored a sample.
+func (ms *memSeries) hasSamples() bool { return ms.app.NumSamples() > 0 }
 
 // head is the shard's series registry: hash → ref with collision handling,
 // ref → series, and the postings over refs. Owned by the shard goroutine.
@@ -42,8 +44,9 @@ type head struct {
 	index  *postings.Index
 	epoch  uint32
 	active int
-	mint   int64 // smallest timestamp in the head, math.MaxInt64 when empty
-	maxt   int64 // largest timestamp in the head, math.MinInt64 when empty
+	mint    int64 // smallest timestamp in the head, math.MaxInt64 when empty
+	maxt    int64 // largest timestamp in the head, math.MinInt64 when empty
+	hashBuf []byte
 }
 
 func newHead() *head {
@@ -104,7 +107,7 @@ func (h *head) create(ref uint32, hash uint64, lset labels.Labels) (uint32, *mem
 		}
 		h.takeFromFree(ref)
 	}
-	s := &memSeries{lset: lset, hash: hash, maxT: math.MinInt64}
+	s := &memSeries{lset: lset}
 	h.series[ref] = s
 	if _, ok := h.byHash[hash]; ok {
 		h.coll[hash] = append(h.coll[hash], ref)
@@ -129,24 +132,33 @@ func (h *head) takeFromFree(ref uint32) {
 // remove drops the series at ref from the registry and the postings and
 // frees its ref. The caller bumps the epoch once per collection.
 func (h *head) remove(ref uint32) {
+	if s := h.series[ref]; s != nil {
+		var hash uint64
+		hash, h.hashBuf = stages.HashLabels(h.hashBuf, s.lset)
+		h.removeHashed(ref, hash)
+	}
+}
+
+// removeHashed is remove for a series whose hash the caller knows.
+func (h *head) removeHashed(ref uint32, hash uint64) {
 	s := h.series[ref]
 	if s == nil {
 		return
 	}
 	h.index.Delete(ref, s.lset)
-	if first := h.byHash[s.hash]; first == ref {
-		if rest := h.coll[s.hash]; len(rest) > 0 {
-			h.byHash[s.hash] = rest[0]
+	if first := h.byHash[hash]; first == ref {
+		if rest := h.coll[hash]; len(rest) > 0 {
+			h.byHash[hash] = rest[0]
 			if len(rest) == 1 {
-				delete(h.coll, s.hash)
+				delete(h.coll, hash)
 			} else {
-				h.coll[s.hash] = rest[1:]
+				h.coll[hash] = rest[1:]
 			}
 		} else {
-			delete(h.byHash, s.hash)
+			delete(h.byHash, hash)
 		}
 	} else {
-		rest := h.coll[s.hash]
+		rest := h.coll[hash]
 		for i, r := range rest {
 			if r == ref {
 				rest = append(rest[:i], rest[i+1:]...)
@@ -154,9 +166,9 @@ func (h *head) remove(ref uint32) {
 			}
 		}
 		if len(rest) == 0 {
-			delete(h.coll, s.hash)
+			delete(h.coll, hash)
 		} else {
-			h.coll[s.hash] = rest
+			h.coll[hash] = rest
 		}
 	}
 	h.series[ref] = nil

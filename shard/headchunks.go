@@ -17,13 +17,18 @@ import (
 
 // Head chunk files (docs/format/head_chunks.md) hold the closed chunks of the
 // head, so that head RAM per series is its labels, its open chunk and one
-// 8-byte reference per closed chunk. They are a RAM offload, not durable
+// 8-byte reference to its newest closed chunk: each entry in the files
+// starts with the reference and maximum time of the series' previous closed
+// chunk, so a series' closed chunks form a chain walked from the newest. They are a RAM offload, not durable
 // state: the WAL holds every sample they hold, so Open deletes them and
 // rebuilds them while replaying, and they are never fsynced.
 const (
 	headChunksMagic   = 0x53424843 // "SBHC"
 	headChunksVersion = 1
 	headChunksHdrSize = 8 // magic(4) version(1) reserved(3)
+	// headChunkLinkSize is the link before each chunk record: the previous
+	// chunk's ref <8b BE> and maxT <8b BE>.
+	headChunkLinkSize = 16
 
 	// DefaultHeadChunkFileSize bounds one head chunk file. Files are
 	// created sparse at this size and mapped whole, so a reader never
@@ -124,9 +129,10 @@ func (hc *headChunks) cut() error {
 	return nil
 }
 
-// write stores c and returns its reference.
-func (hc *headChunks) write(c chunkstore.Chunk) (chunkRef, error) {
-	size := int64(chunkstore.RecordSize(c))
+// write stores c, linked to the series' previous closed chunk prev (0 for
+// none) whose maximum time is prevMaxT, and returns its reference.
+func (hc *headChunks) write(c chunkstore.Chunk, prev chunkRef, prevMaxT int64) (chunkRef, error) {
+	size := int64(headChunkLinkSize + chunkstore.RecordSize(c))
 	if size+headChunksHdrSize > hc.fileSize {
 		return 0, fmt.Errorf("chunk record of %d bytes does not fit a head chunk file of %d", size, hc.fileSize)
 	}
@@ -135,7 +141,9 @@ func (hc *headChunks) write(c chunkstore.Chunk) (chunkRef, error) {
 			return 0, err
 		}
 	}
-	hc.buf = chunkstore.AppendRecord(hc.buf[:0], c)
+	hc.buf = binary.BigEndian.AppendUint64(hc.buf[:0], uint64(prev))
+	hc.buf = binary.BigEndian.AppendUint64(hc.buf, uint64(prevMaxT))
+	hc.buf = chunkstore.AppendRecord(hc.buf, c)
 	if _, err := hc.cur.f.WriteAt(hc.buf, hc.curOff); err != nil {
 		return 0, fmt.Errorf("write head chunk file %06d at %d: %w", hc.cur.seq, hc.curOff, err)
 	}
@@ -144,18 +152,25 @@ func (hc *headChunks) write(c chunkstore.Chunk) (chunkRef, error) {
 	return ref, nil
 }
 
-// chunk decodes the chunk at ref. Its Data aliases the mapping: valid while
-// the caller holds a reference on the file (or is the shard goroutine).
-func (hc *headChunks) chunk(ref chunkRef) (chunkstore.Chunk, error) {
+// chunk decodes the chunk at ref and the link to the series' previous
+// chunk. Its Data aliases the mapping: valid while the caller holds a
+// reference on the file (or is the shard goroutine).
+func (hc *headChunks) chunk(ref chunkRef) (c chunkstore.Chunk, prev chunkRef, prevMaxT int64, err error) {
 	hf := hc.files[ref.file()]
 	if hf == nil {
-		return chunkstore.Chunk{}, fmt.Errorf("head chunk ref %#x: no file %06d", uint64(ref), ref.file())
+		return c, 0, 0, fmt.Errorf("head chunk ref %#x: no file %06d", uint64(ref), ref.file())
 	}
-	c, _, err := chunkstore.DecodeRecord(hf.m, ref.offset())
+	off := ref.offset()
+	if off < headChunksHdrSize || off+headChunkLinkSize > len(hf.m) {
+		return c, 0, 0, fmt.Errorf("head chunk file %06d: link at %d: %w", ref.file(), off, chunkstore.ErrCorrupt)
+	}
+	prev = chunkRef(binary.BigEndian.Uint64(hf.m[off:]))
+	prevMaxT = int64(binary.BigEndian.Uint64(hf.m[off+8:]))
+	c, _, err = chunkstore.DecodeRecord(hf.m, off+headChunkLinkSize)
 	if err != nil {
-		return chunkstore.Chunk{}, fmt.Errorf("head chunk file %06d: %w", ref.file(), err)
+		return c, 0, 0, fmt.Errorf("head chunk file %06d: %w", ref.file(), err)
 	}
-	return c, nil
+	return c, prev, prevMaxT, nil
 }
 
 // acquireAll takes a reader reference on every file and returns them; the

@@ -264,9 +264,10 @@ func (s *Shard) gc() int {
 		if ms == nil {
 			continue
 		}
-		empty := ms.maxT == math.MinInt64
-		if !empty && (ms.maxT >= idleBefore || ms.maxT > s.persistT) {
-			continue
+		if ms.hasSamples() {
+			if last := ms.app.MaxTime(); last >= idleBefore || last > s.persistT {
+				continue
+			}
 		}
 		h.remove(uint32(ref))
 		removed++

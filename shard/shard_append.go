@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/silverback-tsdb/tsdb/chunkstore"
 	"github.com/silverback-tsdb/tsdb/stages"
 	"github.com/silverback-tsdb/tsdb/walseg"
 )
@@ -35,7 +38,10 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 		var ref uint32
 		var ms *memSeries
 		if ss.Ref != 0 && ss.Epoch == h.epoch {
-			if x := h.get(ss.Ref); x != nil && x.hash == ss.Hash {
+			// The epoch guarantees the ref was not recycled; comparing
+			// labels is a pointer comparison when they come from the
+			// route cache (shared bytes) and a guard against any bug.
+			if x := h.get(ss.Ref); x != nil && labels.Equal(x.lset, ss.Labels) {
 				ref, ms = ss.Ref, x
 			}
 		}
@@ -79,7 +85,7 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 		case sampleOutOfOrder:
 			res.Stats.OutOfOrder++
 			if res.Stats.FirstErrText == "" {
-				res.Stats.FirstErrText = fmt.Sprintf("out-of-order sample at %d for series %s: its last sample is at %d", smp.T, ms.lset, ms.maxT)
+				res.Stats.FirstErrText = fmt.Sprintf("out-of-order sample at %d for series %s: its last sample is at %d", smp.T, ms.lset, ms.app.MaxTime())
 			}
 		case sampleFailed:
 			res.Err = fmt.Errorf("shard %d: %w", s.id, *s.err.Load())
@@ -138,27 +144,26 @@ func (s *Shard) count(st *stages.AppendStats, newSeries int) {
 // cutting it when it is full or would span a ChunkRange boundary.
 func (s *Shard) appendSample(ms *memSeries, t int64, v float64) sampleResult {
 	vb := math.Float64bits(v)
-	if ms.maxT != math.MinInt64 {
-		switch {
-		case t < ms.maxT:
+	n := ms.app.NumSamples()
+	if n > 0 {
+		switch last := ms.app.MaxTime(); {
+		case t < last:
 			return sampleOutOfOrder
-		case t == ms.maxT:
-			if vb == ms.lastV {
+		case t == last:
+			if vb == ms.app.LastValueBits() {
 				return sampleDuplicate
 			}
 			return sampleConflict
 		}
-	}
-	if n := ms.app.NumSamples(); n > 0 && (n >= s.opts.ChunkSamples || t >= s.chunkEnd(ms.app.MinTime())) {
-		if !s.cutChunk(ms) {
-			return sampleFailed
+		if n >= s.opts.ChunkSamples || t >= s.chunkEnd(ms.app.MinTime()) {
+			if !s.cutChunk(ms) {
+				return sampleFailed
+			}
 		}
-	}
-	if ms.maxT == math.MinInt64 {
+	} else if ms.lastClosed == 0 {
 		ms.app.Reset(nil) // first sample: the zero Appender needs a Reset
 	}
 	ms.app.Append(t, v)
-	ms.maxT, ms.lastV = t, vb
 	h := s.head
 	if t < h.mint {
 		h.mint = t
@@ -188,14 +193,28 @@ func (s *Shard) cutChunk(ms *memSeries) bool {
 	if p := s.err.Load(); p != nil {
 		return false
 	}
-	ref, err := s.hc.write(ms.app.Chunk())
+	// The link carries the previous chunk's maxT so that a walk can stop
+	// before dereferencing a chunk whose file was already released. Reading
+	// it back costs one mapped record per 120 samples.
+	prevMaxT := int64(math.MinInt64)
+	var err error
+	if ms.lastClosed != 0 {
+		var prev chunkstore.Chunk
+		if prev, _, _, err = s.hc.chunk(ms.lastClosed); err == nil {
+			prevMaxT = prev.MaxT
+		}
+	}
+	var ref chunkRef
+	if err == nil {
+		ref, err = s.hc.write(ms.app.Chunk(), ms.lastClosed, prevMaxT)
+	}
 	if err != nil {
 		// Returned to this and every later append (the shard is poisoned).
 		err = fmt.Errorf("cut head chunk: %w", err)
 		s.err.Store(&err)
 		return false
 	}
-	ms.closed = append(ms.closed, ref)
+	ms.lastClosed = ref
 	ms.app.Reset(ms.app.Bytes()[:0]) // the bytes are in the file now; reuse the buffer
 	s.m.ChunksCut.Add(1)
 	return true

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/prometheus/prometheus/model/labels"
@@ -98,29 +100,28 @@ func (v *View) Labels(ref uint32) (labels.Labels, bool) {
 // its file and offset.
 func (v *View) Chunks(dst []chunkstore.Chunk, arena []byte, ref uint32, mint, maxt int64) ([]chunkstore.Chunk, []byte, error) {
 	ms := v.s.head.get(ref)
-	if ms == nil || ms.maxT < mint {
+	if ms == nil || !ms.hasSamples() || ms.app.MaxTime() < mint {
 		return dst, arena, nil
 	}
-	for _, cr := range ms.closed {
-		c, err := v.s.hc.chunk(cr)
+	start := len(dst)
+	// Walk the closed chain from the newest; stop at the first chunk that
+	// ends before mint, without touching it.
+	for cr, crMaxT := ms.lastClosed, int64(math.MaxInt64); cr != 0 && crMaxT >= mint; {
+		c, prev, prevMaxT, err := v.s.hc.chunk(cr)
 		if err != nil {
-			return dst, arena, fmt.Errorf("shard %d series %s: %w", v.s.id, ms.lset, err)
+			return dst[:start], arena, fmt.Errorf("shard %d series %s: %w", v.s.id, ms.lset, err)
 		}
-		if c.MaxT < mint {
-			continue
-		}
-		if c.MinT > maxt {
-			return dst, arena, nil
-		}
-		dst = append(dst, c)
-	}
-	if ms.app.NumSamples() > 0 {
-		if c := ms.app.Chunk(); c.MaxT >= mint && c.MinT <= maxt {
-			start := len(arena)
-			arena = append(arena, c.Data...)
-			c.Data = arena[start:len(arena):len(arena)]
+		if c.MinT <= maxt && c.MaxT >= mint {
 			dst = append(dst, c)
 		}
+		cr, crMaxT = prev, prevMaxT
+	}
+	slices.Reverse(dst[start:])
+	if c := ms.app.Chunk(); c.MaxT >= mint && c.MinT <= maxt {
+		n := len(arena)
+		arena = append(arena, c.Data...)
+		c.Data = arena[n:len(arena):len(arena)]
+		dst = append(dst, c)
 	}
 	return dst, arena, nil
 }

@@ -141,12 +141,12 @@ func TestHead_HashCollisions(t *testing.T) {
 		require.Equal(t, c.ref, got)
 		require.True(t, labels.Equal(c.ls, s.lset))
 	}
-	h.remove(rx) // the head of the collision list
+	h.removeHashed(rx, same) // the head of the collision list
 	got, _ := h.lookup(same, x)
 	require.Zero(t, got)
 	got, _ = h.lookup(same, z)
 	require.Equal(t, rz, got)
-	h.remove(rz) // from the tail
+	h.removeHashed(rz, same) // from the tail
 	got, _ = h.lookup(same, y)
 	require.Equal(t, ry, got)
 	require.Empty(t, h.coll)
@@ -162,15 +162,20 @@ func TestShard_ChunkCutAtSizeAndRange(t *testing.T) {
 	r := s.apply(msg(ls, smp(0, 0), smp(1, 1), smp(2, 2), smp(3, 3), smp(2*hour, 4)))
 	require.Equal(t, 5, r.Stats.Appended)
 	ms := s.head.get(r.Refs[0])
-	require.Len(t, ms.closed, 2)
+	chunks, _, err := (&View{s: s}).Chunks(nil, nil, r.Refs[0], math.MinInt64, math.MaxInt64)
+	require.NoError(t, err)
 	var ranges [][2]int64
-	for _, cr := range ms.closed {
-		c, err := s.hc.chunk(cr)
-		require.NoError(t, err)
+	for _, c := range chunks {
 		ranges = append(ranges, [2]int64{c.MinT, c.MaxT})
 	}
-	require.Equal(t, [][2]int64{{0, 2}, {3, 3}}, ranges)
+	require.Equal(t, [][2]int64{{0, 2}, {3, 3}, {2 * hour, 2 * hour}}, ranges, "two closed chunks, then the open one")
 	require.Equal(t, int64(2*hour), ms.app.MinTime())
+
+	// A time range that starts after the first closed chunk does not return it.
+	chunks, _, err = (&View{s: s}).Chunks(nil, nil, r.Refs[0], 3, 3)
+	require.NoError(t, err)
+	require.Len(t, chunks, 1)
+	require.Equal(t, int64(3), chunks[0].MinT)
 }
 
 func TestHeadChunks_CorruptionAndRotation(t *testing.T) {
@@ -183,16 +188,21 @@ func TestHeadChunks_CorruptionAndRotation(t *testing.T) {
 		a.Append(int64(i)*15000, float64(i))
 	}
 	var refs []chunkRef
+	prev, prevMaxT := chunkRef(0), int64(math.MinInt64)
 	for range 5 {
-		ref, err := hc.write(a.Chunk())
+		ref, err := hc.write(a.Chunk(), prev, prevMaxT)
 		require.NoError(t, err)
 		refs = append(refs, ref)
+		prev, prevMaxT = ref, a.Chunk().MaxT
 	}
 	require.Greater(t, refs[4].file(), refs[0].file(), "small files rotate")
-	for _, ref := range refs {
-		c, err := hc.chunk(ref)
+	for i, ref := range refs {
+		c, p, _, err := hc.chunk(ref)
 		require.NoError(t, err)
 		require.Equal(t, a.Chunk().Data, c.Data)
+		if i > 0 {
+			require.Equal(t, refs[i-1], p, "linked to the previous chunk")
+		}
 	}
 
 	// Flip a payload byte on disk: the mapping shows it and the CRC catches
@@ -200,18 +210,18 @@ func TestHeadChunks_CorruptionAndRotation(t *testing.T) {
 	f, err := os.OpenFile(filepath.Join(dir, "000001"), os.O_RDWR, 0)
 	require.NoError(t, err)
 	var one [1]byte
-	off := int64(refs[0].offset()) + 20
+	off := int64(refs[0].offset()) + headChunkLinkSize + 20
 	_, err = f.ReadAt(one[:], off)
 	require.NoError(t, err)
 	one[0] ^= 0x10
 	_, err = f.WriteAt(one[:], off)
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
-	_, err = hc.chunk(refs[0])
+	_, _, _, err = hc.chunk(refs[0])
 	require.True(t, errors.Is(err, chunkstore.ErrCorrupt), "got %v", err)
 	require.ErrorContains(t, err, "head chunk file 000001")
 
-	_, err = hc.chunk(newChunkRef(99, 8))
+	_, _, _, err = hc.chunk(newChunkRef(99, 8))
 	require.ErrorContains(t, err, "no file 000099")
 
 	// A reader's reference keeps the mapping alive past close.
