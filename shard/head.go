@@ -37,13 +37,13 @@ func (ms *memSeries) hasSamples() bool { return ms.app.NumSamples() > 0 }
 // roaring postings stay dense. Recycling bumps epoch, which invalidates the
 // route cache's ref hints (see package stages).
 type head struct {
-	byHash map[uint64]uint32   // hash → ref of the first series with that hash
-	coll   map[uint64][]uint32 // hash → refs of further series with that hash (xxhash64 collisions; practically empty)
-	series []*memSeries        // index: ref; series[0] is unused so ref 0 means "none"
-	free   []uint32            // refs of collected series, reusable
-	index  *postings.Index
-	epoch  uint32
-	active int
+	byHash  map[uint64]uint32   // hash → ref of the first series with that hash
+	coll    map[uint64][]uint32 // hash → refs of further series with that hash (xxhash64 collisions; practically empty)
+	series  []*memSeries        // index: ref; series[0] is unused so ref 0 means "none"
+	free    []uint32            // refs of collected series, reusable
+	index   *postings.Index
+	epoch   uint32
+	active  int
 	mint    int64 // smallest timestamp in the head, math.MaxInt64 when empty
 	maxt    int64 // largest timestamp in the head, math.MinInt64 when empty
 	hashBuf []byte
