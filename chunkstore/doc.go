@@ -22,14 +22,14 @@
 // # Concurrency
 //
 // An [Appender] is owned by one goroutine (in the engine: the shard
-// goroutine). An [Iterator] is owned by one goroutine. A [Chunk] is a value;
-// its Data is never written by this package once a sample is complete except
-// as described next, so iterating the same Chunk from many goroutines is safe.
+// goroutine). An [Iterator] is owned by one goroutine. Decoding never writes
+// to a Chunk's Data, so any number of goroutines may iterate the same chunk
+// at once as long as nobody appends to it.
 //
 // Readers of an open (still appended) chunk: Append only ever (a) ORs bits
 // into the low, still-zero bits of the last byte of the payload and (b)
-// appends bytes after it (possibly after moving the buffer to a larger
-// array). It never changes any byte before the last one. So a reader that
+// writes bytes after it, into spare capacity or into a larger array it moves
+// to. It never changes any byte before the last one. So a reader that
 // wants to iterate an open chunk concurrently with appends must, while
 // synchronised with the owner (for example inside a request served by the
 // shard goroutine), capture NumSamples, MinT, MaxT and len(Data) together and
