@@ -29,13 +29,14 @@
 // Readers of an open (still appended) chunk: Append only ever (a) ORs bits
 // into the low, still-zero bits of the last byte of the payload and (b)
 // writes bytes after it, into spare capacity or into a larger array it moves
-// to. It never changes any byte before the last one. So a reader that
-// wants to iterate an open chunk concurrently with appends must, while
-// synchronised with the owner (for example inside a request served by the
-// shard goroutine), capture NumSamples, MinT, MaxT and len(Data) together and
-// copy the last byte of Data; bytes Data[:len-1] may then be aliased without
-// synchronisation for as long as the buffer is not reused by a Reset. Copying
-// the whole payload is also correct and, at ~150 bytes per chunk, cheap.
+// to. It never changes any byte before the last one. So a reader of an open
+// chunk must capture NumSamples, MinT, MaxT, the slice Data[:len-1] and a
+// copy of the last byte together, while synchronised with the owner (for
+// example inside a request served by the shard goroutine): O(1) work for the
+// owner. The prefix bytes never change afterwards, so the reader may copy
+// them (an Iterator needs one contiguous slice) in its own goroutine, later,
+// for as long as the buffer is not reused by a Reset.
+// TestAppender_ConcurrentSnapshotReaders runs this protocol under -race.
 //
 // # Lifetime of bytes
 //

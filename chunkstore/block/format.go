@@ -1,0 +1,83 @@
+package block
+
+import "hash/crc32"
+
+// Constants of the block format. Every value is specified in
+// docs/format/block.md (layout, meta.json, chunk segments, tombstones) or in
+// docs/format/index.md §Block index (the index file); the section is named
+// next to each one.
+const (
+	// MetaVersion1 is the only meta.json version written and read
+	// (docs/format/block.md §meta.json).
+	MetaVersion1 = 1
+
+	// metaFilename, indexFilename, tombstonesFilename and chunksDirname
+	// name the members of a block directory (docs/format/block.md §Layout).
+	metaFilename       = "meta.json"
+	indexFilename      = "index"
+	tombstonesFilename = "tombstones"
+	chunksDirname      = "chunks"
+
+	// segmentNameWidth is the zero-padded width of a chunk segment file
+	// name, "000001" (docs/format/block.md §Layout).
+	segmentNameWidth = 6
+
+	// indexMagic starts the block index file: "SBBI" as 4 bytes big endian
+	// (docs/format/index.md §Block index, Header).
+	indexMagic uint32 = 0x53424249
+	// indexVersion1 is the only block index version written and read
+	// (docs/format/index.md §Block index, Header).
+	indexVersion1 byte = 1
+
+	// segmentMagic starts every chunk segment file: "SBCS" as 4 bytes big
+	// endian (docs/format/block.md §Chunk segments).
+	segmentMagic uint32 = 0x53424353
+	// segmentVersion1 is the only chunk segment version written and read
+	// (docs/format/block.md §Chunk segments).
+	segmentVersion1 byte = 1
+
+	// tombstonesMagic starts the tombstones file: "SBTS" as 4 bytes big
+	// endian (docs/format/block.md §Tombstones).
+	tombstonesMagic uint32 = 0x53425453
+	// tombstonesVersion1 is the only tombstones version written and read
+	// (docs/format/block.md §Tombstones).
+	tombstonesVersion1 byte = 1
+
+	// headerSize is magic <4b BE> + version <1b> + reserved <3b>; the index,
+	// every chunk segment and the tombstones file start with such a header
+	// (docs/format/block.md §File headers).
+	headerSize = 8
+
+	// sectionFrameSize is the overhead of an index section: length <4b BE>
+	// before the payload and CRC32C <4b BE> after it
+	// (docs/format/index.md §Block index, Sections).
+	sectionFrameSize = 8
+
+	// numSections is the number of sections of the block index, in file
+	// order: series, series offsets, symbols, postings
+	// (docs/format/index.md §Block index, Overview).
+	numSections = 4
+
+	// tocSize is four 8-byte section offsets and a CRC32C <4b>
+	// (docs/format/index.md §Block index, TOC).
+	tocSize = numSections*8 + 4
+
+	// maxSectionSize bounds a section payload; the length field is 4 bytes
+	// (docs/format/index.md §Block index, Sections).
+	maxSectionSize = 1<<32 - 1
+
+	// crcSize is the size of a trailing CRC32C <4b BE>.
+	crcSize = 4
+
+	// DefaultSegmentSize is the size after which the writer starts a new
+	// chunk segment file (docs/format/block.md §Chunk segments). A segment
+	// may exceed it by one record when a single record is larger.
+	DefaultSegmentSize = 512 << 20
+
+	// maxSegmentSize bounds WriterOptions.SegmentSize: a chunk ref keeps the
+	// offset in its low 32 bits (docs/format/block.md §Chunk refs).
+	maxSegmentSize = 1<<32 - 1
+)
+
+// castagnoli is the CRC32C table used for every checksum of the format.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
