@@ -73,7 +73,7 @@ func TestAppender_ConcurrentSnapshotReaders(t *testing.T) {
 		a.Append(s.t, math.Float64frombits(s.v))
 		c := a.Chunk()
 		n := len(c.Data)
-		snaps <- openSnapshot{c: c, prefix: c.Data[:n-1:n-1], last: c.Data[n-1], want: ss[:i+1]}
+		snaps <- openSnapshot{c: c, prefix: c.Data[: n-1 : n-1], last: c.Data[n-1], want: ss[:i+1]}
 	}
 	close(snaps)
 	wg.Wait()
