@@ -209,10 +209,13 @@ func TestAppender_ZeroValueAndReset(t *testing.T) {
 	require.Equal(t, int64(10), a.MinTime())
 	require.Equal(t, int64(20), a.MaxTime())
 
+	require.Equal(t, math.Float64bits(2), a.LastValueBits())
+
 	// Reset reuses the buffer and forgets everything.
 	buf := a.Bytes()
 	a.Reset(buf)
 	require.Equal(t, 0, a.NumSamples())
+	require.Zero(t, a.LastValueBits())
 	a.Append(-5, 7)
 	got, err = decodeAll(a.Chunk())
 	require.NoError(t, err)
