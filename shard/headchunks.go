@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -51,6 +52,7 @@ type headFile struct {
 	seq  uint32
 	f    *os.File
 	m    mmap.MMap
+	maxT int64 // largest chunk maxT written to it; shard goroutine only
 	refs atomic.Int64
 	// onUnmapErr receives an unmap or close failure from the last release.
 	lastErr atomic.Pointer[error]
@@ -121,7 +123,7 @@ func (hc *headChunks) cut() error {
 	if err != nil {
 		return errors.Join(fmt.Errorf("map head chunk file %s: %w", path, err), f.Close())
 	}
-	hf := &headFile{seq: seq, f: f, m: m}
+	hf := &headFile{seq: seq, f: f, m: m, maxT: math.MinInt64}
 	hf.refs.Store(1) // the shard's own reference
 	hc.files[seq] = hf
 	hc.cur = hf
@@ -149,6 +151,7 @@ func (hc *headChunks) write(c chunkstore.Chunk, prev chunkRef, prevMaxT int64) (
 	}
 	ref := newChunkRef(hc.cur.seq, uint32(hc.curOff))
 	hc.curOff += size
+	hc.cur.maxT = max(hc.cur.maxT, c.MaxT)
 	return ref, nil
 }
 
@@ -156,7 +159,13 @@ func (hc *headChunks) write(c chunkstore.Chunk, prev chunkRef, prevMaxT int64) (
 // chunk. Its Data aliases the mapping: valid while the caller holds a
 // reference on the file (or is the shard goroutine).
 func (hc *headChunks) chunk(ref chunkRef) (c chunkstore.Chunk, prev chunkRef, prevMaxT int64, err error) {
-	hf := hc.files[ref.file()]
+	return readHeadChunk(hc.files, ref)
+}
+
+// readHeadChunk is chunk over a map of files; the worker uses it on a copy
+// of the map while the shard goroutine changes the live one.
+func readHeadChunk(files map[uint32]*headFile, ref chunkRef) (c chunkstore.Chunk, prev chunkRef, prevMaxT int64, err error) {
+	hf := files[ref.file()]
 	if hf == nil {
 		return c, 0, 0, fmt.Errorf("head chunk ref %#x: no file %06d", uint64(ref), ref.file())
 	}
@@ -171,6 +180,21 @@ func (hc *headChunks) chunk(ref chunkRef) (c chunkstore.Chunk, prev chunkRef, pr
 		return c, 0, 0, fmt.Errorf("head chunk file %06d: %w", ref.file(), err)
 	}
 	return c, prev, prevMaxT, nil
+}
+
+// releaseBefore retires every file but the current one whose chunks all end
+// before t: it leaves the map, its name is removed, and its mapping goes
+// with the last reader's release (Linux keeps unlinked mapped files alive).
+func (hc *headChunks) releaseBefore(t int64) {
+	for seq, hf := range hc.files {
+		if hf == hc.cur || hf.maxT >= t {
+			continue
+		}
+		delete(hc.files, seq)
+		// NB: a failed remove leaves a file that the next Open deletes.
+		_ = os.Remove(hf.f.Name())
+		hf.release()
+	}
 }
 
 // acquireAll takes a reader reference on every file and returns them; the

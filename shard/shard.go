@@ -10,9 +10,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	"go.uber.org/zap"
 
 	"github.com/silverback-tsdb/tsdb/chunkstore"
+	"github.com/silverback-tsdb/tsdb/chunkstore/block"
 	"github.com/silverback-tsdb/tsdb/stages"
 	"github.com/silverback-tsdb/tsdb/walseg"
 )
@@ -22,10 +24,27 @@ type Options struct {
 	// ChunkSamples is the number of samples at which the open chunk is
 	// closed (default chunkstore.DefaultSamplesPerChunk).
 	ChunkSamples int
-	// ChunkRange aligns chunks: a chunk never spans a multiple of it, so
-	// that the block issue can cut blocks without re-encoding
-	// (default 2h).
-	ChunkRange time.Duration
+	// BlockRange is the time range of a block cut from the head (default
+	// 2h). Chunks are aligned to it: a chunk never spans a multiple of it,
+	// so blocks are cut without re-encoding. The head is cut once it spans
+	// 1.5 × BlockRange.
+	BlockRange time.Duration
+	// CompactionRanges are the leveled block ranges, each a multiple of the
+	// previous; the first must equal BlockRange
+	// (default DefaultCompactionRanges).
+	CompactionRanges []time.Duration
+	// Retention deletes blocks entirely older than this, relative to the
+	// newest sample (0: keep forever). RetentionBytes deletes the oldest
+	// blocks while the shard's blocks exceed it (0: no limit).
+	Retention      time.Duration
+	RetentionBytes int64
+	// HeadMaxBytes cuts the whole head into a block early when its
+	// estimated memory exceeds it (0: no bound).
+	HeadMaxBytes int64
+	// Background is the semaphore (shared by all shards of a database)
+	// that bounds concurrent block writes and compactions; nil means
+	// unbounded.
+	Background chan struct{}
 	// MaxActiveSeries bounds this shard's series; 0 means unlimited. New
 	// series beyond it are rejected while existing ones keep ingesting.
 	MaxActiveSeries int
@@ -50,8 +69,14 @@ func (o Options) withDefaults() Options {
 	if o.ChunkSamples <= 0 {
 		o.ChunkSamples = chunkstore.DefaultSamplesPerChunk
 	}
-	if o.ChunkRange <= 0 {
-		o.ChunkRange = 2 * time.Hour
+	if o.BlockRange <= 0 {
+		o.BlockRange = 2 * time.Hour
+	}
+	if len(o.CompactionRanges) == 0 {
+		o.CompactionRanges = append([]time.Duration{o.BlockRange}, DefaultCompactionRanges[1:]...)
+		if o.BlockRange != DefaultCompactionRanges[0] {
+			o.CompactionRanges = []time.Duration{o.BlockRange, 6 * o.BlockRange, 84 * o.BlockRange}
+		}
 	}
 	if o.IdleSeriesTimeout <= 0 {
 		o.IdleSeriesTimeout = time.Hour
@@ -78,7 +103,16 @@ type Metrics struct {
 	ReplayedSeries      atomic.Uint64
 	ReplayUnknownRefs   atomic.Uint64 // WAL samples whose series record was missing
 	ReplayDurationNanos atomic.Int64
-	_                   [64]byte // keep shards' counters on separate cache lines
+	Blocks              atomic.Int64 // gauge
+	BlocksCut           atomic.Uint64
+	Compactions         atomic.Uint64
+	BlocksRetained      atomic.Uint64 // removed by retention
+	BlocksQuarantined   atomic.Uint64
+	BackgroundErrors    atomic.Uint64
+	HeadEarlyCuts       atomic.Uint64
+	Deletions           atomic.Uint64
+	SamplesTooOld       atomic.Uint64 // older than the head's lower bound (already persisted range)
+	_                   [64]byte      // keep shards' counters on separate cache lines
 }
 
 // Shard is one shard actor. Open returns it with its head rebuilt from the
@@ -109,6 +143,16 @@ type Shard struct {
 	hc       *headChunks
 	persistT int64 // samples at or before this are persisted in blocks; GC may drop them
 	scratch  applyScratch
+	blocks   []*block.Block             // sorted by MinTime; see shard_blocks.go
+	tombs    map[uint32]block.Intervals // head tombstones by ref
+	// appendMinT and queryMinT bound the head from below: see the design
+	// block in shard_blocks.go.
+	appendMinT int64
+	queryMinT  int64
+	jobs       chan job       // to the worker; capacity 1; closed by Run on exit
+	results    chan jobResult // from the worker; closed by the worker
+	jobBusy    bool
+	sizes      map[ulid.ULID]int64 // block bytes, measured once (retention by size)
 
 	reads chan *viewReq // unbuffered; never closed (see View)
 	done  chan struct{} // closed when Run has returned
@@ -132,16 +176,19 @@ type applyScratch struct {
 func Open(dir string, id int, o Options) (*Shard, error) {
 	o = o.withDefaults()
 	s := &Shard{
-		id:       id,
-		dir:      dir,
-		opts:     o,
-		log:      o.Logger.Named("shard").With(zap.Int("shard", id)),
-		m:        &Metrics{},
-		walM:     o.WAL.Metrics,
-		head:     newHead(),
-		persistT: math.MinInt64,
-		reads:    make(chan *viewReq),
-		done:     make(chan struct{}),
+		id:         id,
+		dir:        dir,
+		opts:       o,
+		log:        o.Logger.Named("shard").With(zap.Int("shard", id)),
+		m:          &Metrics{},
+		walM:       o.WAL.Metrics,
+		head:       newHead(),
+		persistT:   math.MinInt64,
+		appendMinT: math.MinInt64,
+		queryMinT:  math.MinInt64,
+		tombs:      map[uint32]block.Intervals{},
+		reads:      make(chan *viewReq),
+		done:       make(chan struct{}),
 	}
 	if s.walM == nil {
 		s.walM = &walseg.Metrics{}
@@ -149,20 +196,23 @@ func Open(dir string, id int, o Options) (*Shard, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "wal"), 0o755); err != nil {
 		return nil, fmt.Errorf("shard %d: create wal dir: %w", id, err)
 	}
+	if err := s.openBlocks(); err != nil {
+		return nil, errors.Join(fmt.Errorf("shard %d: %w", id, err), s.closeBlocks())
+	}
 	hc, err := openHeadChunks(filepath.Join(dir, "chunks_head"), o.HeadChunkFileSize)
 	if err != nil {
-		return nil, fmt.Errorf("shard %d: %w", id, err)
+		return nil, errors.Join(fmt.Errorf("shard %d: %w", id, err), s.closeBlocks())
 	}
 	s.hc = hc
 	if err := s.replay(); err != nil {
-		return nil, errors.Join(fmt.Errorf("shard %d: %w", id, err), hc.close())
+		return nil, errors.Join(fmt.Errorf("shard %d: %w", id, err), hc.close(), s.closeBlocks())
 	}
 	wo := o.WAL
 	wo.Logger = s.log
 	wo.Metrics = s.walM
 	w, err := walseg.Open(filepath.Join(dir, "wal"), wo)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("shard %d: open wal: %w", id, err), hc.close())
+		return nil, errors.Join(fmt.Errorf("shard %d: open wal: %w", id, err), hc.close(), s.closeBlocks())
 	}
 	s.wal = w
 	return s, nil
@@ -190,20 +240,26 @@ func (s *Shard) WaitDurable(ctx context.Context, seq uint64) error {
 }
 
 // Run is the shard goroutine. It applies append messages from inbox and
-// serves reads until inbox is closed and drained, then syncs and closes the
-// WAL and the head chunk files (each file is unmapped when its last reader
-// lets go) and returns the first error. gcEvery is the period of head
-// garbage collection (0 disables it).
-func (s *Shard) Run(inbox <-chan *stages.ShardBatch, gcEvery time.Duration) error {
+// serves reads until inbox is closed and drained; it starts the shard's
+// background worker and, every tick, collects idle series and starts due
+// background work (head cuts, compactions, retention). On exit it waits for
+// the worker's current job, then syncs and closes the WAL, the head chunk
+// files and the blocks (each mapping goes with its last reader) and returns
+// the first error. tick 0 disables the periodic maintenance (head cuts are
+// still started after appends).
+func (s *Shard) Run(inbox <-chan *stages.ShardBatch, tick time.Duration) error {
 	if s.runs.Swap(true) {
 		panic("BUG: shard.Run called twice")
 	}
 	defer close(s.done)
-	var gcTick <-chan time.Time
-	if gcEvery > 0 {
-		t := time.NewTicker(gcEvery)
+	s.jobs = make(chan job, 1)
+	s.results = make(chan jobResult, 1)
+	go s.worker(s.jobs, s.results)
+	var ticks <-chan time.Time
+	if tick > 0 {
+		t := time.NewTicker(tick)
 		defer t.Stop()
-		gcTick = t.C
+		ticks = t.C
 	}
 	for {
 		select {
@@ -213,24 +269,52 @@ func (s *Shard) Run(inbox <-chan *stages.ShardBatch, gcEvery time.Duration) erro
 			}
 			m.Result = s.apply(m)
 			m.Reply <- m.Result
+			if !s.jobBusy && s.head.maxt-max(s.head.mint, s.appendMinT) >= s.opts.BlockRange.Milliseconds()*3/2 {
+				s.maybeStartJob()
+			}
 		case r := <-s.reads:
 			r.serve(s)
-		case <-gcTick:
+		case r := <-s.results:
+			s.finishJob(r)
+			s.maybeStartJob()
+		case <-ticks:
 			s.gc()
+			s.maybeStartJob()
 		}
 	}
 }
 
+// shutdown runs when the inbox is closed: it lets the running job finish
+// (applying its result, so a finished block is not lost from the list),
+// stops the worker, then closes the WAL, head chunk files and blocks.
 func (s *Shard) shutdown() error {
-	err := s.wal.Close()
-	if err != nil {
-		err = fmt.Errorf("shard %d: close wal: %w", s.id, err)
+	if s.jobBusy {
+		s.finishJob(<-s.results)
 	}
-	if cerr := s.hc.close(); cerr != nil {
-		err = errors.Join(err, fmt.Errorf("shard %d: %w", s.id, cerr))
+	close(s.jobs)
+	for range s.results { // the worker closes results when it exits
 	}
-	s.log.Info("shard closed", zap.Int("series", s.head.active))
-	return err
+	var errs []error
+	if err := s.wal.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("shard %d: close wal: %w", s.id, err))
+	}
+	if err := s.hc.close(); err != nil {
+		errs = append(errs, fmt.Errorf("shard %d: %w", s.id, err))
+	}
+	if err := s.closeBlocks(); err != nil {
+		errs = append(errs, fmt.Errorf("shard %d: %w", s.id, err))
+	}
+	s.log.Info("shard closed", zap.Int("series", s.head.active), zap.Int("blocks", len(s.blocks)))
+	return errors.Join(errs...)
+}
+
+// closeBlocks closes every block (mappings go with their last reader).
+func (s *Shard) closeBlocks() error {
+	var errs []error
+	for _, b := range s.blocks {
+		errs = append(errs, b.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // CloseUnstarted releases a shard whose Run was never started (Open of a
@@ -239,7 +323,7 @@ func (s *Shard) CloseUnstarted() error {
 	if s.runs.Load() {
 		panic("BUG: shard.CloseUnstarted after Run")
 	}
-	return errors.Join(s.wal.Close(), s.hc.close())
+	return errors.Join(s.wal.Close(), s.hc.close(), s.closeBlocks())
 }
 
 // SetPersistedUntil tells the shard that every sample at or before t is

@@ -19,6 +19,7 @@ const (
 	sampleDuplicate
 	sampleConflict
 	sampleOutOfOrder
+	sampleTooOld // before the head's lower bound: that range is persisted
 	sampleFailed // the head chunk file could not be written
 )
 
@@ -87,6 +88,12 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 			if res.Stats.FirstErrText == "" {
 				res.Stats.FirstErrText = fmt.Sprintf("out-of-order sample at %d for series %s: its last sample is at %d", smp.T, ms.lset, ms.app.MaxTime())
 			}
+		case sampleTooOld:
+			res.Stats.OutOfOrder++
+			s.m.SamplesTooOld.Add(1)
+			if res.Stats.FirstErrText == "" {
+				res.Stats.FirstErrText = fmt.Sprintf("sample at %d for series %s is too old: data before %d is already persisted in blocks", smp.T, ms.lset, s.appendMinT)
+			}
 		case sampleFailed:
 			res.Err = fmt.Errorf("shard %d: %w", s.id, *s.err.Load())
 			return res
@@ -141,8 +148,11 @@ func (s *Shard) count(st *stages.AppendStats, newSeries int) {
 // appendSample applies the series rules (strictly increasing timestamps;
 // an equal timestamp with the same value bits is a no-op, with another
 // value a conflict; older is out of order) and appends to the open chunk,
-// cutting it when it is full or would span a ChunkRange boundary.
+// cutting it when it is full or would span a BlockRange boundary.
 func (s *Shard) appendSample(ms *memSeries, t int64, v float64) sampleResult {
+	if t < s.appendMinT {
+		return sampleTooOld
+	}
 	vb := math.Float64bits(v)
 	n := ms.app.NumSamples()
 	if n > 0 {
@@ -174,9 +184,9 @@ func (s *Shard) appendSample(ms *memSeries, t int64, v float64) sampleResult {
 	return sampleAppended
 }
 
-// chunkEnd returns the first ChunkRange boundary after t.
+// chunkEnd returns the first BlockRange boundary after t.
 func (s *Shard) chunkEnd(t int64) int64 {
-	r := s.opts.ChunkRange.Milliseconds()
+	r := s.opts.BlockRange.Milliseconds()
 	q := t / r
 	if t < 0 && t%r != 0 {
 		q-- // floor division for negative timestamps

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/silverback-tsdb/tsdb/chunkstore"
+	"github.com/silverback-tsdb/tsdb/chunkstore/block"
 	"github.com/silverback-tsdb/tsdb/postings"
 )
 
@@ -99,6 +100,7 @@ func (v *View) Labels(ref uint32) (labels.Labels, bool) {
 // changes with the next append. A damaged closed chunk is an error naming
 // its file and offset.
 func (v *View) Chunks(dst []chunkstore.Chunk, arena []byte, ref uint32, mint, maxt int64) ([]chunkstore.Chunk, []byte, error) {
+	mint = max(mint, v.s.queryMinT) // older head chunks are in blocks
 	ms := v.s.head.get(ref)
 	if ms == nil || !ms.hasSamples() || ms.app.MaxTime() < mint {
 		return dst, arena, nil
@@ -125,6 +127,28 @@ func (v *View) Chunks(dst []chunkstore.Chunk, arena []byte, ref uint32, mint, ma
 	}
 	return dst, arena, nil
 }
+
+// Deleted returns the head tombstones of series ref (shared; do not modify).
+func (v *View) Deleted(ref uint32) block.Intervals { return v.s.tombs[ref] }
+
+// Blocks appends to dst the shard's blocks that overlap [mint, maxt],
+// oldest first, each acquired for the caller, who must Release each.
+func (v *View) Blocks(dst []*block.Block, mint, maxt int64) []*block.Block {
+	for _, b := range v.s.blocks {
+		m := b.Meta()
+		if m.MaxTime <= mint || m.MinTime > maxt {
+			continue
+		}
+		if b.Acquire() {
+			dst = append(dst, b)
+		}
+	}
+	return dst
+}
+
+// HeadMinTime returns the smallest timestamp a query can see in the head;
+// older data is in blocks.
+func (v *View) HeadMinTime() int64 { return max(v.s.head.mint, v.s.queryMinT) }
 
 // FileRefs holds reader references on mapped head chunk files.
 type FileRefs struct {

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/silverback-tsdb/tsdb/chunkstore/block"
 	"github.com/silverback-tsdb/tsdb/stages"
 	"github.com/silverback-tsdb/tsdb/walseg"
 )
@@ -26,11 +27,13 @@ func (s *Shard) replay() error {
 	}
 	defer r.Close()
 	var (
-		series   []walseg.RefSeries
-		samples  []walseg.RefSample
-		nSamples uint64
-		nSeries  uint64
-		unknown  uint64
+		series    []walseg.RefSeries
+		samples   []walseg.RefSample
+		nSamples  uint64
+		tombs     []walseg.Tombstone
+		nSeries   uint64
+		unknown   uint64
+		persisted uint64
 	)
 	h := s.head
 	for r.Next() {
@@ -67,14 +70,25 @@ func (s *Shard) replay() error {
 					unknown++
 					continue
 				}
-				if s.appendSample(ms, smp.T, smp.V) == sampleFailed {
+				switch s.appendSample(ms, smp.T, smp.V) {
+				case sampleFailed:
 					return fmt.Errorf("replay wal: %w", *s.err.Load())
+				case sampleAppended:
+					nSamples++
+				case sampleTooOld:
+					persisted++ // in a block already (the WAL outlived a head cut)
 				}
-				nSamples++
 			}
 		case walseg.RecordTombstones:
-			// Deletion arrives with the block issue; tombstones are kept in
-			// the WAL and applied then.
+			tombs, err = walseg.DecodeTombstones(tombs[:0], rec)
+			if err != nil {
+				return fmt.Errorf("replay wal at %+v: %w", r.Position(), err)
+			}
+			for _, ts := range tombs {
+				if h.get(ts.Ref) != nil {
+					s.tombs[ts.Ref] = s.tombs[ts.Ref].Add(block.Interval{MinT: ts.MinT, MaxT: ts.MaxT})
+				}
+			}
 		default:
 			return fmt.Errorf("replay wal at %+v: unknown record type %s", r.Position(), walseg.Type(rec))
 		}
@@ -103,7 +117,7 @@ func (s *Shard) replay() error {
 		zap.Uint64("samples", nSamples), zap.Int("series", h.active),
 		zap.Uint64("records", st.Records), zap.Int("segments", st.Segments),
 		zap.Int64("torn_bytes_cut", st.TornBytes), zap.Int("skipped_parts", len(st.Skipped)),
-		zap.Uint64("unknown_ref_samples", unknown),
+		zap.Uint64("unknown_ref_samples", unknown), zap.Uint64("persisted_samples_skipped", persisted),
 		zap.Duration("dur", dur), zap.Float64("samples_per_sec", rate))
 	return nil
 }

@@ -1,0 +1,446 @@
+package shard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/prometheus/model/labels"
+	"go.uber.org/zap"
+
+	"github.com/silverback-tsdb/tsdb/chunkstore"
+	"github.com/silverback-tsdb/tsdb/chunkstore/block"
+	"github.com/silverback-tsdb/tsdb/internal/fsutil"
+	"github.com/silverback-tsdb/tsdb/walseg"
+)
+
+// Background work.
+//
+// Writing a block, compacting blocks and checkpointing the WAL take seconds;
+// the shard goroutine never does them itself. It takes a cheap snapshot of
+// what the job needs (label sets, chunk chain heads, copies of open chunks,
+// acquired file references), sends the job to its worker goroutine, and
+// keeps ingesting. The worker runs one job at a time, holding the DB-wide
+// semaphore (Options.Background) so that at most that many jobs run across
+// all shards and ingest always keeps a core. The job's result comes back on
+// s.results and is applied by the shard goroutine: that is where the block
+// list, the head's time bounds and the files change, so readers see either
+// the state before a job or after it.
+//
+// Invariants:
+//   - appendMinT: samples older than it are rejected. It moves to a cut's
+//     boundary when the cut is snapshotted, so everything below the boundary
+//     that the head will ever hold is in the snapshot.
+//   - queryMinT: head chunks ending before it are hidden from queries (their
+//     data is in blocks). It moves to the boundary when the block is
+//     published, so no sample is invisible or visible twice in between.
+//   - blocks do not overlap, except transiently after a crash between a
+//     compaction's publish and its parents' deletion; Open removes parents
+//     that a surviving block lists.
+
+// job is a unit of background work; run executes on the worker goroutine and
+// returns the function the shard goroutine applies.
+type job struct {
+	name string
+	run  func(ctx context.Context) (apply func(s *Shard) error, err error)
+}
+
+// worker is the shard's background goroutine. It exits when jobs is closed.
+func (s *Shard) worker(jobs <-chan job, results chan<- jobResult) {
+	defer close(results)
+	for j := range jobs {
+		res := jobResult{name: j.name}
+		if s.opts.Background != nil {
+			s.opts.Background <- struct{}{}
+		}
+		start := time.Now()
+		res.apply, res.err = j.run(context.Background())
+		if s.opts.Background != nil {
+			<-s.opts.Background
+		}
+		res.dur = time.Since(start)
+		results <- res
+	}
+}
+
+type jobResult struct {
+	name  string
+	apply func(s *Shard) error
+	err   error
+	dur   time.Duration
+}
+
+// finishJob applies a job's result on the shard goroutine.
+func (s *Shard) finishJob(r jobResult) {
+	s.jobBusy = false
+	if r.err == nil && r.apply != nil {
+		r.err = r.apply(s)
+	}
+	if r.err != nil {
+		// Background failures leave the data where it was (head and WAL
+		// still hold it); the next trigger retries.
+		s.m.BackgroundErrors.Add(1)
+		s.log.Error("background job failed", zap.String("job", r.name), zap.Error(r.err))
+		return
+	}
+	s.log.Info("background job done", zap.String("job", r.name), zap.Duration("dur", r.dur))
+}
+
+// blocksDir is where the shard's blocks live.
+func (s *Shard) blocksDir() string { return filepath.Join(s.dir, "blocks") }
+
+// openBlocks opens every block of the shard: leftovers of interrupted writes
+// (*.tmp) are removed, blocks that fail to open are moved to the data
+// directory's quarantine/ and logged, and parents of a compacted block that
+// survived a crash are deleted. Called by Open before replay.
+func (s *Shard) openBlocks() error {
+	dir := s.blocksDir()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create blocks dir: %w", err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("list blocks: %w", err)
+	}
+	var bs []*block.Block
+	for _, e := range ents {
+		name := e.Name()
+		path := filepath.Join(dir, name)
+		if strings.HasSuffix(name, fsutil.TmpSuffix) {
+			if err := os.RemoveAll(path); err != nil {
+				return fmt.Errorf("remove leftover %s: %w", path, err)
+			}
+			s.log.Warn("removed leftover of an interrupted block write", zap.String("block", name))
+			continue
+		}
+		if _, err := ulid.ParseStrict(name); err != nil || !e.IsDir() {
+			continue
+		}
+		b, err := block.Open(path, block.OpenOptions{})
+		if err != nil {
+			if qerr := s.quarantine(path, name); qerr != nil {
+				return errors.Join(fmt.Errorf("open block %s: %w", name, err), qerr)
+			}
+			s.log.Error("block quarantined", zap.String("block", name), zap.Error(err))
+			s.m.BlocksQuarantined.Add(1)
+			continue
+		}
+		bs = append(bs, b)
+	}
+	// A compaction that crashed after publishing its output leaves its
+	// parents behind; the output holds all their data.
+	superseded := map[ulid.ULID]bool{}
+	for _, b := range bs {
+		for _, p := range b.Meta().Compaction.Parents {
+			superseded[p.ULID] = true
+		}
+	}
+	for _, b := range bs {
+		if superseded[b.Meta().ULID] {
+			s.log.Warn("removing block superseded by a compaction", zap.Stringer("block", b.Meta().ULID))
+			if err := s.deleteBlock(b); err != nil {
+				return err
+			}
+			continue
+		}
+		s.blocks = append(s.blocks, b)
+	}
+	slices.SortFunc(s.blocks, func(a, b *block.Block) int {
+		return cmpInt64(a.Meta().MinTime, b.Meta().MinTime)
+	})
+	for _, b := range s.blocks {
+		s.appendMinT = max(s.appendMinT, b.Meta().MaxTime)
+	}
+	s.queryMinT = s.appendMinT
+	s.m.Blocks.Store(int64(len(s.blocks)))
+	return nil
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// deleteBlock retires b (the caller removes it from the block list): no new
+// reader can acquire it, and its directory is removed when the last reader
+// releases it.
+func (s *Shard) deleteBlock(b *block.Block) error {
+	if err := b.MarkForDeletion(); err != nil {
+		return fmt.Errorf("delete block %s: %w", b.Meta().ULID, err)
+	}
+	if err := b.Close(); err != nil {
+		return fmt.Errorf("delete block %s: %w", b.Meta().ULID, err)
+	}
+	return nil
+}
+
+// quarantine moves a block directory that failed to open to
+// <data>/quarantine/shardNN-<name>, so the database serves the rest.
+func (s *Shard) quarantine(path, name string) error {
+	qdir := filepath.Join(filepath.Dir(filepath.Dir(filepath.Dir(s.dir))), "quarantine")
+	if err := os.MkdirAll(qdir, 0o755); err != nil {
+		return fmt.Errorf("create quarantine dir: %w", err)
+	}
+	dst := filepath.Join(qdir, fmt.Sprintf("shard%02d-%s", s.id, name))
+	return fsutil.Rename(path, dst)
+}
+
+// maybeStartJob starts the next background job if the worker is idle: a head
+// cut when the head spans 1.5 block ranges (or outgrew its memory bound),
+// else a compaction, else retention. Called on the shard goroutine after
+// appends and on the maintenance tick.
+func (s *Shard) maybeStartJob() {
+	if s.jobBusy || s.jobs == nil {
+		return
+	}
+	if j, ok := s.planHeadCut(false); ok {
+		s.startJob(j)
+		return
+	}
+	if j, ok := s.planCompaction(); ok {
+		s.startJob(j)
+		return
+	}
+	s.applyRetention()
+}
+
+func (s *Shard) startJob(j job) {
+	s.jobBusy = true
+	s.jobs <- j // capacity 1 and jobBusy guarantee this never blocks
+}
+
+// planHeadCut returns the job that persists the oldest block range of the
+// head, or (with force) everything in the head.
+func (s *Shard) planHeadCut(force bool) (job, bool) {
+	h := s.head
+	if h.maxt == math.MinInt64 {
+		return job{}, false
+	}
+	r := s.opts.BlockRange.Milliseconds()
+	mint := max(h.mint, s.appendMinT)
+	var boundary int64
+	switch {
+	case force:
+		boundary = h.maxt + 1
+	case h.maxt-mint >= r*3/2:
+		boundary = floorDiv(mint, r)*r + r
+	case s.opts.HeadMaxBytes > 0 && s.headBytes() > s.opts.HeadMaxBytes:
+		boundary = h.maxt + 1
+		s.m.HeadEarlyCuts.Add(1)
+	default:
+		return job{}, false
+	}
+	if boundary <= s.appendMinT {
+		return job{}, false
+	}
+	snap := s.snapshotHead(mint, boundary)
+	s.appendMinT = boundary
+	sealed, err := s.wal.Rotate(context.Background())
+	if err != nil {
+		snap.files.Release()
+		s.log.Error("wal rotate for head cut", zap.Error(err))
+		return job{}, false
+	}
+	return job{
+		name: fmt.Sprintf("head cut [%d, %d)", mint, boundary),
+		run: func(ctx context.Context) (func(*Shard) error, error) {
+			return s.runHeadCut(snap, sealed)
+		},
+	}, true
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// headBytes estimates the head's memory: series overhead plus open chunk
+// bytes. It only has to be good enough to trigger an early cut.
+func (s *Shard) headBytes() int64 {
+	return int64(s.head.active) * headBytesPerSeries
+}
+
+// headBytesPerSeries is the measured heap per active series at 1M series
+// (BenchmarkHeadMemory, route cache off) rounded up.
+const headBytesPerSeries = 320
+
+// cutSeries is one series of a head-cut snapshot. It holds no reference to
+// head state: the chain head is a file reference (immutable bytes) and the
+// open chunk is a copy.
+type cutSeries struct {
+	lset       labels.Labels
+	lastClosed chunkRef
+	open       chunkstore.Chunk // copy of an open chunk that ends before the boundary
+	deleted    block.Intervals  // head tombstones to apply
+}
+
+type headSnapshot struct {
+	mint, boundary int64
+	queryMinT      int64 // chunks ending before it are already in blocks
+	series         []cutSeries
+	alive          *roaring.Bitmap // refs alive at the snapshot, for the WAL checkpoint
+	files          *FileRefs
+	fileMap        map[uint32]*headFile // copy: the shard goroutine changes the live map
+}
+
+// snapshotHead copies what a cut of [mint, boundary) needs. It runs on the
+// shard goroutine: O(series) copying, no chunk decoding.
+func (s *Shard) snapshotHead(mint, boundary int64) *headSnapshot {
+	h := s.head
+	snap := &headSnapshot{mint: mint, boundary: boundary, queryMinT: s.queryMinT, alive: roaring.New()}
+	snap.fileMap = make(map[uint32]*headFile, len(s.hc.files))
+	for k, v := range s.hc.files {
+		snap.fileMap[k] = v
+	}
+	snap.files = &FileRefs{files: s.hc.acquireAll(nil)}
+	var arena []byte
+	for ref := 1; ref < len(h.series); ref++ {
+		ms := h.series[ref]
+		if ms == nil {
+			continue
+		}
+		snap.alive.Add(uint32(ref))
+		if !ms.hasSamples() || ms.app.MinTime() >= boundary && ms.lastClosed == 0 {
+			continue
+		}
+		cs := cutSeries{lset: ms.lset, lastClosed: ms.lastClosed, deleted: s.tombs[uint32(ref)]}
+		if c := ms.app.Chunk(); c.MaxT < boundary && c.MaxT >= s.queryMinT {
+			n := len(arena)
+			arena = append(arena, c.Data...)
+			c.Data = arena[n:len(arena):len(arena)]
+			cs.open = c
+		}
+		snap.series = append(snap.series, cs)
+	}
+	return snap
+}
+
+// runHeadCut writes the snapshot's block, then checkpoints and truncates the
+// WAL through sealed. Runs on the worker goroutine.
+func (s *Shard) runHeadCut(snap *headSnapshot, sealed int) (func(*Shard) error, error) {
+	defer snap.files.Release()
+	slices.SortFunc(snap.series, func(a, b cutSeries) int { return labels.Compare(a.lset, b.lset) })
+	w, err := block.NewWriter(s.blocksDir(), snap.mint, snap.boundary, block.WriterOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("create block: %w", err)
+	}
+	var chunks []chunkstore.Chunk
+	var refs []chunkRef
+	wrote := 0
+	for i := range snap.series {
+		cs := &snap.series[i]
+		chunks, refs = chunks[:0], refs[:0]
+		for cr, crMaxT := cs.lastClosed, int64(math.MaxInt64); cr != 0 && crMaxT >= snap.queryMinT; {
+			c, prev, prevMaxT, err := readHeadChunk(snap.fileMap, cr)
+			if err != nil {
+				w.Abort()
+				return nil, fmt.Errorf("series %s: %w", cs.lset, err)
+			}
+			if c.MaxT < snap.boundary && c.MaxT >= snap.queryMinT {
+				chunks = append(chunks, c)
+			}
+			cr, crMaxT = prev, prevMaxT
+		}
+		slices.Reverse(chunks)
+		if cs.open.NumSamples > 0 {
+			chunks = append(chunks, cs.open)
+		}
+		if len(cs.deleted) > 0 {
+			chunks, err = applyIntervals(chunks, cs.deleted)
+			if err != nil {
+				w.Abort()
+				return nil, fmt.Errorf("series %s: %w", cs.lset, err)
+			}
+		}
+		if len(chunks) == 0 {
+			continue
+		}
+		if err := w.AddSeries(cs.lset, chunks); err != nil {
+			w.Abort()
+			return nil, fmt.Errorf("add series %s: %w", cs.lset, err)
+		}
+		wrote++
+	}
+	if wrote == 0 {
+		// Nothing to persist (for example everything was deleted): no block,
+		// but the boundary still holds and the WAL can be checkpointed.
+		w.Abort()
+		if err := s.checkpointWAL(sealed, snap); err != nil {
+			return nil, err
+		}
+		return func(s *Shard) error { s.publishCut(nil, snap.boundary); return nil }, nil
+	}
+	meta, err := w.Finish()
+	if err != nil {
+		return nil, fmt.Errorf("finish block: %w", err)
+	}
+	b, err := block.Open(filepath.Join(s.blocksDir(), meta.ULID.String()), block.OpenOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("open new block %s: %w", meta.ULID, err)
+	}
+	// The block is durable (Finish fsyncs and renames): only now may the
+	// WAL forget what it holds.
+	if err := s.checkpointWAL(sealed, snap); err != nil {
+		// The block stays; the WAL keeps the samples too, and replay skips
+		// those the block covers.
+		return func(s *Shard) error { s.publishCut(b, snap.boundary); return err }, nil
+	}
+	return func(s *Shard) error { s.publishCut(b, snap.boundary); return nil }, nil
+}
+
+// checkpointWAL keeps, from segments through sealed, the series alive at
+// the snapshot and the samples at or after the boundary, then removes those
+// segments.
+func (s *Shard) checkpointWAL(sealed int, snap *headSnapshot) error {
+	if sealed < 0 {
+		return nil
+	}
+	dir := filepath.Join(s.dir, "wal")
+	_, err := walseg.Checkpoint(dir, sealed, walseg.CheckpointOptions{
+		KeepSeries:    func(ref uint32) bool { return snap.alive.Contains(ref) },
+		KeepSample:    func(smp walseg.RefSample) bool { return smp.T >= snap.boundary },
+		KeepTombstone: func(t walseg.Tombstone) bool { return t.MaxT >= snap.boundary },
+		Logger:        s.log,
+		Metrics:       s.walM,
+	})
+	if err != nil {
+		return fmt.Errorf("checkpoint wal through segment %d: %w", sealed, err)
+	}
+	if err := walseg.Truncate(dir, sealed, s.walM); err != nil {
+		return fmt.Errorf("truncate wal through segment %d: %w", sealed, err)
+	}
+	return nil
+}
+
+// publishCut makes a finished head cut visible: the block joins the list,
+// head chunks before the boundary are hidden from queries, the series that
+// are now persisted and idle become collectable, and head chunk files that
+// hold only persisted chunks are released.
+func (s *Shard) publishCut(b *block.Block, boundary int64) {
+	if b != nil {
+		s.blocks = append(s.blocks, b)
+		s.m.Blocks.Store(int64(len(s.blocks)))
+		s.m.BlocksCut.Add(1)
+	}
+	s.queryMinT = max(s.queryMinT, boundary)
+	s.persistT = max(s.persistT, boundary-1)
+	s.dropPersistedTombstones(boundary)
+	s.hc.releaseBefore(s.queryMinT)
+	s.gc()
+}
