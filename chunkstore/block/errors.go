@@ -30,6 +30,10 @@ var (
 	// block's half-open time range [mint, maxt).
 	ErrOutOfBounds = errors.New("block: chunk outside the block time range")
 
+	// ErrNotFound is returned by Block.Series for a ref the block does not
+	// hold.
+	ErrNotFound = errors.New("block: series not found")
+
 	// ErrFinished is returned by Writer methods after Finish or Abort.
 	ErrFinished = errors.New("block: writer already finished")
 )
