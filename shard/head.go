@@ -39,7 +39,8 @@ func (ms *memSeries) hasSamples() bool { return ms.app.NumSamples() > 0 }
 type head struct {
 	byHash  map[uint64]uint32   // hash → ref of the first series with that hash
 	coll    map[uint64][]uint32 // hash → refs of further series with that hash (xxhash64 collisions; practically empty)
-	series  []*memSeries        // index: ref; series[0] is unused so ref 0 means "none"
+	slabs   [][]memSeries       // ref r lives at slabs[r/slabSize][r%slabSize]; ref 0 is never used
+	nrefs   uint32              // refs handed out so far, including the unused 0
 	free    []uint32            // refs of collected series, reusable
 	index   *postings.Index
 	epoch   uint32
@@ -49,23 +50,45 @@ type head struct {
 	hashBuf []byte
 }
 
+// slabSize series per slab: series are stored by value in fixed slabs rather
+// than allocated one by one, which saves the pointer and the allocator's
+// size-class rounding (88 → 96 bytes) per series; slabs never move, so
+// pointers to series stay valid.
+const slabSize = 1024
+
 func newHead() *head {
 	return &head{
 		byHash: map[uint64]uint32{},
 		coll:   map[uint64][]uint32{},
-		series: []*memSeries{nil},
+		nrefs:  1,
 		index:  postings.NewIndex(),
 		mint:   math.MaxInt64,
 		maxt:   math.MinInt64,
 	}
 }
 
-// get returns the series at ref, or nil.
+// get returns the series at ref, or nil. A slot is free when its labels are
+// empty (every stored series has a metric name).
 func (h *head) get(ref uint32) *memSeries {
-	if int(ref) >= len(h.series) {
+	if ref == 0 || ref >= h.nrefs {
 		return nil
 	}
-	return h.series[ref]
+	s := &h.slabs[ref/slabSize][ref%slabSize]
+	if s.lset.IsEmpty() {
+		return nil
+	}
+	return s
+}
+
+// slot returns the storage of ref, growing the slabs and nrefs to hold it.
+func (h *head) slot(ref uint32) *memSeries {
+	for int(ref/slabSize) >= len(h.slabs) {
+		h.slabs = append(h.slabs, make([]memSeries, slabSize))
+	}
+	if ref >= h.nrefs {
+		h.nrefs = ref + 1
+	}
+	return &h.slabs[ref/slabSize][ref%slabSize]
 }
 
 // lookup finds the series with labels lset (hash is its HashLabels).
@@ -74,11 +97,11 @@ func (h *head) lookup(hash uint64, lset labels.Labels) (uint32, *memSeries) {
 	if !ok {
 		return 0, nil
 	}
-	if s := h.series[ref]; labels.Equal(s.lset, lset) {
+	if s := h.get(ref); labels.Equal(s.lset, lset) {
 		return ref, s
 	}
 	for _, r := range h.coll[hash] {
-		if s := h.series[r]; labels.Equal(s.lset, lset) {
+		if s := h.get(r); labels.Equal(s.lset, lset) {
 			return r, s
 		}
 	}
@@ -93,22 +116,18 @@ func (h *head) create(ref uint32, hash uint64, lset labels.Labels) (uint32, *mem
 			ref = h.free[n-1]
 			h.free = h.free[:n-1]
 		} else {
-			ref = uint32(len(h.series))
-			h.series = append(h.series, nil)
+			ref = h.nrefs
 		}
 	} else {
-		for int(ref) >= len(h.series) {
-			h.series = append(h.series, nil)
-		}
-		if old := h.series[ref]; old != nil {
+		if old := h.get(ref); old != nil {
 			// Replay: a later series record for a recycled ref supersedes
 			// the earlier series (docs/format/wal.md).
 			h.remove(ref)
 		}
 		h.takeFromFree(ref)
 	}
-	s := &memSeries{lset: lset}
-	h.series[ref] = s
+	s := h.slot(ref)
+	*s = memSeries{lset: lset}
 	if _, ok := h.byHash[hash]; ok {
 		h.coll[hash] = append(h.coll[hash], ref)
 	} else {
@@ -132,7 +151,7 @@ func (h *head) takeFromFree(ref uint32) {
 // remove drops the series at ref from the registry and the postings and
 // frees its ref. The caller bumps the epoch once per collection.
 func (h *head) remove(ref uint32) {
-	if s := h.series[ref]; s != nil {
+	if s := h.get(ref); s != nil {
 		var hash uint64
 		hash, h.hashBuf = stages.HashLabels(h.hashBuf, s.lset)
 		h.removeHashed(ref, hash)
@@ -141,7 +160,7 @@ func (h *head) remove(ref uint32) {
 
 // removeHashed is remove for a series whose hash the caller knows.
 func (h *head) removeHashed(ref uint32, hash uint64) {
-	s := h.series[ref]
+	s := h.get(ref)
 	if s == nil {
 		return
 	}
@@ -171,7 +190,7 @@ func (h *head) removeHashed(ref uint32, hash uint64) {
 			h.coll[hash] = rest
 		}
 	}
-	h.series[ref] = nil
+	*s = memSeries{} // frees the labels and the chunk buffer; marks the slot free
 	h.free = append(h.free, ref)
 	h.active--
 }

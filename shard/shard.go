@@ -343,8 +343,8 @@ func (s *Shard) gc() int {
 	}
 	idleBefore := h.maxt - s.opts.IdleSeriesTimeout.Milliseconds()
 	removed := 0
-	for ref := 1; ref < len(h.series); ref++ {
-		ms := h.series[ref]
+	for ref := uint32(1); ref < h.nrefs; ref++ {
+		ms := h.get(ref)
 		if ms == nil {
 			continue
 		}
@@ -353,7 +353,7 @@ func (s *Shard) gc() int {
 				continue
 			}
 		}
-		h.remove(uint32(ref))
+		h.remove(ref)
 		removed++
 	}
 	if removed > 0 {

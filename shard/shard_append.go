@@ -47,6 +47,9 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 			}
 		}
 		if ms == nil {
+			if ss.Hash == 0 {
+				ss.Hash, sc.hashBuf = stages.HashLabels(sc.hashBuf, ss.Labels)
+			}
 			ref, ms = h.lookup(ss.Hash, ss.Labels)
 		}
 		if ms == nil {

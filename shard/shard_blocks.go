@@ -310,16 +310,16 @@ func (s *Shard) snapshotHead(mint, boundary int64) *headSnapshot {
 	}
 	snap.files = &FileRefs{files: s.hc.acquireAll(nil)}
 	var arena []byte
-	for ref := 1; ref < len(h.series); ref++ {
-		ms := h.series[ref]
+	for ref := uint32(1); ref < h.nrefs; ref++ {
+		ms := h.get(ref)
 		if ms == nil {
 			continue
 		}
-		snap.alive.Add(uint32(ref))
+		snap.alive.Add(ref)
 		if !ms.hasSamples() || ms.app.MinTime() >= boundary && ms.lastClosed == 0 {
 			continue
 		}
-		cs := cutSeries{lset: ms.lset, lastClosed: ms.lastClosed, deleted: s.tombs[uint32(ref)]}
+		cs := cutSeries{lset: ms.lset, lastClosed: ms.lastClosed, deleted: s.tombs[ref]}
 		if c := ms.app.Chunk(); c.MaxT < boundary && c.MaxT >= s.queryMinT {
 			n := len(arena)
 			arena = append(arena, c.Data...)

@@ -97,9 +97,9 @@ func (s *Shard) replay() error {
 		return fmt.Errorf("replay wal: %w", err)
 	}
 	// Refs that no series holds (collected before the crash) are free.
-	for ref := 1; ref < len(h.series); ref++ {
-		if h.series[ref] == nil {
-			h.free = append(h.free, uint32(ref))
+	for ref := uint32(1); ref < h.nrefs; ref++ {
+		if h.get(ref) == nil {
+			h.free = append(h.free, ref)
 		}
 	}
 	dur := time.Since(start)

@@ -78,7 +78,9 @@ type ShardBatch struct {
 // ShardSeries is one series of a ShardBatch.
 type ShardSeries struct {
 	Labels labels.Labels // canonical: valid, sorted, no empty values
-	Hash   uint64        // HashLabels(Labels)
+	// Hash is HashLabels(Labels), or 0 when the router took the series from
+	// its cache (the shard recomputes it if it needs it).
+	Hash uint64
 	// Ref and Epoch are a hint from the route cache: when Ref != 0 and
 	// Epoch equals the shard's current ref epoch, Ref is the series' ref and
 	// the shard skips its hash lookup.

@@ -51,13 +51,15 @@ type cacheStripe struct {
 }
 
 // cacheEntry is a value in a stripe map, read and written only under the
-// stripe's lock; lookups return a copy. The shard is derived from hash.
+// stripe's lock; lookups return a copy. It keeps the shard, not the series
+// hash (32 bytes instead of 40): a shard needs the hash only when the ref
+// hint is stale, and then recomputes it.
 type cacheEntry struct {
 	labels labels.Labels
-	hash   uint64 // series hash (HashLabels)
 	check  uint32 // CRC32C of the raw key
 	ref    uint32
 	epoch  uint32
+	shard  uint16
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -136,8 +138,8 @@ func (r *Router) Split(b *Batch, msgs []*ShardBatch, scratch *SplitScratch) erro
 		var ss ShardSeries
 		shard := 0
 		if e, ok := r.lookup(key); ok {
-			ss = ShardSeries{Labels: e.labels, Hash: e.hash, Ref: e.ref, Epoch: e.epoch}
-			shard = ShardOf(e.hash, r.shards)
+			ss = ShardSeries{Labels: e.labels, Ref: e.ref, Epoch: e.epoch}
+			shard = int(e.shard)
 		} else {
 			if s.Labels.IsEmpty() {
 				return fmt.Errorf("%w: series %d has no labels and its key is not cached", ErrInvalidSeries, i)
@@ -199,7 +201,7 @@ func (r *Router) Learn(b *Batch, shard int, msg *ShardBatch, reply *ShardReply, 
 			if len(st.m) >= r.perStripeCap {
 				clear(st.m)
 			}
-			st.m[h] = cacheEntry{labels: ss.Labels, hash: ss.Hash, check: check, ref: ref, epoch: reply.Epoch}
+			st.m[h] = cacheEntry{labels: ss.Labels, check: check, ref: ref, epoch: reply.Epoch, shard: uint16(shard)}
 		}
 		st.mu.Unlock()
 	}
