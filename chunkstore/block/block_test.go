@@ -18,14 +18,14 @@ import (
 
 func TestWriteOpen_RoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(testSeed(t), 1))
-	for round := range 20 {
+	for round := range 8 {
 		parent := t.TempDir()
 		mint := rng.Int64N(1 << 40)
 		maxt := mint + 1 + rng.Int64N(1<<24)
-		series := genSeries(rng, 1+rng.IntN(150), mint, maxt, true)
+		series := genSeries(rng, 1+rng.IntN(80), mint, maxt, true)
 		segSize := int64(0)
 		if rng.IntN(2) == 0 {
-			segSize = int64(headerSize + 1 + rng.IntN(20000)) // force many segments
+			segSize = int64(headerSize + 1 + rng.IntN(40000)) // force many segments
 		}
 		per := 1 + rng.IntN(200)
 		b := writeTestBlock(t, parent, series, mint, maxt, WriterOptions{SegmentSize: segSize}, func(int) int { return per })

@@ -21,14 +21,14 @@ type ChunkMeta struct {
 // indexReader holds the decoded sections of a block index. Immutable after
 // parseIndex; its byte slices alias the mapping.
 type indexReader struct {
-	dir     string
-	b       []byte   // the whole index file
-	series  []byte   // series section payload
-	seriesAt int64   // offset of the series payload in b
-	offsets []byte   // series offsets payload, 4 bytes per series
-	syms    []string // copied out of the mapping
-	post    *postings.Reader
-	n       int
+	dir      string
+	b        []byte   // the whole index file
+	series   []byte   // series section payload
+	seriesAt int64    // offset of the series payload in b
+	offsets  []byte   // series offsets payload, 4 bytes per series
+	syms     []string // copied out of the mapping
+	post     *postings.Reader
+	n        int
 }
 
 // parseIndex checks the header, the TOC and every section CRC of a block

@@ -185,4 +185,3 @@ func nonEmpty(series []testSeries) []testSeries {
 	}
 	return out
 }
-

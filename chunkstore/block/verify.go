@@ -106,4 +106,3 @@ func (b *Block) Verify() error {
 	}
 	return nil
 }
-
