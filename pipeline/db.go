@@ -47,6 +47,23 @@ type Options struct {
 	IdleSeriesTimeout time.Duration
 	// RouteCacheSize bounds the route cache (stages.RouterOptions).
 	RouteCacheSize int
+	// BlockRange is the range of blocks cut from the head (default 2h);
+	// CompactionRanges the leveled ranges (default 2h, 12h, 7d, scaled when
+	// BlockRange differs). See shard.Options.
+	BlockRange       time.Duration
+	CompactionRanges []time.Duration
+	// Retention deletes blocks entirely older than this relative to the
+	// newest sample (0: forever). RetentionBytes bounds the blocks' size on
+	// disk (0: no bound); each shard keeps its share, RetentionBytes/Shards.
+	Retention      time.Duration
+	RetentionBytes int64
+	// HeadMaxBytes cuts a shard's head early when its estimated memory
+	// passes its share of this bound (default 256 MiB; negative: none).
+	HeadMaxBytes int64
+	// BackgroundJobs bounds block writes and compactions running at once
+	// across all shards (default 1), so background work never starves
+	// ingest of cores.
+	BackgroundJobs int
 	// ReplayStrict fails Open on a corrupt record in an earlier WAL segment
 	// instead of skipping the rest of that segment.
 	ReplayStrict bool
@@ -55,6 +72,10 @@ type Options struct {
 	// Registerer, when set, receives the tsdb_* collectors.
 	Registerer prometheus.Registerer
 }
+
+// DefaultHeadMaxBytes is the head memory bound of the roadmap (256 MB)
+// that triggers an early head cut.
+const DefaultHeadMaxBytes = 256 << 20
 
 // DefaultInboxSize: enough messages to keep a shard busy while appenders
 // wait for their WAL group commit, small enough that a stalled shard pushes
@@ -139,6 +160,14 @@ func open(dir string, o Options, lock *os.File) (*DB, error) {
 	if o.MaxActiveSeries > 0 {
 		perShard = (o.MaxActiveSeries + n - 1) / n
 	}
+	if o.HeadMaxBytes == 0 {
+		o.HeadMaxBytes = DefaultHeadMaxBytes
+	}
+	headMax := max(o.HeadMaxBytes, 0) / int64(n)
+	if o.BackgroundJobs <= 0 {
+		o.BackgroundJobs = 1
+	}
+	background := make(chan struct{}, o.BackgroundJobs)
 	start := time.Now()
 	var g errgroup.Group
 	for i := range n {
@@ -146,6 +175,12 @@ func open(dir string, o Options, lock *os.File) (*DB, error) {
 			s, err := shard.Open(filepath.Join(dir, "shards", fmt.Sprintf("%02d", i)), i, shard.Options{
 				ChunkSamples:      o.ChunkSamples,
 				MaxActiveSeries:   perShard,
+				BlockRange:        o.BlockRange,
+				CompactionRanges:  o.CompactionRanges,
+				Retention:         o.Retention,
+				RetentionBytes:    o.RetentionBytes / int64(n),
+				HeadMaxBytes:      headMax,
+				Background:        background,
 				IdleSeriesTimeout: o.IdleSeriesTimeout,
 				WAL:               o.WAL,
 				ReplayStrict:      o.ReplayStrict,

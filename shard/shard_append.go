@@ -168,7 +168,10 @@ func (s *Shard) appendSample(ms *memSeries, t int64, v float64) sampleResult {
 			}
 			return sampleConflict
 		}
-		if n >= s.opts.ChunkSamples || t >= s.chunkEnd(ms.app.MinTime()) {
+		// Cut when full, at a BlockRange boundary, or when the chunk holds
+		// samples already persisted by a head cut (after an early cut the
+		// boundary is not aligned), so no chunk straddles appendMinT.
+		if n >= s.opts.ChunkSamples || t >= s.chunkEnd(ms.app.MinTime()) || ms.app.MinTime() < s.appendMinT {
 			if !s.cutChunk(ms) {
 				return sampleFailed
 			}

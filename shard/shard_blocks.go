@@ -335,22 +335,33 @@ func (s *Shard) snapshotHead(mint, boundary int64) *headSnapshot {
 // WAL through sealed. Runs on the worker goroutine.
 func (s *Shard) runHeadCut(snap *headSnapshot, sealed int) (func(*Shard) error, error) {
 	defer snap.files.Release()
-	slices.SortFunc(snap.series, func(a, b cutSeries) int { return labels.Compare(a.lset, b.lset) })
-	w, err := block.NewWriter(s.blocksDir(), snap.mint, snap.boundary, block.WriterOptions{})
+	// b is nil when there was nothing to persist (for example everything
+	// was deleted): the boundary still holds.
+	b, err := s.writeSnapshotBlock(s.blocksDir(), snap)
 	if err != nil {
-		return nil, fmt.Errorf("create block: %w", err)
+		return nil, fmt.Errorf("write block: %w", err)
 	}
+	// The block is durable (Finish fsyncs and renames): only now may the
+	// WAL forget what it holds. If checkpointing fails the block stays and
+	// the WAL keeps the samples too; replay skips those the block covers.
+	cerr := s.checkpointWAL(sealed, snap)
+	return func(s *Shard) error { s.publishCut(b, snap.boundary); return cerr }, nil
+}
+
+// addSnapshotSeries adds the snapshot's series, in label order, with their
+// chunks in [queryMinT, boundary) and head tombstones applied, and returns
+// how many it wrote.
+func (s *Shard) addSnapshotSeries(w *block.Writer, snap *headSnapshot) (int, error) {
+	slices.SortFunc(snap.series, func(a, b cutSeries) int { return labels.Compare(a.lset, b.lset) })
 	var chunks []chunkstore.Chunk
-	var refs []chunkRef
 	wrote := 0
 	for i := range snap.series {
 		cs := &snap.series[i]
-		chunks, refs = chunks[:0], refs[:0]
+		chunks = chunks[:0]
 		for cr, crMaxT := cs.lastClosed, int64(math.MaxInt64); cr != 0 && crMaxT >= snap.queryMinT; {
 			c, prev, prevMaxT, err := readHeadChunk(snap.fileMap, cr)
 			if err != nil {
-				w.Abort()
-				return nil, fmt.Errorf("series %s: %w", cs.lset, err)
+				return 0, fmt.Errorf("series %s: %w", cs.lset, err)
 			}
 			if c.MaxT < snap.boundary && c.MaxT >= snap.queryMinT {
 				chunks = append(chunks, c)
@@ -362,46 +373,20 @@ func (s *Shard) runHeadCut(snap *headSnapshot, sealed int) (func(*Shard) error, 
 			chunks = append(chunks, cs.open)
 		}
 		if len(cs.deleted) > 0 {
-			chunks, err = applyIntervals(chunks, cs.deleted)
-			if err != nil {
-				w.Abort()
-				return nil, fmt.Errorf("series %s: %w", cs.lset, err)
+			var err error
+			if chunks, err = applyIntervals(chunks, cs.deleted); err != nil {
+				return 0, fmt.Errorf("series %s: %w", cs.lset, err)
 			}
 		}
 		if len(chunks) == 0 {
 			continue
 		}
 		if err := w.AddSeries(cs.lset, chunks); err != nil {
-			w.Abort()
-			return nil, fmt.Errorf("add series %s: %w", cs.lset, err)
+			return 0, fmt.Errorf("add series %s: %w", cs.lset, err)
 		}
 		wrote++
 	}
-	if wrote == 0 {
-		// Nothing to persist (for example everything was deleted): no block,
-		// but the boundary still holds and the WAL can be checkpointed.
-		w.Abort()
-		if err := s.checkpointWAL(sealed, snap); err != nil {
-			return nil, err
-		}
-		return func(s *Shard) error { s.publishCut(nil, snap.boundary); return nil }, nil
-	}
-	meta, err := w.Finish()
-	if err != nil {
-		return nil, fmt.Errorf("finish block: %w", err)
-	}
-	b, err := block.Open(filepath.Join(s.blocksDir(), meta.ULID.String()), block.OpenOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("open new block %s: %w", meta.ULID, err)
-	}
-	// The block is durable (Finish fsyncs and renames): only now may the
-	// WAL forget what it holds.
-	if err := s.checkpointWAL(sealed, snap); err != nil {
-		// The block stays; the WAL keeps the samples too, and replay skips
-		// those the block covers.
-		return func(s *Shard) error { s.publishCut(b, snap.boundary); return err }, nil
-	}
-	return func(s *Shard) error { s.publishCut(b, snap.boundary); return nil }, nil
+	return wrote, nil
 }
 
 // checkpointWAL keeps, from segments through sealed, the series alive at
