@@ -163,7 +163,10 @@ func open(dir string, o Options, lock *os.File) (*DB, error) {
 	if o.HeadMaxBytes == 0 {
 		o.HeadMaxBytes = DefaultHeadMaxBytes
 	}
-	headMax := max(o.HeadMaxBytes, 0) / int64(n)
+	headMax := int64(0)
+	if o.HeadMaxBytes > 0 {
+		headMax = max(1, o.HeadMaxBytes/int64(n))
+	}
 	if o.BackgroundJobs <= 0 {
 		o.BackgroundJobs = 1
 	}

@@ -269,7 +269,7 @@ func (s *Shard) Run(inbox <-chan *stages.ShardBatch, tick time.Duration) error {
 			}
 			m.Result = s.apply(m)
 			m.Reply <- m.Result
-			if !s.jobBusy && s.head.maxt-max(s.head.mint, s.appendMinT) >= s.opts.BlockRange.Milliseconds()*3/2 {
+			if !s.jobBusy && s.cutDue() {
 				s.maybeStartJob()
 			}
 		case r := <-s.reads:
@@ -282,6 +282,14 @@ func (s *Shard) Run(inbox <-chan *stages.ShardBatch, tick time.Duration) error {
 			s.maybeStartJob()
 		}
 	}
+}
+
+// cutDue is the cheap check after every append message: the head spans
+// 1.5 block ranges or is over its memory bound.
+func (s *Shard) cutDue() bool {
+	h := s.head
+	return h.maxt-max(h.mint, s.appendMinT) >= s.opts.BlockRange.Milliseconds()*3/2 ||
+		s.opts.HeadMaxBytes > 0 && s.headBytes() > s.opts.HeadMaxBytes
 }
 
 // shutdown runs when the inbox is closed: it lets the running job finish

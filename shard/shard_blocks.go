@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -190,7 +191,7 @@ func (s *Shard) deleteBlock(b *block.Block) error {
 // quarantine moves a block directory that failed to open to
 // <data>/quarantine/shardNN-<name>, so the database serves the rest.
 func (s *Shard) quarantine(path, name string) error {
-	qdir := filepath.Join(filepath.Dir(filepath.Dir(filepath.Dir(s.dir))), "quarantine")
+	qdir := filepath.Join(filepath.Dir(filepath.Dir(s.dir)), "quarantine") // s.dir is <data>/shards/NN
 	if err := os.MkdirAll(qdir, 0o755); err != nil {
 		return fmt.Errorf("create quarantine dir: %w", err)
 	}
@@ -345,7 +346,7 @@ func (s *Shard) runHeadCut(snap *headSnapshot, sealed int) (func(*Shard) error, 
 	// WAL forget what it holds. If checkpointing fails the block stays and
 	// the WAL keeps the samples too; replay skips those the block covers.
 	cerr := s.checkpointWAL(sealed, snap)
-	return func(s *Shard) error { s.publishCut(b, snap.boundary); return cerr }, nil
+	return func(s *Shard) error { return errors.Join(s.publishCut(b, snap.boundary), cerr) }, nil
 }
 
 // addSnapshotSeries adds the snapshot's series, in label order, with their
@@ -393,10 +394,10 @@ func (s *Shard) addSnapshotSeries(w *block.Writer, snap *headSnapshot) (int, err
 // the snapshot and the samples at or after the boundary, then removes those
 // segments.
 func (s *Shard) checkpointWAL(sealed int, snap *headSnapshot) error {
-	if sealed < 0 {
-		return nil
-	}
 	dir := filepath.Join(s.dir, "wal")
+	if sealed < 0 || sealed <= lastCheckpoint(dir) {
+		return nil // nothing new was sealed since the last checkpoint
+	}
 	_, err := walseg.Checkpoint(dir, sealed, walseg.CheckpointOptions{
 		KeepSeries:    func(ref uint32) bool { return snap.alive.Contains(ref) },
 		KeepSample:    func(smp walseg.RefSample) bool { return smp.T >= snap.boundary },
@@ -417,8 +418,12 @@ func (s *Shard) checkpointWAL(sealed int, snap *headSnapshot) error {
 // head chunks before the boundary are hidden from queries, the series that
 // are now persisted and idle become collectable, and head chunk files that
 // hold only persisted chunks are released.
-func (s *Shard) publishCut(b *block.Block, boundary int64) {
+func (s *Shard) publishCut(b *block.Block, boundary int64) error {
+	var err error
 	if b != nil {
+		// A Delete that ran while the block was written missed it (the
+		// snapshot had the tombstones of its time); carry them over.
+		err = s.tombstonesToBlock(b)
 		s.blocks = append(s.blocks, b)
 		s.m.Blocks.Store(int64(len(s.blocks)))
 		s.m.BlocksCut.Add(1)
@@ -428,4 +433,66 @@ func (s *Shard) publishCut(b *block.Block, boundary int64) {
 	s.dropPersistedTombstones(boundary)
 	s.hc.releaseBefore(s.queryMinT)
 	s.gc()
+	return err
+}
+
+// tombstonesToBlock adds to b the head tombstones that overlap its range,
+// finding each series in b by its labels.
+func (s *Shard) tombstonesToBlock(b *block.Block) error {
+	m := b.Meta()
+	var ts block.Tombstones
+	for ref, ivs := range s.tombs {
+		if !ivs.Overlaps(m.MinTime, m.MaxTime-1) {
+			continue
+		}
+		ms := s.head.get(ref)
+		if ms == nil {
+			continue
+		}
+		var matchers []*labels.Matcher
+		ms.lset.Range(func(l labels.Label) {
+			matchers = append(matchers, labels.MustNewMatcher(labels.MatchEqual, l.Name, l.Value))
+		})
+		bm, err := b.Postings(matchers...)
+		if err != nil {
+			return fmt.Errorf("block %s: %w", m.ULID, err)
+		}
+		it := bm.Iterator()
+		for it.HasNext() {
+			bref := it.Next()
+			if ts == nil {
+				ts = block.Tombstones{}
+				for r, old := range b.Tombstones() {
+					ts[r] = old
+				}
+			}
+			for _, iv := range ivs {
+				ts[bref] = ts[bref].Add(iv)
+			}
+		}
+	}
+	if ts == nil {
+		return nil
+	}
+	return b.SetTombstones(ts)
+}
+
+// lastCheckpoint returns the segment number of the newest WAL checkpoint in
+// dir (docs/format/wal.md: checkpoint.NNNNNNNN), or -1.
+func lastCheckpoint(dir string) int {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return -1
+	}
+	last := -1
+	for _, e := range ents {
+		num, ok := strings.CutPrefix(e.Name(), "checkpoint.")
+		if !ok || strings.Contains(num, ".") {
+			continue
+		}
+		if n, err := strconv.Atoi(num); err == nil && n > last {
+			last = n
+		}
+	}
+	return last
 }
