@@ -39,8 +39,12 @@ func crashValue(k int64, i int) float64 { return float64(k) + float64(i)/16 }
 // timestamp k to every fixed series and creates series new_k; after Append
 // returns, k is written and fsynced to the ack file.
 func crashChild(dir string) error {
+	// A 20 ms block range makes the child cut a block every ~20 batches
+	// and compact every few cuts, so kills land in block writes, WAL
+	// checkpoints and compactions as well as in appends.
 	db, err := Open(filepath.Join(dir, "db"), Options{
 		Shards: 3, ChunkSamples: 5, WAL: walseg.Options{Sync: walseg.SyncAlways, SegmentSize: 64 << 10},
+		BlockRange: 20 * time.Millisecond, HeadGCInterval: 5 * time.Millisecond,
 		Logger: zap.NewNop(),
 	})
 	if err != nil {
@@ -125,6 +129,8 @@ func TestCrash_AckedSamplesSurvive(t *testing.T) {
 	t.Logf("seed %d (replay with -crash.seed=%d)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	dir := t.TempDir()
+	var blocks int64
+	defer func() { t.Logf("blocks seen across rounds: %d", blocks) }()
 	for round := range crashRounds {
 		res, err := crashtest.Run(t, crashtest.Options{
 			Test: t.Name(), Role: crashRole, Dir: dir,
@@ -136,7 +142,11 @@ func TestCrash_AckedSamplesSurvive(t *testing.T) {
 		acked := readAcked(t, filepath.Join(dir, "acked"))
 		db := openTest(t, filepath.Join(dir, "db"), Options{Logger: zap.NewNop()})
 		got := readAll(t, db)
+		blocks += numBlocks(db)
 		require.NoError(t, db.Close())
+		leftovers, err := filepath.Glob(filepath.Join(dir, "db", "shards", "*", "blocks", "*.tmp"))
+		require.NoError(t, err)
+		require.Empty(t, leftovers, "round %d: Open removes interrupted block writes", round)
 
 		maxAcked := int64(-1)
 		for k := range acked {
