@@ -89,7 +89,8 @@ func TestWriter_Validation(t *testing.T) {
 	}{
 		{name: "label order", first: ls("b"), lset: ls("a"), chunks: []chunkstore.Chunk{chunk(10)}, want: ErrOutOfOrder},
 		{name: "duplicate series", first: ls("a"), lset: ls("a"), chunks: []chunkstore.Chunk{chunk(10)}, want: ErrOutOfOrder},
-		{name: "empty labels", lset: labels.EmptyLabels(), chunks: []chunkstore.Chunk{chunk(10)}, want: ErrOutOfOrder},
+		{name: "empty labels", lset: labels.EmptyLabels(), chunks: []chunkstore.Chunk{chunk(10)}, want: ErrInvalidLabels},
+		{name: "empty value", lset: labels.FromStrings("__name__", "m", "x", ""), chunks: []chunkstore.Chunk{chunk(10)}, want: ErrInvalidLabels},
 		{name: "overlapping chunks", lset: ls("a"), chunks: []chunkstore.Chunk{chunk(10, 20), chunk(20, 30)}, want: ErrOutOfOrder},
 		{name: "unordered chunks", lset: ls("a"), chunks: []chunkstore.Chunk{chunk(30), chunk(10)}, want: ErrOutOfOrder},
 		{name: "empty chunk", lset: ls("a"), chunks: []chunkstore.Chunk{{Enc: chunkstore.EncXOR}}, want: ErrOutOfOrder},

@@ -26,6 +26,11 @@ var (
 	// strictly increasing or chunks are not time-ordered and disjoint.
 	ErrOutOfOrder = errors.New("block: series or chunks out of order")
 
+	// ErrInvalidLabels is returned by Writer.AddSeries for a label set that
+	// is empty, has an empty name or value (an empty value means "absent"
+	// and must be dropped by the caller) or is not sorted by unique names.
+	ErrInvalidLabels = errors.New("block: invalid label set")
+
 	// ErrOutOfBounds is returned by Writer.AddSeries for a chunk outside the
 	// block's half-open time range [mint, maxt).
 	ErrOutOfBounds = errors.New("block: chunk outside the block time range")

@@ -194,15 +194,18 @@ func (w *Writer) closeSegment() error {
 	return nil
 }
 
-// AddSeries appends one series with its chunks. Label sets must be strictly
-// increasing in labels.Compare order across calls and non-empty; chunks
-// must be time-ordered and disjoint (each MinT greater than the previous
-// MaxT, MinT <= MaxT), non-empty, of a known encoding, and inside the
-// block's range [mint, maxt). A series with no chunks is skipped (nothing
+// AddSeries appends one series with its chunks. Label sets must be
+// non-empty, with non-empty names and values and unique names (else
+// ErrInvalidLabels), and strictly increasing in labels.Compare order across
+// calls (else ErrOutOfOrder). Chunks must be time-ordered and disjoint (each
+// MinT greater than the previous MaxT, MinT <= MaxT), non-empty and of a
+// known encoding (else ErrOutOfOrder), and inside the
+// block's range [mint, maxt) (else ErrOutOfBounds). A series with no
+// chunks is skipped (nothing
 // is written, no ref is used). Chunk data is copied into the segment
 // before AddSeries returns; lset is retained only until the next call.
 //
-// Violations return ErrOutOfOrder or ErrOutOfBounds and leave the writer
+// These violations leave the writer
 // usable; an I/O error poisons it (every later call returns it).
 func (w *Writer) AddSeries(lset labels.Labels, chunks []chunkstore.Chunk) error {
 	if w.done {
@@ -214,8 +217,8 @@ func (w *Writer) AddSeries(lset labels.Labels, chunks []chunkstore.Chunk) error 
 	if len(chunks) == 0 {
 		return nil
 	}
-	if lset.IsEmpty() {
-		return fmt.Errorf("empty label set: %w", ErrOutOfOrder)
+	if err := checkLabels(lset); err != nil {
+		return err
 	}
 	if w.hasPrev && labels.Compare(w.prev, lset) >= 0 {
 		return fmt.Errorf("series %s not after %s: %w", lset, w.prev, ErrOutOfOrder)
@@ -284,6 +287,24 @@ func (w *Writer) AddSeries(lset labels.Labels, chunks []chunkstore.Chunk) error 
 	w.prev = lset
 	w.hasPrev = true
 	return nil
+}
+
+// checkLabels rejects what readers would reject: an empty set, an empty
+// name or value (Prometheus: an empty value means the label is absent), or
+// names not strictly increasing.
+func checkLabels(lset labels.Labels) error {
+	if lset.IsEmpty() {
+		return fmt.Errorf("empty label set: %w", ErrInvalidLabels)
+	}
+	var err error
+	prev := ""
+	lset.Range(func(l labels.Label) {
+		if err == nil && (l.Name == "" || l.Value == "" || l.Name <= prev) {
+			err = fmt.Errorf("series %s: label %q=%q: %w", lset, l.Name, l.Value, ErrInvalidLabels)
+		}
+		prev = l.Name
+	})
+	return err
 }
 
 // symbol returns the id of s, assigning the next one on first sight.
