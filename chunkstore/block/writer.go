@@ -201,12 +201,12 @@ func (w *Writer) closeSegment() error {
 // MinT greater than the previous MaxT, MinT <= MaxT), non-empty and of a
 // known encoding (else ErrOutOfOrder), and inside the
 // block's range [mint, maxt) (else ErrOutOfBounds). A series with no
-// chunks is skipped (nothing
-// is written, no ref is used). Chunk data is copied into the segment
-// before AddSeries returns; lset is retained only until the next call.
+// chunks is skipped (nothing is written, no ref is used). Chunk data is
+// copied into the segment before AddSeries returns; lset is retained only
+// until the next call.
 //
-// These violations leave the writer
-// usable; an I/O error poisons it (every later call returns it).
+// These violations leave the writer usable; an I/O error poisons it (every
+// later call returns it).
 func (w *Writer) AddSeries(lset labels.Labels, chunks []chunkstore.Chunk) error {
 	if w.done {
 		return ErrFinished
