@@ -17,6 +17,10 @@ const (
 	// millisecond-tuned buckets and XOR-compressed float64 values
 	// (docs/format/chunks.md §EncXOR payload).
 	EncXOR Encoding = 1
+	// EncDecimal is the long-term encoding for compacted chunks: values as
+	// scaled decimal integers, delta or delta-of-delta coded, bit-packed or
+	// zstd-compressed (docs/format/chunks.md §EncDecimal payload).
+	EncDecimal Encoding = 2
 )
 
 // String returns a short name for the encoding ("xor", "none" or
@@ -27,12 +31,14 @@ func (e Encoding) String() string {
 		return "none"
 	case EncXOR:
 		return "xor"
+	case EncDecimal:
+		return "decimal"
 	}
 	return "unknown(" + strconv.Itoa(int(e)) + ")"
 }
 
 // Known reports whether this version of the package can decode e.
-func (e Encoding) Known() bool { return e == EncXOR }
+func (e Encoding) Known() bool { return e == EncXOR || e == EncDecimal }
 
 // DefaultSamplesPerChunk is the recommended number of samples after which a
 // caller cuts a new chunk. The codec itself has no limit below 2^32 samples.

@@ -31,6 +31,11 @@ type Iterator struct {
 	jittery           bool // timestamp context, as Appender.jittery
 	done              bool
 	err               error
+	// decimal is set for an EncDecimal chunk, decoded whole by Reset into
+	// dec, which survives Resets so its buffers are reused
+	// (decimal_iterator.go).
+	decimal bool
+	dec     *decimalState
 }
 
 // Reset positions the iterator before the first sample of c. It keeps no
@@ -41,6 +46,11 @@ func (it *Iterator) Reset(c Chunk) {
 		numSamples: c.NumSamples,
 		minT:       c.MinT,
 		maxT:       c.MaxT,
+		dec:        it.dec,
+	}
+	if c.Enc == EncDecimal {
+		it.resetDecimal(c)
+		return
 	}
 	if c.Enc != EncXOR {
 		it.fail(fmt.Errorf("decode chunk with encoding %s: %w", c.Enc, ErrUnknownEncoding))
@@ -99,6 +109,9 @@ func (it *Iterator) SeekTo(t int64) bool {
 func (it *Iterator) Next() bool {
 	if it.done {
 		return false
+	}
+	if it.decimal {
+		return it.nextDecimal()
 	}
 	switch it.read {
 	case 0:

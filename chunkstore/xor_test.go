@@ -330,7 +330,7 @@ func TestIterator_Reuse(t *testing.T) {
 
 func TestIterator_UnknownEncoding(t *testing.T) {
 	c := encode([]sample{{1, 2}})
-	for _, enc := range []Encoding{EncNone, 2, 255} {
+	for _, enc := range []Encoding{EncNone, 3, 255} {
 		c.Enc = enc
 		it := c.Iterator(nil)
 		require.False(t, it.Next())

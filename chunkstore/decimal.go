@@ -1,0 +1,343 @@
+package chunkstore
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/bits"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Layouts an encoder may pick for an EncDecimal payload. The zero value
+// lets the encoder try both and keep the smaller.
+type decimalLayouts uint8
+
+const (
+	layoutBoth   decimalLayouts = 0
+	layoutPacked decimalLayouts = 1 // bit-packed streams only
+	layoutZstd   decimalLayouts = 2 // zstd over uvarint streams only
+)
+
+// DecimalEncoder encodes whole columns of samples into EncDecimal chunks
+// (docs/format/chunks.md §EncDecimal payload).
+//
+// Values are modelled as v = m / 10^e with one exponent e per chunk and
+// int64 m; m is delta- or delta-of-delta-coded (whichever packs smaller).
+// A value that is not exactly m / 10^e (NaN payloads, ±Inf, −0, values with
+// too many digits) becomes an exception stored as its raw 64 bits, so every
+// bit pattern round-trips. Timestamps are delta-of-delta coded. The streams
+// are then either bit-packed in groups of 64 with one width per group or
+// written as uvarints and zstd-compressed; the encoder keeps the smaller.
+//
+// The zero value is ready to use. Owned by one goroutine; it keeps scratch
+// buffers (and, after the first chunk large enough to try it, a zstd
+// encoder) between calls, so steady-state use allocates only when dst
+// lacks capacity.
+type DecimalEncoder struct {
+	ms     []int64  // scaled values, exceptions replaced by the previous m
+	exc    []int    // indices of exceptions, ascending
+	tz, vz []uint64 // zigzagged timestamp and value streams
+	body   []byte   // packed or uvarint body
+	raw    []byte   // uvarint body for the zstd layout
+	zenc   *zstd.Encoder
+	zerr   error
+
+	// layouts restricts the layouts tried (tests and measurements).
+	layouts decimalLayouts
+	// noGiveUp makes Encode encode any chunk, however many exceptions.
+	noGiveUp bool
+}
+
+// Encode encodes the samples (ts[i], vs[i]) as one EncDecimal chunk whose
+// payload is appended to dst[:0]; the chunk's Data aliases the returned
+// buffer's array (dst's, when it had capacity). Every timestamp sequence and
+// every float64 bit pattern round-trips. ts and vs must have equal length
+// of at most MaxDecimalSamples. The boolean is false (and the chunk empty)
+// when more than an eighth of the values are not decimal: EncXOR is then
+// the better encoding and Encode stops early rather than pay for the
+// exceptions. An error is returned only for invalid arguments or a zstd
+// encoder that cannot be created.
+func (e *DecimalEncoder) Encode(dst []byte, ts []int64, vs []float64) (Chunk, bool, error) {
+	n := len(ts)
+	if len(vs) != n {
+		return Chunk{}, false, fmt.Errorf("chunkstore: decimal encode: %d timestamps but %d values", n, len(vs))
+	}
+	if n > MaxDecimalSamples {
+		return Chunk{}, false, fmt.Errorf("chunkstore: decimal encode: %d samples > %d", n, MaxDecimalSamples)
+	}
+	dst = dst[:0]
+	if n == 0 {
+		return Chunk{Enc: EncDecimal, Data: dst}, true, nil
+	}
+	exp, ok := e.scale(vs)
+	if !ok {
+		return Chunk{}, false, nil
+	}
+	valueDod := e.streams(ts)
+	flags := byte(0)
+	if valueDod {
+		flags |= decFlagValueDod
+	}
+
+	packedLen := -1
+	if e.layouts != layoutZstd {
+		e.body = e.appendBody(e.body[:0], ts, vs, valueDod, true)
+		packedLen = len(e.body)
+	}
+	if e.layouts != layoutPacked && n > 2 {
+		e.raw = e.appendBody(e.raw[:0], ts, vs, valueDod, false)
+		// Only worth compressing when the bytes could come out smaller
+		// than the packed body: the frame costs about 6 bytes.
+		if packedLen < 0 || len(e.raw) > 8 {
+			if zl, err := e.compress(dst, flags|decFlagZstd, byte(exp)); err != nil {
+				return Chunk{}, false, err
+			} else if packedLen < 0 || len(zl) < 2+packedLen {
+				return e.chunk(zl, ts), true, nil
+			}
+		}
+	}
+	if packedLen < 0 {
+		e.body = e.appendBody(e.body[:0], ts, vs, valueDod, true)
+	}
+	dst = append(dst, flags, byte(exp))
+	dst = append(dst, e.body...)
+	return e.chunk(dst, ts), true, nil
+}
+
+func (e *DecimalEncoder) chunk(data []byte, ts []int64) Chunk {
+	return Chunk{Enc: EncDecimal, NumSamples: len(ts), MinT: ts[0], MaxT: ts[len(ts)-1], Data: data}
+}
+
+// compress appends flags, exp, the raw length and the zstd frame of e.raw
+// without its magic to dst[:0].
+func (e *DecimalEncoder) compress(dst []byte, flags, exp byte) ([]byte, error) {
+	if e.zenc == nil && e.zerr == nil {
+		// CRC off: the record's CRC32C covers the payload. Single segment:
+		// the frame header then carries no window descriptor.
+		e.zenc, e.zerr = zstd.NewWriter(nil,
+			zstd.WithEncoderLevel(zstd.SpeedBestCompression),
+			zstd.WithEncoderConcurrency(1),
+			zstd.WithEncoderCRC(false),
+			zstd.WithSingleSegment(true),
+			zstd.WithZeroFrames(true),
+			zstd.WithLowerEncoderMem(true))
+	}
+	if e.zerr != nil {
+		return nil, fmt.Errorf("chunkstore: decimal encode: zstd encoder: %w", e.zerr)
+	}
+	dst = append(dst[:0], flags, exp)
+	dst = binary.AppendUvarint(dst, uint64(len(e.raw)))
+	start := len(dst)
+	dst = e.zenc.EncodeAll(e.raw, dst)
+	if len(dst) < start+len(zstdMagic) || [4]byte(dst[start:start+4]) != zstdMagic {
+		return nil, fmt.Errorf("BUG: chunkstore: zstd frame without magic")
+	}
+	copy(dst[start:], dst[start+4:])
+	return dst[:len(dst)-4], nil
+}
+
+// decimalOf returns m with bits(float64(m) / 10^exp) == bits(v), if there
+// is one. It only tries m = round(v * 10^exp); the check is exact, so a
+// miss only costs compression.
+func decimalOf(v float64, exp int) (int64, bool) {
+	m := math.Round(v * pow10[exp])
+	// NaN fails both comparisons; ±Inf and out-of-range products fail one.
+	if !(m >= -(1<<63) && m < 1<<63) {
+		return 0, false
+	}
+	mi := int64(m)
+	return mi, math.Float64bits(float64(mi)/pow10[exp]) == math.Float64bits(v)
+}
+
+// scale picks the chunk's exponent, fills e.ms and e.exc, and reports false
+// when the chunk has too many exceptions to be worth encoding this way.
+func (e *DecimalEncoder) scale(vs []float64) (int, bool) {
+	// The smallest exponent that fits every decimal value: raise it as
+	// values need more digits. A value that fits no exponent is an
+	// exception; give up once they pass an eighth of the chunk.
+	exp, misses, limit := 0, 0, len(vs)/8+1
+	if e.noGiveUp {
+		limit = len(vs)
+	}
+	prev := uint64(1) // != bits of vs[0]
+	for _, v := range vs {
+		vb := math.Float64bits(v)
+		if vb == prev {
+			continue // long runs of equal values are the common case
+		}
+		prev = vb
+		if _, ok := decimalOf(v, exp); ok {
+			continue
+		}
+		found := false
+		for x := exp + 1; x <= decMaxExp; x++ {
+			if _, ok := decimalOf(v, x); ok {
+				exp, found = x, true
+				break
+			}
+		}
+		if !found {
+			if misses++; misses > limit {
+				return 0, false
+			}
+		}
+	}
+	// Final pass at the chosen exponent: a value that fitted a smaller one
+	// may not fit this one when its m exceeds 2^53, so check every value.
+	e.ms, e.exc = e.ms[:0], e.exc[:0]
+	var last int64
+	for i, v := range vs {
+		m, ok := decimalOf(v, exp)
+		if !ok {
+			e.exc = append(e.exc, i)
+			m = last
+		}
+		e.ms = append(e.ms, m)
+		last = m
+	}
+	if len(e.exc) > limit {
+		return 0, false
+	}
+	return exp, true
+}
+
+func zigzag(x int64) uint64 { return uint64(x<<1) ^ uint64(x>>63) }
+
+func unzigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
+
+// streams fills e.tz with the timestamp dods (from the third sample on) and
+// e.vz with the value stream in the model that packs smaller, and reports
+// whether that is delta-of-delta.
+func (e *DecimalEncoder) streams(ts []int64) bool {
+	n := len(ts)
+	e.tz, e.vz = e.tz[:0], e.vz[:0]
+	for i := 2; i < n; i++ {
+		e.tz = append(e.tz, zigzag((ts[i]-ts[i-1])-(ts[i-1]-ts[i-2])))
+	}
+	ms := e.ms
+	// Deltas from the second value, dods from the third; keep both in vz
+	// (deltas first) and cut to the winner, to avoid a second buffer.
+	for i := 1; i < n; i++ {
+		e.vz = append(e.vz, zigzag(ms[i]-ms[i-1]))
+	}
+	for i := 2; i < n; i++ {
+		e.vz = append(e.vz, zigzag((ms[i]-ms[i-1])-(ms[i-1]-ms[i-2])))
+	}
+	if n < 3 {
+		e.vz = e.vz[:max(n-1, 0)]
+		return false
+	}
+	deltas, dods := e.vz[:n-1], e.vz[n-1:]
+	// The dod model stores the first delta in the header instead.
+	if packedBits(dods)+8*uint64(varintLen(ms[1]-ms[0])) < packedBits(deltas) {
+		copy(e.vz, dods)
+		e.vz = e.vz[:n-2]
+		return true
+	}
+	e.vz = deltas
+	return false
+}
+
+// packedBits is the size in bits of vals bit-packed (§Bit-packed streams).
+func packedBits(vals []uint64) uint64 {
+	total := uint64(0)
+	for len(vals) > 0 {
+		g := vals[:min(decGroup, len(vals))]
+		vals = vals[len(g):]
+		var or uint64
+		for _, v := range g {
+			or |= v
+		}
+		total += decWidthBits + uint64(len(g))*uint64(bits.Len64(or))
+	}
+	return total
+}
+
+// appendBody appends the body (§EncDecimal payload, Body): header varints,
+// exceptions, then the two streams packed or as uvarints.
+func (e *DecimalEncoder) appendBody(dst []byte, ts []int64, vs []float64, valueDod, packed bool) []byte {
+	n := len(ts)
+	if n >= 2 {
+		dst = binary.AppendVarint(dst, ts[1]-ts[0])
+	}
+	dst = binary.AppendVarint(dst, e.ms[0])
+	if valueDod {
+		dst = binary.AppendVarint(dst, e.ms[1]-e.ms[0])
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(e.exc)))
+	prev := -1
+	for _, i := range e.exc {
+		dst = binary.AppendUvarint(dst, uint64(i-prev-1))
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(vs[i]))
+		prev = i
+	}
+	if packed {
+		dst = appendPacked(dst, e.tz)
+		return appendPacked(dst, e.vz)
+	}
+	for _, u := range e.tz {
+		dst = binary.AppendUvarint(dst, u)
+	}
+	for _, u := range e.vz {
+		dst = binary.AppendUvarint(dst, u)
+	}
+	return dst
+}
+
+// appendPacked appends vals bit-packed: per group of up to decGroup values
+// a 7-bit width w (0..64) then each value in w bits, MSB first; the stream
+// ends with zero padding to a byte boundary.
+func appendPacked(dst []byte, vals []uint64) []byte {
+	var w bitAppender
+	w.b = dst
+	for len(vals) > 0 {
+		g := vals[:min(decGroup, len(vals))]
+		vals = vals[len(g):]
+		var or uint64
+		for _, v := range g {
+			or |= v
+		}
+		width := uint(bits.Len64(or))
+		w.write(uint64(width), decWidthBits) // 7-bit group width
+		if width == 0 {
+			continue
+		}
+		for _, v := range g {
+			w.write(v, width) // width-bit value
+		}
+	}
+	return w.flush()
+}
+
+// bitAppender writes bits MSB first. acc holds the n (< 8 between calls)
+// bits not yet appended as a byte, in its low bits.
+type bitAppender struct {
+	b   []byte
+	acc uint64
+	n   uint
+}
+
+// write appends the low k (0..64) bits of u; bits above k must be zero.
+func (w *bitAppender) write(u uint64, k uint) {
+	if k > 32 {
+		w.write(u>>32, k-32)
+		u &= 1<<32 - 1
+		k = 32
+	}
+	w.acc = w.acc<<k | u
+	w.n += k
+	for w.n >= 8 {
+		w.n -= 8
+		w.b = append(w.b, byte(w.acc>>w.n))
+	}
+}
+
+// flush pads the last byte with zero bits and returns the buffer.
+func (w *bitAppender) flush() []byte {
+	if w.n > 0 {
+		w.b = append(w.b, byte(w.acc<<(8-w.n)))
+	}
+	w.acc, w.n = 0, 0
+	return w.b
+}

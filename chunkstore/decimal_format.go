@@ -1,0 +1,54 @@
+package chunkstore
+
+// Constants of the EncDecimal payload (docs/format/chunks.md §EncDecimal
+// payload). They live beside format.go rather than in it so that the
+// EncXOR constants stay one screen; every value here cites the same spec.
+const (
+	// decFlagZstd (flags bit 0): the body after the two header bytes is a
+	// <uvarint> raw length and a zstd frame without its 4-byte magic; the
+	// streams inside are uvarints. Clear: the body is stored as is and its
+	// streams are bit-packed (§EncDecimal payload, Layouts).
+	decFlagZstd = 1 << 0
+	// decFlagValueDod (flags bit 1): the value stream holds delta-of-deltas
+	// of the scaled integers (counters); clear: deltas (gauges).
+	decFlagValueDod = 1 << 1
+	// decFlagsKnown are the flag bits this version understands; any other
+	// set bit is corruption.
+	decFlagsKnown = decFlagZstd | decFlagValueDod
+
+	// decMaxExp is the largest decimal exponent e (v = m / 10^e). 10^22 is
+	// the largest power of ten a float64 holds exactly, which keeps the
+	// decoder's single division correctly rounded and the check exact.
+	decMaxExp = 22
+
+	// decGroup is the number of values per bit-packed group; each group
+	// starts with a decWidthBits-bit width (0..64). 64 keeps the width
+	// overhead at 1/9 bit per value while confining an outlier (a counter
+	// reset) to its own group.
+	decGroup     = 64
+	decWidthBits = 7
+
+	// decExceptionSize is the size of an exception's raw float64 bits
+	// (<8b LE>), stored for values that are not m / 10^e exactly.
+	decExceptionSize = 8
+
+	// MaxDecimalSamples bounds the sample count of an EncDecimal chunk. A
+	// decoder materialises the whole chunk (16 bytes per sample) on Reset,
+	// so a larger claim is treated as corruption before anything is
+	// allocated. Reencode never writes more than this.
+	MaxDecimalSamples = 1 << 20
+	// decMaxRawBytes bounds the decompressed body of a zstd layout: a
+	// uvarint is at most 10 bytes, plus 18 bytes per exception and the
+	// header; anything larger is corruption.
+	decMaxRawBytes = 64 << 20
+)
+
+// zstdMagic is the zstd frame magic number (RFC 8878 §3.1.1), which the
+// zstd layout omits from the payload and the decoder puts back.
+var zstdMagic = [4]byte{0x28, 0xb5, 0x2f, 0xfd}
+
+// pow10 holds the exact float64 powers of ten 10^0 … 10^22.
+var pow10 = [decMaxExp + 1]float64{
+	1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+}

@@ -1,0 +1,315 @@
+package chunkstore
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// decimalState holds an Iterator's decoded EncDecimal chunk. It is kept
+// across Resets so that steady-state iteration reuses its buffers.
+type decimalState struct {
+	ts    []int64
+	vs    []uint64 // float64 bits
+	tz    []uint64 // scratch: zigzagged stream values
+	vz    []uint64
+	frame []byte // scratch: zstd frame with its magic restored
+	raw   []byte // scratch: decompressed body
+	// excIdx, excBits: the exceptions read from the body.
+	excIdx  []int
+	excBits []uint64
+}
+
+// zstdDecoder is shared by every iterator: DecodeAll is safe for
+// concurrent use, and one decoder per iterator would cost its window
+// buffers per iterator. Created on first use; immutable afterwards.
+var zstdDecoder = sync.OnceValues(func() (*zstd.Decoder, error) {
+	return zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(0),
+		zstd.WithDecoderMaxMemory(decMaxRawBytes),
+		// DecodeAll never grows dst beyond its capacity, which the
+		// decoder sets to the checked raw length.
+		zstd.WithDecodeAllCapLimit(true))
+})
+
+// resetDecimal decodes the whole EncDecimal chunk c into it.dec. On damage
+// the iterator fails with a *CorruptionError (Offset within c.Data).
+func (it *Iterator) resetDecimal(c Chunk) {
+	if it.dec == nil {
+		it.dec = new(decimalState)
+	}
+	it.decimal = true
+	if err := it.dec.decode(c); err != nil {
+		it.fail(err)
+		return
+	}
+	if len(it.dec.ts) == 0 {
+		it.done = true
+	}
+}
+
+// nextDecimal is Next for EncDecimal chunks.
+func (it *Iterator) nextDecimal() bool {
+	d := it.dec
+	if it.read >= len(d.ts) {
+		it.done = true
+		return false
+	}
+	it.t, it.v = d.ts[it.read], d.vs[it.read]
+	it.read++
+	return true
+}
+
+// decode fills d.ts and d.vs from c or returns a *CorruptionError.
+func (d *decimalState) decode(c Chunk) error {
+	d.ts, d.vs = d.ts[:0], d.vs[:0]
+	data := c.Data
+	n := c.NumSamples
+	if n < 0 || n > MaxDecimalSamples {
+		return corruptf(0, fmt.Errorf("%w: %d samples, limit %d", errCountTooLarge, n, MaxDecimalSamples))
+	}
+	if n == 0 {
+		if len(data) != 0 {
+			return corruptf(0, errEmptyPayload)
+		}
+		return nil
+	}
+	if len(data) < 2 {
+		return corruptf(len(data), fmt.Errorf("decimal header: %w", errTruncated))
+	}
+	flags, exp := data[0], int(data[1])
+	if flags&^decFlagsKnown != 0 {
+		return corruptf(0, fmt.Errorf("decimal flags %#02x: unknown bits", flags))
+	}
+	if exp > decMaxExp {
+		return corruptf(1, fmt.Errorf("decimal exponent %d > %d", exp, decMaxExp))
+	}
+	packed := flags&decFlagZstd == 0
+	valueDod := flags&decFlagValueDod != 0
+	body, base := data[2:], 2
+	if packed {
+		// Each stream of n-2 values spends at least 7 bits per 64 values:
+		// bound n by the payload before allocating anything for it.
+		if uint64(n) > 2+uint64(len(body))*decGroup*8/decWidthBits {
+			return corruptf(0, fmt.Errorf("%w: %d samples in %d bytes", errCountTooLarge, n, len(data)))
+		}
+	} else {
+		rawLen, k := binary.Uvarint(body)
+		if k <= 0 {
+			return corruptf(base, fmt.Errorf("decimal raw length: %w", varintErr(k)))
+		}
+		// Both uvarint streams take at least one byte per value and at
+		// most 10; an exception takes at most 18 bytes, the header 30.
+		if rawLen > decMaxRawBytes || uint64(n) > 2+rawLen/2 || rawLen > 30+38*uint64(n) {
+			return corruptf(base, fmt.Errorf("%w: %d samples, raw body of %d bytes", errCountTooLarge, n, rawLen))
+		}
+		base += k
+		zd, err := zstdDecoder()
+		if err != nil {
+			return fmt.Errorf("chunkstore: zstd decoder: %w", err)
+		}
+		d.frame = append(append(d.frame[:0], zstdMagic[:]...), body[k:]...)
+		if cap(d.raw) < int(rawLen) {
+			d.raw = make([]byte, 0, rawLen)
+		}
+		raw, err := zd.DecodeAll(d.frame, d.raw[:0:rawLen])
+		if err != nil {
+			return corruptf(base, fmt.Errorf("decimal zstd body: %w", err))
+		}
+		if uint64(len(raw)) != rawLen {
+			return corruptf(base, fmt.Errorf("decimal zstd body: %d bytes, header says %d", len(raw), rawLen))
+		}
+		if cap(raw) > cap(d.raw) {
+			d.raw = raw[:0]
+		}
+		// Offsets inside the decompressed body are reported at the frame.
+		body = raw
+	}
+
+	r := byteReader{b: body, base: base, packed: packed}
+	var t1d, m0, dm1 int64
+	if n >= 2 {
+		t1d = r.varint("first delta")
+	}
+	m0 = r.varint("first value")
+	if valueDod && n >= 2 {
+		dm1 = r.varint("first value delta")
+	}
+	numExc := r.uvarint("exception count")
+	if r.err == nil && numExc > uint64(n) {
+		return corruptf(r.off(), fmt.Errorf("%d exceptions in %d samples", numExc, n))
+	}
+	d.excIdx, d.excBits = d.excIdx[:0], d.excBits[:0]
+	idx := -1
+	for i := 0; i < int(numExc) && r.err == nil; i++ {
+		gap := r.uvarint("exception index")
+		if r.err == nil && gap >= uint64(n-idx-1) {
+			return corruptf(r.off(), fmt.Errorf("exception index beyond sample %d", n))
+		}
+		idx += int(gap) + 1
+		d.excIdx = append(d.excIdx, idx)
+		d.excBits = append(d.excBits, r.uint64LE("exception value"))
+	}
+	d.tz = r.stream(d.tz[:0], max(n-2, 0), "timestamps")
+	nv := max(n-1, 0)
+	if valueDod {
+		nv = max(n-2, 0)
+	}
+	d.vz = r.stream(d.vz[:0], nv, "values")
+	if r.err != nil {
+		return r.err
+	}
+	if len(r.b) != 0 {
+		return corruptf(r.off(), errTrailing)
+	}
+
+	// Timestamps: t0 is MinT, then the first delta, then dods.
+	t := c.MinT
+	d.ts = append(d.ts, t)
+	if n >= 2 {
+		delta := t1d
+		t += delta
+		d.ts = append(d.ts, t)
+		for _, u := range d.tz {
+			delta += unzigzag(u)
+			t += delta
+			d.ts = append(d.ts, t)
+		}
+	}
+	if t != c.MaxT {
+		return corruptf(len(data), fmt.Errorf("%w: got %d, want %d", errMaxTMismatch, t, c.MaxT))
+	}
+
+	// Values: integrate m, scale, then patch the exceptions.
+	p := pow10[exp]
+	m := m0
+	d.vs = append(d.vs, math.Float64bits(float64(m)/p))
+	if valueDod {
+		if n >= 2 {
+			dm := dm1
+			m += dm
+			d.vs = append(d.vs, math.Float64bits(float64(m)/p))
+			for _, u := range d.vz {
+				dm += unzigzag(u)
+				m += dm
+				d.vs = append(d.vs, math.Float64bits(float64(m)/p))
+			}
+		}
+	} else {
+		for _, u := range d.vz {
+			m += unzigzag(u)
+			d.vs = append(d.vs, math.Float64bits(float64(m)/p))
+		}
+	}
+	for i, k := range d.excIdx {
+		d.vs[k] = d.excBits[i]
+	}
+	return nil
+}
+
+// byteReader reads the body of an EncDecimal payload. Errors are sticky;
+// once err is set every read returns zero.
+type byteReader struct {
+	b      []byte
+	base   int // offset of b[0] within the payload, for errors
+	read   int // bytes consumed from the original b
+	packed bool
+	err    error
+}
+
+func (r *byteReader) off() int {
+	if r.packed {
+		return r.base + r.read
+	}
+	return r.base // inside a zstd body: report the frame
+}
+
+func (r *byteReader) uvarint(what string) uint64 {
+	if r.err != nil {
+		return 0
+	}
+	u, k := binary.Uvarint(r.b)
+	if k <= 0 {
+		r.err = corruptf(r.off(), fmt.Errorf("%s: %w", what, varintErr(k)))
+		return 0
+	}
+	r.b = r.b[k:]
+	r.read += k
+	return u
+}
+
+func (r *byteReader) varint(what string) int64 { return unzigzag(r.uvarint(what)) }
+
+func (r *byteReader) uint64LE(what string) uint64 {
+	if r.err != nil {
+		return 0
+	}
+	if len(r.b) < decExceptionSize {
+		r.err = corruptf(r.off(), fmt.Errorf("%s: %w", what, errTruncated))
+		return 0
+	}
+	u := binary.LittleEndian.Uint64(r.b)
+	r.b = r.b[decExceptionSize:]
+	r.read += decExceptionSize
+	return u
+}
+
+// stream appends count stream values to dst: uvarints, or bit-packed groups
+// ending on a byte boundary with zero padding.
+func (r *byteReader) stream(dst []uint64, count int, what string) []uint64 {
+	if r.err != nil {
+		return dst
+	}
+	if !r.packed {
+		for range count {
+			u := r.uvarint(what)
+			if r.err != nil {
+				return dst
+			}
+			dst = append(dst, u)
+		}
+		return dst
+	}
+	br := bitReader{data: r.b}
+	for count > 0 {
+		g := min(count, decGroup)
+		count -= g
+		width, ok := br.readBits(decWidthBits)
+		if !ok {
+			r.err = corruptf(r.base+r.read+br.offset(), fmt.Errorf("%s: group width: %w", what, errTruncated))
+			return dst
+		}
+		if width > 64 {
+			r.err = corruptf(r.base+r.read+br.offset(), fmt.Errorf("%s: group width %d > 64", what, width))
+			return dst
+		}
+		if width == 0 {
+			for range g {
+				dst = append(dst, 0)
+			}
+			continue
+		}
+		// Check the group fits before decoding it value by value.
+		if rest := uint64(len(br.data)-br.pos)*8 + uint64(br.n); rest < uint64(g)*width {
+			r.err = corruptf(r.base+r.read+br.offset(), fmt.Errorf("%s: %w", what, errTruncated))
+			return dst
+		}
+		for range g {
+			u, _ := br.readBits(uint(width))
+			dst = append(dst, u)
+		}
+	}
+	if pad := br.n & 7; pad != 0 {
+		if u, _ := br.readBits(pad); u != 0 {
+			r.err = corruptf(r.base+r.read+br.offset(), fmt.Errorf("%s: %w", what, errBadPadding))
+			return dst
+		}
+	}
+	used := br.pos - int(br.n>>3)
+	r.b = r.b[used:]
+	r.read += used
+	return dst
+}
