@@ -100,6 +100,14 @@ func (s *Shard) compactionJob(group []*block.Block, why string) job {
 			if err != nil {
 				return nil, fmt.Errorf("compact: %w", err)
 			}
+			if meta.Stats.NumSeries == 0 {
+				// Everything was deleted: no block replaces the group.
+				dir := filepath.Join(s.blocksDir(), meta.ULID.String())
+				if err := block.Delete(dir); err != nil {
+					return nil, fmt.Errorf("remove empty compaction output: %w", err)
+				}
+				return func(s *Shard) error { return s.replaceBlocks(group, nil) }, nil
+			}
 			nb, err := block.Open(filepath.Join(s.blocksDir(), meta.ULID.String()), block.OpenOptions{})
 			if err != nil {
 				return nil, fmt.Errorf("open compacted block %s: %w", meta.ULID, err)
@@ -109,7 +117,8 @@ func (s *Shard) compactionJob(group []*block.Block, why string) job {
 	}
 }
 
-// replaceBlocks swaps old for nb in the block list and retires old.
+// replaceBlocks swaps old for nb (nil: nothing) in the block list and
+// retires old.
 func (s *Shard) replaceBlocks(old []*block.Block, nb *block.Block) error {
 	kept := s.blocks[:0:0]
 	for _, b := range s.blocks {
@@ -117,7 +126,9 @@ func (s *Shard) replaceBlocks(old []*block.Block, nb *block.Block) error {
 			kept = append(kept, b)
 		}
 	}
-	kept = append(kept, nb)
+	if nb != nil {
+		kept = append(kept, nb)
+	}
 	slices.SortFunc(kept, func(a, b *block.Block) int { return cmpInt64(a.Meta().MinTime, b.Meta().MinTime) })
 	s.blocks = kept
 	s.m.Blocks.Store(int64(len(s.blocks)))
