@@ -92,13 +92,13 @@ func (r *Reencoder) Reencode(dst []Chunk, src []Chunk) ([]Chunk, error) {
 		return dst, nil
 	}
 	pieces := (n + r.o.MaxSamples - 1) / r.o.MaxSamples
-	size := (n + pieces - 1) / pieces
 	r.out, r.lens = r.out[:0], r.lens[:0]
 	// Payloads are appended to r.out; chunk Data is sliced from it only at
 	// the end, since appending may move the array.
 	first := len(dst)
-	for lo := 0; lo < n; lo += size {
-		hi := min(lo+size, n)
+	for p := range pieces {
+		// Piece sizes differ by at most one sample.
+		lo, hi := p*n/pieces, (p+1)*n/pieces
 		c, err := r.encode(r.ts[lo:hi], r.vs[lo:hi])
 		if err != nil {
 			return dst[:first], err
