@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -230,7 +231,7 @@ func mergeSorted(parts [][]seriesData, combine bool) []seriesData {
 		if combine && len(out) > 0 && labels.Equal(out[len(out)-1].lset, cur.lset) {
 			last := &out[len(out)-1]
 			last.chunks = append(slices.Clip(last.chunks), cur.chunks...)
-			slices.SortStableFunc(last.chunks, func(a, b SeriesChunk) int { return cmpInt64(a.MinT, b.MinT) })
+			slices.SortStableFunc(last.chunks, func(a, b SeriesChunk) int { return cmp.Compare(a.MinT, b.MinT) })
 			last.overlap = false
 			for k := 1; k < len(last.chunks); k++ {
 				if last.chunks[k].MinT <= last.chunks[k-1].MaxT {
@@ -241,16 +242,6 @@ func mergeSorted(parts [][]seriesData, combine bool) []seriesData {
 		}
 		out = append(out, cur)
 	}
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // LabelNames returns the sorted, distinct label names of the series
@@ -393,7 +384,7 @@ func (si *SampleIterator) materialize() {
 			break
 		}
 	}
-	slices.SortStableFunc(si.merged, func(a, b mergedSample) int { return cmpInt64(a.t, b.t) })
+	slices.SortStableFunc(si.merged, func(a, b mergedSample) int { return cmp.Compare(a.t, b.t) })
 	si.merged = slices.CompactFunc(si.merged, func(a, b mergedSample) bool { return a.t == b.t })
 	si.chunks = nil
 	if si.err != nil {

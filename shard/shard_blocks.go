@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -155,7 +156,7 @@ func (s *Shard) openBlocks() error {
 		s.blocks = append(s.blocks, b)
 	}
 	slices.SortFunc(s.blocks, func(a, b *block.Block) int {
-		return cmpInt64(a.Meta().MinTime, b.Meta().MinTime)
+		return cmp.Compare(a.Meta().MinTime, b.Meta().MinTime)
 	})
 	for _, b := range s.blocks {
 		s.appendMinT = max(s.appendMinT, b.Meta().MaxTime)
@@ -163,16 +164,6 @@ func (s *Shard) openBlocks() error {
 	s.queryMinT = s.appendMinT
 	s.m.Blocks.Store(int64(len(s.blocks)))
 	return nil
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // deleteBlock retires b (the caller removes it from the block list): no new

@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io/fs"
@@ -129,7 +130,7 @@ func (s *Shard) replaceBlocks(old []*block.Block, nb *block.Block) error {
 	if nb != nil {
 		kept = append(kept, nb)
 	}
-	slices.SortFunc(kept, func(a, b *block.Block) int { return cmpInt64(a.Meta().MinTime, b.Meta().MinTime) })
+	slices.SortFunc(kept, func(a, b *block.Block) int { return cmp.Compare(a.Meta().MinTime, b.Meta().MinTime) })
 	s.blocks = kept
 	s.m.Blocks.Store(int64(len(s.blocks)))
 	s.m.Compactions.Add(1)
