@@ -1,9 +1,23 @@
-// Command tsdb is the Silverback binary: start, write, query, import,
-// inspect, compact, loadgen and perf subcommands.
+// Command tsdb is the Silverback binary.
 //
-// It is deliberately thin: it parses flags, builds the logger and the metrics
-// registry, calls pipeline.Open and handles signals. Everything with logic
-// lives in a package that can be tested without a process.
+//	tsdb start             open the database, serve /metrics, /-/healthy, /-/ready, /debug/pprof
+//	tsdb inspect DIR       block table per shard; --verify checks every checksum
+//	tsdb compact           head cut, compaction and retention on a stopped database
+//	tsdb snapshot          hard-linked copy of a stopped database, usable as a data directory
+//	tsdb delete            tombstones for the series matching selectors in a time range
+//	tsdb clean-tombstones  rewrite blocks without their deleted data
 //
-// The server does not exist yet (see README.md); main reports that honestly.
+// The ingest and PromQL HTTP API (fasthttp, package httpfast) is a later
+// issue; `start` says so in its help and its start-up log line.
+//
+// The command is deliberately thin: main builds the cobra tree; each
+// command parses its flags, builds the zap logger and calls a run function
+// (runStart, runInspect, runCompact, runSnapshot, runDelete,
+// runCleanTombstones) that takes an io.Writer for its output and returns an
+// error, so every command is tested in-process. Any error exits with
+// status 1 (for inspect, also a block that fails to open or verify).
+//
+// runStart starts the HTTP server's goroutine and the signal watcher; both
+// are waited for before it (or the command) returns. Operations are
+// described in docs/OPERATIONS.md.
 package main

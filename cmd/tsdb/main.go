@@ -1,11 +1,308 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"math"
 	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "tsdb: the server is not built yet; the storage core is in progress (see README.md)")
-	os.Exit(2)
+	if err := newRootCmd(os.Stdout, os.Stderr).Execute(); err != nil {
+		// cobra has printed the error (SilenceErrors is off).
+		os.Exit(1)
+	}
+}
+
+// globalFlags are the flags of every subcommand.
+type globalFlags struct {
+	logLevel string
+}
+
+// newLogger builds the process logger (JSON to stderr) at the level named
+// by the --log-level flag.
+func (g *globalFlags) newLogger() (*zap.Logger, error) {
+	lvl, err := parseLogLevel(g.logLevel)
+	if err != nil {
+		return nil, err
+	}
+	cfg := zap.NewProductionConfig()
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.EncoderConfig.TimeKey = "ts"
+	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	cfg.Sampling = nil // lifecycle logs only: never drop one
+	log, err := cfg.Build()
+	if err != nil {
+		return nil, fmt.Errorf("build logger: %w", err)
+	}
+	return log, nil
+}
+
+// newRootCmd builds the command tree writing results to out and cobra's
+// usage and errors to errOut.
+func newRootCmd(out, errOut io.Writer) *cobra.Command {
+	var g globalFlags
+	root := &cobra.Command{
+		Use:   "tsdb",
+		Short: "Silverback time-series database",
+		Long: `Silverback is a single-node time-series database for monitoring metrics.
+
+'tsdb start' runs the database with its operational HTTP endpoints; the other
+commands work on a stopped database. See docs/OPERATIONS.md.`,
+		SilenceUsage: true,
+	}
+	root.SetOut(out)
+	root.SetErr(errOut)
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error (logs are JSON on stderr)")
+	root.AddCommand(
+		newStartCmd(&g),
+		newInspectCmd(&g),
+		newCompactCmd(&g),
+		newSnapshotCmd(&g),
+		newDeleteCmd(&g),
+		newCleanTombstonesCmd(&g),
+	)
+	return root
+}
+
+func newStartCmd(g *globalFlags) *cobra.Command {
+	var (
+		o                        startOptions
+		retention, retentionSize string
+		walSync                  string
+	)
+	cmd := &cobra.Command{
+		Use:   "start",
+		Short: "Open the database and serve /metrics, /-/healthy, /-/ready and /debug/pprof",
+		Long: `Open (or create) the database in --data-dir and serve the operational HTTP
+endpoints on --listen: /metrics (tsdb_*, Go and process metrics), /-/healthy,
+/-/ready (200 once the WAL is replayed) and /debug/pprof/.
+
+Not built yet: the ingest and PromQL HTTP API (the fasthttp server of a later
+issue). Today data enters through the Go API of package pipeline.
+
+SIGINT or SIGTERM shuts down gracefully: the HTTP server stops, then the
+database drains every shard and fsyncs its WAL; the exit status is 0. A
+second signal exits at once with status 1 (acknowledged samples are in the
+WAL and are replayed at the next start).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if o.Retention, err = parseDuration(retention); err != nil {
+				return err
+			}
+			if o.RetentionBytes, err = parseSize(retentionSize); err != nil {
+				return err
+			}
+			if o.WALSync, err = parseSyncMode(walSync); err != nil {
+				return err
+			}
+			if o.Shards < 0 || o.Shards > 100 {
+				return fmt.Errorf("%w: --shards=%d (want 0 to 100)", errFlag, o.Shards)
+			}
+			log, err := g.newLogger()
+			if err != nil {
+				return err
+			}
+			defer func() { _ = log.Sync() }()
+			o.Logger = log
+
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			sigs := make(chan os.Signal, 2)
+			signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+			defer signal.Stop(sigs)
+			done := make(chan struct{})
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				watchSignals(done, sigs, func() {
+					log.Info("signal received: graceful shutdown (send another to exit at once)")
+					cancel()
+				}, func(code int) {
+					log.Warn("second signal: exiting without draining")
+					_ = log.Sync()
+					os.Exit(code)
+				})
+			})
+			err = runStart(ctx, o)
+			close(done)
+			wg.Wait()
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Listen, "listen", ":8080", "address of the HTTP server")
+	f.StringVar(&o.DataDir, "data-dir", "./data", "data directory (created if absent)")
+	f.StringVar(&retention, "retention", "0", "delete blocks entirely older than this, relative to the newest sample (30d, 2h, 1w; 0 keeps everything)")
+	f.StringVar(&retentionSize, "retention-size", "0", "delete the oldest blocks while all blocks exceed this size (50GB, 512MiB; binary units; 0: no bound); each shard keeps its share")
+	f.IntVar(&o.Shards, "shards", 0, "shard count of a new data directory (0: GOMAXPROCS; an existing directory keeps its recorded count, another value is an error)")
+	f.StringVar(&walSync, "wal-sync", "batch", "WAL durability: always (fsync before acknowledging), batch (fsync every 10ms), none (never fsync on write)")
+	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "time in-flight HTTP requests get at shutdown")
+	return cmd
+}
+
+func newInspectCmd(g *globalFlags) *cobra.Command {
+	var o inspectOptions
+	cmd := &cobra.Command{
+		Use:   "inspect [--verify] DIR",
+		Short: "Print the blocks of a data, shard or block directory; --verify checks every checksum",
+		Long: `Print, per shard, a table of blocks (ULID, time range, series, samples,
+chunks, bytes on disk, bytes/sample, compaction level) with totals, the WAL
+and head chunk file sizes, and the quarantined blocks. DIR is a data
+directory, one shard directory (shards/NN) or one block directory.
+
+inspect only reads. It takes a shared lock on DIR's LOCK file and refuses
+to run while a database holds it: stop the database first, or inspect a
+snapshot ('tsdb snapshot'). With --verify every block is verified (every
+CRC, every chunk decoded, stats against content); the exit status is 1 if
+any block fails to open or to verify.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log, err := g.newLogger()
+			if err != nil {
+				return err
+			}
+			o.Logger = log
+			return runInspect(cmd.OutOrStdout(), args[0], o)
+		},
+	}
+	cmd.Flags().BoolVar(&o.Verify, "verify", false, "verify every checksum and chunk of every block")
+	return cmd
+}
+
+// addAdminFlags adds --data-dir (required) to an offline admin command.
+func addAdminFlags(cmd *cobra.Command, o *adminOptions) {
+	cmd.Flags().StringVar(&o.DataDir, "data-dir", "", "data directory of a stopped database (required)")
+	_ = cmd.MarkFlagRequired("data-dir")
+}
+
+func newCompactCmd(g *globalFlags) *cobra.Command {
+	var (
+		o                        adminOptions
+		head                     bool
+		retention, retentionSize string
+	)
+	cmd := &cobra.Command{
+		Use:   "compact --data-dir=DIR [--head]",
+		Short: "Run due head cuts, compactions and retention on a stopped database",
+		Long: `Open the stopped database in --data-dir, run every due head cut, leveled and
+vertical compaction (applying tombstones) and retention now, and close it.
+With --head the whole head is first persisted as blocks (the WAL is then
+checkpointed). --retention and --retention-size apply retention as 'start'
+does; by default nothing is expired.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if o.Retention, err = parseDuration(retention); err != nil {
+				return err
+			}
+			if o.RetentionBytes, err = parseSize(retentionSize); err != nil {
+				return err
+			}
+			if o.Logger, err = g.newLogger(); err != nil {
+				return err
+			}
+			return runCompact(cmd.Context(), cmd.OutOrStdout(), o, head)
+		},
+	}
+	addAdminFlags(cmd, &o)
+	cmd.Flags().BoolVar(&head, "head", false, "persist the whole head as blocks first")
+	cmd.Flags().StringVar(&retention, "retention", "0", "apply retention by time (as in start; 0: none)")
+	cmd.Flags().StringVar(&retentionSize, "retention-size", "0", "apply retention by size (as in start; 0: none)")
+	return cmd
+}
+
+func newSnapshotCmd(g *globalFlags) *cobra.Command {
+	var o adminOptions
+	cmd := &cobra.Command{
+		Use:   "snapshot --data-dir=DIR [OUT]",
+		Short: "Write a snapshot (hard-linked blocks plus the head as a block) of a stopped database",
+		Long: `Write a consistent copy of the stopped database in --data-dir to OUT, which
+must not exist (default: DIR/snapshots/<UTC time>): hard links of every block
+(no data is copied; OUT must be on the same file system) plus each shard's
+head persisted as one more block. OUT is a data directory: restore by
+starting with --data-dir=OUT (or moving it into place).`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if o.Logger, err = g.newLogger(); err != nil {
+				return err
+			}
+			out := ""
+			if len(args) == 1 {
+				out = args[0]
+			}
+			return runSnapshot(cmd.Context(), cmd.OutOrStdout(), o, out, time.Now())
+		},
+	}
+	addAdminFlags(cmd, &o)
+	return cmd
+}
+
+func newDeleteCmd(g *globalFlags) *cobra.Command {
+	var (
+		o          adminOptions
+		r          deleteRequest
+		start, end string
+	)
+	cmd := &cobra.Command{
+		Use:   "delete --data-dir=DIR --match='{...}' [--start=T] [--end=T]",
+		Short: "Delete series by selector and time range on a stopped database (tombstones)",
+		Long: `Mark the samples of the series matching any --match selector with
+start <= t <= end as deleted. Queries stop returning them at once; the data
+is removed by compaction or 'tsdb clean-tombstones'. Times are RFC 3339 or
+Unix seconds; without --start / --end the range is unbounded on that side.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			r.Mint, r.Maxt = math.MinInt64, math.MaxInt64
+			if start != "" {
+				if r.Mint, err = parseTime(start); err != nil {
+					return err
+				}
+			}
+			if end != "" {
+				if r.Maxt, err = parseTime(end); err != nil {
+					return err
+				}
+			}
+			if o.Logger, err = g.newLogger(); err != nil {
+				return err
+			}
+			return runDelete(cmd.Context(), cmd.OutOrStdout(), o, r)
+		},
+	}
+	addAdminFlags(cmd, &o)
+	cmd.Flags().StringArrayVar(&r.Selectors, "match", nil, `series selector, e.g. '{job="node",instance="a:9100"}' (repeatable)`)
+	cmd.Flags().StringVar(&start, "start", "", "first time to delete (RFC 3339 or Unix seconds; default: unbounded)")
+	cmd.Flags().StringVar(&end, "end", "", "last time to delete, inclusive (default: unbounded)")
+	_ = cmd.MarkFlagRequired("match")
+	return cmd
+}
+
+func newCleanTombstonesCmd(g *globalFlags) *cobra.Command {
+	var o adminOptions
+	cmd := &cobra.Command{
+		Use:   "clean-tombstones --data-dir=DIR",
+		Short: "Rewrite every block with tombstones without the deleted data, on a stopped database",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if o.Logger, err = g.newLogger(); err != nil {
+				return err
+			}
+			return runCleanTombstones(cmd.Context(), cmd.OutOrStdout(), o)
+		},
+	}
+	addAdminFlags(cmd, &o)
+	return cmd
 }
