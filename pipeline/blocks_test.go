@@ -140,13 +140,29 @@ func TestDB_BlocksLifecycle(t *testing.T) {
 func TestDB_HeadMemoryBoundCutsEarly(t *testing.T) {
 	o := blockTestOptions()
 	o.BlockRange = time.Hour
-	o.HeadMaxBytes = 1 // any head is over: every append triggers an early cut
+	o.HeadMaxBytes = 2 * 100 * 320 // about 100 series per shard
 	db := openTest(t, t.TempDir(), o)
 	want := map[string][]sample{}
 	appendSeconds(t, db, 5, 0, 20, want)
+	// A burst of 1,000 one-shot series pushes the head over its bound.
+	var b stages.Batch
+	for i := range 1000 {
+		ls := labels.FromStrings("__name__", "burst", "i", fmt.Sprint(i))
+		b.AddSample(b.AddSeries(ls, nil), 20_000, 1)
+		want[ls.String()] = []sample{{20_000, math.Float64bits(1)}}
+	}
+	_, err := db.Append(ctx(), &b)
+	require.NoError(t, err)
+	appendSeconds(t, db, 5, 21, 40, want)
 	require.NoError(t, db.Compact(ctx(), false))
+
 	require.Positive(t, numBlocks(db), "the head was cut before spanning 1.5 block ranges")
-	requireSameData(t, want, readAll(t, db), "read back")
+	early := shardMetricSum(db, func(i int) int64 { return int64(db.shards[i].Metrics().HeadEarlyCuts.Load()) })
+	require.Positive(t, early)
+	require.Less(t, early, int64(10), "no cut loop: the bound is re-armed a quarter above the post-cut size")
+	active := shardMetricSum(db, func(i int) int64 { return db.shards[i].Metrics().ActiveSeries.Load() })
+	require.Less(t, active, int64(100), "the burst's series left the head once persisted")
+	requireSameData(t, want, readAll(t, db), "burst data stays readable from blocks")
 	require.NoError(t, db.Close())
 }
 

@@ -152,7 +152,10 @@ type Shard struct {
 	jobs       chan job       // to the worker; capacity 1; closed by Run on exit
 	results    chan jobResult // from the worker; closed by the worker
 	jobBusy    bool
-	sizes      map[ulid.ULID]int64 // block bytes, measured once (retention by size)
+	// earlyCutFloor is the head's estimated size after the last early cut
+	// plus a quarter (see overMemoryBound).
+	earlyCutFloor int64
+	sizes         map[ulid.ULID]int64 // block bytes, measured once (retention by size)
 
 	reads chan *viewReq // unbuffered; never closed (see View)
 	done  chan struct{} // closed when Run has returned
@@ -289,7 +292,15 @@ func (s *Shard) Run(inbox <-chan *stages.ShardBatch, tick time.Duration) error {
 func (s *Shard) cutDue() bool {
 	h := s.head
 	return h.maxt-max(h.mint, s.appendMinT) >= s.opts.BlockRange.Milliseconds()*3/2 ||
-		s.opts.HeadMaxBytes > 0 && s.headBytes() > s.opts.HeadMaxBytes
+		s.overMemoryBound()
+}
+
+// overMemoryBound reports whether the head's estimated memory is over
+// HeadMaxBytes and has grown by a quarter since the last early cut (an early
+// cut cannot free the memory of series that stay active; without the margin
+// a head of many active series would be cut after every append).
+func (s *Shard) overMemoryBound() bool {
+	return s.opts.HeadMaxBytes > 0 && s.headBytes() > max(s.opts.HeadMaxBytes, s.earlyCutFloor)
 }
 
 // shutdown runs when the inbox is closed: it lets the running job finish
@@ -345,11 +356,16 @@ func (s *Shard) setPersistedUntil(t int64) { s.persistT = t }
 // sample is at or before the persisted watermark (or that never got a
 // sample). It bumps the ref epoch if it freed any ref.
 func (s *Shard) gc() int {
-	h := s.head
-	if h.maxt == math.MinInt64 {
+	if s.head.maxt == math.MinInt64 {
 		return 0
 	}
-	idleBefore := h.maxt - s.opts.IdleSeriesTimeout.Milliseconds()
+	return s.gcBefore(s.head.maxt - s.opts.IdleSeriesTimeout.Milliseconds())
+}
+
+// gcBefore drops the persisted series whose last sample is before
+// idleBefore, and their head tombstones.
+func (s *Shard) gcBefore(idleBefore int64) int {
+	h := s.head
 	removed := 0
 	for ref := uint32(1); ref < h.nrefs; ref++ {
 		ms := h.get(ref)
@@ -362,6 +378,7 @@ func (s *Shard) gc() int {
 			}
 		}
 		h.remove(ref)
+		delete(s.tombs, ref) // the ref will name another series
 		removed++
 	}
 	if removed > 0 {

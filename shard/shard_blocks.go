@@ -224,14 +224,17 @@ func (s *Shard) planHeadCut(force bool) (job, bool) {
 	r := s.opts.BlockRange.Milliseconds()
 	mint := max(h.mint, s.appendMinT)
 	var boundary int64
+	early := false
 	switch {
 	case force:
 		boundary = h.maxt + 1
 	case h.maxt-mint >= r*3/2:
 		boundary = floorDiv(mint, r)*r + r
-	case s.opts.HeadMaxBytes > 0 && s.headBytes() > s.opts.HeadMaxBytes:
+	case s.overMemoryBound():
 		boundary = h.maxt + 1
+		early = true
 		s.m.HeadEarlyCuts.Add(1)
+		s.earlyCutFloor = s.headBytes() * 5 / 4
 	default:
 		return job{}, false
 	}
@@ -249,7 +252,7 @@ func (s *Shard) planHeadCut(force bool) (job, bool) {
 	return job{
 		name: fmt.Sprintf("head cut [%d, %d)", mint, boundary),
 		run: func(ctx context.Context) (func(*Shard) error, error) {
-			return s.runHeadCut(snap, sealed)
+			return s.runHeadCut(snap, sealed, early)
 		},
 	}, true
 }
@@ -325,7 +328,7 @@ func (s *Shard) snapshotHead(mint, boundary int64) *headSnapshot {
 
 // runHeadCut writes the snapshot's block, then checkpoints and truncates the
 // WAL through sealed. Runs on the worker goroutine.
-func (s *Shard) runHeadCut(snap *headSnapshot, sealed int) (func(*Shard) error, error) {
+func (s *Shard) runHeadCut(snap *headSnapshot, sealed int, early bool) (func(*Shard) error, error) {
 	defer snap.files.Release()
 	// b is nil when there was nothing to persist (for example everything
 	// was deleted): the boundary still holds.
@@ -337,7 +340,16 @@ func (s *Shard) runHeadCut(snap *headSnapshot, sealed int) (func(*Shard) error, 
 	// WAL forget what it holds. If checkpointing fails the block stays and
 	// the WAL keeps the samples too; replay skips those the block covers.
 	cerr := s.checkpointWAL(sealed, snap)
-	return func(s *Shard) error { return errors.Join(s.publishCut(b, snap.boundary), cerr) }, nil
+	return func(s *Shard) error {
+		err := s.publishCut(b, snap.boundary)
+		if early {
+			// The cut was for memory: drop every series that got no
+			// sample since it (a burst of series that came and went),
+			// without waiting for the idle timeout.
+			s.gcBefore(snap.boundary)
+		}
+		return errors.Join(err, cerr)
+	}, nil
 }
 
 // addSnapshotSeries adds the snapshot's series, in label order, with their

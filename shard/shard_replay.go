@@ -56,6 +56,7 @@ func (s *Shard) replay() error {
 					// collected and came back; the newer record wins.
 					h.remove(old)
 				}
+				delete(s.tombs, rs.Ref) // tombstones of a superseded series
 				h.create(rs.Ref, hash, rs.Labels)
 				nSeries++
 			}
