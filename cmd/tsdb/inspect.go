@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -88,6 +89,8 @@ func (t *totals) add(r blockRow) {
 	t.diskSize += r.bytes
 	if r.problem != nil {
 		t.failed++
+	}
+	if !r.opened() {
 		return
 	}
 	t.series += int64(r.meta.Stats.NumSeries)
@@ -241,33 +244,30 @@ func inspectShard(w io.Writer, t inspectTarget, o inspectOptions) (totals, error
 	})
 
 	fmt.Fprintf(w, "shard %s (%s)\n", t.name, shardPath(t))
-	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
-	header := "BLOCK\tMIN TIME\tMAX TIME\tRANGE\tSERIES\tSAMPLES\tCHUNKS\tBYTES\tB/SAMPLE\tLEVEL\t"
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	header := []string{"BLOCK", "MIN TIME", "MAX TIME", "RANGE", "SERIES", "SAMPLES", "CHUNKS", "BYTES", "B/SAMPLE", "LEVEL"}
 	if o.Verify {
-		header += "VERIFY\t"
+		header = append(header, "VERIFY")
 	}
-	fmt.Fprintln(tw, header)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, r := range rows {
+		var cells []string
 		if !r.opened() {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t%d\t-\t-\t", r.name, r.bytes)
-			if o.Verify {
-				fmt.Fprint(tw, "FAILED\t")
-			}
-			fmt.Fprintln(tw)
-			continue
+			cells = []string{r.name, "-", "-", "-", "-", "-", "-", strconv.FormatInt(r.bytes, 10), "-", "-"}
+		} else {
+			m := r.meta
+			cells = []string{m.ULID.String(), formatTime(m.MinTime), formatTime(m.MaxTime), formatDuration(m.MaxTime - m.MinTime),
+				strconv.FormatUint(m.Stats.NumSeries, 10), strconv.FormatUint(m.Stats.NumSamples, 10), strconv.FormatUint(m.Stats.NumChunks, 10),
+				strconv.FormatInt(r.bytes, 10), bytesPerSample(r.bytes, int64(m.Stats.NumSamples)), strconv.Itoa(m.Compaction.Level)}
 		}
-		m := r.meta
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%d\t", m.ULID, formatTime(m.MinTime), formatTime(m.MaxTime),
-			formatDuration(m.MaxTime-m.MinTime), m.Stats.NumSeries, m.Stats.NumSamples, m.Stats.NumChunks,
-			r.bytes, bytesPerSample(r.bytes, int64(m.Stats.NumSamples)), m.Compaction.Level)
-		if o.Verify {
-			if r.problem != nil {
-				fmt.Fprint(tw, "FAILED\t")
-			} else {
-				fmt.Fprint(tw, "ok\t")
-			}
+		switch {
+		case !o.Verify:
+		case r.problem != nil:
+			cells = append(cells, "FAILED")
+		default:
+			cells = append(cells, "ok")
 		}
-		fmt.Fprintln(tw)
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	if err := tw.Flush(); err != nil {
 		return st, fmt.Errorf("write table: %w", err)
