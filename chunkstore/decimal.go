@@ -75,9 +75,12 @@ func (e *DecimalEncoder) Encode(dst []byte, ts []int64, vs []float64) (Chunk, bo
 		return Chunk{}, false, nil
 	}
 	valueDod := e.streams(ts)
-	flags := byte(0)
+	hdr := byte(exp) << decExpShift
 	if valueDod {
-		flags |= decFlagValueDod
+		hdr |= decFlagValueDod
+	}
+	if len(e.exc) > 0 {
+		hdr |= decFlagExceptions
 	}
 
 	packedLen := -1
@@ -90,9 +93,9 @@ func (e *DecimalEncoder) Encode(dst []byte, ts []int64, vs []float64) (Chunk, bo
 		// Only worth compressing when the bytes could come out smaller
 		// than the packed body: the frame costs about 6 bytes.
 		if packedLen < 0 || len(e.raw) > 8 {
-			if zl, err := e.compress(dst, flags|decFlagZstd, byte(exp)); err != nil {
+			if zl, err := e.compress(dst, hdr|decFlagZstd); err != nil {
 				return Chunk{}, false, err
-			} else if packedLen < 0 || len(zl) < 2+packedLen {
+			} else if packedLen < 0 || len(zl) < 1+packedLen {
 				return e.chunk(zl, ts), true, nil
 			}
 		}
@@ -100,7 +103,7 @@ func (e *DecimalEncoder) Encode(dst []byte, ts []int64, vs []float64) (Chunk, bo
 	if packedLen < 0 {
 		e.body = e.appendBody(e.body[:0], ts, vs, valueDod, true)
 	}
-	dst = append(dst, flags, byte(exp))
+	dst = append(dst, hdr)
 	dst = append(dst, e.body...)
 	return e.chunk(dst, ts), true, nil
 }
@@ -109,14 +112,16 @@ func (e *DecimalEncoder) chunk(data []byte, ts []int64) Chunk {
 	return Chunk{Enc: EncDecimal, NumSamples: len(ts), MinT: ts[0], MaxT: ts[len(ts)-1], Data: data}
 }
 
-// compress appends flags, exp, the raw length and the zstd frame of e.raw
+// compress appends the header byte, the raw length and the zstd frame of e.raw
 // without its magic to dst[:0].
-func (e *DecimalEncoder) compress(dst []byte, flags, exp byte) ([]byte, error) {
+func (e *DecimalEncoder) compress(dst []byte, hdr byte) ([]byte, error) {
 	if e.zenc == nil && e.zerr == nil {
 		// CRC off: the record's CRC32C covers the payload. Single segment:
-		// the frame header then carries no window descriptor.
+		// the frame header then carries no window descriptor. Level
+		// "better": on node data at 2880 samples/chunk it is 0.7 % larger
+		// than "best" and encodes twice as fast (docs/COMPRESSION.md).
 		e.zenc, e.zerr = zstd.NewWriter(nil,
-			zstd.WithEncoderLevel(zstd.SpeedBestCompression),
+			zstd.WithEncoderLevel(zstd.SpeedBetterCompression),
 			zstd.WithEncoderConcurrency(1),
 			zstd.WithEncoderCRC(false),
 			zstd.WithSingleSegment(true),
@@ -126,7 +131,7 @@ func (e *DecimalEncoder) compress(dst []byte, flags, exp byte) ([]byte, error) {
 	if e.zerr != nil {
 		return nil, fmt.Errorf("chunkstore: decimal encode: zstd encoder: %w", e.zerr)
 	}
-	dst = append(dst[:0], flags, exp)
+	dst = append(dst[:0], hdr)
 	dst = binary.AppendUvarint(dst, uint64(len(e.raw)))
 	start := len(dst)
 	dst = e.zenc.EncodeAll(e.raw, dst)
@@ -265,7 +270,9 @@ func (e *DecimalEncoder) appendBody(dst []byte, ts []int64, vs []float64, valueD
 	if valueDod {
 		dst = binary.AppendVarint(dst, e.ms[1]-e.ms[0])
 	}
-	dst = binary.AppendUvarint(dst, uint64(len(e.exc)))
+	if len(e.exc) > 0 {
+		dst = binary.AppendUvarint(dst, uint64(len(e.exc)))
+	}
 	prev := -1
 	for _, i := range e.exc {
 		dst = binary.AppendUvarint(dst, uint64(i-prev-1))

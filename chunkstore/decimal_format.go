@@ -3,6 +3,9 @@ package chunkstore
 // Constants of the EncDecimal payload (docs/format/chunks.md §EncDecimal
 // payload). They live beside format.go rather than in it so that the
 // EncXOR constants stay one screen; every value here cites the same spec.
+//
+// The payload starts with one header byte: bits 0-2 are flags, bits 3-7
+// the decimal exponent e (0..decMaxExp).
 const (
 	// decFlagZstd (flags bit 0): the body after the two header bytes is a
 	// <uvarint> raw length and a zstd frame without its 4-byte magic; the
@@ -12,9 +15,11 @@ const (
 	// decFlagValueDod (flags bit 1): the value stream holds delta-of-deltas
 	// of the scaled integers (counters); clear: deltas (gauges).
 	decFlagValueDod = 1 << 1
-	// decFlagsKnown are the flag bits this version understands; any other
-	// set bit is corruption.
-	decFlagsKnown = decFlagZstd | decFlagValueDod
+	// decFlagExceptions (flags bit 2): the body holds an exception count
+	// (>= 1) and the exceptions; clear: there are none and no count.
+	decFlagExceptions = 1 << 2
+	// decExpShift is the position of e in the header byte.
+	decExpShift = 3
 
 	// decMaxExp is the largest decimal exponent e (v = m / 10^e). 10^22 is
 	// the largest power of ten a float64 holds exactly, which keeps the

@@ -77,19 +77,17 @@ func (d *decimalState) decode(c Chunk) error {
 		}
 		return nil
 	}
-	if len(data) < 2 {
-		return corruptf(len(data), fmt.Errorf("decimal header: %w", errTruncated))
+	if len(data) < 1 {
+		return corruptf(0, fmt.Errorf("decimal header: %w", errTruncated))
 	}
-	flags, exp := data[0], int(data[1])
-	if flags&^decFlagsKnown != 0 {
-		return corruptf(0, fmt.Errorf("decimal flags %#02x: unknown bits", flags))
-	}
+	hdr := data[0]
+	exp := int(hdr >> decExpShift)
 	if exp > decMaxExp {
-		return corruptf(1, fmt.Errorf("decimal exponent %d > %d", exp, decMaxExp))
+		return corruptf(0, fmt.Errorf("decimal exponent %d > %d", exp, decMaxExp))
 	}
-	packed := flags&decFlagZstd == 0
-	valueDod := flags&decFlagValueDod != 0
-	body, base := data[2:], 2
+	packed := hdr&decFlagZstd == 0
+	valueDod := hdr&decFlagValueDod != 0
+	body, base := data[1:], 1
 	if packed {
 		// Each stream of n-2 values spends at least 7 bits per 64 values:
 		// bound n by the payload before allocating anything for it.
@@ -138,9 +136,12 @@ func (d *decimalState) decode(c Chunk) error {
 	if valueDod && n >= 2 {
 		dm1 = r.varint("first value delta")
 	}
-	numExc := r.uvarint("exception count")
-	if r.err == nil && numExc > uint64(n) {
-		return corruptf(r.off(), fmt.Errorf("%d exceptions in %d samples", numExc, n))
+	numExc := uint64(0)
+	if hdr&decFlagExceptions != 0 {
+		numExc = r.uvarint("exception count")
+		if r.err == nil && (numExc == 0 || numExc > uint64(n)) {
+			return corruptf(r.off(), fmt.Errorf("%d exceptions in %d samples", numExc, n))
+		}
 	}
 	d.excIdx, d.excBits = d.excIdx[:0], d.excBits[:0]
 	idx := -1

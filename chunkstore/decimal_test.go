@@ -151,7 +151,7 @@ func TestDecimal_ChoosesModelAndLayout(t *testing.T) {
 	counter := withV(ts, func(i int) float64 { return float64(i*36) / 100 })
 	c := encodeDecimal(t, counter, layoutBoth)
 	require.NotZero(t, c.Data[0]&decFlagValueDod, "a constant-rate counter is dod-coded")
-	require.Equal(t, byte(2), c.Data[1], "exponent")
+	require.Equal(t, byte(2), c.Data[0]>>decExpShift, "exponent")
 	require.Less(t, len(c.Data), 40, "regular counter: almost nothing to store")
 
 	gauge := withV(ts, func(i int) float64 { return float64(i*7919%1000) / 10 })
@@ -226,12 +226,12 @@ func TestDecimal_Corruption(t *testing.T) {
 			_, _ = decodeAll(tc)
 		}
 	}
-	bad := Chunk{Enc: EncDecimal, NumSamples: 1, Data: []byte{0x80, 0}}
+	bad := Chunk{Enc: EncDecimal, NumSamples: 1, Data: []byte{(decMaxExp + 1) << decExpShift, 0, 0}}
 	_, err := decodeAll(bad)
-	require.ErrorIs(t, err, ErrCorrupt, "unknown flag bits")
-	bad.Data = []byte{0, decMaxExp + 1, 0, 0}
-	_, err = decodeAll(bad)
 	require.ErrorIs(t, err, ErrCorrupt, "exponent out of range")
+	bad.Data = []byte{decFlagExceptions, 0, 0, 0}
+	_, err = decodeAll(bad)
+	require.ErrorIs(t, err, ErrCorrupt, "exception flag with a zero count")
 	bad = Chunk{Enc: EncDecimal, Data: []byte{0}}
 	_, err = decodeAll(bad)
 	require.ErrorIs(t, err, ErrCorrupt, "payload of an empty chunk")
