@@ -27,13 +27,10 @@ func (s *Shard) replay() error {
 	}
 	defer r.Close()
 	var (
-		series    []walseg.RefSeries
-		samples   []walseg.RefSample
-		nSamples  uint64
-		tombs     []walseg.Tombstone
-		nSeries   uint64
-		unknown   uint64
-		persisted uint64
+		series  []walseg.RefSeries
+		tombs   []walseg.Tombstone
+		nSeries uint64
+		rb      = replayBuffer{buf: make([]walseg.RefSample, 0, replayBatchSamples)}
 	)
 	h := s.head
 	for r.Next() {
@@ -51,6 +48,13 @@ func (s *Shard) replay() error {
 				if old == rs.Ref {
 					continue // logged again; nothing changes
 				}
+				if old != 0 || h.get(rs.Ref) != nil {
+					// A ref changes series: samples buffered so far belong
+					// to the old one.
+					if err := s.flushReplay(&rb); err != nil {
+						return err
+					}
+				}
 				if old != 0 {
 					// The same labels under another ref: the series was
 					// collected and came back; the newer record wins.
@@ -61,23 +65,15 @@ func (s *Shard) replay() error {
 				nSeries++
 			}
 		case walseg.RecordSamples:
-			samples, err = walseg.DecodeSamples(samples[:0], rec)
+			n := len(rb.buf)
+			rb.buf, err = walseg.DecodeSamples(rb.buf, rec)
 			if err != nil {
+				rb.buf = rb.buf[:n]
 				return fmt.Errorf("replay wal at %+v: %w", r.Position(), err)
 			}
-			for _, smp := range samples {
-				ms := h.get(smp.Ref)
-				if ms == nil {
-					unknown++
-					continue
-				}
-				switch s.appendSample(ms, smp.T, smp.V) {
-				case sampleFailed:
-					return fmt.Errorf("replay wal: %w", *s.err.Load())
-				case sampleAppended:
-					nSamples++
-				case sampleTooOld:
-					persisted++ // in a block already (the WAL outlived a head cut)
+			if len(rb.buf) >= replayBatchSamples {
+				if err := s.flushReplay(&rb); err != nil {
+					return err
 				}
 			}
 		case walseg.RecordTombstones:
@@ -97,6 +93,10 @@ func (s *Shard) replay() error {
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("replay wal: %w", err)
 	}
+	if err := s.flushReplay(&rb); err != nil {
+		return err
+	}
+	nSamples, unknown, persisted := rb.appended, rb.unknown, rb.persisted
 	// Refs that no series holds (collected before the crash) are free.
 	for ref := uint32(1); ref < h.nrefs; ref++ {
 		if h.get(ref) == nil {
@@ -120,5 +120,77 @@ func (s *Shard) replay() error {
 		zap.Int64("torn_bytes_cut", st.TornBytes), zap.Int("skipped_parts", len(st.Skipped)),
 		zap.Uint64("unknown_ref_samples", unknown), zap.Uint64("persisted_samples_skipped", persisted),
 		zap.Duration("dur", dur), zap.Float64("samples_per_sec", rate))
+	return nil
+}
+
+// replayBatchSamples is how many WAL samples replay buffers before applying
+// them grouped by series. Appending sample by sample in WAL order touches a
+// different series (and a cold chunk buffer) every time, and cache misses
+// were two thirds of replay time; grouped, a series' samples are appended
+// while its buffer is hot. 2M samples cost 48 MB of buffers while replay
+// runs, and give 40 samples per series per flush at 50K series.
+const replayBatchSamples = 2 << 20
+
+// replayBuffer holds decoded samples not yet applied, and the scratch of the
+// counting sort that groups them by ref.
+type replayBuffer struct {
+	buf, sorted []walseg.RefSample
+	counts      []uint32
+	appended    uint64
+	unknown     uint64
+	persisted   uint64
+}
+
+// flushReplay applies the buffered samples grouped by ref, each series' in
+// WAL order (a stable counting sort over the dense refs).
+func (s *Shard) flushReplay(rb *replayBuffer) error {
+	if len(rb.buf) == 0 {
+		return nil
+	}
+	h := s.head
+	n := int(h.nrefs)
+	for _, smp := range rb.buf {
+		n = max(n, int(smp.Ref)+1)
+	}
+	if cap(rb.counts) < n+1 {
+		rb.counts = make([]uint32, n+1)
+	}
+	counts := rb.counts[:n+1]
+	clear(counts)
+	for _, smp := range rb.buf {
+		counts[smp.Ref+1]++
+	}
+	for i := 1; i <= n; i++ {
+		counts[i] += counts[i-1]
+	}
+	if cap(rb.sorted) < len(rb.buf) {
+		rb.sorted = make([]walseg.RefSample, len(rb.buf))
+	}
+	sorted := rb.sorted[:len(rb.buf)]
+	for _, smp := range rb.buf {
+		sorted[counts[smp.Ref]] = smp
+		counts[smp.Ref]++
+	}
+	var ms *memSeries
+	cur := uint32(0)
+	for _, smp := range sorted {
+		if smp.Ref != cur || ms == nil {
+			cur = smp.Ref
+			ms = h.get(cur)
+		}
+		if ms == nil {
+			rb.unknown++
+			continue
+		}
+		switch s.appendSample(ms, smp.T, smp.V) {
+		case sampleFailed:
+			return fmt.Errorf("replay wal: %w", *s.err.Load())
+		case sampleAppended:
+			rb.appended++
+		case sampleTooOld:
+			rb.persisted++ // in a block already (the WAL outlived a head cut)
+		}
+	}
+	rb.buf = rb.buf[:0]
 	return nil
 }
