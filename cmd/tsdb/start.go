@@ -117,7 +117,7 @@ func runStart(ctx context.Context, o startOptions) error {
 	}
 	ready.Store(true)
 	log.Info("ready", zap.String("data_dir", o.DataDir), zap.Int("shards", db.NumShards()),
-		zap.Stringer("wal_sync", o.WALSync), zap.Duration("retention", o.Retention), zap.Int64("retention_bytes", o.RetentionBytes))
+		zap.Stringer("wal_sync", o.WALSync), zap.String("retention", formatDuration(o.Retention.Milliseconds())), zap.Int64("retention_bytes", o.RetentionBytes))
 	if o.ready != nil {
 		o.ready(ln.Addr(), db)
 	}
