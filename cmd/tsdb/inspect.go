@@ -162,7 +162,13 @@ func resolveInspect(dir string) (root string, targets []inspectTarget, err error
 	root = findRoot(dir)
 	switch {
 	case exists(filepath.Join(dir, metaFileName)):
-		return root, []inspectTarget{{name: filepath.Base(filepath.Dir(filepath.Dir(dir))), blocks: []string{dir}}}, nil
+		// <shard>/blocks/<ULID> names its shard; elsewhere (quarantine/,
+		// a copied block) there is none.
+		name := "-"
+		if filepath.Base(filepath.Dir(dir)) == blocksDirName {
+			name = filepath.Base(filepath.Dir(filepath.Dir(dir)))
+		}
+		return root, []inspectTarget{{name: name, blocks: []string{dir}}}, nil
 	case exists(filepath.Join(dir, shardsFileName)) || exists(filepath.Join(dir, shardsDirName)):
 		ents, err := os.ReadDir(filepath.Join(dir, shardsDirName))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -149,6 +149,28 @@ func TestInspect_NotADataDir(t *testing.T) {
 	require.Error(t, runInspect(&out, filepath.Join(t.TempDir(), "absent"), inspectOptions{}))
 }
 
+func TestInspect_QuarantinedBlock(t *testing.T) {
+	dir, _ := buildDB(t, 2, 30)
+	victim := blockDirs(t, dir)[0]
+	flipByte(t, filepath.Join(victim, "index"), 20)
+	// Opening the database moves the damaged block to quarantine/.
+	db, err := pipeline.Open(dir, testOptions(t))
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	q := filepath.Join(dir, "quarantine", "shard"+filepath.Base(filepath.Dir(filepath.Dir(victim)))+"-"+filepath.Base(victim))
+	require.DirExists(t, q)
+
+	var out bytes.Buffer
+	require.NoError(t, runInspect(&out, dir, inspectOptions{Verify: true}), "the remaining blocks are sound")
+	require.Contains(t, out.String(), filepath.Base(q))
+	out.Reset()
+	err = runInspect(&out, q, inspectOptions{Verify: true})
+	t.Log("\n" + out.String())
+	require.ErrorIs(t, err, errVerify)
+	require.Contains(t, out.String(), "shard - (")
+	require.Contains(t, out.String(), "corruption in "+q+"/index")
+}
+
 func TestInspect_ListsQuarantineAndLeftovers(t *testing.T) {
 	dir, _ := buildDB(t, 1, 5)
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "quarantine", "shard00-01ARZ3NDEKTSV4RRFFQ69G5FAV"), 0o755))
