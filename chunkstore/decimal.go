@@ -36,6 +36,11 @@ const (
 // lacks capacity.
 type DecimalEncoder struct {
 	ms     []int64  // scaled values, exceptions replaced by the previous m
+	vs     []int64  // value deltas and dods, before division and zigzag
+	corr   []int64  // ULP corrections (near model), 0 for exact values
+	cz     []uint64 // zigzagged corrections, when near
+	near   bool     // the near model was chosen
+	gcd    uint64   // divisor of the value stream (1: none)
 	exc    []int    // indices of exceptions, ascending
 	tz, vz []uint64 // zigzagged timestamp and value streams
 	body   []byte   // packed or uvarint body
@@ -47,6 +52,10 @@ type DecimalEncoder struct {
 	layouts decimalLayouts
 	// noGiveUp makes Encode encode any chunk, however many exceptions.
 	noGiveUp bool
+	// valuesOnly leaves the first delta and the timestamp stream out of
+	// the body: not decodable, it measures what a chunk would cost with a
+	// shared timestamp table (docs/COMPRESSION.md §Shared timestamps).
+	valuesOnly bool
 }
 
 // Encode encodes the samples (ts[i], vs[i]) as one EncDecimal chunk whose
@@ -79,8 +88,8 @@ func (e *DecimalEncoder) Encode(dst []byte, ts []int64, vs []float64) (Chunk, bo
 	if valueDod {
 		hdr |= decFlagValueDod
 	}
-	if len(e.exc) > 0 {
-		hdr |= decFlagExceptions
+	if len(e.exc) > 0 || e.gcd > 1 || e.near {
+		hdr |= decFlagExtended
 	}
 
 	packedLen := -1
@@ -155,16 +164,23 @@ func decimalOf(v float64, exp int) (int64, bool) {
 	return mi, math.Float64bits(float64(mi)/pow10[exp]) == math.Float64bits(v)
 }
 
-// scale picks the chunk's exponent, fills e.ms and e.exc, and reports false
-// when the chunk has too many exceptions to be worth encoding this way.
+// scale picks the chunk's exponent and model, fills e.ms, e.corr and
+// e.exc, and reports false when the chunk has too many exceptions to be
+// worth encoding this way.
+//
+// First the exact model: the smallest exponent at which every decimal
+// value is exactly m / 10^e, raised as values need more digits. Values
+// computed by float arithmetic (x/1000/1000, x*0.001: 19.743586999999998)
+// need e of 15 or more or fit no e at all; for such chunks the near model
+// is also costed at every smaller e: m = round(v * 10^e) plus a small
+// correction in units in the last place, and the cheaper one wins.
 func (e *DecimalEncoder) scale(vs []float64) (int, bool) {
-	// The smallest exponent that fits every decimal value: raise it as
-	// values need more digits. A value that fits no exponent is an
-	// exception; give up once they pass an eighth of the chunk.
-	exp, misses, limit := 0, 0, len(vs)/8+1
+	n := len(vs)
+	limit := n/8 + 1
 	if e.noGiveUp {
-		limit = len(vs)
+		limit = n
 	}
+	exp, misses := 0, 0
 	prev := uint64(1) // != bits of vs[0]
 	for _, v := range vs {
 		vb := math.Float64bits(v)
@@ -184,36 +200,77 @@ func (e *DecimalEncoder) scale(vs []float64) (int, bool) {
 		}
 		if !found {
 			if misses++; misses > limit {
-				return 0, false
+				break
 			}
 		}
 	}
-	// Final pass at the chosen exponent: a value that fitted a smaller one
-	// may not fit this one when its m exceeds 2^53, so check every value.
-	e.ms, e.exc = e.ms[:0], e.exc[:0]
-	var last int64
-	for i, v := range vs {
-		m, ok := decimalOf(v, exp)
-		if !ok {
-			e.exc = append(e.exc, i)
-			m = last
-		}
-		e.ms = append(e.ms, m)
-		last = m
+	bestExp, bestNear := exp, false
+	best := uint64(math.MaxUint64)
+	if misses <= limit {
+		best = e.fill(vs, exp, false, best)
 	}
+	if misses > 0 || exp > decNearFrom {
+		top := exp
+		if misses > limit {
+			top = decMaxExp
+		}
+		for x := 0; x <= top; x++ {
+			if c := e.fill(vs, x, true, best); c < best {
+				best, bestExp, bestNear = c, x, true
+			}
+		}
+	}
+	if best == math.MaxUint64 {
+		return 0, false
+	}
+	e.fill(vs, bestExp, bestNear, math.MaxUint64)
+	e.near = bestNear
 	if len(e.exc) > limit {
 		return 0, false
 	}
-	return exp, true
+	return bestExp, true
+}
+
+// fill scales vs at exponent exp (with ULP corrections when near) into
+// e.ms, e.corr and e.exc and returns an estimate of the encoded bits; it
+// stops early, returning MaxUint64, once the estimate reaches stop.
+func (e *DecimalEncoder) fill(vs []float64, exp int, near bool, stop uint64) uint64 {
+	e.ms, e.corr, e.exc = e.ms[:0], e.corr[:0], e.exc[:0]
+	p := pow10[exp]
+	var last int64
+	cost := uint64(0)
+	for i, v := range vs {
+		vb := math.Float64bits(v)
+		mf := math.Round(v * p)
+		m, d, ok := int64(0), int64(0), false
+		if mf >= -(1<<63) && mf < 1<<63 {
+			m = int64(mf)
+			d = int64(vb - math.Float64bits(float64(m)/p))
+			ok = d == 0 || (near && d >= -decMaxCorr && d <= decMaxCorr)
+		}
+		if !ok {
+			e.exc = append(e.exc, i)
+			m, d = last, 0
+			cost += 8 * (decExceptionSize + 1)
+		}
+		cost += uint64(bits.Len64(zigzag(m-last))) + uint64(bits.Len64(zigzag(d)))
+		if cost >= stop {
+			return math.MaxUint64
+		}
+		e.ms = append(e.ms, m)
+		e.corr = append(e.corr, d)
+		last = m
+	}
+	return cost
 }
 
 func zigzag(x int64) uint64 { return uint64(x<<1) ^ uint64(x>>63) }
 
 func unzigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
 
-// streams fills e.tz with the timestamp dods (from the third sample on) and
-// e.vz with the value stream in the model that packs smaller, and reports
-// whether that is delta-of-delta.
+// streams fills e.tz with the timestamp dods (from the third sample on),
+// e.vz with the value stream in the model that packs smaller (divided by
+// their gcd, e.gcd), and reports whether that model is delta-of-delta.
 func (e *DecimalEncoder) streams(ts []int64) bool {
 	n := len(ts)
 	e.tz, e.vz = e.tz[:0], e.vz[:0]
@@ -221,54 +278,107 @@ func (e *DecimalEncoder) streams(ts []int64) bool {
 		e.tz = append(e.tz, zigzag((ts[i]-ts[i-1])-(ts[i-1]-ts[i-2])))
 	}
 	ms := e.ms
-	// Deltas from the second value, dods from the third; keep both in vz
-	// (deltas first) and cut to the winner, to avoid a second buffer.
+	// Signed deltas from the second value, dods from the third, both in
+	// vs (deltas first); the winner is divided and zigzagged into vz.
+	e.vs = e.vs[:0]
 	for i := 1; i < n; i++ {
-		e.vz = append(e.vz, zigzag(ms[i]-ms[i-1]))
+		e.vs = append(e.vs, ms[i]-ms[i-1])
 	}
 	for i := 2; i < n; i++ {
-		e.vz = append(e.vz, zigzag((ms[i]-ms[i-1])-(ms[i-1]-ms[i-2])))
+		e.vs = append(e.vs, (ms[i]-ms[i-1])-(ms[i-1]-ms[i-2]))
 	}
-	if n < 3 {
-		e.vz = e.vz[:max(n-1, 0)]
-		return false
+	deltas := e.vs[:max(n-1, 0)]
+	var dods []int64
+	if n >= 3 {
+		dods = e.vs[n-1:]
 	}
-	deltas, dods := e.vz[:n-1], e.vz[n-1:]
-	// The dod model stores the first delta in the header instead.
-	if packedBits(dods)+8*uint64(varintLen(ms[1]-ms[0])) < packedBits(deltas) {
-		copy(e.vz, dods)
-		e.vz = e.vz[:n-2]
-		return true
+	win, g := deltas, gcdOf(deltas)
+	valueDod := false
+	if n >= 3 {
+		gd := gcdOf(dods)
+		// The dod model stores the first delta in the header instead.
+		if packedBitsDiv(dods, gd)+8*uint64(varintLen(ms[1]-ms[0])) < packedBitsDiv(deltas, g) {
+			win, g, valueDod = dods, gd, true
+		}
 	}
-	e.vz = deltas
-	return false
+	e.gcd = g
+	for _, d := range win {
+		e.vz = append(e.vz, zigzag(d/int64(g)))
+	}
+	e.cz = e.cz[:0]
+	if e.near {
+		for _, d := range e.corr {
+			e.cz = append(e.cz, zigzag(d))
+		}
+	}
+	return valueDod
 }
 
-// packedBits is the size in bits of vals bit-packed (§Bit-packed streams).
-func packedBits(vals []uint64) uint64 {
-	total := uint64(0)
-	for len(vals) > 0 {
-		g := vals[:min(decGroup, len(vals))]
-		vals = vals[len(g):]
-		var or uint64
-		for _, v := range g {
-			or |= v
+// gcdOf returns the greatest common divisor of |vals|, or 1 when it is 0
+// (all zero) or above decMaxGCD.
+func gcdOf(vals []int64) uint64 {
+	g := uint64(0)
+	for _, v := range vals {
+		a := uint64(v)
+		if v < 0 {
+			a = -a
 		}
-		total += decWidthBits + uint64(len(g))*uint64(bits.Len64(or))
+		for a != 0 {
+			g, a = a, g%a
+		}
+		if g == 1 {
+			return 1
+		}
+	}
+	if g == 0 || g > decMaxGCD {
+		return 1
+	}
+	return g
+}
+
+// packedBitsDiv is packedBits of the zigzagged vals / g, plus the bytes
+// that announce g.
+func packedBitsDiv(vals []int64, g uint64) uint64 {
+	total := uint64(0)
+	if g > 1 {
+		total = 8 * uint64(uvarintLen(g))
+	}
+	for len(vals) > 0 {
+		grp := vals[:min(decGroup, len(vals))]
+		vals = vals[len(grp):]
+		var or uint64
+		for _, v := range grp {
+			or |= zigzag(v / int64(g))
+		}
+		total += decWidthBits + uint64(len(grp))*uint64(bits.Len64(or))
 	}
 	return total
 }
 
 // appendBody appends the body (§EncDecimal payload, Body): header varints,
-// exceptions, then the two streams packed or as uvarints.
+// extension bits, exceptions and divisor when present, then the two
+// streams packed or as uvarints.
 func (e *DecimalEncoder) appendBody(dst []byte, ts []int64, vs []float64, valueDod, packed bool) []byte {
 	n := len(ts)
-	if n >= 2 {
+	if n >= 2 && !e.valuesOnly {
 		dst = binary.AppendVarint(dst, ts[1]-ts[0])
 	}
 	dst = binary.AppendVarint(dst, e.ms[0])
 	if valueDod {
 		dst = binary.AppendVarint(dst, e.ms[1]-e.ms[0])
+	}
+	ext := uint64(0)
+	if len(e.exc) > 0 {
+		ext |= decExtExceptions
+	}
+	if e.gcd > 1 {
+		ext |= decExtGCD
+	}
+	if e.near {
+		ext |= decExtULP
+	}
+	if ext != 0 {
+		dst = binary.AppendUvarint(dst, ext)
 	}
 	if len(e.exc) > 0 {
 		dst = binary.AppendUvarint(dst, uint64(len(e.exc)))
@@ -279,14 +389,25 @@ func (e *DecimalEncoder) appendBody(dst []byte, ts []int64, vs []float64, valueD
 		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(vs[i]))
 		prev = i
 	}
-	if packed {
-		dst = appendPacked(dst, e.tz)
-		return appendPacked(dst, e.vz)
+	if e.gcd > 1 {
+		dst = binary.AppendUvarint(dst, e.gcd)
 	}
-	for _, u := range e.tz {
+	tz := e.tz
+	if e.valuesOnly {
+		tz = nil
+	}
+	if packed {
+		dst = appendPacked(dst, tz)
+		dst = appendPacked(dst, e.vz)
+		return appendPacked(dst, e.cz)
+	}
+	for _, u := range tz {
 		dst = binary.AppendUvarint(dst, u)
 	}
 	for _, u := range e.vz {
+		dst = binary.AppendUvarint(dst, u)
+	}
+	for _, u := range e.cz {
 		dst = binary.AppendUvarint(dst, u)
 	}
 	return dst

@@ -15,9 +15,31 @@ const (
 	// decFlagValueDod (flags bit 1): the value stream holds delta-of-deltas
 	// of the scaled integers (counters); clear: deltas (gauges).
 	decFlagValueDod = 1 << 1
-	// decFlagExceptions (flags bit 2): the body holds an exception count
-	// (>= 1) and the exceptions; clear: there are none and no count.
-	decFlagExceptions = 1 << 2
+	// decFlagExtended (flags bit 2): the body starts with a <uvarint> of
+	// extension bits (decExt*) that announce optional fields; clear: none
+	// of them is present.
+	decFlagExtended = 1 << 2
+	// decExtExceptions: an exception count (>= 1) and the exceptions.
+	decExtExceptions = 1 << 0
+	// decExtGCD: a <uvarint> divisor g >= 2 of every value-stream entry;
+	// the stream stores entry / g (memory gauges move in pages of 4096).
+	decExtGCD = 1 << 1
+	// decExtULP: the near model. A third stream of n corrections follows
+	// the value stream: value bits = bits(float64(m) / 10^e) + correction.
+	decExtULP = 1 << 2
+	// decExtKnown are the extension bits this version understands; any
+	// other set bit (or none) is corruption.
+	decExtKnown = decExtExceptions | decExtGCD | decExtULP
+	// decMaxCorr bounds the corrections an encoder writes (a larger one
+	// makes the value an exception); decoders accept any int64.
+	decMaxCorr = 1 << 16
+	// decNearFrom: the near model is costed for chunks whose exact
+	// exponent exceeds it (or that have exceptions). Six decimals is what
+	// printf-style exporters emit; beyond that, digits usually come from
+	// float arithmetic.
+	decNearFrom = 6
+	// decMaxGCD bounds the divisor, so that |entry / g| * g never wraps.
+	decMaxGCD = 1 << 62
 	// decExpShift is the position of e in the header byte.
 	decExpShift = 3
 

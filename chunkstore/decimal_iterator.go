@@ -16,6 +16,7 @@ type decimalState struct {
 	vs    []uint64 // float64 bits
 	tz    []uint64 // scratch: zigzagged stream values
 	vz    []uint64
+	cz    []uint64
 	frame []byte // scratch: zstd frame with its magic restored
 	raw   []byte // scratch: decompressed body
 	// excIdx, excBits: the exceptions read from the body.
@@ -136,8 +137,14 @@ func (d *decimalState) decode(c Chunk) error {
 	if valueDod && n >= 2 {
 		dm1 = r.varint("first value delta")
 	}
-	numExc := uint64(0)
-	if hdr&decFlagExceptions != 0 {
+	ext, numExc, g := uint64(0), uint64(0), uint64(1)
+	if hdr&decFlagExtended != 0 {
+		ext = r.uvarint("extension bits")
+		if r.err == nil && (ext == 0 || ext&^decExtKnown != 0) {
+			return corruptf(r.off(), fmt.Errorf("decimal extension bits %#x", ext))
+		}
+	}
+	if ext&decExtExceptions != 0 {
 		numExc = r.uvarint("exception count")
 		if r.err == nil && (numExc == 0 || numExc > uint64(n)) {
 			return corruptf(r.off(), fmt.Errorf("%d exceptions in %d samples", numExc, n))
@@ -154,12 +161,22 @@ func (d *decimalState) decode(c Chunk) error {
 		d.excIdx = append(d.excIdx, idx)
 		d.excBits = append(d.excBits, r.uint64LE("exception value"))
 	}
+	if ext&decExtGCD != 0 {
+		g = r.uvarint("value divisor")
+		if r.err == nil && (g < 2 || g > decMaxGCD) {
+			return corruptf(r.off(), fmt.Errorf("decimal value divisor %d not in [2, 2^62]", g))
+		}
+	}
 	d.tz = r.stream(d.tz[:0], max(n-2, 0), "timestamps")
 	nv := max(n-1, 0)
 	if valueDod {
 		nv = max(n-2, 0)
 	}
 	d.vz = r.stream(d.vz[:0], nv, "values")
+	d.cz = d.cz[:0]
+	if ext&decExtULP != 0 {
+		d.cz = r.stream(d.cz, n, "corrections")
+	}
 	if r.err != nil {
 		return r.err
 	}
@@ -194,16 +211,19 @@ func (d *decimalState) decode(c Chunk) error {
 			m += dm
 			d.vs = append(d.vs, math.Float64bits(float64(m)/p))
 			for _, u := range d.vz {
-				dm += unzigzag(u)
+				dm += unzigzag(u) * int64(g)
 				m += dm
 				d.vs = append(d.vs, math.Float64bits(float64(m)/p))
 			}
 		}
 	} else {
 		for _, u := range d.vz {
-			m += unzigzag(u)
+			m += unzigzag(u) * int64(g)
 			d.vs = append(d.vs, math.Float64bits(float64(m)/p))
 		}
+	}
+	for i, u := range d.cz {
+		d.vs[i] += uint64(unzigzag(u)) // wrapping, as the encoder's difference
 	}
 	for i, k := range d.excIdx {
 		d.vs[k] = d.excBits[i]

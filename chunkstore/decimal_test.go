@@ -154,9 +154,23 @@ func TestDecimal_ChoosesModelAndLayout(t *testing.T) {
 	require.Equal(t, byte(2), c.Data[0]>>decExpShift, "exponent")
 	require.Less(t, len(c.Data), 40, "regular counter: almost nothing to store")
 
-	gauge := withV(ts, func(i int) float64 { return float64(i*7919%1000) / 10 })
+	gauge := withV(ts, func(i int) float64 { return float64(i*i*7919%1000) / 10 })
 	c = encodeDecimal(t, gauge, layoutBoth)
 	require.Zero(t, c.Data[0]&decFlagValueDod, "a jumping gauge is delta-coded")
+
+	pages := withV(ts, func(i int) float64 { return float64(1<<30 + 4096*(i*7919%1000)) })
+	c = encodeDecimal(t, pages, layoutPacked)
+	require.NotZero(t, c.Data[0]&decFlagExtended, "memory in pages: divisor")
+	require.Less(t, len(c.Data), 1000*10/8, "10 bits per value, not 22")
+	requireDecimalRoundTrip(t, pages)
+
+	// Seconds computed as µs / 1000 / 1000 (node_pressure_*): not exact
+	// decimals at any small e, but within a few ULPs of one.
+	pressure := withV(ts, func(i int) float64 { return float64(19724456+i*i%20000) / 1000 / 1000 })
+	c = encodeDecimal(t, pressure, layoutPacked)
+	require.NotZero(t, c.Data[0]&decFlagExtended)
+	require.Less(t, len(c.Data), 2000*4, "near model: ~3 bytes per value, not 8 per exception")
+	requireDecimalRoundTrip(t, pressure)
 
 	// The chosen layout is never larger than either alone.
 	r := rand.New(rand.NewPCG(testSeed(t), 5))
@@ -229,9 +243,17 @@ func TestDecimal_Corruption(t *testing.T) {
 	bad := Chunk{Enc: EncDecimal, NumSamples: 1, Data: []byte{(decMaxExp + 1) << decExpShift, 0, 0}}
 	_, err := decodeAll(bad)
 	require.ErrorIs(t, err, ErrCorrupt, "exponent out of range")
-	bad.Data = []byte{decFlagExceptions, 0, 0, 0}
-	_, err = decodeAll(bad)
-	require.ErrorIs(t, err, ErrCorrupt, "exception flag with a zero count")
+	for _, body := range [][]byte{
+		{0, 0},                // no extension bits
+		{8, 0},                // unknown extension bit
+		{decExtExceptions, 0}, // zero exceptions
+		{decExtGCD, 1},        // divisor 1
+		{decExtExceptions, 2, 0, 1, 2, 3, 4, 5, 6, 7, 0}, // more exceptions than samples
+	} {
+		bad.Data = append([]byte{decFlagExtended, 0}, body...)
+		_, err = decodeAll(bad)
+		require.ErrorIs(t, err, ErrCorrupt, "extension %v", body)
+	}
 	bad = Chunk{Enc: EncDecimal, Data: []byte{0}}
 	_, err = decodeAll(bad)
 	require.ErrorIs(t, err, ErrCorrupt, "payload of an empty chunk")
