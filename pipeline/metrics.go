@@ -30,6 +30,14 @@ var shardMetricDefs = []shardCounter{
 	{"tsdb_head_samples_rejected_total", "Samples rejected, by reason.", prometheus.CounterValue},
 	{"tsdb_head_chunks_cut_total", "Head chunks closed and moved to the mapped head chunk files.", prometheus.CounterValue},
 	{"tsdb_wal_replay_samples_total", "Samples replayed from the WAL at open.", prometheus.CounterValue},
+	{"tsdb_blocks", "Blocks in the shard.", prometheus.GaugeValue},
+	{"tsdb_blocks_cut_total", "Blocks cut from the head.", prometheus.CounterValue},
+	{"tsdb_compactions_total", "Compactions completed (each replaces its input blocks with one).", prometheus.CounterValue},
+	{"tsdb_blocks_retention_removed_total", "Blocks removed by time or size retention.", prometheus.CounterValue},
+	{"tsdb_blocks_quarantined_total", "Blocks moved to quarantine/ because they failed to open.", prometheus.CounterValue},
+	{"tsdb_background_errors_total", "Failed background jobs (head cut, compaction); data stays where it was and the job is retried.", prometheus.CounterValue},
+	{"tsdb_head_early_cuts_total", "Head cuts triggered by the head memory bound instead of its time span.", prometheus.CounterValue},
+	{"tsdb_deletions_total", "Delete requests that wrote head tombstones.", prometheus.CounterValue},
 	{"tsdb_wal_replay_duration_seconds", "Duration of the last WAL replay.", prometheus.GaugeValue},
 	{"tsdb_wal_records_written_total", "WAL records written.", prometheus.CounterValue},
 	{"tsdb_wal_bytes_written_total", "WAL bytes written, frame headers included.", prometheus.CounterValue},
@@ -91,8 +99,17 @@ func (m *dbMetrics) Collect(ch chan<- prometheus.Metric) {
 		emit("tsdb_head_samples_rejected_total", c, float64(sm.SamplesOutOfOrder.Load()), "out_of_order")
 		emit("tsdb_head_samples_rejected_total", c, float64(sm.SamplesConflict.Load()), "duplicate_timestamp")
 		emit("tsdb_head_samples_rejected_total", c, float64(sm.SamplesSeriesLimit.Load()), "series_limit")
+		emit("tsdb_head_samples_rejected_total", c, float64(sm.SamplesTooOld.Load()), "too_old")
 		emit("tsdb_head_chunks_cut_total", c, float64(sm.ChunksCut.Load()))
 		emit("tsdb_wal_replay_samples_total", c, float64(sm.ReplayedSamples.Load()))
+		emit("tsdb_blocks", g, float64(sm.Blocks.Load()))
+		emit("tsdb_blocks_cut_total", c, float64(sm.BlocksCut.Load()))
+		emit("tsdb_compactions_total", c, float64(sm.Compactions.Load()))
+		emit("tsdb_blocks_retention_removed_total", c, float64(sm.BlocksRetained.Load()))
+		emit("tsdb_blocks_quarantined_total", c, float64(sm.BlocksQuarantined.Load()))
+		emit("tsdb_background_errors_total", c, float64(sm.BackgroundErrors.Load()))
+		emit("tsdb_head_early_cuts_total", c, float64(sm.HeadEarlyCuts.Load()))
+		emit("tsdb_deletions_total", c, float64(sm.Deletions.Load()))
 		emit("tsdb_wal_replay_duration_seconds", g, float64(sm.ReplayDurationNanos.Load())/1e9)
 		emit("tsdb_wal_records_written_total", c, float64(wm.RecordsWritten.Load()))
 		emit("tsdb_wal_bytes_written_total", c, float64(wm.BytesWritten.Load()))

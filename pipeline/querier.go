@@ -155,9 +155,14 @@ func (q *Querier) selectHead(v *shard.View, ms []*labels.Matcher) ([]seriesData,
 			continue
 		}
 		del := v.Deleted(ref)
-		sc := make([]SeriesChunk, len(chunks))
-		for k, c := range chunks {
-			sc[k] = SeriesChunk{Chunk: c, Deleted: del}
+		sc := make([]SeriesChunk, 0, len(chunks))
+		for _, c := range chunks {
+			if !del.Covers(c.MinT, c.MaxT) {
+				sc = append(sc, SeriesChunk{Chunk: c, Deleted: del})
+			}
+		}
+		if len(sc) == 0 {
+			continue // every sample in range is deleted: no series, as in Prometheus
 		}
 		lset, _ := v.Labels(ref)
 		out = append(out, seriesData{lset: lset, chunks: sc})
