@@ -9,6 +9,11 @@
 //   - [Chunk]: an immutable view of encoded samples plus their metadata.
 //   - [Iterator]: the decoder, with Next/At/SeekTo/Err.
 //   - [AppendRecord] / [DecodeRecord]: the on-disk chunk record.
+//   - [DecimalEncoder] ([EncDecimal]) and [Reencoder] / [Reencode]: the
+//     long-term encoding of compacted chunks and the re-cutting of a
+//     series' chunks into long chunks in the smaller of the two encodings.
+//     The Iterator decodes both encodings; an EncDecimal chunk is decoded
+//     whole on Reset into buffers the Iterator keeps.
 //
 // It does not own series identity, chunk cutting policy (the caller decides
 // when a chunk is full; [DefaultSamplesPerChunk] is only a recommendation),
