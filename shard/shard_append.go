@@ -226,8 +226,10 @@ func (s *Shard) cutChunk(ms *memSeries) bool {
 	}
 	if err != nil {
 		// Returned to this and every later append (the shard is poisoned).
-		err = fmt.Errorf("cut head chunk: %w", err)
-		s.err.Store(&err)
+		// NB: only this path may take an address for s.err; taking &err
+		// above would move err to the heap on every cut.
+		perr := fmt.Errorf("cut head chunk: %w", err)
+		s.err.Store(&perr)
 		return false
 	}
 	ms.lastClosed = ref

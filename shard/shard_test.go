@@ -244,3 +244,43 @@ func TestShard_ViewAfterClose(t *testing.T) {
 	err := s.View(t.Context(), func(v *View) error { return nil })
 	require.ErrorIs(t, err, ErrClosed)
 }
+
+// TestShard_ApplyAllocsSteadyState: once series exist and their chunk
+// buffers have reached their working size, applying an append message
+// allocates nothing per sample (the WAL flusher's per-round bookkeeping is
+// the only allocation left, and it is per group commit, not per sample).
+func TestShard_ApplyAllocsSteadyState(t *testing.T) {
+	s := openShard(t, t.TempDir(), Options{ChunkSamples: 8})
+	defer func() { require.NoError(t, s.CloseUnstarted()) }()
+	const series, perMsg = 50, 4
+	m := &stages.ShardBatch{}
+	for i := range series {
+		ls := labels.FromStrings("__name__", "m", "i", string(rune('a'+i%26))+string(rune('a'+i/26)))
+		h, _ := stages.HashLabels(nil, ls)
+		m.Series = append(m.Series, stages.ShardSeries{Labels: ls, Hash: h})
+	}
+	ts := int64(0)
+	fill := func() {
+		m.Samples = m.Samples[:0]
+		for k := range perMsg {
+			for i := range series {
+				m.Samples = append(m.Samples, stages.Sample{Series: uint32(i), T: ts + int64(k), V: float64(i)})
+			}
+		}
+		ts += perMsg
+	}
+	for range 40 { // past several chunk cuts, so buffers are at size
+		fill()
+		r := s.apply(m)
+		require.NoError(t, r.Err)
+		m.Result = r
+	}
+	samples := series * perMsg
+	allocs := testing.AllocsPerRun(50, func() {
+		fill()
+		m.Result = s.apply(m)
+	})
+	require.NoError(t, m.Result.Err)
+	t.Logf("%.2f allocations per message of %d samples", allocs, samples)
+	require.LessOrEqual(t, allocs, 2.0, "per-message allocations only (WAL group-commit bookkeeping)")
+}
