@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -284,14 +285,26 @@ func (r *byteReader) stream(dst []uint64, count int, what string) []uint64 {
 	if r.err != nil {
 		return dst
 	}
+	dst = slices.Grow(dst, count)
 	if !r.packed {
+		// Hot loop of the zstd layout: most entries are one byte.
+		b, p := r.b, 0
 		for range count {
-			u := r.uvarint(what)
-			if r.err != nil {
+			if p < len(b) && b[p] < 0x80 {
+				dst = append(dst, uint64(b[p]))
+				p++
+				continue
+			}
+			u, k := binary.Uvarint(b[p:])
+			if k <= 0 {
+				r.b, r.read = b[p:], r.read+p
+				r.err = corruptf(r.off(), fmt.Errorf("%s: %w", what, varintErr(k)))
 				return dst
 			}
 			dst = append(dst, u)
+			p += k
 		}
+		r.b, r.read = b[p:], r.read+p
 		return dst
 	}
 	br := bitReader{data: r.b}
