@@ -68,6 +68,9 @@ const (
 	// uvarint is at most 10 bytes, plus 18 bytes per exception and the
 	// header; anything larger is corruption.
 	decMaxRawBytes = 64 << 20
+	// decMaxZstdRatio bounds rawLen by the compressed size: zstd's densest
+	// block (RLE: 3-byte header and 1 byte) expands 4 bytes to 128 KiB.
+	decMaxZstdRatio = 128 << 10 / 4
 )
 
 // zstdMagic is the zstd frame magic number (RFC 8878 §3.1.1), which the

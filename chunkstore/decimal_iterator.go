@@ -103,7 +103,11 @@ func (d *decimalState) decode(c Chunk) error {
 		}
 		// Both uvarint streams take at least one byte per value and at
 		// most 10; an exception takes at most 18 bytes, the header 30.
-		if rawLen > decMaxRawBytes || uint64(n) > 2+rawLen/2 || rawLen > 30+38*uint64(n) {
+		// A zstd block of at most 128 KiB takes at least 4 bytes (an RLE
+		// block), so a frame cannot expand by more than 32768x: a tiny
+		// payload cannot make the decoder allocate megabytes.
+		if rawLen > decMaxRawBytes || uint64(n) > 2+rawLen/2 || rawLen > 30+38*uint64(n) ||
+			rawLen > decMaxZstdRatio*uint64(len(body)) {
 			return corruptf(base, fmt.Errorf("%w: %d samples, raw body of %d bytes", errCountTooLarge, n, rawLen))
 		}
 		base += k
