@@ -182,12 +182,13 @@ func readHeadChunk(files map[uint32]*headFile, ref chunkRef) (c chunkstore.Chunk
 	return c, prev, prevMaxT, nil
 }
 
-// releaseBefore retires every file but the current one whose chunks all end
-// before t: it leaves the map, its name is removed, and its mapping goes
-// with the last reader's release (Linux keeps unlinked mapped files alive).
-func (hc *headChunks) releaseBefore(t int64) {
+// releaseBefore retires every file but the current one and the pinned ones
+// whose chunks all end before t: it leaves the map, its name is removed, and
+// its mapping goes with the last reader's release (Linux keeps unlinked
+// mapped files alive).
+func (hc *headChunks) releaseBefore(t int64, pinned map[uint32]bool) {
 	for seq, hf := range hc.files {
-		if hf == hc.cur || hf.maxT >= t {
+		if hf == hc.cur || hf.maxT >= t || pinned[seq] {
 			continue
 		}
 		delete(hc.files, seq)

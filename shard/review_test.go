@@ -41,6 +41,17 @@ func rvMsg(series []labels.Labels, ts int64, val func(i int) float64) *stages.Sh
 	return m
 }
 
+// rvStartJob hands j to a stand-in worker goroutine that runs it and leaves
+// its result on s.results, as the shard's worker does, and marks the shard
+// busy; the job's result is applied by whoever settles it.
+func rvStartJob(t *testing.T, s *Shard, j job) {
+	t.Helper()
+	s.results = make(chan jobResult, 1)
+	s.jobBusy = true
+	apply, err := j.run(context.Background())
+	s.results <- jobResult{name: j.name, apply: apply, err: err, undo: j.undo}
+}
+
 // rvRunCut plans a head cut and runs it as the worker then the shard
 // goroutine would.
 func rvRunCut(t *testing.T, s *Shard, force bool) error {
@@ -145,7 +156,6 @@ func rvReleasedSetup(t *testing.T) (*Shard, []labels.Labels, []uint32, func(int)
 // file still has an open chunk after the boundary; View.Chunks dereferences
 // lastClosed before looking at its maxT and fails the query.
 func TestReview_ReleasedHeadChunkFile_Query(t *testing.T) {
-	t.Skip("BUG: View.Chunks dereferences lastClosed in a released head chunk file (no file 000001); see report")
 	s, _, refs, _ := rvReleasedSetup(t)
 	for i, ref := range refs {
 		ts, err := rvRead(s, ref)
@@ -158,7 +168,6 @@ func TestReview_ReleasedHeadChunkFile_Query(t *testing.T) {
 // the chunk [100, 199] reads lastClosed for its maxT, fails, and poisons the
 // shard (every later append fails).
 func TestReview_ReleasedHeadChunkFile_AppendPoisons(t *testing.T) {
-	t.Skip("BUG: cutChunk reads lastClosed from a released head chunk file and poisons the shard; see report")
 	s, series, _, val := rvReleasedSetup(t)
 	for ts := int64(151); ts <= 200; ts++ {
 		r := s.apply(rvMsg(series, ts, val))
@@ -170,7 +179,6 @@ func TestReview_ReleasedHeadChunkFile_AppendPoisons(t *testing.T) {
 // cut's snapshot walk starts at lastClosed too and fails, so the head is
 // never persisted again and the WAL never truncated.
 func TestReview_ReleasedHeadChunkFile_NextCut(t *testing.T) {
-	t.Skip("BUG: addSnapshotSeries dereferences lastClosed in a released head chunk file; see report")
 	s, series, _, val := rvReleasedSetup(t)
 	for ts := int64(151); ts <= 199; ts++ { // stay inside [100, 199]: no chunk cut
 		require.NoError(t, s.apply(rvMsg(series, ts, val)).Err)
@@ -185,7 +193,6 @@ func TestReview_ReleasedHeadChunkFile_NextCut(t *testing.T) {
 // (durably: the parents are removed). publishCut carries late tombstones
 // over for head cuts; replaceBlocks has no equivalent.
 func TestReview_DeleteDuringCompactionLost(t *testing.T) {
-	t.Skip("BUG: tombstones written to parent blocks during a compaction are dropped by replaceBlocks; see report")
 	s := rvOpen(t, t.TempDir(), Options{
 		BlockRange:       100 * time.Millisecond,
 		CompactionRanges: []time.Duration{100 * time.Millisecond, 200 * time.Millisecond},
@@ -202,17 +209,13 @@ func TestReview_DeleteDuringCompactionLost(t *testing.T) {
 	require.Len(t, s.blocks, 2)
 	j, ok := s.planCompaction()
 	require.True(t, ok)
-	apply, err := j.run(context.Background()) // the worker merges the parents
-	require.NoError(t, err)
+	rvStartJob(t, s, j) // the worker merges the parents
 
-	// Meanwhile the shard goroutine serves a Delete of series i=0.
-	_, err = s.deleteLocked(math.MinInt64, math.MaxInt64, []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, "i", "0")})
+	// Meanwhile the shard goroutine serves a Delete of series i=0: it lets
+	// the compaction land first, then writes tombstones to its output.
+	_, err := s.deleteLocked(math.MinInt64, math.MaxInt64, []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, "i", "0")})
 	require.NoError(t, err)
-	for _, b := range s.blocks {
-		require.Empty(t, rvBlockSamples(t, b, series[0]), "the parents honour the delete")
-	}
-
-	require.NoError(t, apply(s)) // the result lands
+	require.False(t, s.jobBusy)
 	require.Len(t, s.blocks, 1)
 	require.Empty(t, rvBlockSamples(t, s.blocks[0], series[0]), "deleted samples are back after compaction")
 	require.Len(t, rvBlockSamples(t, s.blocks[0], series[1]), 200)
@@ -225,7 +228,6 @@ func TestReview_DeleteDuringCompactionLost(t *testing.T) {
 // takes it inherits x's tombstone: its acknowledged samples are hidden, and
 // the next head cut drops them for good.
 func TestReview_ReplayStaleTombstoneOnRecycledRef(t *testing.T) {
-	t.Skip("BUG: replay keeps tombstones of a ref removed by h.remove(old); a recycled ref inherits them; see report")
 	dir := t.TempDir()
 	one := func(int) float64 { return 1 }
 	x := labels.FromStrings("__name__", "x")
@@ -265,7 +267,6 @@ func TestReview_ReplayStaleTombstoneOnRecycledRef(t *testing.T) {
 // block's bounds, every later cut fails the same way, and the head and WAL
 // grow without bound.
 func TestReview_FailedHeadCutWedgesLaterCuts(t *testing.T) {
-	t.Skip("BUG: a failed head cut leaves appendMinT moved; every later cut fails with ErrOutOfBounds; see report")
 	s := rvOpen(t, t.TempDir(), Options{BlockRange: 100 * time.Millisecond})
 	defer func() { require.NoError(t, s.CloseUnstarted()) }()
 	series := []labels.Labels{labels.FromStrings("__name__", "m")}
@@ -280,7 +281,7 @@ func TestReview_FailedHeadCutWedgesLaterCuts(t *testing.T) {
 	require.True(t, ok)
 	_, err := j.run(context.Background())
 	require.Error(t, err)
-	s.finishJob(jobResult{name: j.name, err: err})
+	s.finishJob(jobResult{name: j.name, err: err, undo: j.undo})
 	require.NoError(t, os.Remove(s.blocksDir()))
 	require.NoError(t, os.Mkdir(s.blocksDir(), 0o755))
 
@@ -288,6 +289,7 @@ func TestReview_FailedHeadCutWedgesLaterCuts(t *testing.T) {
 		require.NoError(t, s.apply(rvMsg(series, ts, one)).Err)
 	}
 	require.NoError(t, rvRunCut(t, s, false), "the retry after the failure")
+	require.NoError(t, rvRunCut(t, s, false), "and the next range")
 	var got []int64
 	for _, b := range s.blocks {
 		got = append(got, rvBlockSamples(t, b, series[0])...)
@@ -303,7 +305,6 @@ func TestReview_FailedHeadCutWedgesLaterCuts(t *testing.T) {
 // replayed into the head only (samples below appendMinT are not there), so
 // the acknowledged deletion is undone.
 func TestReview_DeleteDuringHeadCutLostOnCrash(t *testing.T) {
-	t.Skip("BUG: a Delete acked during an in-flight head cut is lost if the process dies before publishCut; see report")
 	dir := t.TempDir()
 	s := rvOpen(t, dir, Options{BlockRange: 100 * time.Millisecond})
 	series := []labels.Labels{labels.FromStrings("__name__", "m")}
@@ -313,8 +314,7 @@ func TestReview_DeleteDuringHeadCutLostOnCrash(t *testing.T) {
 	}
 	j, ok := s.planHeadCut(false)
 	require.True(t, ok)
-	_, err := j.run(context.Background()) // block written and renamed; result not applied yet
-	require.NoError(t, err)
+	rvStartJob(t, s, j) // block written and renamed; result not applied yet
 	seq, err := s.deleteLocked(math.MinInt64, math.MaxInt64, []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, "__name__", "m")})
 	require.NoError(t, err)
 	require.NoError(t, s.WaitDurable(context.Background(), seq), "the delete is acknowledged")

@@ -362,6 +362,13 @@ func (s *Shard) gc() int {
 	return s.gcBefore(s.head.maxt - s.opts.IdleSeriesTimeout.Milliseconds())
 }
 
+// removeSeries drops the series at ref from the head with its head
+// tombstones (the ref will name another series).
+func (s *Shard) removeSeries(ref uint32) {
+	s.head.remove(ref)
+	delete(s.tombs, ref)
+}
+
 // gcBefore drops the persisted series whose last sample is before
 // idleBefore, and their head tombstones.
 func (s *Shard) gcBefore(idleBefore int64) int {
@@ -377,8 +384,7 @@ func (s *Shard) gcBefore(idleBefore int64) int {
 				continue
 			}
 		}
-		h.remove(ref)
-		delete(s.tombs, ref) // the ref will name another series
+		s.removeSeries(ref)
 		removed++
 	}
 	if removed > 0 {

@@ -24,9 +24,7 @@ import (
 // `tsdb compact` runs on a database opened offline.
 func (s *Shard) Maintain(ctx context.Context, forceHeadCut bool) error {
 	return s.exec(ctx, func() error {
-		if s.jobBusy { // let the worker's job land first
-			s.finishJob(<-s.results)
-		}
+		s.settleJob()
 		if forceHeadCut {
 			if j, ok := s.planHeadCut(true); ok {
 				if err := s.runNow(j); err != nil {
@@ -59,7 +57,10 @@ const maxMaintainRounds = 10000
 // runNow runs j on the calling (shard) goroutine.
 func (s *Shard) runNow(j job) error {
 	apply, err := j.run(context.Background())
-	if err == nil && apply != nil {
+	switch {
+	case err != nil && j.undo != nil:
+		j.undo(s)
+	case err == nil && apply != nil:
 		err = apply(s)
 	}
 	if err != nil {
@@ -72,6 +73,7 @@ func (s *Shard) runNow(j job) error {
 // deleted data (a compaction of the block alone).
 func (s *Shard) CleanTombstones(ctx context.Context) error {
 	return s.exec(ctx, func() error {
+		s.settleJob()
 		for _, b := range append([]*block.Block(nil), s.blocks...) {
 			if len(b.Tombstones()) == 0 {
 				continue

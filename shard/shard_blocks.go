@@ -53,13 +53,16 @@ import (
 type job struct {
 	name string
 	run  func(ctx context.Context) (apply func(s *Shard) error, err error)
+	// undo, if set, runs on the shard goroutine when run fails, to give
+	// back what planning took (a head cut's move of appendMinT).
+	undo func(s *Shard)
 }
 
 // worker is the shard's background goroutine. It exits when jobs is closed.
 func (s *Shard) worker(jobs <-chan job, results chan<- jobResult) {
 	defer close(results)
 	for j := range jobs {
-		res := jobResult{name: j.name}
+		res := jobResult{name: j.name, undo: j.undo}
 		if s.opts.Background != nil {
 			s.opts.Background <- struct{}{}
 		}
@@ -76,6 +79,7 @@ func (s *Shard) worker(jobs <-chan job, results chan<- jobResult) {
 type jobResult struct {
 	name  string
 	apply func(s *Shard) error
+	undo  func(s *Shard)
 	err   error
 	dur   time.Duration
 }
@@ -83,7 +87,10 @@ type jobResult struct {
 // finishJob applies a job's result on the shard goroutine.
 func (s *Shard) finishJob(r jobResult) {
 	s.jobBusy = false
-	if r.err == nil && r.apply != nil {
+	switch {
+	case r.err != nil && r.undo != nil:
+		r.undo(s)
+	case r.err == nil && r.apply != nil:
 		r.err = r.apply(s)
 	}
 	if r.err != nil {
@@ -190,6 +197,17 @@ func (s *Shard) quarantine(path, name string) error {
 	return fsutil.Rename(path, dst)
 }
 
+// settleJob waits for the running background job, if any, and applies its
+// result. Operations that change blocks or tombstones (Delete, maintenance)
+// call it first, so they never race a job that is rewriting the data they
+// touch: a Delete served while a compaction merged its parents, or while a
+// head cut wrote its block, would otherwise miss the new block.
+func (s *Shard) settleJob() {
+	if s.jobBusy {
+		s.finishJob(<-s.results)
+	}
+}
+
 // maybeStartJob starts the next background job if the worker is idle: a head
 // cut when the head spans 1.5 block ranges (or outgrew its memory bound),
 // else a compaction, else retention. Called on the shard goroutine after
@@ -222,7 +240,9 @@ func (s *Shard) planHeadCut(force bool) (job, bool) {
 		return job{}, false
 	}
 	r := s.opts.BlockRange.Milliseconds()
-	mint := max(h.mint, s.appendMinT)
+	// The unpersisted data starts at queryMinT (equal to appendMinT unless
+	// an earlier cut failed and was undone).
+	mint := max(h.mint, s.queryMinT)
 	var boundary int64
 	early := false
 	switch {
@@ -242,14 +262,20 @@ func (s *Shard) planHeadCut(force bool) (job, bool) {
 		return job{}, false
 	}
 	snap := s.snapshotHead(mint, boundary)
+	prevAppendMinT := s.appendMinT
 	s.appendMinT = boundary
 	sealed, err := s.wal.Rotate(context.Background())
 	if err != nil {
+		s.appendMinT = prevAppendMinT
 		snap.files.Release()
+		s.m.BackgroundErrors.Add(1)
 		s.log.Error("wal rotate for head cut", zap.Error(err))
 		return job{}, false
 	}
 	return job{
+		// A failed cut published nothing: samples below the boundary are
+		// welcome again and the next cut retries the range.
+		undo: func(s *Shard) { s.appendMinT = prevAppendMinT },
 		name: fmt.Sprintf("head cut [%d, %d)", mint, boundary),
 		run: func(ctx context.Context) (func(*Shard) error, error) {
 			return s.runHeadCut(snap, sealed, early)
@@ -422,11 +448,7 @@ func (s *Shard) checkpointWAL(sealed int, snap *headSnapshot) error {
 // are now persisted and idle become collectable, and head chunk files that
 // hold only persisted chunks are released.
 func (s *Shard) publishCut(b *block.Block, boundary int64) error {
-	var err error
 	if b != nil {
-		// A Delete that ran while the block was written missed it (the
-		// snapshot had the tombstones of its time); carry them over.
-		err = s.tombstonesToBlock(b)
 		s.blocks = append(s.blocks, b)
 		s.m.Blocks.Store(int64(len(s.blocks)))
 		s.m.BlocksCut.Add(1)
@@ -434,50 +456,24 @@ func (s *Shard) publishCut(b *block.Block, boundary int64) error {
 	s.queryMinT = max(s.queryMinT, boundary)
 	s.persistT = max(s.persistT, boundary-1)
 	s.dropPersistedTombstones(boundary)
-	s.hc.releaseBefore(s.queryMinT)
+	s.hc.releaseBefore(s.queryMinT, s.pinnedHeadFiles())
 	s.gc()
-	return err
+	return nil
 }
 
-// tombstonesToBlock adds to b the head tombstones that overlap its range,
-// finding each series in b by its labels.
-func (s *Shard) tombstonesToBlock(b *block.Block) error {
-	m := b.Meta()
-	var ts block.Tombstones
-	for ref, ivs := range s.tombs {
-		if !ivs.Overlaps(m.MinTime, m.MaxTime-1) {
-			continue
-		}
-		ms := s.head.get(ref)
-		if ms == nil {
-			continue
-		}
-		var matchers []*labels.Matcher
-		ms.lset.Range(func(l labels.Label) {
-			matchers = append(matchers, labels.MustNewMatcher(labels.MatchEqual, l.Name, l.Value))
-		})
-		bm, err := b.Postings(matchers...)
-		if err != nil {
-			return fmt.Errorf("block %s: %w", m.ULID, err)
-		}
-		it := bm.Iterator()
-		for it.HasNext() {
-			bref := it.Next()
-			if ts == nil {
-				ts = block.Tombstones{}
-				for r, old := range b.Tombstones() {
-					ts[r] = old
-				}
-			}
-			for _, iv := range ivs {
-				ts[bref] = ts[bref].Add(iv)
-			}
+// pinnedHeadFiles returns the head chunk files holding a live series' newest
+// closed chunk. A chain walk dereferences that chunk before it knows its
+// time range (the links carry the time of older chunks only), so its file
+// must stay mapped however old the chunk is.
+func (s *Shard) pinnedHeadFiles() map[uint32]bool {
+	pinned := map[uint32]bool{}
+	h := s.head
+	for ref := uint32(1); ref < h.nrefs; ref++ {
+		if ms := h.get(ref); ms != nil && ms.lastClosed != 0 {
+			pinned[ms.lastClosed.file()] = true
 		}
 	}
-	if ts == nil {
-		return nil
-	}
-	return b.SetTombstones(ts)
+	return pinned
 }
 
 // lastCheckpoint returns the segment number of the newest WAL checkpoint in

@@ -39,8 +39,10 @@ func (s *Shard) Delete(ctx context.Context, mint, maxt int64, ms ...*labels.Matc
 	return s.WaitDurable(ctx, seq)
 }
 
-// deleteLocked runs on the shard goroutine.
+// deleteLocked runs on the shard goroutine. It first lets a running
+// background job land, so its tombstones reach the blocks that job writes.
 func (s *Shard) deleteLocked(mint, maxt int64, ms []*labels.Matcher) (uint64, error) {
+	s.settleJob()
 	iv := block.Interval{MinT: mint, MaxT: maxt}
 	bm, err := s.head.index.Select(ms...)
 	if err != nil {

@@ -58,7 +58,7 @@ func (s *Shard) replay() error {
 				if old != 0 {
 					// The same labels under another ref: the series was
 					// collected and came back; the newer record wins.
-					h.remove(old)
+					s.removeSeries(old)
 				}
 				delete(s.tombs, rs.Ref) // tombstones of a superseded series
 				h.create(rs.Ref, hash, rs.Labels)

@@ -169,8 +169,11 @@ func decodeTombstones(dir string, b []byte, numSeries int) (Tombstones, error) {
 			at := d.off
 			mint := d.varint()
 			span := d.uvarint()
-			iv := Interval{MinT: mint, MaxT: mint + int64(span)}
-			if span > maxInt64 || iv.MaxT < iv.MinT || (j > 0 && (ivs[j-1].MaxT == maxInt64 || iv.MinT <= ivs[j-1].MaxT+1)) {
+			// NB: a span may exceed MaxInt64 ([MinInt64, MaxInt64] is a
+			// valid "delete everything"); it must only keep MaxT in range.
+			// maxInt64-mint wraps to the right unsigned bound.
+			iv := Interval{MinT: mint, MaxT: int64(uint64(mint) + span)}
+			if span > uint64(maxInt64-mint) || (j > 0 && (ivs[j-1].MaxT == maxInt64 || iv.MinT <= ivs[j-1].MaxT+1)) {
 				return nil, corrupt(at, errors.New("intervals not sorted and disjoint"))
 			}
 			ivs = append(ivs, iv)
