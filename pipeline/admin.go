@@ -16,7 +16,10 @@ import (
 // Delete marks the samples in [mint, maxt] of the series matching ms as
 // deleted. Queries stop returning them at once; compaction (or
 // CleanTombstones) removes the data. It returns once the deletion is
-// durable.
+// durable. As in Prometheus, a range that reaches into the future also
+// hides samples appended later inside it (for series that existed at the
+// time of the call); delete up to "now" to avoid that. It waits for a
+// running head cut or compaction of each shard, so it can take seconds.
 func (db *DB) Delete(ctx context.Context, mint, maxt int64, ms ...*labels.Matcher) error {
 	return db.eachShard(ctx, func(ctx context.Context, s *shard.Shard) error {
 		return s.Delete(ctx, mint, maxt, ms...)
