@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/prometheus/model/labels"
 	"go.uber.org/zap"
 
+	"github.com/silverback-tsdb/tsdb/chunkstore"
 	"github.com/silverback-tsdb/tsdb/chunkstore/block"
 )
 
@@ -97,7 +99,16 @@ func (s *Shard) compactionJob(group []*block.Block, why string) job {
 					b.Release()
 				}
 			}()
-			meta, err := block.Compact(s.blocksDir(), group, block.CompactOptions{})
+			// Compacted blocks hold long chunks (12 h at 15 s) in the
+			// smaller of XOR and the decimal encoding, chosen per chunk
+			// (docs/COMPRESSION.md §Long-term encoding). The reencoder is
+			// owned by this job's goroutine.
+			re := chunkstore.NewReencoder(chunkstore.ReencodeOptions{})
+			meta, err := block.Compact(s.blocksDir(), group, block.CompactOptions{
+				Rechunk: func(dst []chunkstore.Chunk, _ labels.Labels, src []chunkstore.Chunk) ([]chunkstore.Chunk, error) {
+					return re.Reencode(dst, src)
+				},
+			})
 			if err != nil {
 				return nil, fmt.Errorf("compact: %w", err)
 			}
