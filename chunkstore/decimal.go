@@ -207,7 +207,7 @@ func (e *DecimalEncoder) scale(vs []float64) (int, bool) {
 	bestExp, bestNear := exp, false
 	best := uint64(math.MaxUint64)
 	if misses <= limit {
-		best = e.fill(vs, exp, false, best)
+		best = e.fill(vs, exp, false, best, limit)
 	}
 	if misses > 0 || exp > decNearFrom {
 		top := exp
@@ -215,7 +215,7 @@ func (e *DecimalEncoder) scale(vs []float64) (int, bool) {
 			top = decMaxExp
 		}
 		for x := 0; x <= top; x++ {
-			if c := e.fill(vs, x, true, best); c < best {
+			if c := e.fill(vs, x, true, best, limit); c < best {
 				best, bestExp, bestNear = c, x, true
 			}
 		}
@@ -223,18 +223,16 @@ func (e *DecimalEncoder) scale(vs []float64) (int, bool) {
 	if best == math.MaxUint64 {
 		return 0, false
 	}
-	e.fill(vs, bestExp, bestNear, math.MaxUint64)
+	e.fill(vs, bestExp, bestNear, math.MaxUint64, n)
 	e.near = bestNear
-	if len(e.exc) > limit {
-		return 0, false
-	}
 	return bestExp, true
 }
 
 // fill scales vs at exponent exp (with ULP corrections when near) into
 // e.ms, e.corr and e.exc and returns an estimate of the encoded bits; it
-// stops early, returning MaxUint64, once the estimate reaches stop.
-func (e *DecimalEncoder) fill(vs []float64, exp int, near bool, stop uint64) uint64 {
+// stops early, returning MaxUint64, once the estimate reaches stop or the
+// exceptions exceed maxExc.
+func (e *DecimalEncoder) fill(vs []float64, exp int, near bool, stop uint64, maxExc int) uint64 {
 	e.ms, e.corr, e.exc = e.ms[:0], e.corr[:0], e.exc[:0]
 	p := pow10[exp]
 	var last int64
@@ -252,6 +250,9 @@ func (e *DecimalEncoder) fill(vs []float64, exp int, near bool, stop uint64) uin
 			e.exc = append(e.exc, i)
 			m, d = last, 0
 			cost += 8 * (decExceptionSize + 1)
+			if len(e.exc) > maxExc {
+				return math.MaxUint64
+			}
 		}
 		cost += uint64(bits.Len64(zigzag(m-last))) + uint64(bits.Len64(zigzag(d)))
 		if cost >= stop {
