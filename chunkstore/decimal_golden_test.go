@@ -70,3 +70,22 @@ func TestGolden_Decimal(t *testing.T) {
 	}
 	require.Equal(t, len(want), off)
 }
+
+// TestDecimalKnownAnswer pins the worked example of docs/format/chunks.md
+// §EncDecimal payload, byte by byte.
+func TestDecimalKnownAnswer(t *testing.T) {
+	e := DecimalEncoder{layouts: layoutPacked}
+	c, ok, err := e.Encode(nil, []int64{1000, 16000, 31002, 46001}, []float64{0.36, 0.40, 0.44, 0.48})
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, []byte{0x12, 0xb0, 0xea, 0x01, 0x48, 0x08, 0x07, 0x28, 0x00}, c.Data)
+	require.Equal(t, []byte{
+		0x10,       // body length 16
+		0x02,       // EncDecimal
+		0xd0, 0x0f, // minT 1000
+		0xc9, 0xdf, 0x02, // maxT-minT 45001
+		0x04,                                                 // 4 samples
+		0x12, 0xb0, 0xea, 0x01, 0x48, 0x08, 0x07, 0x28, 0x00, // payload
+		0x7b, 0xd6, 0x52, 0x02, // CRC32C
+	}, AppendRecord(nil, c))
+}
