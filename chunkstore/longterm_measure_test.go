@@ -12,6 +12,8 @@ import (
 )
 
 var (
+	measure = flag.Bool("measure", false,
+		"run TestLongTerm_Sizes: B/sample on real, regular and one day of node data (~25 s; too slow for -race CI)")
 	measureWeek = flag.Bool("measure.week", false,
 		"TestLongTerm_Sizes: also measure loadgen's node_exporter workload over a week (slow: ~1 min per host)")
 	measureHosts = flag.Int("measure.hosts", 4, "hosts of the synthetic week for -measure.week")
@@ -128,9 +130,12 @@ const sizesHeader = "| workload | size | xor | xor rec | decimal | best | best r
 
 // TestLongTerm_Sizes logs B/sample of EncXOR, EncDecimal and the per-chunk
 // best at several chunk sizes, split into timestamp and value parts (run
-// with -v; add -measure.week for the synthetic week). The figures feed
+// with -v -measure; add -measure.week for the synthetic week). The figures feed
 // docs/COMPRESSION.md §Long-term encoding.
 func TestLongTerm_Sizes(t *testing.T) {
+	if !*measure && !*measureWeek {
+		t.Skip("a measurement, not a test: run with -measure (and -measure.week)")
+	}
 	var rows []string
 	sizes := []int{120, 480, 2880, 0}
 	if ts, vs, ok := tryRealData(t); ok {
