@@ -22,13 +22,6 @@ import (
 // the order the Run goroutine and the worker would interleave them, so the
 // interleaving is deterministic.
 
-func rvOpen(t *testing.T, dir string, o Options) *Shard {
-	t.Helper()
-	o.Logger = zaptest.NewLogger(t)
-	s, err := Open(dir, 0, o)
-	require.NoError(t, err)
-	return s
-}
 
 // rvMsg builds a message with one sample at ts for each series.
 func rvMsg(series []labels.Labels, ts int64, val func(i int) float64) *stages.ShardBatch {
@@ -130,7 +123,7 @@ func rvReleasedSetup(t *testing.T) (*Shard, []labels.Labels, []uint32, func(int)
 	const seed = 1
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, seed))
-	s := rvOpen(t, t.TempDir(), Options{BlockRange: 100 * time.Millisecond, HeadChunkFileSize: 4096})
+	s := openShard(t, t.TempDir(), Options{BlockRange: 100 * time.Millisecond, HeadChunkFileSize: 4096})
 	t.Cleanup(func() { require.NoError(t, s.CloseUnstarted()) })
 	var series []labels.Labels
 	for i := range 30 {
@@ -193,7 +186,7 @@ func TestReview_ReleasedHeadChunkFile_NextCut(t *testing.T) {
 // (durably: the parents are removed). publishCut carries late tombstones
 // over for head cuts; replaceBlocks has no equivalent.
 func TestReview_DeleteDuringCompactionLost(t *testing.T) {
-	s := rvOpen(t, t.TempDir(), Options{
+	s := openShard(t, t.TempDir(), Options{
 		BlockRange:       100 * time.Millisecond,
 		CompactionRanges: []time.Duration{100 * time.Millisecond, 200 * time.Millisecond},
 	})
@@ -234,7 +227,7 @@ func TestReview_ReplayStaleTombstoneOnRecycledRef(t *testing.T) {
 	y := labels.FromStrings("__name__", "y")
 	z := labels.FromStrings("__name__", "z")
 
-	s := rvOpen(t, dir, Options{IdleSeriesTimeout: 1})
+	s := openShard(t, dir, Options{IdleSeriesTimeout: 1})
 	r := s.apply(rvMsg([]labels.Labels{x, y}, 10, one))
 	require.NoError(t, r.Err)
 	refX := r.Refs[0]
@@ -247,7 +240,7 @@ func TestReview_ReplayStaleTombstoneOnRecycledRef(t *testing.T) {
 	require.NotEqual(t, refX, r.Refs[0], "x comes back under y's old ref")
 	require.NoError(t, s.CloseUnstarted())
 
-	s = rvOpen(t, dir, Options{})
+	s = openShard(t, dir, Options{})
 	defer func() { require.NoError(t, s.CloseUnstarted()) }()
 	r = s.apply(rvMsg([]labels.Labels{z}, 5000, one))
 	require.NoError(t, r.Err)
@@ -267,7 +260,7 @@ func TestReview_ReplayStaleTombstoneOnRecycledRef(t *testing.T) {
 // block's bounds, every later cut fails the same way, and the head and WAL
 // grow without bound.
 func TestReview_FailedHeadCutWedgesLaterCuts(t *testing.T) {
-	s := rvOpen(t, t.TempDir(), Options{BlockRange: 100 * time.Millisecond})
+	s := openShard(t, t.TempDir(), Options{BlockRange: 100 * time.Millisecond})
 	defer func() { require.NoError(t, s.CloseUnstarted()) }()
 	series := []labels.Labels{labels.FromStrings("__name__", "m")}
 	one := func(int) float64 { return 1 }
@@ -306,7 +299,7 @@ func TestReview_FailedHeadCutWedgesLaterCuts(t *testing.T) {
 // the acknowledged deletion is undone.
 func TestReview_DeleteDuringHeadCutLostOnCrash(t *testing.T) {
 	dir := t.TempDir()
-	s := rvOpen(t, dir, Options{BlockRange: 100 * time.Millisecond})
+	s := openShard(t, dir, Options{BlockRange: 100 * time.Millisecond})
 	series := []labels.Labels{labels.FromStrings("__name__", "m")}
 	one := func(int) float64 { return 1 }
 	for ts := int64(0); ts <= 150; ts++ {
@@ -320,7 +313,7 @@ func TestReview_DeleteDuringHeadCutLostOnCrash(t *testing.T) {
 	require.NoError(t, s.WaitDurable(context.Background(), seq), "the delete is acknowledged")
 	require.NoError(t, s.CloseUnstarted()) // the process dies here (WAL closed cleanly: nothing acked is lost)
 
-	s = rvOpen(t, dir, Options{BlockRange: 100 * time.Millisecond})
+	s = openShard(t, dir, Options{BlockRange: 100 * time.Millisecond})
 	defer func() { require.NoError(t, s.CloseUnstarted()) }()
 	require.Len(t, s.blocks, 1)
 	require.Empty(t, rvBlockSamples(t, s.blocks[0], series[0]), "deleted samples visible again")
