@@ -11,7 +11,6 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/silverback-tsdb/tsdb/chunkstore"
 	"github.com/silverback-tsdb/tsdb/chunkstore/block"
