@@ -21,7 +21,6 @@ import (
 // the order the Run goroutine and the worker would interleave them, so the
 // interleaving is deterministic.
 
-
 // rvMsg builds a message with one sample at ts for each series.
 func rvMsg(series []labels.Labels, ts int64, val func(i int) float64) *stages.ShardBatch {
 	m := &stages.ShardBatch{}
