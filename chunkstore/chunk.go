@@ -23,6 +23,13 @@ type Chunk struct {
 	MinT, MaxT int64
 	// Data is the encoded payload (docs/format/chunks.md §EncXOR payload).
 	Data []byte
+	// Timestamps holds the chunk's timestamps when they are stored apart
+	// from its payload (EncDecimalShared: a block's shared timestamp
+	// column); nil for every other encoding. It has NumSamples entries,
+	// the first MinT and the last MaxT. Read-only: it is shared by every
+	// chunk of the column and, like Data, owned by whoever returned the
+	// chunk (a block keeps it valid at least while the block is held).
+	Timestamps []int64
 }
 
 // Iterator returns an iterator positioned before the first sample of c.

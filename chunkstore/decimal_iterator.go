@@ -66,9 +66,14 @@ func (it *Iterator) nextDecimal() bool {
 }
 
 // decode fills d.ts and d.vs from c or returns a *CorruptionError.
-func (d *decimalState) decode(c Chunk) error {
+func (d *decimalState) decode(c Chunk) error { return d.decodeWith(c, c.Data, nil) }
+
+// decodeWith decodes the EncDecimal payload data of c. With shared != nil
+// the payload is values-only (EncDecimalShared: no first delta, no T
+// stream) and shared, whose length, first and last entries the caller has
+// checked against c, supplies the timestamps.
+func (d *decimalState) decodeWith(c Chunk, data []byte, shared []int64) error {
 	d.ts, d.vs = d.ts[:0], d.vs[:0]
-	data := c.Data
 	n := c.NumSamples
 	if n < 0 || n > MaxDecimalSamples {
 		return corruptf(0, fmt.Errorf("%w: %d samples, limit %d", errCountTooLarge, n, MaxDecimalSamples))
@@ -106,7 +111,12 @@ func (d *decimalState) decode(c Chunk) error {
 		// A zstd block of at most 128 KiB takes at least 4 bytes (an RLE
 		// block), so a frame cannot expand by more than 32768x: a tiny
 		// payload cannot make the decoder allocate megabytes.
-		if rawLen > decMaxRawBytes || uint64(n) > 2+rawLen/2 || rawLen > 30+38*uint64(n) ||
+		// Values-only bodies hold one stream of at least n-2 entries.
+		minPerSample := uint64(2)
+		if shared != nil {
+			minPerSample = 1
+		}
+		if rawLen > decMaxRawBytes || uint64(n) > 2+rawLen/minPerSample || rawLen > 30+38*uint64(n) ||
 			rawLen > decMaxZstdRatio*uint64(len(body)) {
 			return corruptf(base, fmt.Errorf("%w: %d samples, raw body of %d bytes", errCountTooLarge, n, rawLen))
 		}
@@ -135,7 +145,7 @@ func (d *decimalState) decode(c Chunk) error {
 
 	r := byteReader{b: body, base: base, packed: packed}
 	var t1d, m0, dm1 int64
-	if n >= 2 {
+	if n >= 2 && shared == nil {
 		t1d = r.varint("first delta")
 	}
 	m0 = r.varint("first value")
@@ -172,7 +182,10 @@ func (d *decimalState) decode(c Chunk) error {
 			return corruptf(r.off(), fmt.Errorf("decimal value divisor %d not in [2, 2^62]", g))
 		}
 	}
-	d.tz = r.stream(d.tz[:0], max(n-2, 0), "timestamps")
+	d.tz = d.tz[:0]
+	if shared == nil {
+		d.tz = r.stream(d.tz, max(n-2, 0), "timestamps")
+	}
 	nv := max(n-1, 0)
 	if valueDod {
 		nv = max(n-2, 0)
@@ -191,8 +204,13 @@ func (d *decimalState) decode(c Chunk) error {
 
 	// Timestamps: t0 is MinT, then the first delta, then dods.
 	t := c.MinT
-	d.ts = append(d.ts, t)
-	if n >= 2 {
+	if shared != nil {
+		d.ts = append(d.ts, shared...)
+		t = shared[n-1]
+	} else {
+		d.ts = append(d.ts, t)
+	}
+	if n >= 2 && shared == nil {
 		delta := t1d
 		t += delta
 		d.ts = append(d.ts, t)

@@ -21,10 +21,20 @@ const (
 	// scaled decimal integers, delta or delta-of-delta coded, bit-packed or
 	// zstd-compressed (docs/format/chunks.md §EncDecimal payload).
 	EncDecimal Encoding = 2
+	// EncTimestamps is a timestamp column shared by the series of a group in
+	// a compacted block: the timestamp fields of EncDecimal alone
+	// (docs/format/chunks.md §EncTimestamps payload). It is never a series
+	// chunk; DecodeTimestamps decodes it.
+	EncTimestamps Encoding = 3
+	// EncDecimalShared is EncDecimal without timestamps: a column reference
+	// and the EncDecimal body without its timestamp fields. The timestamps
+	// come from a shared EncTimestamps column of the container, passed in
+	// Chunk.Timestamps (docs/format/chunks.md §EncDecimalShared payload).
+	EncDecimalShared Encoding = 4
 )
 
-// String returns a short name for the encoding ("xor", "none" or
-// "unknown(N)").
+// String returns a short name for the encoding ("xor", "decimal",
+// "decimal-shared", "timestamps", "none" or "unknown(N)").
 func (e Encoding) String() string {
 	switch e {
 	case EncNone:
@@ -33,12 +43,18 @@ func (e Encoding) String() string {
 		return "xor"
 	case EncDecimal:
 		return "decimal"
+	case EncDecimalShared:
+		return "decimal-shared"
+	case EncTimestamps:
+		return "timestamps"
 	}
 	return "unknown(" + strconv.Itoa(int(e)) + ")"
 }
 
-// Known reports whether this version of the package can decode e.
-func (e Encoding) Known() bool { return e == EncXOR || e == EncDecimal }
+// Known reports whether this version of the package can decode e as a
+// series chunk (EncDecimalShared only together with its Chunk.Timestamps;
+// EncTimestamps is a column, not a series chunk, and is not Known).
+func (e Encoding) Known() bool { return e == EncXOR || e == EncDecimal || e == EncDecimalShared }
 
 // DefaultSamplesPerChunk is the recommended number of samples after which a
 // caller cuts a new chunk. The codec itself has no limit below 2^32 samples.

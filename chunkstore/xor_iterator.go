@@ -52,6 +52,10 @@ func (it *Iterator) Reset(c Chunk) {
 		it.resetDecimal(c)
 		return
 	}
+	if c.Enc == EncDecimalShared {
+		it.resetShared(c) // shared_iterator.go
+		return
+	}
 	if c.Enc != EncXOR {
 		it.fail(fmt.Errorf("decode chunk with encoding %s: %w", c.Enc, ErrUnknownEncoding))
 		return
