@@ -302,3 +302,9 @@ func TestDecimal_SeekToAndReuseAcrossEncodings(t *testing.T) {
 		require.NoError(t, it.Err())
 	}
 }
+
+func TestEncDecimal_String(t *testing.T) {
+	require.Equal(t, "decimal", EncDecimal.String())
+	require.True(t, EncDecimal.Known())
+	require.False(t, Encoding(3).Known())
+}
