@@ -21,6 +21,10 @@ type OpenOptions struct {
 	// Logger receives lifecycle events and errors nobody can return (an
 	// unmap or delete failing in the last Release); nil means zap.NewNop().
 	Logger *zap.Logger
+	// TimestampCacheSamples bounds the decoded shared timestamp columns the
+	// block keeps (8 bytes per sample); 0 means
+	// DefaultTimestampCacheSamples, negative disables the cache.
+	TimestampCacheSamples int
 }
 
 // Block is an open, immutable, mmap'd block.
@@ -36,6 +40,7 @@ type Block struct {
 	segs [][]byte // segs[i] is chunk segment i+1, a mapping
 	maps []mmap.MMap
 	tomb atomic.Pointer[Tombstones]
+	cols columnCache // decoded shared timestamp columns (block_columns.go)
 
 	// unmapped is set once the mappings are gone; reads check it so misuse
 	// returns ErrClosed instead of faulting (only a best effort: holding a
@@ -68,6 +73,10 @@ func Open(dir string, o OpenOptions) (*Block, error) {
 		return nil, err
 	}
 	b := &Block{dir: dir, meta: meta, log: o.Logger.Named("block").With(zap.String("block", meta.ULID.String()))}
+	b.cols.limit = o.TimestampCacheSamples
+	if b.cols.limit == 0 {
+		b.cols.limit = DefaultTimestampCacheSamples
+	}
 	if err := b.open(); err != nil {
 		b.unmap()
 		return nil, err
@@ -238,6 +247,12 @@ func (it *seriesIter) next(dst []ChunkMeta) (labels.Labels, []ChunkMeta, bool, e
 // reference and must not be written. A damaged record returns a
 // *CorruptionError naming the block, the segment file and the offset;
 // only that chunk is affected.
+//
+// A chunkstore.EncDecimalShared chunk comes with its Timestamps: the
+// shared column, decoded once and cached by the block (bounded by
+// OpenOptions.TimestampCacheSamples), read-only and valid for as long as
+// the caller keeps it. A damaged column fails the chunks that use it with
+// a *CorruptionError naming the index and the column's offset.
 func (b *Block) Chunk(ref uint64) (chunkstore.Chunk, error) {
 	if b.unmapped.Load() {
 		return chunkstore.Chunk{}, ErrClosed
@@ -251,6 +266,11 @@ func (b *Block) Chunk(ref uint64) (chunkstore.Chunk, error) {
 	if err != nil {
 		return chunkstore.Chunk{}, &CorruptionError{Block: b.dir,
 			File: filepath.Join(chunksDirname, segmentName(seg)), Offset: int64(off), Err: err}
+	}
+	if c.Enc == chunkstore.EncDecimalShared {
+		if err := b.attachTimestamps(&c, seg, off); err != nil {
+			return chunkstore.Chunk{}, err
+		}
 	}
 	return c, nil
 }

@@ -29,8 +29,24 @@ type CompactOptions struct {
 	// buffers valid only during the call; the returned chunks need only
 	// stay valid until Rechunk is called again. dst is a reusable slice.
 	Rechunk func(dst []chunkstore.Chunk, lset labels.Labels, src []chunkstore.Chunk) ([]chunkstore.Chunk, error)
+	// SharedTimestamps stores timestamps once per group of output series
+	// with identical timestamp sequences (docs/format/block.md §Timestamps
+	// section): the output is index version 2 and every series of a group
+	// is cut into LongTermSamples pieces at the same sample indices, each
+	// piece a chunkstore.EncDecimalShared chunk referencing the group's
+	// column for that window, or a self-contained EncXOR chunk when that
+	// is smaller. Rechunk is not called for group members; series whose
+	// timestamps no other series shares go through Rechunk as without
+	// the option. It costs one extra pass over the inputs (decoding every
+	// chunk once more to hash the timestamps).
+	SharedTimestamps bool
+	// LongTermSamples is the most samples per chunk of a series in a group
+	// (SharedTimestamps only); 0 means chunkstore.DefaultLongTermSamples.
+	// Like chunkstore.Reencoder, N samples become ceil(N/LongTermSamples)
+	// chunks of nearly equal size.
+	LongTermSamples int
 	// Writer options of the output block (segment size, ULID, logger).
-	// Level, Sources and Parents are set by Compact.
+	// Level, Sources, Parents and SharedTimestamps are set by Compact.
 	Writer WriterOptions
 	// Logger receives one line per compaction; nil means zap.NewNop().
 	Logger *zap.Logger
@@ -102,11 +118,23 @@ func Compact(parent string, blocks []*Block, o CompactOptions) (Meta, error) {
 	if wo.Logger == nil {
 		wo.Logger = o.Logger
 	}
+	wo.SharedTimestamps = o.SharedTimestamps
 	w, err := NewWriter(parent, mint, maxt, wo)
 	if err != nil {
 		return Meta{}, err
 	}
 	c := compactor{blocks: blocks, o: o, w: w}
+	if o.SharedTimestamps {
+		// Pass 1 counts series per timestamp sequence, so that pass 2
+		// knows which series share theirs (compact_shared.go).
+		c.sh = newSharedState(o.LongTermSamples)
+		c.sh.counting = true
+		if err := c.run(); err != nil {
+			w.Abort()
+			return Meta{}, err
+		}
+		c.sh.counting = false
+	}
 	if err := c.run(); err != nil {
 		w.Abort()
 		return Meta{}, err
@@ -139,6 +167,7 @@ type compactor struct {
 	samples []sample
 	it      chunkstore.Iterator
 	app     chunkstore.Appender
+	sh      *sharedState // SharedTimestamps only
 }
 
 // cursor walks the series of one input in ref order.
@@ -251,6 +280,15 @@ func (c *compactor) series(lset labels.Labels) error {
 		}
 	}
 	out := c.out
+	if c.sh != nil && len(out) > 0 {
+		if c.sh.counting {
+			return c.countSeries(out)
+		}
+		done, err := c.sharedSeries(lset, out)
+		if done || err != nil {
+			return err
+		}
+	}
 	if c.o.Rechunk != nil && len(out) > 0 {
 		var err error
 		c.rechunk, err = c.o.Rechunk(c.rechunk[:0], lset, out)

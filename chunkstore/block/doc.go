@@ -41,6 +41,10 @@
 //
 // Chunk.Data returned by Block.Chunk aliases the read-only mapping: valid
 // while the caller holds a reference, never to be written; copy to keep.
+// Chunk.Timestamps of a shared-timestamp chunk (index version 2,
+// docs/format/block.md §Timestamps section) is a decoded column shared by
+// the block's cache and every chunk of the group: read-only, and valid as
+// long as the caller keeps it.
 // Labels, label names and values, bitmaps and chunk metas returned by a
 // Block never alias the mapping.
 //

@@ -41,6 +41,18 @@ var (
 
 	// ErrFinished is returned by Writer methods after Finish or Abort.
 	ErrFinished = errors.New("block: writer already finished")
+
+	// ErrNoTimestampsSection is returned by Writer.AddTimestamps, and by
+	// AddSeries for a shared-timestamp chunk, when the writer was not
+	// created with WriterOptions.SharedTimestamps (index version 1 has no
+	// timestamps section).
+	ErrNoTimestampsSection = errors.New("block: writer has no timestamps section")
+
+	// ErrBadColumn is returned by Writer.AddTimestamps for a chunk that is
+	// not a non-empty timestamp column, and by AddSeries for a
+	// shared-timestamp chunk whose column reference names no column of the
+	// writer with exactly the chunk's count and time range.
+	ErrBadColumn = errors.New("block: invalid timestamp column")
 )
 
 // CorruptionError reports damaged bytes in a block: which block, which file,

@@ -25,9 +25,14 @@ const (
 	// indexMagic starts the block index file: "SBBI" as 4 bytes big endian
 	// (docs/format/index.md §Block index, Header).
 	indexMagic uint32 = 0x53424249
-	// indexVersion1 is the only block index version written and read
-	// (docs/format/index.md §Block index, Header).
+	// indexVersion1 is the block index version without shared timestamps
+	// (docs/format/index.md §Block index, Header). Writers still write it
+	// when WriterOptions.SharedTimestamps is off, so such blocks stay
+	// readable by older builds.
 	indexVersion1 byte = 1
+	// indexVersion2 adds the timestamps section after postings and a fifth
+	// TOC entry (docs/format/block.md §Index version 2).
+	indexVersion2 byte = 2
 
 	// segmentMagic starts every chunk segment file: "SBCS" as 4 bytes big
 	// endian (docs/format/block.md §Chunk segments).
@@ -61,6 +66,19 @@ const (
 	// tocSize is four 8-byte section offsets and a CRC32C <4b>
 	// (docs/format/index.md §Block index, TOC).
 	tocSize = numSections*8 + 4
+
+	// numSectionsV2 counts the sections of a version-2 index: the four of
+	// version 1, then timestamps (docs/format/block.md §Index version 2).
+	numSectionsV2 = numSections + 1
+	// tocSizeV2 is five 8-byte section offsets and a CRC32C <4b>
+	// (docs/format/block.md §Index version 2).
+	tocSizeV2 = numSectionsV2*8 + 4
+
+	// DefaultTimestampCacheSamples bounds, per open block, the decoded
+	// shared timestamp columns kept for reads (8 bytes each: 4 MiB). A
+	// query over the series of one scrape target then decodes its column
+	// once (docs/format/block.md §Timestamps section).
+	DefaultTimestampCacheSamples = 1 << 19
 
 	// maxSectionSize bounds a section payload; the length field is 4 bytes
 	// (docs/format/index.md §Block index, Sections).

@@ -14,17 +14,22 @@ import (
 // TOC CRC of a block index, so fuzzed structure reaches the decoders
 // behind the checksums.
 func fixIndexCRCs(b []byte) {
-	if len(b) < tocSize {
+	ns := numSections
+	if len(b) > 4 && b[4] == indexVersion2 {
+		ns = numSectionsV2
+	}
+	tsz := ns*8 + crcSize
+	if len(b) < tsz {
 		return
 	}
-	tocAt := len(b) - tocSize
+	tocAt := len(b) - tsz
 	toc := b[tocAt:]
-	var offs [numSections + 1]uint64
-	for i := range numSections {
+	var offs [numSectionsV2 + 1]uint64
+	for i := range ns {
 		offs[i] = binary.BigEndian.Uint64(toc[8*i:])
 	}
-	offs[numSections] = uint64(tocAt)
-	for i := range numSections {
+	offs[ns] = uint64(tocAt)
+	for i := range ns {
 		s, e := offs[i], offs[i+1]
 		if s > e || e > uint64(tocAt) || e-s < sectionFrameSize {
 			continue
@@ -32,7 +37,7 @@ func fixIndexCRCs(b []byte) {
 		binary.BigEndian.PutUint32(b[s:], uint32(e-s-sectionFrameSize))
 		binary.BigEndian.PutUint32(b[e-4:], crc32.Checksum(b[s+4:e-4], castagnoli))
 	}
-	binary.BigEndian.PutUint32(toc[numSections*8:], crc32.Checksum(toc[:numSections*8], castagnoli))
+	binary.BigEndian.PutUint32(toc[ns*8:], crc32.Checksum(toc[:ns*8], castagnoli))
 }
 
 // seedIndex returns the index bytes of a small block.
@@ -65,6 +70,7 @@ func seedIndex(f *testing.F) []byte {
 // decodes every series: errors are fine, panics and hangs are not.
 func FuzzBlockOpen(f *testing.F) {
 	f.Add(seedIndex(f))
+	f.Add(seedIndexV2(f))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		check := func(b []byte) {
@@ -76,6 +82,12 @@ func FuzzBlockOpen(f *testing.F) {
 			var metas []ChunkMeta
 			for ref := range ir.n {
 				_, metas, _ = ir.readSeries(uint32(ref), &sb, metas[:0])
+			}
+			// Shared timestamp columns: every offset of the section.
+			blk := &Block{dir: "fuzz", ix: ir}
+			blk.cols.limit = 1 << 16
+			for off := range min(len(ir.ts), 64) {
+				_, _ = blk.column(uint64(off))
 			}
 		}
 		check(b)

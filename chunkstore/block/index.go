@@ -29,7 +29,14 @@ type indexReader struct {
 	syms     []string // copied out of the mapping
 	post     *postings.Reader
 	n        int
+	// ts is the timestamps section payload (version 2; nil in version 1)
+	// and tsAt its offset in b.
+	ts   []byte
+	tsAt int64
 }
+
+// sectionNames names the index sections in file order, for errors.
+var sectionNames = [numSectionsV2]string{"series", "series offsets", "symbols", "postings", "timestamps"}
 
 // parseIndex checks the header, the TOC and every section CRC of a block
 // index and decodes its symbol table and postings (docs/format/index.md
@@ -38,33 +45,41 @@ func parseIndex(dir string, b []byte) (*indexReader, error) {
 	corrupt := func(off int64, err error) error {
 		return &CorruptionError{Block: dir, File: indexFilename, Offset: off, Err: err}
 	}
-	if len(b) < headerSize+numSections*sectionFrameSize+tocSize {
+	if len(b) < headerSize {
 		return nil, corrupt(0, fmt.Errorf("index of %d bytes: %w", len(b), errTruncated))
 	}
 	if m := binary.BigEndian.Uint32(b); m != indexMagic {
 		return nil, corrupt(0, fmt.Errorf("%w %#08x", errBadMagic, m))
 	}
-	if b[4] != indexVersion1 {
-		return nil, fmt.Errorf("block %s index version %d (want %d): %w", dir, b[4], indexVersion1, ErrUnsupportedVersion)
+	ns := numSections
+	switch b[4] {
+	case indexVersion1:
+	case indexVersion2:
+		ns = numSectionsV2
+	default:
+		return nil, fmt.Errorf("block %s index version %d (want %d or %d): %w", dir, b[4], indexVersion1, indexVersion2, ErrUnsupportedVersion)
 	}
 	if b[5]|b[6]|b[7] != 0 {
 		return nil, corrupt(5, errReserved)
 	}
-	tocAt := len(b) - tocSize
+	if len(b) < headerSize+ns*sectionFrameSize+ns*8+crcSize {
+		return nil, corrupt(0, fmt.Errorf("index of %d bytes: %w", len(b), errTruncated))
+	}
+	tocAt := len(b) - (ns*8 + crcSize)
 	toc := b[tocAt:]
-	if got, want := crc32.Checksum(toc[:numSections*8], castagnoli), binary.BigEndian.Uint32(toc[numSections*8:]); got != want {
+	if got, want := crc32.Checksum(toc[:ns*8], castagnoli), binary.BigEndian.Uint32(toc[ns*8:]); got != want {
 		return nil, corrupt(int64(tocAt), fmt.Errorf("toc %w: computed %#08x, stored %#08x", errCRC, got, want))
 	}
-	var offs [numSections + 1]uint64
-	for i := range numSections {
+	var offs [numSectionsV2 + 1]uint64
+	for i := range ns {
 		offs[i] = binary.BigEndian.Uint64(toc[8*i:])
 	}
-	offs[numSections] = uint64(tocAt)
+	offs[ns] = uint64(tocAt)
 	if offs[0] != headerSize {
 		return nil, corrupt(int64(tocAt), fmt.Errorf("series section at %d (want %d)", offs[0], headerSize))
 	}
-	var payloads [numSections][]byte
-	for i, name := range [numSections]string{"series", "series offsets", "symbols", "postings"} {
+	var payloads [numSectionsV2][]byte
+	for i, name := range sectionNames[:ns] {
 		start, end := offs[i], offs[i+1]
 		if start > end || end > uint64(tocAt) || end-start < sectionFrameSize {
 			return nil, corrupt(int64(tocAt), fmt.Errorf("%s section spans [%d, %d) in an index of %d bytes", name, start, end, len(b)))
@@ -86,6 +101,14 @@ func parseIndex(dir string, b []byte) (*indexReader, error) {
 		series:   payloads[0],
 		seriesAt: int64(offs[0]) + 4,
 		offsets:  payloads[1],
+	}
+	if ns == numSectionsV2 {
+		// Column records are checked when read (their own CRC) and by
+		// Verify; the section CRC above already covers them.
+		ir.ts, ir.tsAt = payloads[4], int64(offs[4])+4
+		if ir.ts == nil {
+			ir.ts = []byte{}
+		}
 	}
 	offsetsAt := int64(offs[1]) + 4
 	if len(ir.offsets)%4 != 0 {

@@ -75,6 +75,11 @@ func (b *Block) Verify() error {
 			if err != nil {
 				return &CorruptionError{Block: b.dir, File: segFile(seg), Offset: int64(off), Err: err}
 			}
+			if c.Enc == chunkstore.EncDecimalShared {
+				if err := b.attachTimestamps(&c, seg, off); err != nil {
+					return err
+				}
+			}
 			if c.MinT != m.MinT || c.MaxT != m.MaxT {
 				return &CorruptionError{Block: b.dir, File: segFile(seg), Offset: int64(off),
 					Err: fmt.Errorf("record spans [%d, %d], index says [%d, %d]: %w", c.MinT, c.MaxT, m.MinT, m.MaxT, errMismatch)}
@@ -100,9 +105,39 @@ func (b *Block) Verify() error {
 		return &CorruptionError{Block: b.dir, File: segFile(seg), Offset: int64(off),
 			Err: fmt.Errorf("unreferenced bytes after the last chunk of the block: %w", errTrailing)}
 	}
+	if err := b.verifyColumns(); err != nil {
+		return err
+	}
 	if st != b.meta.Stats {
 		return &CorruptionError{Block: b.dir, File: metaFilename, Offset: -1,
 			Err: fmt.Errorf("stats %+v, content %+v: %w", b.meta.Stats, st, errMismatch)}
+	}
+	return nil
+}
+
+// verifyColumns decodes every record of the timestamps section (index
+// version 2): records follow each other with no gap and no trailing bytes,
+// each a non-empty EncTimestamps column inside the block's range.
+func (b *Block) verifyColumns() error {
+	ir := b.ix
+	for off := 0; off < len(ir.ts); {
+		corrupt := func(err error) error {
+			return &CorruptionError{Block: b.dir, File: indexFilename, Offset: ir.tsAt + int64(off), Err: fmt.Errorf("timestamp column: %w", err)}
+		}
+		c, next, err := chunkstore.DecodeRecord(ir.ts, off)
+		if err != nil {
+			return corrupt(err)
+		}
+		if c.Enc != chunkstore.EncTimestamps || c.NumSamples == 0 {
+			return corrupt(fmt.Errorf("record of encoding %s with %d samples: %w", c.Enc, c.NumSamples, errMismatch))
+		}
+		if c.MinT < b.meta.MinTime || c.MaxT >= b.meta.MaxTime {
+			return corrupt(fmt.Errorf("spans [%d, %d], block [%d, %d): %w", c.MinT, c.MaxT, b.meta.MinTime, b.meta.MaxTime, errBadChunks))
+		}
+		if _, err := chunkstore.DecodeTimestamps(nil, c); err != nil {
+			return corrupt(err)
+		}
+		off = next
 	}
 	return nil
 }

@@ -34,6 +34,12 @@ type WriterOptions struct {
 	Parents []BlockDesc
 	// Logger receives lifecycle events; nil means zap.NewNop().
 	Logger *zap.Logger
+	// SharedTimestamps writes index version 2, which has a timestamps
+	// section: AddTimestamps stores shared timestamp columns there and
+	// AddSeries accepts chunkstore.EncDecimalShared chunks that reference
+	// them (docs/format/block.md §Timestamps section). Off, the writer
+	// writes version 1, readable by builds that predate the section.
+	SharedTimestamps bool
 }
 
 // Writer builds one block in <parent>/<ULID>.tmp and publishes it with
@@ -65,6 +71,12 @@ type Writer struct {
 	syms      []string // symbol id -> string, first-seen order
 	post      *postings.Index
 	entry     []byte // scratch for one series entry
+
+	// Timestamps section (index version 2 only): column records, kept in
+	// memory until Finish (one column per group of series and chunk
+	// window: kilobytes per scrape target and block).
+	shared bool
+	ts     []byte
 
 	prev    labels.Labels
 	hasPrev bool
@@ -116,6 +128,7 @@ func NewWriter(parent string, mint, maxt int64, o WriterOptions) (*Writer, error
 		},
 		symIDs: make(map[string]uint32),
 		post:   postings.NewIndex(),
+		shared: o.SharedTimestamps,
 	}
 	if err := os.MkdirAll(filepath.Join(w.tmp, chunksDirname), 0o755); err != nil {
 		return nil, fmt.Errorf("block: create %s: %w", w.tmp, err)
@@ -131,7 +144,11 @@ func NewWriter(parent string, mint, maxt int64, o WriterOptions) (*Writer, error
 	}
 	w.idx = f
 	w.idxBuf = bufio.NewWriterSize(f, 1<<16)
-	hdr := appendHeader(nil, indexMagic, indexVersion1)
+	version := indexVersion1
+	if w.shared {
+		version = indexVersion2
+	}
+	hdr := appendHeader(nil, indexMagic, version)
 	hdr = append(hdr, 0, 0, 0, 0) // series section length, patched by Finish
 	if _, err := w.idxBuf.Write(hdr); err != nil {
 		w.Abort()
@@ -228,6 +245,11 @@ func (w *Writer) AddSeries(lset labels.Labels, chunks []chunkstore.Chunk) error 
 			return fmt.Errorf("series %s chunk %d: %d samples in [%d, %d], encoding %s: %w",
 				lset, i, c.NumSamples, c.MinT, c.MaxT, c.Enc, ErrOutOfOrder)
 		}
+		if c.Enc == chunkstore.EncDecimalShared {
+			if err := w.checkColumn(c); err != nil {
+				return fmt.Errorf("series %s chunk %d: %w", lset, i, err)
+			}
+		}
 		if i > 0 && c.MinT <= chunks[i-1].MaxT {
 			return fmt.Errorf("series %s chunk %d starts at %d, not after %d: %w", lset, i, c.MinT, chunks[i-1].MaxT, ErrOutOfOrder)
 		}
@@ -286,6 +308,64 @@ func (w *Writer) AddSeries(lset labels.Labels, chunks []chunkstore.Chunk) error 
 	w.meta.Stats.NumChunks += uint64(len(chunks))
 	w.prev = lset
 	w.hasPrev = true
+	return nil
+}
+
+// AddTimestamps stores c, a chunkstore.EncTimestamps column, in the
+// timestamps section and returns its column reference, which
+// EncDecimalShared chunks of later AddSeries calls carry
+// (chunkstore.DecimalEncoder.EncodeShared). The column must be non-empty
+// and inside the block's range (else ErrOutOfBounds). It needs
+// WriterOptions.SharedTimestamps (else ErrNoTimestampsSection). c.Data is
+// copied. Columns are not de-duplicated: the caller adds each once.
+func (w *Writer) AddTimestamps(c chunkstore.Chunk) (uint64, error) {
+	if w.done {
+		return 0, ErrFinished
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	if !w.shared {
+		return 0, ErrNoTimestampsSection
+	}
+	if c.Enc != chunkstore.EncTimestamps || c.NumSamples <= 0 || c.MinT > c.MaxT {
+		return 0, fmt.Errorf("timestamp column of %d samples in [%d, %d], encoding %s: %w",
+			c.NumSamples, c.MinT, c.MaxT, c.Enc, ErrBadColumn)
+	}
+	if c.MinT < w.meta.MinTime || c.MaxT >= w.meta.MaxTime {
+		return 0, fmt.Errorf("timestamp column spans [%d, %d], block [%d, %d): %w",
+			c.MinT, c.MaxT, w.meta.MinTime, w.meta.MaxTime, ErrOutOfBounds)
+	}
+	if uint64(len(w.ts))+uint64(chunkstore.RecordSize(c)) > maxSectionSize {
+		w.err = fmt.Errorf("block: timestamps section exceeds %d bytes", int64(maxSectionSize))
+		return 0, w.err
+	}
+	col := uint64(len(w.ts))
+	w.ts = chunkstore.AppendRecord(w.ts, c)
+	return col, nil
+}
+
+// checkColumn checks that the EncDecimalShared chunk c references a column
+// of this writer holding exactly its samples' timestamp range and count.
+func (w *Writer) checkColumn(c chunkstore.Chunk) error {
+	if !w.shared {
+		return ErrNoTimestampsSection
+	}
+	col, err := chunkstore.SharedColumn(c)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadColumn, err)
+	}
+	if col >= uint64(len(w.ts)) {
+		return fmt.Errorf("column %d of a %d-byte section: %w", col, len(w.ts), ErrBadColumn)
+	}
+	tc, _, err := chunkstore.DecodeRecord(w.ts, int(col))
+	if err != nil || tc.Enc != chunkstore.EncTimestamps {
+		return fmt.Errorf("column %d is no column record: %w", col, ErrBadColumn)
+	}
+	if tc.NumSamples != c.NumSamples || tc.MinT != c.MinT || tc.MaxT != c.MaxT {
+		return fmt.Errorf("column %d holds %d samples in [%d, %d], chunk %d in [%d, %d]: %w",
+			col, tc.NumSamples, tc.MinT, tc.MaxT, c.NumSamples, c.MinT, c.MaxT, ErrBadColumn)
+	}
 	return nil
 }
 
@@ -410,7 +490,7 @@ func (w *Writer) finishIndex() error {
 		return fail(err)
 	}
 	tail := binary.BigEndian.AppendUint32(nil, w.seriesCRC)
-	var toc [numSections]uint64
+	toc := make([]uint64, 1, numSectionsV2)
 	toc[0] = headerSize
 	pos := uint64(headerSize) + sectionFrameSize + uint64(w.seriesLen)
 
@@ -424,11 +504,15 @@ func (w *Writer) finishIndex() error {
 	if err != nil {
 		return fail(err)
 	}
-	for i, p := range [][]byte{w.offsets, symbols, post} {
+	sections := [][]byte{w.offsets, symbols, post}
+	if w.shared {
+		sections = append(sections, w.ts) // §Timestamps section
+	}
+	for _, p := range sections {
 		if uint64(len(p)) > maxSectionSize {
 			return fail(fmt.Errorf("section of %d bytes exceeds %d", len(p), int64(maxSectionSize)))
 		}
-		toc[i+1] = pos
+		toc = append(toc, pos)
 		tail = appendSection(tail, p)
 		pos += sectionFrameSize + uint64(len(p))
 	}
@@ -454,7 +538,7 @@ func appendSection(dst, payload []byte) []byte {
 	return binary.BigEndian.AppendUint32(dst, crc32.Checksum(payload, castagnoli))
 }
 
-func appendTOC(dst []byte, toc [numSections]uint64) []byte {
+func appendTOC(dst []byte, toc []uint64) []byte {
 	start := len(dst)
 	for _, o := range toc {
 		dst = binary.BigEndian.AppendUint64(dst, o)

@@ -1,0 +1,76 @@
+package block
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/stretchr/testify/require"
+
+	"github.com/silverback-tsdb/tsdb/chunkstore"
+)
+
+// goldenV2ULID names the v2 fixture block.
+var goldenV2ULID = ulid.MustParse("01JKZZDEN0000000000000002V")
+
+// TestGolden_V2 pins the bytes of a version-2 block (index with a
+// timestamps section; two series sharing one column, one self-contained)
+// and checks that this build reads the fixture (docs/format/block.md
+// §Index version 2).
+func TestGolden_V2(t *testing.T) {
+	golden := filepath.Join("testdata", "golden", "v2")
+	parent := t.TempDir()
+	w, err := NewWriter(parent, 0, 60000, WriterOptions{ULID: goldenV2ULID, SharedTimestamps: true})
+	require.NoError(t, err)
+	var e chunkstore.DecimalEncoder
+	ts := []int64{1000, 16000, 31002, 46001}
+	tc, err := e.EncodeTimestamps(nil, ts)
+	require.NoError(t, err)
+	col, err := w.AddTimestamps(tc)
+	require.NoError(t, err)
+	want := []testSeries{
+		{lset: labels.FromStrings("__name__", "a"), samples: []testSample{{1000, 0.36}, {16000, 0.40}, {31002, 0.44}, {46001, 0.48}}},
+		{lset: labels.FromStrings("__name__", "b"), samples: []testSample{{1000, 7}, {16000, staleNaN}, {31002, 7}, {46001, 8}}},
+	}
+	for _, s := range want {
+		vs := make([]float64, len(s.samples))
+		for i, smp := range s.samples {
+			vs[i] = smp.v
+		}
+		c, ok, err := e.EncodeShared(nil, col, ts, vs)
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.NoError(t, w.AddSeries(s.lset, []chunkstore.Chunk{c}))
+	}
+	own := testSeries{lset: labels.FromStrings("__name__", "c"), samples: []testSample{{5, 1}, {6, 2}}}
+	require.NoError(t, w.AddSeries(own.lset, encodeChunks(own.samples, 10)))
+	want = append(want, own)
+	meta, err := w.Finish()
+	require.NoError(t, err)
+	dir := filepath.Join(parent, meta.ULID.String())
+	files := []string{metaFilename, indexFilename, tombstonesFilename, filepath.Join(chunksDirname, "000001")}
+	gdir := filepath.Join(golden, goldenV2ULID.String())
+	if *update {
+		require.NoError(t, os.RemoveAll(gdir))
+		require.NoError(t, os.MkdirAll(filepath.Join(gdir, chunksDirname), 0o755))
+		for _, f := range files {
+			b, err := os.ReadFile(filepath.Join(dir, f))
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join(gdir, f), b, 0o644))
+		}
+	}
+	for _, f := range files {
+		w, err := os.ReadFile(filepath.Join(gdir, f))
+		require.NoError(t, err, "missing golden file; run with -update once for a new version")
+		g, err := os.ReadFile(filepath.Join(dir, f))
+		require.NoError(t, err)
+		require.Equal(t, w, g, "file %s differs from the v2 fixture: a format change needs a new version", f)
+	}
+	b, err := Open(gdir, OpenOptions{})
+	require.NoError(t, err)
+	defer b.Close()
+	require.NoError(t, b.Verify())
+	requireSameSeries(t, want, readBlock(t, b))
+}
