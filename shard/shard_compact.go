@@ -105,6 +105,9 @@ func (s *Shard) compactionJob(group []*block.Block, why string) job {
 			// owned by this job's goroutine.
 			re := chunkstore.NewReencoder(chunkstore.ReencodeOptions{})
 			meta, err := block.Compact(s.blocksDir(), group, block.CompactOptions{
+				// Series of one scrape target share one timestamp column
+				// (docs/format/block.md §Timestamps section).
+				SharedTimestamps: true,
 				Rechunk: func(dst []chunkstore.Chunk, _ labels.Labels, src []chunkstore.Chunk) ([]chunkstore.Chunk, error) {
 					return re.Reencode(dst, src)
 				},
