@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
@@ -112,45 +114,61 @@ func BenchmarkAppend(b *testing.B) {
 }
 
 // BenchmarkReplay measures Open of a database whose WAL holds about 10M
-// samples (one op = one full replay of every shard, in parallel).
+// samples (one op = one Open of every shard, in parallel):
+// restart=crash removes the head snapshots first, so every sample is
+// replayed from the WAL; restart=clean opens from the head snapshots a clean
+// Close writes (docs/format/head_snapshot.md).
 func BenchmarkReplay(b *testing.B) {
-	for _, shards := range []int{1, 2} {
-		b.Run(fmt.Sprintf("shards=%d/samples=10M", shards), func(b *testing.B) {
-			const hosts, scrapes = 100, 200 // 100 × 507 × 200 ≈ 10.1M samples
-			dir := b.TempDir()
-			db, err := Open(dir, Options{Shards: shards, Logger: zap.NewNop(), WAL: walseg.Options{Sync: walseg.SyncNone}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			total := 0
-			batches, _ := scrapeBatches(b, hosts, scrapes)
-			for _, bt := range batches {
-				st, err := db.Append(context.Background(), bt)
+	for _, restart := range []string{"crash", "clean"} {
+		for _, shards := range []int{1, 2} {
+			b.Run(fmt.Sprintf("restart=%s/shards=%d/samples=10M", restart, shards), func(b *testing.B) {
+				const hosts, scrapes = 100, 200 // 100 × 507 × 200 ≈ 10.1M samples
+				dir := b.TempDir()
+				db, err := Open(dir, Options{Shards: shards, Logger: zap.NewNop(), WAL: walseg.Options{Sync: walseg.SyncNone}})
 				if err != nil {
 					b.Fatal(err)
 				}
-				total += st.Appended
-			}
-			batches = nil
-			if err := db.Close(); err != nil {
-				b.Fatal(err)
-			}
-			runtime.GC()
-			b.ResetTimer()
-			for b.Loop() {
-				db, err := Open(dir, Options{Logger: zap.NewNop()})
-				if err != nil {
-					b.Fatal(err)
+				total := 0
+				batches, _ := scrapeBatches(b, hosts, scrapes)
+				for _, bt := range batches {
+					st, err := db.Append(context.Background(), bt)
+					if err != nil {
+						b.Fatal(err)
+					}
+					total += st.Appended
 				}
-				b.StopTimer()
+				batches = nil
 				if err := db.Close(); err != nil {
 					b.Fatal(err)
 				}
-				b.StartTimer()
-			}
-			b.ReportMetric(float64(total)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
-			b.ReportMetric(float64(total), "samples/op")
-		})
+				runtime.GC()
+				b.ResetTimer()
+				for b.Loop() {
+					if restart == "crash" {
+						b.StopTimer()
+						snaps, _ := filepath.Glob(filepath.Join(dir, "shards", "*", "head.snapshot"))
+						for _, p := range snaps {
+							if err := os.Remove(p); err != nil {
+								b.Fatal(err)
+							}
+						}
+						b.StartTimer()
+					}
+					db, err := Open(dir, Options{Logger: zap.NewNop()})
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.StopTimer()
+					if err := db.Close(); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+				b.ReportMetric(float64(total)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
+				b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/open")
+				b.ReportMetric(float64(total), "samples/op")
+			})
+		}
 	}
 }
 

@@ -85,14 +85,20 @@ type headChunks struct {
 // openHeadChunks removes any previous head chunk files in dir (their
 // content is rebuilt from the WAL) and returns an empty writer.
 func openHeadChunks(dir string, fileSize int64) (*headChunks, error) {
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("remove old head chunks: %w", err)
+	}
+	return newHeadChunksDir(dir, fileSize)
+}
+
+// newHeadChunksDir returns an empty writer over dir without touching the
+// files in it (a head snapshot adopts them).
+func newHeadChunksDir(dir string, fileSize int64) (*headChunks, error) {
 	if fileSize <= 0 {
 		fileSize = DefaultHeadChunkFileSize
 	}
 	if fileSize > 1<<32-1 {
 		return nil, fmt.Errorf("head chunk file size %d over the 4 GiB that a chunk ref can address", fileSize)
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return nil, fmt.Errorf("remove old head chunks: %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create head chunks dir: %w", err)

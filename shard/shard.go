@@ -112,6 +112,7 @@ type Metrics struct {
 	HeadEarlyCuts       atomic.Uint64
 	Deletions           atomic.Uint64
 	SamplesTooOld       atomic.Uint64 // older than the head's lower bound (already persisted range)
+	SnapshotLoads       atomic.Uint64 // opens that restored the head from a clean-shutdown snapshot
 	_                   [64]byte      // keep shards' counters on separate cache lines
 }
 
@@ -202,14 +203,19 @@ func Open(dir string, id int, o Options) (*Shard, error) {
 	if err := s.openBlocks(); err != nil {
 		return nil, errors.Join(fmt.Errorf("shard %d: %w", id, err), s.closeBlocks())
 	}
-	hc, err := openHeadChunks(filepath.Join(dir, "chunks_head"), o.HeadChunkFileSize)
+	from, err := s.restoreHead()
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("shard %d: %w", id, err), s.closeBlocks())
 	}
-	s.hc = hc
-	if err := s.replay(); err != nil {
-		return nil, errors.Join(fmt.Errorf("shard %d: %w", id, err), hc.close(), s.closeBlocks())
+	if err := s.replay(from); err != nil {
+		return nil, errors.Join(fmt.Errorf("shard %d: %w", id, err), s.hc.close(), s.closeBlocks())
 	}
+	// Everything before the newest block's end is persisted: idle series
+	// whose samples all lie there may be collected.
+	if s.appendMinT != math.MinInt64 {
+		s.persistT = s.appendMinT - 1
+	}
+	hc := s.hc
 	wo := o.WAL
 	wo.Logger = s.log
 	wo.Metrics = s.walM
@@ -219,6 +225,41 @@ func Open(dir string, id int, o Options) (*Shard, error) {
 	}
 	s.wal = w
 	return s, nil
+}
+
+// restoreHead loads the head snapshot of a clean shutdown if there is one
+// (then only later WAL segments need replay: the returned segment), or
+// starts an empty head with fresh head chunk files (full replay, 0). A
+// snapshot that cannot be used is logged and ignored: the WAL has
+// everything it had.
+func (s *Shard) restoreHead() (int, error) {
+	dir := filepath.Join(s.dir, "chunks_head")
+	hc, err := newHeadChunksDir(dir, s.opts.HeadChunkFileSize)
+	if err != nil {
+		return 0, err
+	}
+	s.hc = hc
+	start := time.Now()
+	from, ok, err := s.loadHeadSnapshot()
+	if ok && err == nil {
+		s.log.Info("head snapshot loaded", zap.Int("series", s.head.active),
+			zap.Int("wal_from_segment", from), zap.Duration("dur", time.Since(start)))
+		s.m.SnapshotLoads.Add(1)
+		return from, nil
+	}
+	if err != nil {
+		s.log.Warn("head snapshot not used; replaying the whole WAL", zap.Error(err))
+	}
+	// Start over: nothing the snapshot may have half restored survives.
+	_ = s.hc.close()
+	s.head = newHead()
+	s.tombs = map[uint32]block.Intervals{}
+	hc, err = openHeadChunks(dir, s.opts.HeadChunkFileSize)
+	if err != nil {
+		return 0, err
+	}
+	s.hc = hc
+	return 0, nil
 }
 
 // ID returns the shard's number.
@@ -314,8 +355,15 @@ func (s *Shard) shutdown() error {
 	for range s.results { // the worker closes results when it exits
 	}
 	var errs []error
+	fromSegment := s.wal.Segment() + 1
 	if err := s.wal.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("shard %d: close wal: %w", s.id, err))
+	} else if s.err.Load() == nil {
+		// The WAL holds everything; the snapshot only makes the next start
+		// fast, so failing to write it is not an error of Close.
+		if err := s.writeHeadSnapshot(fromSegment); err != nil {
+			s.log.Warn("head snapshot not written; the next start replays the WAL", zap.Error(err))
+		}
 	}
 	if err := s.hc.close(); err != nil {
 		errs = append(errs, fmt.Errorf("shard %d: %w", s.id, err))

@@ -16,11 +16,12 @@ import (
 // replay rebuilds the head from the WAL: series records create series at
 // their logged refs (a later record for the same ref supersedes an earlier
 // one), sample records append through the same rules as live appends.
-// Called by Open before the WAL writer exists.
-func (s *Shard) replay() error {
+// Called by Open before the WAL writer exists. fromSegment > 0 replays only
+// the segments after a loaded head snapshot.
+func (s *Shard) replay(fromSegment int) error {
 	start := time.Now()
 	r, err := walseg.OpenReader(filepath.Join(s.dir, "wal"), walseg.ReaderOptions{
-		Strict: s.opts.ReplayStrict, Logger: s.log, Metrics: s.walM,
+		Strict: s.opts.ReplayStrict, Logger: s.log, Metrics: s.walM, FromSegment: fromSegment,
 	})
 	if err != nil {
 		return fmt.Errorf("replay wal: %w", err)
@@ -97,7 +98,10 @@ func (s *Shard) replay() error {
 		return err
 	}
 	nSamples, unknown, persisted := rb.appended, rb.unknown, rb.persisted
-	// Refs that no series holds (collected before the crash) are free.
+	// Refs that no series holds (collected before the crash) are free. The
+	// list is rebuilt, not extended: a loaded head snapshot may have
+	// started one, and a ref listed twice would go to two series.
+	h.free = h.free[:0]
 	for ref := uint32(1); ref < h.nrefs; ref++ {
 		if h.get(ref) == nil {
 			h.free = append(h.free, ref)

@@ -32,6 +32,11 @@ type ReaderOptions struct {
 	Logger *zap.Logger
 	// Metrics receives replay counters (default: a private Metrics).
 	Metrics *Metrics
+	// FromSegment, when > 0, replays only the segments numbered
+	// FromSegment and later, and no checkpoint: for a caller that restored
+	// its state up to the end of segment FromSegment-1 from elsewhere (a
+	// head snapshot written at clean shutdown).
+	FromSegment int
 }
 
 // Position locates the record last returned by Next.
@@ -121,6 +126,9 @@ func openReader(dir string, o ReaderOptions, through int) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.FromSegment > 0 {
+		ok = false // the caller's state already covers the checkpoint
+	}
 	if ok {
 		r.stats.Checkpoint = cp
 		cpDir := filepath.Join(dir, checkpointName(cp))
@@ -138,8 +146,8 @@ func openReader(dir string, o ReaderOptions, through int) (*Reader, error) {
 	}
 	prev := -1
 	for _, s := range segs {
-		if (ok && s <= cp) || (through >= 0 && s > through) {
-			continue // covered by the checkpoint (awaiting Truncate), or beyond the limit
+		if (ok && s <= cp) || (through >= 0 && s > through) || s < o.FromSegment {
+			continue // covered by the checkpoint (awaiting Truncate) or the caller, or beyond the limit
 		}
 		if prev >= 0 && s != prev+1 {
 			ce := &CorruptionError{File: filepath.Join(dir, segmentName(prev+1)), Segment: prev + 1,
