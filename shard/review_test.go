@@ -290,7 +290,8 @@ func TestReview_FailedHeadCutWedgesLaterCuts(t *testing.T) {
 
 // TestReview_DeleteDuringHeadCutLostOnCrash: a Delete served while the
 // worker writes a head-cut block reaches only the head (the block is not in
-// s.blocks yet) and is carried into the block by publishCut. If the process
+// s.blocks yet). (Fixed: Delete now lets the running job land first, then
+// writes its tombstones to the published block.) If the process
 // dies after the block is durable but before publishCut runs, the reopened
 // shard has the block without the tombstone; the WAL's tombstone is
 // replayed into the head only (samples below appendMinT are not there), so
