@@ -166,6 +166,13 @@ type Shard struct {
 
 // applyScratch is the per-message scratch of the Run goroutine.
 type applyScratch struct {
+	// closedChunk's re-encoding scratch.
+	it     chunkstore.Iterator
+	ts     []int64
+	vs     []float64
+	dec    *chunkstore.DecimalEncoder // packed layout only: allocation-free
+	decBuf []byte
+
 	series     []*memSeries
 	seriesRecs []walseg.RefSeries
 	sampleRecs []walseg.RefSample

@@ -222,7 +222,7 @@ func (s *Shard) cutChunk(ms *memSeries) bool {
 	}
 	var ref chunkRef
 	if err == nil {
-		ref, err = s.hc.write(ms.app.Chunk(), ms.lastClosed, prevMaxT)
+		ref, err = s.hc.write(s.closedChunk(ms.app.Chunk()), ms.lastClosed, prevMaxT)
 	}
 	if err != nil {
 		// Returned to this and every later append (the shard is poisoned).
@@ -236,4 +236,34 @@ func (s *Shard) cutChunk(ms *memSeries) bool {
 	ms.app.Reset(ms.app.Bytes()[:0]) // the bytes are in the file now; reuse the buffer
 	s.m.ChunksCut.Add(1)
 	return true
+}
+
+// closedChunk returns the encoding of a chunk being closed that the head
+// chunk files store: the open chunk's XOR bytes, or the same samples as
+// EncDecimal when that is smaller (decimal-looking values: counters of
+// seconds, byte gauges; docs/COMPRESSION.md), in its bit-packed layout,
+// which allocates nothing. It costs one decode and one encode of ≤ 120
+// samples per closed chunk, on the shard goroutine. The returned Data aliases shard scratch, valid until the
+// next call.
+func (s *Shard) closedChunk(c chunkstore.Chunk) chunkstore.Chunk {
+	sc := &s.scratch
+	sc.ts, sc.vs = sc.ts[:0], sc.vs[:0]
+	it := c.Iterator(&sc.it)
+	for it.Next() {
+		t, v := it.At()
+		sc.ts = append(sc.ts, t)
+		sc.vs = append(sc.vs, v)
+	}
+	if it.Err() != nil || len(sc.ts) != c.NumSamples {
+		return c // NB: cannot happen for a chunk the appender just wrote; keep it as it is
+	}
+	if sc.dec == nil {
+		sc.dec = chunkstore.NewPackedDecimalEncoder()
+	}
+	dc, ok, err := sc.dec.Encode(sc.decBuf[:0], sc.ts, sc.vs)
+	if err != nil || !ok || len(dc.Data) >= len(c.Data) {
+		return c
+	}
+	sc.decBuf = dc.Data[:0]
+	return dc
 }
