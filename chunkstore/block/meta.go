@@ -120,6 +120,17 @@ func decodeMeta(dir string, b []byte) (Meta, error) {
 	}
 	var v struct {
 		Version *int `json:"version"`
+		// The ULIDs as written: ulid.ULID's UnmarshalText is lenient and
+		// decodes some invalid characters to the same value as valid ones
+		// (a flipped bit of 'Z' gives '['), so the checksum over the
+		// decoded Meta would not see the damage.
+		ULID       string `json:"ulid"`
+		Compaction struct {
+			Sources []string `json:"sources"`
+			Parents []struct {
+				ULID string `json:"ulid"`
+			} `json:"parents"`
+		} `json:"compaction"`
 	}
 	if err := json.Unmarshal(b, &v); err != nil {
 		return Meta{}, corrupt(jsonOffset(err), err)
@@ -129,6 +140,15 @@ func decodeMeta(dir string, b []byte) (Meta, error) {
 	}
 	if *v.Version != MetaVersion1 {
 		return Meta{}, fmt.Errorf("block %s meta.json version %d (want %d): %w", dir, *v.Version, MetaVersion1, ErrUnsupportedVersion)
+	}
+	ids := append([]string{v.ULID}, v.Compaction.Sources...)
+	for _, p := range v.Compaction.Parents {
+		ids = append(ids, p.ULID)
+	}
+	for _, id := range ids {
+		if _, err := ulid.ParseStrict(id); err != nil {
+			return Meta{}, corrupt(-1, fmt.Errorf("ulid %q: %w", id, err))
+		}
 	}
 	var m Meta
 	d := json.NewDecoder(bytes.NewReader(b))
