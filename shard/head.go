@@ -73,7 +73,11 @@ func (h *head) get(ref uint32) *memSeries {
 	if ref == 0 || ref >= h.nrefs {
 		return nil
 	}
-	s := &h.slabs[ref/slabSize][ref%slabSize]
+	sl := h.slabs[ref/slabSize]
+	if sl == nil {
+		return nil
+	}
+	s := &sl[ref%slabSize]
 	if s.lset.IsEmpty() {
 		return nil
 	}
@@ -81,14 +85,21 @@ func (h *head) get(ref uint32) *memSeries {
 }
 
 // slot returns the storage of ref, growing the slabs and nrefs to hold it.
+// Only the slab that holds ref is allocated: a sparse high ref (from a WAL
+// record or a snapshot) costs a slab header per 1,024 refs skipped, not a
+// slab.
 func (h *head) slot(ref uint32) *memSeries {
-	for int(ref/slabSize) >= len(h.slabs) {
-		h.slabs = append(h.slabs, make([]memSeries, slabSize))
+	i := int(ref / slabSize)
+	if i >= len(h.slabs) {
+		h.slabs = append(h.slabs, make([][]memSeries, i+1-len(h.slabs))...)
+	}
+	if h.slabs[i] == nil {
+		h.slabs[i] = make([]memSeries, slabSize)
 	}
 	if ref >= h.nrefs {
 		h.nrefs = ref + 1
 	}
-	return &h.slabs[ref/slabSize][ref%slabSize]
+	return &h.slabs[i][ref%slabSize]
 }
 
 // lookup finds the series with labels lset (hash is its HashLabels).
