@@ -182,6 +182,10 @@ type snapFile struct {
 // on failure the caller falls back to full replay with a fresh head.
 func (s *Shard) loadHeadSnapshot() (fromSegment int, ok bool, err error) {
 	path := filepath.Join(s.dir, headSnapshotName)
+	// A shutdown that died while writing the snapshot leaves its temporary.
+	if err := os.Remove(path + fsutil.TmpSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, false, fmt.Errorf("remove unfinished head snapshot: %w", err)
+	}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, false, nil
