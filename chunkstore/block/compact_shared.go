@@ -141,21 +141,26 @@ func (c *compactor) sharedSeries(lset labels.Labels, out []chunkstore.Chunk) (bo
 	for p := range pieces {
 		lo, hi := p*n/pieces, (p+1)*n/pieces
 		ts, vs := sh.ts[lo:hi], sh.vs[lo:hi]
-		sh.app.Reset(sh.xb[:0])
-		for i := range ts {
-			sh.app.Append(ts[i], vs[i])
-		}
-		ch := sh.app.Chunk()
-		sh.xb = ch.Data
+		// The values-only chunk carries no timestamps (the group's column
+		// does), so when it can be made it is nearly always the smaller;
+		// only when it cannot (too many non-decimal values) is the
+		// self-contained XOR chunk built. Encoding XOR for every piece
+		// just to compare cost ~17 % of compaction time.
 		vc, ok, err := sh.enc.EncodeShared(sh.vb, g.cols[p], ts, vs)
 		if err != nil {
 			return false, fmt.Errorf("block: compact: %w", err)
 		}
+		var ch chunkstore.Chunk
 		if ok {
 			sh.vb = vc.Data
-			if len(vc.Data) < len(ch.Data) {
-				ch = vc
+			ch = vc
+		} else {
+			sh.app.Reset(sh.xb[:0])
+			for i := range ts {
+				sh.app.Append(ts[i], vs[i])
 			}
+			ch = sh.app.Chunk()
+			sh.xb = ch.Data
 		}
 		sh.arena = append(sh.arena, ch.Data...)
 		sh.lens = append(sh.lens, len(ch.Data))
