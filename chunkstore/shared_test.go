@@ -63,7 +63,7 @@ func TestShared_RoundTrip(t *testing.T) {
 		"empty":  nil,
 		"one":    {{1000, math.Float64bits(0.5)}},
 		"two":    {{1000, math.Float64bits(0.5)}, {16000, stale}},
-		"three":  {{1000, math.Float64bits(0.5)}, {16000, stale}, {31002, math.Float64bits(-0.0)}},
+		"three":  {{1000, math.Float64bits(0.5)}, {16000, stale}, {31002, math.Float64bits(math.Copysign(0, -1))}},
 		"node":   withV(constT(2880, 1795475719404, 15000), func(i int) float64 { return float64(i%13) / 4 }),
 		"wrap":   {{math.MaxInt64 - 1, 0}, {math.MinInt64, math.Float64bits(1)}, {0, math.Float64bits(2)}},
 		"counts": withV(constT(500, -5000, 1), func(i int) float64 { return float64(i * 4096) }),

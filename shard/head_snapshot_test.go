@@ -137,7 +137,7 @@ func TestShard_HeadSnapshotRestart(t *testing.T) {
 
 	s = openShard(t, dir, o)
 	require.Zero(t, s.m.SnapshotLoads.Load())
-	inbox, stop = runShard(t, s)
+	_, stop = runShard(t, s)
 	require.Equal(t, want, allSamples(t, s), "full replay after the snapshot run")
 	require.NoError(t, stop())
 
@@ -149,8 +149,7 @@ func TestShard_HeadSnapshotRestart(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, b, 0o644))
 	s = openShard(t, dir, o)
 	require.Zero(t, s.m.SnapshotLoads.Load())
-	inbox, stop = runShard(t, s)
-	_ = inbox
+	_, stop = runShard(t, s)
 	require.Equal(t, want, allSamples(t, s), "damaged snapshot: full replay")
 	require.NoError(t, stop())
 }

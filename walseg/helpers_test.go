@@ -2,8 +2,6 @@ package walseg
 
 import (
 	"encoding/binary"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -65,23 +63,6 @@ func writeRecords(tb testing.TB, dir string, o Options, recs ...[]byte) {
 		require.NoError(tb, w.Log(tb.Context(), r))
 	}
 	require.NoError(tb, w.Close())
-}
-
-// copyDir copies the regular files of src into a fresh temp dir.
-func copyDir(tb testing.TB, src string) string {
-	tb.Helper()
-	dst := tb.TempDir()
-	ents, err := os.ReadDir(src)
-	require.NoError(tb, err)
-	for _, e := range ents {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		require.NoError(tb, err)
-		require.NoError(tb, os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644))
-	}
-	return dst
 }
 
 // segmentBytes builds a segment file image holding recs, framed as the

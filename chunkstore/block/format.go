@@ -63,16 +63,9 @@ const (
 	// (docs/format/index.md §Block index, Overview).
 	numSections = 4
 
-	// tocSize is four 8-byte section offsets and a CRC32C <4b>
-	// (docs/format/index.md §Block index, TOC).
-	tocSize = numSections*8 + 4
-
 	// numSectionsV2 counts the sections of a version-2 index: the four of
 	// version 1, then timestamps (docs/format/block.md §Index version 2).
 	numSectionsV2 = numSections + 1
-	// tocSizeV2 is five 8-byte section offsets and a CRC32C <4b>
-	// (docs/format/block.md §Index version 2).
-	tocSizeV2 = numSectionsV2*8 + 4
 
 	// DefaultTimestampCacheSamples bounds, per open block, the decoded
 	// shared timestamp columns kept for reads (8 bytes each: 4 MiB). A
