@@ -96,22 +96,24 @@ func (c *compactor) decodeSeries(chunks []chunkstore.Chunk) error {
 	return nil
 }
 
-func (sh *sharedState) hash() uint64 {
-	sh.hbuf = sh.hbuf[:0]
-	for _, t := range sh.ts {
-		sh.hbuf = binary.LittleEndian.AppendUint64(sh.hbuf, uint64(t))
-	}
-	return xxhash.Sum64(sh.hbuf)
-}
-
-// countSeries is pass 1 for one output series.
+// countSeries is pass 1 for one output series. It keys the series by its
+// first and last timestamp and sample count, read from the chunk metadata:
+// series with identical timestamps always share that key, and pass 2
+// compares timestamps exactly (tsGroupOf), so a key shared by different
+// sequences only costs an extra group. Hashing the decoded timestamps
+// instead decoded every series twice (about a sixth of compaction time).
 func (c *compactor) countSeries(out []chunkstore.Chunk) error {
-	if err := c.decodeSeries(out); err != nil {
-		return err
+	var n uint64
+	for _, ch := range out {
+		n += uint64(ch.NumSamples)
 	}
-	h := c.sh.hash()
-	c.sh.hashes = append(c.sh.hashes, h)
-	c.sh.counts[h]++
+	sh := c.sh
+	sh.hbuf = binary.LittleEndian.AppendUint64(sh.hbuf[:0], uint64(out[0].MinT))
+	sh.hbuf = binary.LittleEndian.AppendUint64(sh.hbuf, uint64(out[len(out)-1].MaxT))
+	sh.hbuf = binary.LittleEndian.AppendUint64(sh.hbuf, n)
+	h := xxhash.Sum64(sh.hbuf)
+	sh.hashes = append(sh.hashes, h)
+	sh.counts[h]++
 	return nil
 }
 
