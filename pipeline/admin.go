@@ -76,10 +76,7 @@ func (db *DB) Snapshot(ctx context.Context, dir string) error {
 // eachShard runs fn for every shard concurrently and returns the first
 // error.
 func (db *DB) eachShard(ctx context.Context, fn func(context.Context, *shard.Shard) error) error {
-	db.intake.RLock()
-	closed := db.intake.closed
-	db.intake.RUnlock()
-	if closed {
+	if db.closed() {
 		return ErrClosed
 	}
 	g, ctx := errgroup.WithContext(ctx)

@@ -232,6 +232,13 @@ func open(dir string, o Options, lock *os.File) (*DB, error) {
 	return db, nil
 }
 
+// closed reports whether Close has stopped intake.
+func (db *DB) closed() bool {
+	db.intake.RLock()
+	defer db.intake.RUnlock()
+	return db.intake.closed
+}
+
 // Dir returns the data directory.
 func (db *DB) Dir() string { return db.dir }
 

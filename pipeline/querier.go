@@ -31,10 +31,7 @@ func (db *DB) Querier(mint, maxt int64) (*Querier, error) {
 	if mint > maxt {
 		return nil, fmt.Errorf("querier: mint %d after maxt %d", mint, maxt)
 	}
-	db.intake.RLock()
-	closed := db.intake.closed
-	db.intake.RUnlock()
-	if closed {
+	if db.closed() {
 		return nil, ErrClosed
 	}
 	return &Querier{db: db, mint: mint, maxt: maxt}, nil

@@ -400,12 +400,6 @@ func (s *Shard) CloseUnstarted() error {
 	return errors.Join(s.wal.Close(), s.hc.close(), s.closeBlocks())
 }
 
-// SetPersistedUntil tells the shard that every sample at or before t is
-// persisted outside the head (in blocks), so GC may drop idle series whose
-// samples are all that old. Until blocks exist nothing calls it and GC keeps
-// every series that has samples.
-func (s *Shard) setPersistedUntil(t int64) { s.persistT = t }
-
 // gc drops idle series whose data is persisted: series with no sample
 // within IdleSeriesTimeout of the shard's newest sample and whose last
 // sample is at or before the persisted watermark (or that never got a

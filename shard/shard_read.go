@@ -54,9 +54,6 @@ type View struct {
 	s *Shard
 }
 
-// ShardID returns the shard's number.
-func (v *View) ShardID() int { return v.s.id }
-
 // NumSeries returns the number of active series.
 func (v *View) NumSeries() int { return v.s.head.active }
 

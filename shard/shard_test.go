@@ -20,6 +20,10 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// setPersistedUntil stands in for a head cut having persisted everything at
+// or before t (publishCut moves persistT), so tests can drive GC directly.
+func (s *Shard) setPersistedUntil(t int64) { s.persistT = t }
+
 func openShard(t *testing.T, dir string, o Options) *Shard {
 	t.Helper()
 	o.Logger = zaptest.NewLogger(t)
