@@ -114,6 +114,22 @@ func Checkpoint(dir string, through int, o CheckpointOptions) (CheckpointStats, 
 	return st, nil
 }
 
+// keep returns the elements of in for which pred holds, in order, filtered
+// in place (it reuses in's array). A nil pred keeps nothing, as a nil
+// CheckpointOptions predicate does.
+func keep[T any](in []T, pred func(T) bool) []T {
+	out := in[:0]
+	if pred == nil {
+		return out
+	}
+	for _, x := range in {
+		if pred(x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
 // copyKept filters the records of r into w.
 func copyKept(r *Reader, w *Writer, o CheckpointOptions, st *CheckpointStats) error {
 	var (
@@ -122,6 +138,10 @@ func copyKept(r *Reader, w *Writer, o CheckpointOptions, st *CheckpointStats) er
 		tombs   []Tombstone
 		buf     []byte
 	)
+	var keepSeries func(RefSeries) bool
+	if o.KeepSeries != nil {
+		keepSeries = func(s RefSeries) bool { return o.KeepSeries(s.Ref) }
+	}
 	for r.Next() {
 		rec := r.Record()
 		st.RecordsIn++
@@ -131,39 +151,24 @@ func copyKept(r *Reader, w *Writer, o CheckpointOptions, st *CheckpointStats) er
 		switch Type(rec) {
 		case RecordSeries:
 			series, err = DecodeSeries(series[:0], rec)
+			kept := keep(series, keepSeries)
 			st.SeriesIn += uint64(len(series))
-			kept := series[:0]
-			for _, s := range series {
-				if o.KeepSeries != nil && o.KeepSeries(s.Ref) {
-					kept = append(kept, s)
-				}
-			}
 			st.SeriesOut += uint64(len(kept))
 			if len(kept) > 0 {
 				buf = AppendSeries(buf, kept)
 			}
 		case RecordSamples:
 			samples, err = DecodeSamples(samples[:0], rec)
+			kept := keep(samples, o.KeepSample)
 			st.SamplesIn += uint64(len(samples))
-			kept := samples[:0]
-			for _, s := range samples {
-				if o.KeepSample != nil && o.KeepSample(s) {
-					kept = append(kept, s)
-				}
-			}
 			st.SamplesOut += uint64(len(kept))
 			if len(kept) > 0 {
 				buf = AppendSamples(buf, kept)
 			}
 		case RecordTombstones:
 			tombs, err = DecodeTombstones(tombs[:0], rec)
+			kept := keep(tombs, o.KeepTombstone)
 			st.TombstonesIn += uint64(len(tombs))
-			kept := tombs[:0]
-			for _, t := range tombs {
-				if o.KeepTombstone != nil && o.KeepTombstone(t) {
-					kept = append(kept, t)
-				}
-			}
 			st.TombstonesOut += uint64(len(kept))
 			if len(kept) > 0 {
 				buf = AppendTombstones(buf, kept)

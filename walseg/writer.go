@@ -413,23 +413,32 @@ func (w *Writer) appendFrame(dst, rec []byte) []byte {
 // Safe for concurrent use by any number of goroutines.
 func (w *Writer) WaitDurable(ctx context.Context, seq uint64) error {
 	w.mu.Lock()
-	for {
+	return w.waitLocked(ctx, func() (bool, error) {
 		acked := w.mu.writtenSeq
 		if w.opts.Sync == SyncAlways {
 			acked = w.mu.syncedSeq
 		}
-		if seq <= acked {
-			w.mu.Unlock()
-			return nil
+		switch {
+		case seq <= acked:
+			return true, nil
+		case w.mu.err != nil:
+			return false, w.mu.err
+		case w.mu.exited:
+			return false, ErrClosed
 		}
-		if w.mu.err != nil {
-			err := w.mu.err
+		return false, nil
+	})
+}
+
+// waitLocked waits for the flusher's progress until done reports true (nil)
+// or an error, or ctx ends. done runs with w.mu held. REQUIRES: w.mu held;
+// it is released on return.
+func (w *Writer) waitLocked(ctx context.Context, done func() (bool, error)) error {
+	for {
+		ok, err := done()
+		if ok || err != nil {
 			w.mu.Unlock()
 			return err
-		}
-		if w.mu.exited {
-			w.mu.Unlock()
-			return ErrClosed
 		}
 		ch := w.mu.progress
 		w.mu.Unlock()
@@ -471,24 +480,12 @@ func (w *Writer) Sync(ctx context.Context) error {
 	default:
 	}
 	w.mu.Lock()
-	for {
+	return w.waitLocked(ctx, func() (bool, error) {
 		if w.mu.syncedSeq >= target {
-			w.mu.Unlock()
-			return nil
+			return true, nil
 		}
-		if err := w.refuseLocked(); err != nil {
-			w.mu.Unlock()
-			return err
-		}
-		ch := w.mu.progress
-		w.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		w.mu.Lock()
-	}
+		return false, w.refuseLocked()
+	})
 }
 
 // Segment returns the number of the segment the next record goes to.
