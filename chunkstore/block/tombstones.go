@@ -228,16 +228,7 @@ func (d *decoder) uvarint() uint64 {
 		return 0
 	}
 	v, k := binary.Uvarint(d.b[d.off:])
-	if k <= 0 {
-		if k == 0 {
-			d.fail(errTruncated)
-		} else {
-			d.fail(errBadVarint)
-		}
-		return 0
-	}
-	d.off += k
-	return v
+	return d.advance(v, k)
 }
 
 func (d *decoder) varint() int64 {
@@ -245,6 +236,12 @@ func (d *decoder) varint() int64 {
 		return 0
 	}
 	v, k := binary.Varint(d.b[d.off:])
+	return int64(d.advance(uint64(v), k))
+}
+
+// advance consumes a varint of k bytes (k from binary.Uvarint or Varint:
+// 0 means truncated, negative overflowed) and returns v, or 0 on failure.
+func (d *decoder) advance(v uint64, k int) uint64 {
 	if k <= 0 {
 		if k == 0 {
 			d.fail(errTruncated)
