@@ -51,6 +51,22 @@ func TestGolden_V1(t *testing.T) {
 		files = append(files, filepath.Join(chunksDirname, s.Name()))
 	}
 	gdir := filepath.Join(golden, goldenULID.String())
+	checkGolden(t, dir, gdir, files, "v1")
+
+	b, err := Open(gdir, OpenOptions{})
+	require.NoError(t, err)
+	defer b.Close()
+	require.NoError(t, b.Verify())
+	requireSameSeries(t, goldenSeries(), readBlock(t, b))
+	require.Equal(t, Tombstones{1: {{16000, 16000}}, 2: {{0, 999}, {2000, 3000}}}, b.Tombstones())
+	require.Equal(t, Stats{NumSamples: 9, NumSeries: 3, NumChunks: 5}, b.Meta().Stats)
+}
+
+// checkGolden compares the block files of dir with the fixture in gdir
+// byte for byte (rewriting the fixture first with -update); version names
+// the fixture in failure messages.
+func checkGolden(t *testing.T, dir, gdir string, files []string, version string) {
+	t.Helper()
 	if *update {
 		require.NoError(t, os.RemoveAll(gdir))
 		require.NoError(t, os.MkdirAll(filepath.Join(gdir, chunksDirname), 0o755))
@@ -65,14 +81,6 @@ func TestGolden_V1(t *testing.T) {
 		require.NoError(t, err, "missing golden file; run with -update once for a new version")
 		got, err := os.ReadFile(filepath.Join(dir, f))
 		require.NoError(t, err)
-		require.Equal(t, want, got, "file %s differs from the v1 fixture: a format change needs a new version", f)
+		require.Equal(t, want, got, "file %s differs from the %s fixture: a format change needs a new version", f, version)
 	}
-
-	b, err := Open(gdir, OpenOptions{})
-	require.NoError(t, err)
-	defer b.Close()
-	require.NoError(t, b.Verify())
-	requireSameSeries(t, goldenSeries(), readBlock(t, b))
-	require.Equal(t, Tombstones{1: {{16000, 16000}}, 2: {{0, 999}, {2000, 3000}}}, b.Tombstones())
-	require.Equal(t, Stats{NumSamples: 9, NumSeries: 3, NumChunks: 5}, b.Meta().Stats)
 }

@@ -1,7 +1,6 @@
 package block
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -52,22 +51,7 @@ func TestGolden_V2(t *testing.T) {
 	dir := filepath.Join(parent, meta.ULID.String())
 	files := []string{metaFilename, indexFilename, tombstonesFilename, filepath.Join(chunksDirname, "000001")}
 	gdir := filepath.Join(golden, goldenV2ULID.String())
-	if *update {
-		require.NoError(t, os.RemoveAll(gdir))
-		require.NoError(t, os.MkdirAll(filepath.Join(gdir, chunksDirname), 0o755))
-		for _, f := range files {
-			b, err := os.ReadFile(filepath.Join(dir, f))
-			require.NoError(t, err)
-			require.NoError(t, os.WriteFile(filepath.Join(gdir, f), b, 0o644))
-		}
-	}
-	for _, f := range files {
-		w, err := os.ReadFile(filepath.Join(gdir, f))
-		require.NoError(t, err, "missing golden file; run with -update once for a new version")
-		g, err := os.ReadFile(filepath.Join(dir, f))
-		require.NoError(t, err)
-		require.Equal(t, w, g, "file %s differs from the v2 fixture: a format change needs a new version", f)
-	}
+	checkGolden(t, dir, gdir, files, "v2")
 	b, err := Open(gdir, OpenOptions{})
 	require.NoError(t, err)
 	defer b.Close()
