@@ -97,6 +97,31 @@ func BenchmarkEncode(b *testing.B) {
 	}
 }
 
+// benchIterate is the timed loop of the decode benchmarks: it iterates every
+// chunk to the end (n samples in all) and reports rates and allocations.
+func benchIterate(b *testing.B, chunks []Chunk, n int) {
+	b.Helper()
+	b.SetBytes(int64(16 * n))
+	b.ReportAllocs()
+	var it Iterator
+	var sum float64
+	cpu := startCPU()
+	for b.Loop() {
+		for _, c := range chunks {
+			c.Iterator(&it)
+			for it.Next() {
+				_, v := it.At()
+				sum += v
+			}
+			if it.Err() != nil {
+				b.Fatal(it.Err())
+			}
+		}
+	}
+	benchSink = sum
+	reportRates(b, n, cpu)
+}
+
 // BenchmarkDecode iterates every chunk of a workload to the end.
 func BenchmarkDecode(b *testing.B) {
 	for _, w := range benchWorkloads(b) {
@@ -104,25 +129,7 @@ func BenchmarkDecode(b *testing.B) {
 		for _, size := range benchSizes {
 			b.Run(fmt.Sprintf("workload=%s/size=%d", w.name, size), func(b *testing.B) {
 				chunks := encodeChunks(w.ts, w.vs, size)
-				b.SetBytes(int64(16 * n))
-				b.ReportAllocs()
-				var it Iterator
-				var sum float64
-				cpu := startCPU()
-				for b.Loop() {
-					for _, c := range chunks {
-						c.Iterator(&it)
-						for it.Next() {
-							_, v := it.At()
-							sum += v
-						}
-						if it.Err() != nil {
-							b.Fatal(it.Err())
-						}
-					}
-				}
-				benchSink = sum
-				reportRates(b, n, cpu)
+				benchIterate(b, chunks, n)
 			})
 		}
 	}

@@ -74,25 +74,7 @@ func BenchmarkLongTermDecode(b *testing.B) {
 					for _, c := range chunks {
 						payload += len(c.Data)
 					}
-					b.SetBytes(int64(16 * n))
-					b.ReportAllocs()
-					var it Iterator
-					var sum float64
-					cpu := startCPU()
-					for b.Loop() {
-						for _, c := range chunks {
-							c.Iterator(&it)
-							for it.Next() {
-								_, v := it.At()
-								sum += v
-							}
-							if it.Err() != nil {
-								b.Fatal(it.Err())
-							}
-						}
-					}
-					benchSink = sum
-					reportRates(b, n, cpu)
+					benchIterate(b, chunks, n)
 					b.ReportMetric(float64(payload)/float64(n), "B/sample")
 				})
 			}
