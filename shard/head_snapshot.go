@@ -135,12 +135,7 @@ func (r *snapReader) uvarint(what string) uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(r.b[r.off:])
-	if n <= 0 {
-		r.fail(what)
-		return 0
-	}
-	r.off += n
-	return v
+	return r.advance(v, n, what)
 }
 
 func (r *snapReader) varint(what string) int64 {
@@ -148,6 +143,12 @@ func (r *snapReader) varint(what string) int64 {
 		return 0
 	}
 	v, n := binary.Varint(r.b[r.off:])
+	return int64(r.advance(uint64(v), n, what))
+}
+
+// advance consumes a varint of n bytes (n as binary.Uvarint and Varint
+// return it: ≤ 0 is a failure) and returns v, or 0 after a failure.
+func (r *snapReader) advance(v uint64, n int, what string) uint64 {
 	if n <= 0 {
 		r.fail(what)
 		return 0
