@@ -94,8 +94,10 @@ func TestDB_BlocksLifecycle(t *testing.T) {
 	b.AddSample(b.AddSeries(labels.FromStrings("__name__", "m", "i", "new"), nil), 1000, 1)
 	st, err := db.Append(ctx, &b)
 	require.NoError(t, err)
-	require.Equal(t, 1, st.OutOfOrder)
+	require.Equal(t, 1, st.TooOld)
 	require.Contains(t, st.FirstErrText, "too old")
+	require.Len(t, st.Rejects, 1)
+	require.Equal(t, stages.Reject{Series: 0, Sample: 0, T: 1000, Reason: stages.RejectTooOld, Detail: st.FirstErrText}, st.Rejects[0])
 
 	// Deletion spans blocks and head, survives a restart and compaction.
 	del := labels.FromStrings("__name__", "m", "i", "3").String()

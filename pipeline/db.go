@@ -267,9 +267,11 @@ const maxPooledSamples = 1 << 16
 
 // Append stores the samples of b and returns once they are durable per the
 // WAL sync mode. The returned stats count samples by outcome; samples
-// rejected by the series rules or limits are counted there (with the first
-// such error's text), not returned as an error. The error is for failures of
-// the whole call: an invalid series or batch (nothing stored), ErrOverloaded
+// rejected by the series rules, the label rules or the limits are counted
+// there by reason and the first stages.MaxRejects are described in
+// Stats.Rejects (batch indexes, reason, text), not returned as an error: the
+// valid rest of the batch is stored. The error is for failures of the whole
+// call: a malformed batch (stages.ErrInvalidBatch; nothing stored), ErrOverloaded
 // or the context's error (parts may be stored; retrying is safe), ErrClosed,
 // or a WAL failure. Append reads b only during the call.
 func (db *DB) Append(ctx context.Context, b *stages.Batch) (stages.AppendStats, error) {
@@ -287,6 +289,10 @@ func (db *DB) Append(ctx context.Context, b *stages.Batch) (stages.AppendStats, 
 	if err := db.router.Split(b, st.msgs, &st.scratch); err != nil {
 		db.putAppendState(st)
 		return total, err
+	}
+	if n := st.scratch.Stats.InvalidSeries; n > 0 {
+		total.Add(st.scratch.Stats)
+		db.m.invalidSeries.Add(float64(n))
 	}
 	// Send every non-empty part; stop sending at the first full inbox that
 	// outlasts ctx, but still collect the replies of what was sent.
@@ -344,6 +350,7 @@ func (db *DB) Append(ctx context.Context, b *stages.Batch) (stages.AppendStats, 
 	if !abandoned {
 		db.putAppendState(st)
 	}
+	total.SortRejects()
 	return total, errors.Join(errs...)
 }
 

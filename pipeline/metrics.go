@@ -13,7 +13,10 @@ type dbMetrics struct {
 	db         *DB
 	inboxFull  prometheus.Counter
 	overloaded prometheus.Counter
-	descs      map[string]*prometheus.Desc
+	// invalidSeries counts samples the router rejected for their series'
+	// labels (they never reach a shard).
+	invalidSeries prometheus.Counter
+	descs         map[string]*prometheus.Desc
 }
 
 type shardCounter struct {
@@ -60,6 +63,10 @@ func newDBMetrics(db *DB) *dbMetrics {
 		overloaded: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tsdb_append_overloaded_total", Help: "Appends that gave up on a full shard inbox (ErrOverloaded).",
 		}),
+		invalidSeries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tsdb_append_samples_rejected_total", Help: "Samples rejected before routing, by reason.",
+			ConstLabels: prometheus.Labels{"reason": "invalid_series"},
+		}),
 		descs: map[string]*prometheus.Desc{},
 	}
 	for _, d := range shardMetricDefs {
@@ -76,6 +83,7 @@ func newDBMetrics(db *DB) *dbMetrics {
 func (m *dbMetrics) Describe(ch chan<- *prometheus.Desc) {
 	m.inboxFull.Describe(ch)
 	m.overloaded.Describe(ch)
+	m.invalidSeries.Describe(ch)
 	for _, d := range m.descs {
 		ch <- d
 	}
@@ -85,6 +93,7 @@ func (m *dbMetrics) Describe(ch chan<- *prometheus.Desc) {
 func (m *dbMetrics) Collect(ch chan<- prometheus.Metric) {
 	m.inboxFull.Collect(ch)
 	m.overloaded.Collect(ch)
+	m.invalidSeries.Collect(ch)
 	for _, s := range m.db.shards {
 		id := strconv.Itoa(s.ID())
 		sm, wm := s.Metrics(), s.WALMetrics()

@@ -154,16 +154,24 @@ func TestDB_SeriesRules(t *testing.T) {
 	require.Equal(t, 1, st.Duplicates)
 }
 
-func TestDB_InvalidSeriesStoresNothing(t *testing.T) {
+func TestDB_InvalidSeriesRejectedRestStored(t *testing.T) {
 	db := openTest(t, t.TempDir(), Options{Shards: 2})
 	defer db.Close()
 	var b stages.Batch
 	b.AddSample(b.AddSeries(labels.FromStrings("__name__", "ok"), nil), 1, 1)
 	b.AddSample(b.AddSeries(labels.FromStrings("__name__", "bad", "0x", "y"), nil), 1, 1)
-	_, err := db.Append(context.Background(), &b)
-	require.ErrorIs(t, err, stages.ErrInvalidSeries)
-	require.ErrorContains(t, err, `label name "0x"`)
-	require.Empty(t, readAll(t, db))
+	st, err := db.Append(context.Background(), &b)
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Appended)
+	require.Equal(t, 1, st.InvalidSeries)
+	require.Len(t, st.Rejects, 1)
+	require.Equal(t, stages.RejectInvalidSeries, st.Rejects[0].Reason)
+	require.Equal(t, uint32(1), st.Rejects[0].Series)
+	require.Equal(t, uint32(1), st.Rejects[0].Sample)
+	require.Contains(t, st.FirstErrText, `label name "0x"`)
+	got := readAll(t, db)
+	require.Len(t, got, 1)
+	require.Contains(t, got, labels.FromStrings("__name__", "ok").String())
 }
 
 func TestDB_MaxActiveSeries(t *testing.T) {
@@ -384,4 +392,48 @@ func TestQuerier_TimeRangeAndSeek(t *testing.T) {
 	vals, err := q.LabelValues(context.Background(), "__name__")
 	require.NoError(t, err)
 	require.Equal(t, []string{"m"}, vals)
+}
+
+// TestDB_RejectsNameBatchIndexes: rejects from several shards come back with
+// the caller's series and sample indexes, in batch order.
+func TestDB_RejectsNameBatchIndexes(t *testing.T) {
+	db := openTest(t, t.TempDir(), Options{Shards: 4})
+	defer db.Close()
+	ctx := context.Background()
+	var b stages.Batch
+	const n = 40
+	for i := range n {
+		b.AddSample(b.AddSeries(labels.FromStrings("__name__", "m", "i", fmt.Sprint(i)), nil), 100, float64(i))
+	}
+	_, err := db.Append(ctx, &b)
+	require.NoError(t, err)
+
+	// Now every even series gets an out-of-order sample and a conflicting
+	// one, the odd ones a good sample; interleaved across shards.
+	b.Reset()
+	var want []stages.Reject
+	for i := range n {
+		s := b.AddSeries(labels.FromStrings("__name__", "m", "i", fmt.Sprint(i)), nil)
+		if i%2 == 0 {
+			want = append(want, stages.Reject{Series: s, Sample: uint32(len(b.Samples)), T: 50, Reason: stages.RejectOutOfOrder})
+			b.AddSample(s, 50, 1)
+			want = append(want, stages.Reject{Series: s, Sample: uint32(len(b.Samples)), T: 100, Reason: stages.RejectConflict})
+			b.AddSample(s, 100, -1)
+		} else {
+			b.AddSample(s, 200, 1)
+		}
+	}
+	st, err := db.Append(ctx, &b)
+	require.NoError(t, err)
+	require.Equal(t, n/2, st.Appended)
+	require.Equal(t, n/2, st.OutOfOrder)
+	require.Equal(t, n/2, st.Conflicts)
+	require.Len(t, st.Rejects, len(want))
+	for i := range want {
+		got := st.Rejects[i]
+		require.NotEmpty(t, got.Detail)
+		got.Detail = ""
+		require.Equal(t, want[i], got, "reject %d", i)
+	}
+	require.Equal(t, st.Rejects[0].Detail, st.FirstErrText)
 }

@@ -54,9 +54,6 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 		}
 		if ms == nil {
 			if s.opts.MaxActiveSeries > 0 && h.active >= s.opts.MaxActiveSeries {
-				if res.Stats.FirstErrText == "" {
-					res.Stats.FirstErrText = fmt.Sprintf("series %s rejected: shard %d is at its limit of %d active series", ss.Labels, s.id, s.opts.MaxActiveSeries)
-				}
 				res.Refs = append(res.Refs, 0)
 				sc.series = append(sc.series, nil)
 				continue
@@ -71,36 +68,45 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 
 	for _, smp := range m.Samples {
 		ms := sc.series[smp.Series]
+		src := m.Series[smp.Series].Src
 		if ms == nil {
-			res.Stats.SeriesLimit++
+			rj := stages.Reject{Series: src, Sample: smp.Src, T: smp.T, Reason: stages.RejectSeriesLimit}
+			if res.Stats.KeepsDetail() {
+				rj.Detail = fmt.Sprintf("series %s rejected: shard %d is at its limit of %d active series", m.Series[smp.Series].Labels, s.id, s.opts.MaxActiveSeries)
+			}
+			res.Stats.AddReject(rj)
 			continue
 		}
+		var rj stages.Reject
 		switch s.appendSample(ms, smp.T, smp.V) {
 		case sampleAppended:
 			res.Stats.Appended++
 			sc.sampleRecs = append(sc.sampleRecs, walseg.RefSample{Ref: res.Refs[smp.Series], T: smp.T, V: smp.V})
+			continue
 		case sampleDuplicate:
 			res.Stats.Duplicates++
+			continue
 		case sampleConflict:
-			res.Stats.Conflicts++
-			if res.Stats.FirstErrText == "" {
-				res.Stats.FirstErrText = fmt.Sprintf("duplicate sample for timestamp %d of series %s: another value is stored", smp.T, ms.lset)
+			rj = stages.Reject{Reason: stages.RejectConflict}
+			if res.Stats.KeepsDetail() {
+				rj.Detail = fmt.Sprintf("duplicate sample for timestamp %d of series %s: another value is stored", smp.T, ms.lset)
 			}
 		case sampleOutOfOrder:
-			res.Stats.OutOfOrder++
-			if res.Stats.FirstErrText == "" {
-				res.Stats.FirstErrText = fmt.Sprintf("out-of-order sample at %d for series %s: its last sample is at %d", smp.T, ms.lset, ms.app.MaxTime())
+			rj = stages.Reject{Reason: stages.RejectOutOfOrder}
+			if res.Stats.KeepsDetail() {
+				rj.Detail = fmt.Sprintf("out-of-order sample at %d for series %s: its last sample is at %d", smp.T, ms.lset, ms.app.MaxTime())
 			}
 		case sampleTooOld:
-			res.Stats.OutOfOrder++
-			s.m.SamplesTooOld.Add(1)
-			if res.Stats.FirstErrText == "" {
-				res.Stats.FirstErrText = fmt.Sprintf("sample at %d for series %s is too old: data before %d is already persisted in blocks", smp.T, ms.lset, s.appendMinT)
+			rj = stages.Reject{Reason: stages.RejectTooOld}
+			if res.Stats.KeepsDetail() {
+				rj.Detail = fmt.Sprintf("sample at %d for series %s is too old: data before %d is already persisted in blocks", smp.T, ms.lset, s.appendMinT)
 			}
 		case sampleFailed:
 			res.Err = fmt.Errorf("shard %d: %w", s.id, *s.err.Load())
 			return res
 		}
+		rj.Series, rj.Sample, rj.T = src, smp.Src, smp.T
+		res.Stats.AddReject(rj)
 	}
 	s.count(&res.Stats, len(sc.seriesRecs))
 
@@ -138,6 +144,9 @@ func (s *Shard) count(st *stages.AppendStats, newSeries int) {
 	}
 	if st.OutOfOrder > 0 {
 		s.m.SamplesOutOfOrder.Add(uint64(st.OutOfOrder))
+	}
+	if st.TooOld > 0 {
+		s.m.SamplesTooOld.Add(uint64(st.TooOld))
 	}
 	if st.SeriesLimit > 0 {
 		s.m.SamplesSeriesLimit.Add(uint64(st.SeriesLimit))

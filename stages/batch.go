@@ -34,8 +34,12 @@ type Series struct {
 // Series slice of the batch that holds the sample.
 type Sample struct {
 	Series uint32
-	T      int64 // ms since the Unix epoch
-	V      float64
+	// Src is, in a ShardBatch, the sample's index in the caller's Batch
+	// (set by the router; it travels in what was padding, so a sample is
+	// still 24 bytes). Ignored in a Batch.
+	Src uint32
+	T   int64 // ms since the Unix epoch
+	V   float64
 }
 
 // Reset empties b, keeping its capacity.
@@ -96,7 +100,8 @@ func (m *ShardBatch) Reset() {
 	m.Series = m.Series[:0]
 	m.Samples = m.Samples[:0]
 	m.Result.Refs = m.Result.Refs[:0]
-	m.Result.Stats = AppendStats{}
+	clear(m.Result.Stats.Rejects)
+	m.Result.Stats = AppendStats{Rejects: m.Result.Stats.Rejects[:0]}
 	m.Result.Err = nil
 	m.Result.WALSeq = 0
 	m.Result.Epoch = 0
@@ -120,25 +125,39 @@ type ShardReply struct {
 	Err error
 }
 
-// AppendStats counts what happened to the samples of an append.
+// AppendStats counts what happened to the samples of an append. Each
+// rejected sample is counted under exactly one reason; Rejects describes the
+// first MaxRejects of them in batch order.
 type AppendStats struct {
-	Appended     int // stored
-	Duplicates   int // same timestamp, same value as the last sample: no-op
-	Conflicts    int // same timestamp, other value: rejected (duplicate sample)
-	OutOfOrder   int // older than the series' last sample: rejected
-	SeriesLimit  int // samples of new series rejected by the active-series limit
-	NewSeries    int // series created by this append
+	Appended       int // stored
+	Duplicates     int // same timestamp, same value as the last sample: no-op
+	Conflicts      int // RejectConflict: same timestamp, other value
+	OutOfOrder     int // RejectOutOfOrder: older than the series' last sample
+	TooOld         int // RejectTooOld: before what the database accepts
+	TooFarInFuture int // RejectTooFarInFuture
+	SeriesLimit    int // RejectSeriesLimit: samples of new series over the active-series limit
+	InvalidSeries  int // RejectInvalidSeries: samples of series with invalid labels
+	NewSeries      int // series created by this append
+	// Rejects describes rejected samples (see Reject). In a ShardReply it
+	// aliases the message's buffer; AppendStats.Add copies.
+	Rejects []Reject
+	// FirstErrText is the Detail of the first rejected sample in batch
+	// order ("" when none was rejected).
 	FirstErrText string
 }
 
-// Add accumulates o into s.
+// Add accumulates o into s, copying o's Rejects.
 func (s *AppendStats) Add(o AppendStats) {
 	s.Appended += o.Appended
 	s.Duplicates += o.Duplicates
 	s.Conflicts += o.Conflicts
 	s.OutOfOrder += o.OutOfOrder
+	s.TooOld += o.TooOld
+	s.TooFarInFuture += o.TooFarInFuture
 	s.SeriesLimit += o.SeriesLimit
+	s.InvalidSeries += o.InvalidSeries
 	s.NewSeries += o.NewSeries
+	s.Rejects = append(s.Rejects, o.Rejects...)
 	if s.FirstErrText == "" {
 		s.FirstErrText = o.FirstErrText
 	}
@@ -146,4 +165,6 @@ func (s *AppendStats) Add(o AppendStats) {
 
 // Rejected is the number of samples that were not stored and were not
 // harmless no-ops.
-func (s *AppendStats) Rejected() int { return s.Conflicts + s.OutOfOrder + s.SeriesLimit }
+func (s *AppendStats) Rejected() int {
+	return s.Conflicts + s.OutOfOrder + s.TooOld + s.TooFarInFuture + s.SeriesLimit + s.InvalidSeries
+}

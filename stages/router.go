@@ -115,9 +115,12 @@ func (r *Router) Cached(key []byte) bool {
 
 // Split routes b into msgs, one per shard (len(msgs) == Shards; each is
 // Reset first). Series are validated and canonicalised unless the route
-// cache knows them. On error nothing is routed and the error names the
-// offending series or sample. Split allocates nothing per sample; it
-// allocates per series only on cache misses.
+// cache knows them; a series that breaks the rules is not routed, and its
+// samples are counted and described in scratch.Stats (RejectInvalidSeries),
+// so the valid rest of a batch can be stored. The error is for a malformed
+// batch (ErrInvalidBatch: a sample naming a series the batch does not
+// have); then nothing is routed. Split allocates nothing per sample; it
+// allocates per series only on cache misses, and per invalid series.
 func (r *Router) Split(b *Batch, msgs []*ShardBatch, scratch *SplitScratch) error {
 	if len(msgs) != r.shards {
 		panic(fmt.Sprintf("BUG: stages.Router.Split with %d messages for %d shards", len(msgs), r.shards))
@@ -142,11 +145,13 @@ func (r *Router) Split(b *Batch, msgs []*ShardBatch, scratch *SplitScratch) erro
 			shard = int(e.shard)
 		} else {
 			if s.Labels.IsEmpty() {
-				return fmt.Errorf("%w: series %d has no labels and its key is not cached", ErrInvalidSeries, i)
+				scratch.invalid(i, fmt.Errorf("%w: series %d has no labels and its key is not cached", ErrInvalidSeries, i))
+				continue
 			}
 			lset, err := Canonicalize(s.Labels, r.limits)
 			if err != nil {
-				return err
+				scratch.invalid(i, err)
+				continue
 			}
 			var h uint64
 			h, *hb = HashLabels(*hb, lset)
@@ -158,13 +163,24 @@ func (r *Router) Split(b *Batch, msgs []*ShardBatch, scratch *SplitScratch) erro
 		scratch.local[i] = localRef{shard: int32(shard), idx: uint32(len(m.Series))}
 		m.Series = append(m.Series, ss)
 	}
-	for _, smp := range b.Samples {
+	for j, smp := range b.Samples {
 		if int(smp.Series) >= len(b.Series) {
-			return fmt.Errorf("%w: sample names series %d, batch has %d", ErrInvalidBatch, smp.Series, len(b.Series))
+			for _, m := range msgs {
+				m.Reset()
+			}
+			return fmt.Errorf("%w: sample %d names series %d, batch has %d", ErrInvalidBatch, j, smp.Series, len(b.Series))
 		}
 		lr := scratch.local[smp.Series]
+		if lr.shard < 0 {
+			rj := Reject{Series: smp.Series, Sample: uint32(j), T: smp.T, Reason: RejectInvalidSeries}
+			if scratch.Stats.KeepsDetail() {
+				rj.Detail = scratch.invalidText[lr.idx]
+			}
+			scratch.Stats.AddReject(rj)
+			continue
+		}
 		m := msgs[lr.shard]
-		m.Samples = append(m.Samples, Sample{Series: lr.idx, T: smp.T, V: smp.V})
+		m.Samples = append(m.Samples, Sample{Series: lr.idx, Src: uint32(j), T: smp.T, V: smp.V})
 	}
 	return nil
 }
@@ -210,10 +226,17 @@ func (r *Router) Learn(b *Batch, shard int, msg *ShardBatch, reply *ShardReply, 
 // SplitScratch is per-caller scratch space for Split and Learn; reuse one per
 // goroutine to keep routing allocation-free. Not safe for concurrent use.
 type SplitScratch struct {
-	local  []localRef
-	keyBuf []byte
+	// Stats counts the samples Split rejected itself (series with invalid
+	// labels, RejectInvalidSeries), with their Rejects. Reset by Split.
+	Stats AppendStats
+
+	local       []localRef
+	keyBuf      []byte
+	invalidText []string // per invalid series (localRef.idx): its error's text
 }
 
+// localRef locates a batch series in its shard message; shard -1 marks an
+// invalid series, whose idx indexes SplitScratch.invalidText.
 type localRef struct {
 	shard int32
 	idx   uint32
@@ -224,4 +247,15 @@ func (s *SplitScratch) reset(n int) {
 		s.local = make([]localRef, n)
 	}
 	s.local = s.local[:n]
+	clear(s.Stats.Rejects)
+	s.Stats = AppendStats{Rejects: s.Stats.Rejects[:0]}
+	clear(s.invalidText)
+	s.invalidText = s.invalidText[:0]
+}
+
+// invalid marks batch series i as rejected by err (its samples are counted
+// as RejectInvalidSeries, nothing of it is routed).
+func (s *SplitScratch) invalid(i int, err error) {
+	s.local[i] = localRef{shard: -1, idx: uint32(len(s.invalidText))}
+	s.invalidText = append(s.invalidText, err.Error())
 }

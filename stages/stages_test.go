@@ -134,19 +134,92 @@ func TestRouter_Errors(t *testing.T) {
 	msgs := newMsgs(2)
 	var sc SplitScratch
 
+	// An invalid series is not routed; its samples are rejected with the
+	// batch indexes and the rule, and the valid rest is routed.
 	b := &Batch{}
-	b.AddSeries(labels.FromStrings("__name__", "ok"), nil)
-	b.AddSeries(labels.FromStrings("job", "x"), nil)
-	require.ErrorIs(t, r.Split(b, msgs, &sc), ErrInvalidSeries)
+	ok := b.AddSeries(labels.FromStrings("__name__", "ok"), nil)
+	bad := b.AddSeries(labels.FromStrings("job", "x"), nil)
+	b.AddSample(bad, 5, 1)
+	b.AddSample(ok, 6, 1)
+	b.AddSample(bad, 7, 1)
+	require.NoError(t, r.Split(b, msgs, &sc))
+	routed := 0
+	for _, m := range msgs {
+		routed += len(m.Samples)
+		for _, smp := range m.Samples {
+			require.Equal(t, uint32(1), smp.Src)
+		}
+	}
+	require.Equal(t, 1, routed)
+	require.Equal(t, 2, sc.Stats.InvalidSeries)
+	require.Equal(t, 2, sc.Stats.Rejected())
+	require.Len(t, sc.Stats.Rejects, 2)
+	for i, want := range []struct {
+		sample uint32
+		t      int64
+	}{{0, 5}, {2, 7}} {
+		rj := sc.Stats.Rejects[i]
+		require.Equal(t, RejectInvalidSeries, rj.Reason)
+		require.Equal(t, bad, rj.Series)
+		require.Equal(t, want.sample, rj.Sample)
+		require.Equal(t, want.t, rj.T)
+		require.Contains(t, rj.Detail, "no metric name")
+	}
 
+	// A new Split starts with empty rejects.
+	b.Reset()
+	b.AddSample(b.AddSeries(labels.FromStrings("__name__", "ok"), nil), 1, 1)
+	require.NoError(t, r.Split(b, msgs, &sc))
+	require.Zero(t, sc.Stats.Rejected())
+	require.Empty(t, sc.Stats.Rejects)
+
+	// A sample naming a series the batch lacks fails the whole batch.
 	b.Reset()
 	b.AddSeries(labels.FromStrings("__name__", "ok"), nil)
 	b.AddSample(3, 1, 1)
 	require.ErrorIs(t, r.Split(b, msgs, &sc), ErrInvalidBatch)
+	for _, m := range msgs {
+		require.Empty(t, m.Series)
+		require.Empty(t, m.Samples)
+	}
 
 	b.Reset()
-	b.AddSeries(labels.EmptyLabels(), []byte("never seen"))
-	require.ErrorContains(t, r.Split(b, msgs, &sc), "not cached")
+	b.AddSample(b.AddSeries(labels.EmptyLabels(), []byte("never seen")), 1, 1)
+	require.NoError(t, r.Split(b, msgs, &sc))
+	require.Len(t, sc.Stats.Rejects, 1)
+	require.Contains(t, sc.Stats.Rejects[0].Detail, "not cached")
+}
+
+func TestRejectReason_String(t *testing.T) {
+	seen := map[string]bool{}
+	for r := RejectReason(1); int(r) < NumRejectReasons; r++ {
+		name := r.String()
+		require.NotEqual(t, "unknown", name, "reason %d", r)
+		require.False(t, seen[name], "reason name %q twice", name)
+		seen[name] = true
+	}
+	require.Equal(t, "unknown", RejectReason(0).String())
+	require.Equal(t, "unknown", RejectReason(NumRejectReasons).String())
+}
+
+func TestAppendStats_RejectsBounded(t *testing.T) {
+	var st AppendStats
+	for i := range 2 * MaxRejects {
+		if st.KeepsDetail() {
+			require.Less(t, i, MaxRejects)
+		}
+		st.AddReject(Reject{Sample: uint32(2*MaxRejects - i), Reason: RejectConflict, Detail: fmt.Sprint(i)})
+	}
+	require.Equal(t, 2*MaxRejects, st.Conflicts)
+	require.Len(t, st.Rejects, MaxRejects)
+	var o AppendStats
+	o.AddReject(Reject{Sample: 0, Reason: RejectTooOld, Detail: "first"})
+	st.Add(o)
+	st.SortRejects()
+	require.Len(t, st.Rejects, MaxRejects)
+	require.Equal(t, "first", st.FirstErrText)
+	require.Equal(t, 1, st.TooOld)
+	require.Equal(t, 2*MaxRejects+1, st.Rejected())
 }
 
 func TestRouter_RawKeyCache(t *testing.T) {
