@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -122,8 +123,12 @@ func hostClient(u *url.URL, timeout time.Duration) *fasthttp.HostClient {
 			addr += ":80"
 		}
 	}
+	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 	return &fasthttp.HostClient{
-		Addr:                   addr,
+		Addr: addr,
+		// net's dialer, not fasthttp's default one, whose DNS cache runs
+		// a package-level cleaner goroutine nobody waits for.
+		Dial:                   func(addr string) (net.Conn, error) { return d.Dial("tcp", addr) },
 		IsTLS:                  u.Scheme == "https",
 		Name:                   "silverback-loadgen",
 		ReadTimeout:            timeout,
