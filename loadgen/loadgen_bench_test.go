@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/snappy"
 )
 
 // benchStart is a fixed start (2026-01-01) so that every run encodes the
@@ -68,4 +70,29 @@ func BenchmarkGenerate(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkSnappy measures the snappy share of remote write 1.0: one
+// 2,000-sample request of the node workload compressed per op.
+func BenchmarkSnappy(b *testing.B) {
+	var r recorder
+	w := newBenchWorker(b, ProtocolRW1, 100, &r)
+	ctx := context.Background()
+	for len(r.payloads) < 50 {
+		if err := w.step(ctx, ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	raw, err := snappy.Decode(nil, r.payloads[len(r.payloads)-1].Body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var dst []byte
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		dst = snappyBlock(dst, raw)
+	}
+	b.ReportMetric(float64(DefaultBatch)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
+	b.ReportMetric(float64(len(dst))/DefaultBatch, "B/sample")
 }

@@ -23,6 +23,7 @@ type Summary struct {
 	SeriesCreated int64   `json:"series_created"`
 	Concurrency   int     `json:"concurrency"`
 	Batch         int     `json:"batch"`
+	FlushMs       int64   `json:"flush_interval_ms"`
 	RateLimit     float64 `json:"rate_limit"` // samples/s; 0: unlimited
 	IntervalMs    int64   `json:"interval_ms"`
 	StartMs       int64   `json:"start_ms"`
@@ -224,6 +225,7 @@ func (r *reporter) summary(elapsed time.Duration) Summary {
 		ActiveSeries:     r.c.Hosts * r.s.numSeries(),
 		Concurrency:      r.c.Concurrency,
 		Batch:            r.c.Batch,
+		FlushMs:          r.c.FlushInterval.Milliseconds(),
 		RateLimit:        r.c.Rate,
 		IntervalMs:       r.c.Interval.Milliseconds(),
 		StartMs:          r.c.Start,

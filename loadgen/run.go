@@ -46,9 +46,11 @@ type Config struct {
 	// flight (default 2; at most Hosts).
 	Concurrency int
 	// Batch is the number of samples per request (default 2000): a
-	// request is sent when it holds Batch samples, or, in a paced
-	// workload, when the worker's next scrape is not due yet.
-	Batch int
+	// request is sent when it holds Batch samples or, in a paced workload,
+	// when its first sample has waited FlushInterval (default 1s) and no
+	// scrape is due.
+	Batch         int
+	FlushInterval time.Duration
 	// Duration ends the run after this long (0: when the workload ends —
 	// backfill — or ctx is done).
 	Duration time.Duration
@@ -63,6 +65,9 @@ type Config struct {
 const (
 	DefaultConcurrency = 2
 	DefaultBatch       = 2000
+	// DefaultFlushInterval is vmagent's default flush interval; a
+	// Prometheus remote-write queue waits up to 5 s.
+	DefaultFlushInterval = time.Second
 )
 
 // withDefaults validates c and fills its zero fields; now is the wall
@@ -139,6 +144,12 @@ func (c Config) withDefaults(now int64) (Config, error) {
 		return c, fmt.Errorf("loadgen: batch = %d, want > 0", c.Batch)
 	case c.Batch == 0:
 		c.Batch = DefaultBatch
+	}
+	switch {
+	case c.FlushInterval < 0:
+		return c, fmt.Errorf("loadgen: flush interval = %v, want > 0", c.FlushInterval)
+	case c.FlushInterval == 0:
+		c.FlushInterval = DefaultFlushInterval
 	}
 	if c.Duration < 0 {
 		return c, fmt.Errorf("loadgen: duration = %v, want >= 0", c.Duration)
@@ -273,7 +284,9 @@ type worker struct {
 	timer   *time.Timer
 	p       Payload
 	pending int // samples in the request being built
-	rwRange bool
+	// pendingSince is when the first of them was added (paced workloads).
+	pendingSince time.Time
+	rwRange      bool
 }
 
 type heapEntry struct {
@@ -343,10 +356,15 @@ func (w *worker) run(ctx, sendCtx context.Context, wallStart time.Time) error {
 		if w.s.paced {
 			due := wallStart.Add(time.Duration(e.t-w.s.start) * time.Millisecond)
 			if d := time.Until(due); d > 0 {
-				if w.pending > 0 {
+				// A request waits at most FlushInterval for more samples,
+				// as a remote-write queue's batch deadline makes it.
+				if flushAt := w.pendingSince.Add(w.c.FlushInterval); w.pending > 0 && flushAt.Before(due) {
+					if sleep(ctx, w.timer, time.Until(flushAt)) != nil {
+						return nil
+					}
 					w.flush(ctx, sendCtx)
 				}
-				if sleep(ctx, w.timer, d) != nil {
+				if sleep(ctx, w.timer, time.Until(due)) != nil {
 					return nil
 				}
 			} else if lag := -d; lag > time.Duration(w.st.lagNs.Load()) {
@@ -399,6 +417,9 @@ func (w *worker) addHost(ctx, sendCtx context.Context, h *host) {
 	n := w.s.numSeries()
 	for i := 0; i < n; {
 		j := min(n, i+w.c.Batch-w.pending)
+		if w.pending == 0 && w.s.paced {
+			w.pendingSince = time.Now()
+		}
 		w.pending += w.enc.add(h, i, j)
 		i = j
 		if w.pending >= w.c.Batch {

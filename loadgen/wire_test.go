@@ -428,3 +428,25 @@ func TestRun_RemoteWriteRefusesStartOutOfRange(t *testing.T) {
 	_, err := Run(context.Background(), Config{Protocol: ProtocolRW1, Target: &NullTarget{}, Start: 1000})
 	require.ErrorContains(t, err, "start")
 }
+
+// TestWorker_StepAllocsZero: in steady state a scrape of a host — values,
+// encoding, requests sent to a null target — allocates nothing, for every
+// protocol.
+func TestWorker_StepAllocsZero(t *testing.T) {
+	for _, p := range Protocols {
+		t.Run("protocol="+string(p), func(t *testing.T) {
+			w := newBenchWorker(t, p, 10, &NullTarget{})
+			ctx := context.Background()
+			// Warm up until every buffer has met its largest request.
+			for range 3000 {
+				require.NoError(t, w.step(ctx, ctx))
+			}
+			allocs := testing.AllocsPerRun(500, func() {
+				if err := w.step(ctx, ctx); err != nil {
+					t.Fatal(err)
+				}
+			})
+			require.Zero(t, allocs)
+		})
+	}
+}

@@ -258,3 +258,29 @@ func realCapturePath(t *testing.T) string {
 	t.Skip("the shared data directory is not beside the repository")
 	return ""
 }
+
+// TestRun_FlushInterval: in a paced workload a request collects the
+// scrapes of about one flush interval, not one host's, when the batch is
+// large.
+func TestRun_FlushInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var r recorder
+		_, err := Run(context.Background(), Config{
+			Protocol: ProtocolInProcess, Target: &r, Hosts: 60, Seed: 1, Concurrency: 1,
+			Batch: 100_000, Duration: time.Minute,
+		})
+		require.NoError(t, err)
+		total := 0
+		for i, p := range r.payloads {
+			lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+			for _, s := range p.Batch.Samples {
+				lo, hi = min(lo, s.T), max(hi, s.T)
+			}
+			// 60 hosts over 15 s: one every 250 ms, so about 4 scrapes
+			// per request.
+			require.Less(t, hi-lo, int64(1000), "payload %d spans %d ms", i, hi-lo)
+			total += p.Samples
+		}
+		require.Greater(t, float64(total)/float64(len(r.payloads)), 3*507.0)
+	})
+}

@@ -27,6 +27,7 @@ type loadgenFlags struct {
 	workload, protocol, addr      string
 	hosts, concurrency, batch     int
 	interval, duration, rate      string
+	flushInterval                 string
 	churnEvery, backfill, start   string
 	seed                          int64
 	capture, dataDir, summaryFile string
@@ -79,6 +80,7 @@ SIGTERM (the summary is printed in every case). See docs/OPERATIONS.md.`,
 	fl.StringVar(&f.rate, "rate", "unlimited", "cap on samples/s over all workers (500000, 500K, 1.5M; unlimited or 0: no cap)")
 	fl.IntVar(&f.concurrency, "concurrency", loadgen.DefaultConcurrency, "workers, each with one request in flight")
 	fl.IntVar(&f.batch, "batch", loadgen.DefaultBatch, "samples per request")
+	fl.StringVar(&f.flushInterval, "flush-interval", "1s", "paced workloads: send a request whose first sample waited this long, full or not")
 	fl.StringVar(&f.duration, "duration", "0", "stop after this long (0: at the end of a backfill, or on a signal)")
 	fl.Int64Var(&f.seed, "seed", 1, "random seed: the same flags send the same samples")
 	fl.StringVar(&f.start, "start", "", "first scrape's time: RFC 3339, Unix seconds, now, or now-DURATION (default: now; backfill: now - --range)")
@@ -116,6 +118,7 @@ func (f *loadgenFlags) parse(now time.Time) (loadgen.Config, error) {
 		dst       *time.Duration
 	}{
 		{"interval", f.interval, &c.Interval},
+		{"flush-interval", f.flushInterval, &c.FlushInterval},
 		{"duration", f.duration, &c.Duration},
 		{"churn-every", f.churnEvery, &c.ChurnEvery},
 		{"range", f.backfill, &c.BackfillRange},
@@ -126,6 +129,9 @@ func (f *loadgenFlags) parse(now time.Time) (loadgen.Config, error) {
 	}
 	if c.Interval <= 0 {
 		return c, flagErr("interval", fmt.Errorf("%q: want > 0", f.interval))
+	}
+	if c.FlushInterval <= 0 {
+		return c, flagErr("flush-interval", fmt.Errorf("%q: want > 0", f.flushInterval))
 	}
 	if c.ChurnEvery <= 0 {
 		return c, flagErr("churn-every", fmt.Errorf("%q: want > 0", f.churnEvery))

@@ -77,6 +77,7 @@ func TestLoadgen_FlagErrors(t *testing.T) {
 		{[]string{"--hosts=-1"}, "--hosts"},
 		{[]string{"--concurrency=0"}, "--concurrency"},
 		{[]string{"--batch=0"}, "--batch"},
+		{[]string{"--flush-interval=0"}, "--flush-interval"},
 		{[]string{"--workload=replay"}, "--capture"},
 		{[]string{"--capture=x.prom"}, "--capture"},
 		{[]string{"--workload=replay", "--capture=/nonexistent.prom"}, "--capture"},
