@@ -273,6 +273,31 @@ func Run(ctx context.Context, c Config) (Summary, error) {
 
 // worker owns a contiguous range of hosts, their generators and its
 // encoder, and sends one request at a time. Owned by its goroutine.
+//
+// Design. A worker loops over its hosts in the order of their next scrape
+// (a min-heap on the timestamp; hosts keep their own clocks, phases and
+// jitter, so the order shifts a little every interval):
+//
+//  1. Paced workloads wait until the wall clock reaches the host's next
+//     timestamp (mapped through wallStart); while waiting, a pending
+//     request whose first sample has waited FlushInterval is sent.
+//  2. The host's source makes the scrape (values, timestamp; a churned
+//     host gets a new instance and its encoder state is rebuilt).
+//  3. The encoder appends the scrape's series to the pending request;
+//     whenever it holds Batch samples it is sent (rate limiter first),
+//     synchronously: one request in flight per worker, and the payload's
+//     buffers are reused as soon as Send returns.
+//
+// Stopping: runCtx ends generation and waiting (Duration, the caller's
+// ctx, another worker's failure); a Send already started finishes under
+// sendCtx, which is never cancelled (targets bound it by their timeout).
+// The pending request of a stopped worker is dropped, not sent.
+//
+// Tried and dropped: sending the pending request whenever the next scrape
+// was not due yet. With hosts spread over the interval that sent one
+// host's scrape per request (507 samples) whatever Batch said, unlike
+// remote-write queues and vmagent, which wait for a batch up to a
+// deadline; a server's cost per sample depends on the request size.
 type worker struct {
 	c       *Config
 	s       *shape

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"strconv"
@@ -91,6 +92,8 @@ type HTTPOptions struct {
 	// metric whose series are summed (default DefaultInboxMetric).
 	MetricsURL  string
 	InboxMetric string
+	// Header holds extra request headers (for example Authorization).
+	Header map[string]string
 }
 
 // DefaultInboxMetric is the server's shard inbox depth gauge (one series
@@ -111,6 +114,7 @@ type HTTPTarget struct {
 	metricsURL  string
 	metrics     *fasthttp.HostClient // nil when metricsURL is ""
 	inboxMetric string
+	header      map[string]string
 }
 
 // hostClient returns a keep-alive client for u's host.
@@ -177,6 +181,7 @@ func NewHTTPTarget(o HTTPOptions) (*HTTPTarget, error) {
 		client:      hostClient(u, o.Timeout),
 		metricsURL:  o.MetricsURL,
 		inboxMetric: o.InboxMetric,
+		header:      maps.Clone(o.Header),
 	}
 	if o.MetricsURL != "" {
 		mu, err := url.Parse(o.MetricsURL)
@@ -193,6 +198,9 @@ func (t *HTTPTarget) URL() string { return t.url }
 
 // Send POSTs p with the protocol's headers.
 func (t *HTTPTarget) Send(ctx context.Context, p *Payload) error {
+	if p.Protocol != t.protocol {
+		return fmt.Errorf("loadgen: payload of protocol %s for a target of protocol %s", p.Protocol, t.protocol)
+	}
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
@@ -213,6 +221,9 @@ func (t *HTTPTarget) Send(ctx context.Context, p *Payload) error {
 		req.Header.SetContentType(contentTypeOTLP)
 	default:
 		return fmt.Errorf("loadgen: protocol %q over HTTP", p.Protocol)
+	}
+	for k, v := range t.header {
+		req.Header.Set(k, v)
 	}
 	req.SetBodyRaw(p.Body)
 	deadline := time.Now().Add(t.timeout)

@@ -55,7 +55,7 @@ func TestHTTPTarget(t *testing.T) {
 			f := &fakeServer{status: http.StatusNoContent, paths: map[string]int{}}
 			srv := httptest.NewServer(f)
 			defer srv.Close()
-			tg, err := NewHTTPTarget(HTTPOptions{URL: srv.URL, Protocol: tc.p})
+			tg, err := NewHTTPTarget(HTTPOptions{URL: srv.URL, Protocol: tc.p, Header: map[string]string{"Authorization": "Bearer x"}})
 			require.NoError(t, err)
 			defer tg.Close()
 			sum, err := Run(context.Background(), Config{
@@ -68,6 +68,7 @@ func TestHTTPTarget(t *testing.T) {
 			require.Equal(t, tc.ctype, f.headers.Get("Content-Type"))
 			require.Equal(t, tc.enc, f.headers.Get("Content-Encoding"))
 			require.Equal(t, tc.rwVers, f.headers.Get("X-Prometheus-Remote-Write-Version"))
+			require.Equal(t, "Bearer x", f.headers.Get("Authorization"))
 			// The server got exactly the bytes a recorder gets.
 			var r recorder
 			for _, b := range f.bodies {
@@ -126,6 +127,8 @@ func TestHTTPTarget_Errors(t *testing.T) {
 	sum, err = Run(context.Background(), c)
 	require.NoError(t, err)
 	require.Positive(t, sum.Errors["transport"])
+
+	require.ErrorContains(t, tg.Send(context.Background(), &Payload{Protocol: ProtocolRW1}), "payload of protocol rw1 for a target of protocol influx")
 
 	var se *StatusError
 	require.True(t, errors.As(error(&StatusError{Code: 429}), &se))

@@ -34,6 +34,7 @@ type loadgenFlags struct {
 	metricsURL, inboxMetric       string
 	timeout                       time.Duration
 	quiet                         bool
+	headers                       []string
 }
 
 func newLoadgenCmd(g *globalFlags) *cobra.Command {
@@ -92,6 +93,7 @@ SIGTERM (the summary is printed in every case). See docs/OPERATIONS.md.`,
 	fl.StringVar(&f.metricsURL, "metrics-url", "", "where to read the server's inbox depth (default: the --addr host's /metrics; - disables)")
 	fl.StringVar(&f.inboxMetric, "inbox-metric", loadgen.DefaultInboxMetric, "metric summed for the inbox depth")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "timeout of each request")
+	fl.StringArrayVar(&f.headers, "header", nil, "extra request header 'Name: value' (repeatable), e.g. 'Authorization: Token x'")
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress lines")
 	return cmd
 }
@@ -235,9 +237,17 @@ func runLoadgen(ctx context.Context, out, errOut io.Writer, f loadgenFlags, log 
 	case f.addr == "null:":
 		c.Target = &loadgen.NullTarget{}
 	default:
+		header := map[string]string{}
+		for _, h := range f.headers {
+			k, v, ok := strings.Cut(h, ":")
+			if !ok || strings.TrimSpace(k) == "" {
+				return flagErr("header", fmt.Errorf("%q: want 'Name: value'", h))
+			}
+			header[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
 		t, err := loadgen.NewHTTPTarget(loadgen.HTTPOptions{
 			URL: f.addr, Protocol: c.Protocol, Timeout: f.timeout,
-			MetricsURL: f.metricsURL, InboxMetric: f.inboxMetric,
+			MetricsURL: f.metricsURL, InboxMetric: f.inboxMetric, Header: header,
 		})
 		if err != nil {
 			return flagErr("addr", err)

@@ -84,6 +84,7 @@ func TestLoadgen_FlagErrors(t *testing.T) {
 		{[]string{"--data-dir=/tmp/x"}, "--data-dir"},
 		{[]string{"--addr=localhost:8080"}, "--addr"},
 		{[]string{"--duration=forever"}, "--duration"},
+		{[]string{"--header=nocolon"}, "--header"},
 	} {
 		_, _, err := loadgenArgs(t, tc.args...)
 		require.ErrorIs(t, err, errFlag, "%v", tc.args)
