@@ -245,6 +245,9 @@ func (r *reporter) summary(elapsed time.Duration) Summary {
 		},
 		MaxLagSeconds: max(r.lagMax, time.Duration(st.lagNs.Load())).Seconds(),
 	}
+	if sum.FirstTimestampMs == maxTime {
+		sum.FirstTimestampMs = -1
+	}
 	sum.SeriesCreated = int64(sum.ActiveSeries)
 	if r.s.churn > 0 && sum.LastTimestampMs > r.c.Start {
 		// Every host is replaced once per churn period.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -217,7 +218,7 @@ func Run(ctx context.Context, c Config) (Summary, error) {
 		return Summary{}, err
 	}
 	var st stats
-	st.firstT.Store(-1)
+	st.firstT.Store(math.MaxInt64)
 	workers := make([]*worker, c.Concurrency)
 	lim := newLimiter(c.Rate, c.Batch)
 	for w := range workers {
@@ -451,8 +452,11 @@ func (w *worker) addHost(ctx, sendCtx context.Context, h *host) {
 			w.flush(ctx, sendCtx)
 		}
 	}
-	if w.st.firstT.Load() < 0 {
-		w.st.firstT.CompareAndSwap(-1, h.cur)
+	for {
+		first := w.st.firstT.Load()
+		if h.cur >= first || w.st.firstT.CompareAndSwap(first, h.cur) {
+			break
+		}
 	}
 	for {
 		last := w.st.lastT.Load()
