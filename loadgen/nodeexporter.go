@@ -57,14 +57,50 @@ type seriesState struct {
 // real scrape. See the package documentation for the model. It is owned by
 // one goroutine.
 type NodeExporter struct {
-	tmpl     []templateSeries
-	hosts    int
+	tmpl  []templateSeries
+	hosts []hostModel
+	base  []labels.Label // scratch for Labels
+	vals  []float64      // scratch for Next
+}
+
+// hostModel is the evolving state of one simulated host: its random stream,
+// the timestamp of its next scrape and the value of each template series.
+// NodeExporter and the load generator's workloads share it, so both produce
+// the same data for the same (seed, host). Owned by one goroutine.
+type hostModel struct {
+	rng      *rand.Rand
+	next     int64 // ms: timestamp of the next scrape
 	interval int64 // ms
 	jitterMs int
-	next     []int64        // per host: timestamp of its next scrape
-	rngs     []*rand.Rand   // per host: its own random stream
-	state    []seriesState  // host-major: host*len(tmpl) + template index
-	base     []labels.Label // scratch for Labels
+	state    []seriesState // per template series
+}
+
+// newHostModel seeds host h of a generator: its stream is PCG(seed, h), its
+// first scrape falls at a random phase of the first interval after start.
+func newHostModel(tmpl []templateSeries, seed int64, h int, start, intervalMs int64, jitterMs int) hostModel {
+	rng := rand.New(rand.NewPCG(uint64(seed), uint64(h)))
+	m := hostModel{rng: rng, interval: intervalMs, jitterMs: jitterMs, state: make([]seriesState, len(tmpl))}
+	// Hosts scrape at different phases of the interval, as real
+	// Prometheus servers spread their targets.
+	m.next = start + rng.Int64N(intervalMs)
+	for i := range tmpl {
+		m.state[i] = newSeriesState(&tmpl[i], rng)
+	}
+	return m
+}
+
+// scrape writes the current value of every series to vals (len(vals) ==
+// len(m.state)), advances every series and the clock, and returns the
+// scrape's timestamp.
+func (m *hostModel) scrape(vals []float64) int64 {
+	t := m.next
+	for i := range m.state {
+		st := &m.state[i]
+		vals[i] = st.v
+		st.advance(m.rng)
+	}
+	m.next = t + m.interval + scrapeDriftMs*boolInt(m.jitterMs > 0) + m.rng.Int64N(int64(m.jitterMs)+1)
+	return t
 }
 
 // NewNodeExporter builds a generator. It returns an error only for invalid
@@ -95,24 +131,9 @@ func NewNodeExporter(o NodeExporterOptions) (*NodeExporter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: node_exporter template: %w", err)
 	}
-	g := &NodeExporter{
-		tmpl:     tmpl,
-		hosts:    o.Hosts,
-		interval: o.Interval.Milliseconds(),
-		jitterMs: o.JitterMs,
-		next:     make([]int64, o.Hosts),
-		rngs:     make([]*rand.Rand, o.Hosts),
-		state:    make([]seriesState, o.Hosts*len(tmpl)),
-	}
+	g := &NodeExporter{tmpl: tmpl, hosts: make([]hostModel, o.Hosts)}
 	for h := range o.Hosts {
-		rng := rand.New(rand.NewPCG(uint64(o.Seed), uint64(h)))
-		g.rngs[h] = rng
-		// Hosts scrape at different phases of the interval, as real
-		// Prometheus servers spread their targets.
-		g.next[h] = o.Start + rng.Int64N(g.interval)
-		for i := range tmpl {
-			g.state[h*len(tmpl)+i] = newSeriesState(&tmpl[i], rng)
-		}
+		g.hosts[h] = newHostModel(tmpl, o.Seed, h, o.Start, o.Interval.Milliseconds(), o.JitterMs)
 	}
 	return g, nil
 }
@@ -215,7 +236,7 @@ func (s *seriesState) advance(rng *rand.Rand) {
 }
 
 // NumSeries returns the number of series: series per template × hosts.
-func (g *NodeExporter) NumSeries() int { return len(g.state) }
+func (g *NodeExporter) NumSeries() int { return len(g.hosts) * len(g.tmpl) }
 
 // SeriesPerHost returns the number of series one host exposes.
 func (g *NodeExporter) SeriesPerHost() int { return len(g.tmpl) }
@@ -228,28 +249,33 @@ func (g *NodeExporter) Labels(i int) labels.Labels {
 	b := append(g.base[:0], labels.Label{Name: labels.MetricName, Value: t.name})
 	b = append(b, t.labels...)
 	b = append(b,
-		labels.Label{Name: "instance", Value: "host-" + strconv.Itoa(10000+h) + ":9100"},
-		labels.Label{Name: "job", Value: "node"},
+		labels.Label{Name: "instance", Value: nodeInstance(h)},
+		labels.Label{Name: "job", Value: nodeJob},
 	)
 	g.base = b
 	return labels.New(b...)
 }
+
+// nodeJob is the job label of every generated node_exporter host.
+const nodeJob = "node"
+
+// nodeInstance is the instance label of generated host h.
+func nodeInstance(h int) string { return "host-" + strconv.Itoa(10000+h) + ":9100" }
 
 // Next appends one scrape of every series of every host to dst and returns
 // it. Samples are host-major: all series of host 0, then host 1, and so on;
 // the series of one host share the scrape's timestamp.
 func (g *NodeExporter) Next(dst []Sample) []Sample {
 	n := len(g.tmpl)
+	if len(g.vals) != n {
+		g.vals = make([]float64, n)
+	}
+	vals := g.vals
 	for h := range g.hosts {
-		rng := g.rngs[h]
-		t := g.next[h]
-		states := g.state[h*n : (h+1)*n]
-		for i := range states {
-			st := &states[i]
-			dst = append(dst, Sample{Series: h*n + i, T: t, V: st.v})
-			st.advance(rng)
+		t := g.hosts[h].scrape(vals)
+		for i, v := range vals {
+			dst = append(dst, Sample{Series: h*n + i, T: t, V: v})
 		}
-		g.next[h] = t + g.interval + scrapeDriftMs*boolInt(g.jitterMs > 0) + rng.Int64N(int64(g.jitterMs)+1)
 	}
 	return dst
 }

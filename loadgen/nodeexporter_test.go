@@ -132,7 +132,8 @@ func TestNodeExporter_CountersNeverDecrease(t *testing.T) {
 	g, err := NewNodeExporter(NodeExporterOptions{Hosts: 2, Seed: 3})
 	require.NoError(t, err)
 	_, vs := g.Columns(100)
-	for i, st := range g.state {
+	for i := range g.NumSeries() {
+		st := g.hosts[i/g.SeriesPerHost()].state[i%g.SeriesPerHost()]
 		if !st.counter {
 			continue
 		}

@@ -29,10 +29,12 @@ const (
 
 // templateSeries is one series of the template scrape.
 type templateSeries struct {
-	name   string
-	labels []labels.Label // without __name__; as written in the scrape
-	value  float64
-	typ    metricType
+	name      string
+	labels    []labels.Label // without __name__; as written in the scrape
+	value     float64
+	typ       metricType
+	help      string // the family's HELP text, unescaped; "" when absent
+	valueText string // the value as printed
 	// quantum is the resolution the value was printed with (0.01 for
 	// "2235.65", 1 for "1.6777216e+07"), so that generated values have as
 	// many significant digits as real ones: this is what makes real data
@@ -46,6 +48,7 @@ type templateSeries struct {
 // lines `name{l="v",...} value` without timestamps.
 func parseTemplate(text string) ([]templateSeries, error) {
 	types := map[string]metricType{}
+	helps := map[string]string{}
 	var out []templateSeries
 	for lineNo, line := range strings.Split(text, "\n") {
 		line = strings.TrimSpace(line)
@@ -57,6 +60,9 @@ func parseTemplate(text string) ([]templateSeries, error) {
 			if len(f) == 4 && f[1] == "TYPE" {
 				types[f[2]] = parseType(f[3])
 			}
+			if len(f) >= 3 && f[1] == "HELP" {
+				helps[f[2]] = unescapeHelp(strings.TrimSpace(strings.SplitN(line, f[2], 2)[1]))
+			}
 			continue
 		}
 		s, err := parseSampleLine(line)
@@ -64,6 +70,7 @@ func parseTemplate(text string) ([]templateSeries, error) {
 			return nil, fmt.Errorf("template line %d: %w", lineNo+1, err)
 		}
 		s.typ = familyType(types, s.name)
+		s.help = familyHelp(helps, s.name)
 		out = append(out, s)
 	}
 	if len(out) == 0 {
@@ -106,11 +113,41 @@ func familyType(types map[string]metricType, name string) metricType {
 	return typeUntyped
 }
 
+// familyHelp finds the HELP text of the family a series belongs to (the
+// series' own name, or its name without a summary or histogram suffix).
+func familyHelp(helps map[string]string, name string) string {
+	if h, ok := helps[name]; ok {
+		return h
+	}
+	for _, suf := range []string{"_sum", "_count", "_bucket"} {
+		if base, ok := strings.CutSuffix(name, suf); ok {
+			if h, ok := helps[base]; ok {
+				return h
+			}
+		}
+	}
+	return ""
+}
+
+// unescapeHelp undoes the exposition format's HELP escapes (\\ and \n).
+func unescapeHelp(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	return strings.NewReplacer(`\\`, `\`, `\n`, "\n").Replace(s)
+}
+
 func parseSampleLine(line string) (templateSeries, error) {
-	var s templateSeries
+	s, _, err := parseSampleLineTS(line)
+	return s, err
+}
+
+// parseSampleLineTS parses `name{l="v",...} value [timestamp]` and also
+// returns the timestamp's text ("" when absent).
+func parseSampleLineTS(line string) (s templateSeries, ts string, err error) {
 	i := strings.IndexAny(line, "{ ")
 	if i <= 0 {
-		return s, fmt.Errorf("no metric name in %q", line)
+		return s, "", fmt.Errorf("no metric name in %q", line)
 	}
 	s.name = line[:i]
 	rest := line[i:]
@@ -119,7 +156,7 @@ func parseSampleLine(line string) (templateSeries, error) {
 		for {
 			rest = strings.TrimLeft(rest, " ,")
 			if rest == "" {
-				return s, fmt.Errorf("unterminated label set")
+				return s, "", fmt.Errorf("unterminated label set")
 			}
 			if rest[0] == '}' {
 				rest = rest[1:]
@@ -127,12 +164,12 @@ func parseSampleLine(line string) (templateSeries, error) {
 			}
 			eq := strings.IndexByte(rest, '=')
 			if eq <= 0 || eq+1 >= len(rest) || rest[eq+1] != '"' {
-				return s, fmt.Errorf("bad label pair near %q", rest)
+				return s, "", fmt.Errorf("bad label pair near %q", rest)
 			}
 			name := rest[:eq]
 			val, n, err := unquoteLabelValue(rest[eq+1:])
 			if err != nil {
-				return s, fmt.Errorf("label %q: %w", name, err)
+				return s, "", fmt.Errorf("label %q: %w", name, err)
 			}
 			s.labels = append(s.labels, labels.Label{Name: name, Value: val})
 			rest = rest[eq+1+n:]
@@ -140,15 +177,22 @@ func parseSampleLine(line string) (templateSeries, error) {
 	}
 	f := strings.Fields(rest)
 	if len(f) < 1 {
-		return s, fmt.Errorf("no value")
+		return s, "", fmt.Errorf("no value")
 	}
 	v, err := strconv.ParseFloat(f[0], 64)
 	if err != nil {
-		return s, fmt.Errorf("value %q: %w", f[0], err)
+		return s, "", fmt.Errorf("value %q: %w", f[0], err)
 	}
 	s.value = v
+	s.valueText = f[0]
 	s.quantum = quantumOf(f[0])
-	return s, nil
+	if len(f) > 1 {
+		ts = f[1]
+	}
+	if len(f) > 2 {
+		return s, "", fmt.Errorf("unexpected %q after the timestamp", f[2])
+	}
+	return s, ts, nil
 }
 
 // unquoteLabelValue reads a double-quoted label value with \\, \" and \n

@@ -6,6 +6,7 @@
 //	tsdb snapshot          hard-linked copy of a stopped database, usable as a data directory
 //	tsdb delete            tombstones for the series matching selectors in a time range
 //	tsdb clean-tombstones  rewrite blocks without their deleted data
+//	tsdb loadgen           send a deterministic workload to a server or an in-process database
 //
 // The ingest and PromQL HTTP API (fasthttp, package httpfast) is a later
 // issue; `start` says so in its help and its start-up log line.

@@ -70,6 +70,7 @@ commands work on a stopped database. See docs/OPERATIONS.md.`,
 		newSnapshotCmd(&g),
 		newDeleteCmd(&g),
 		newCleanTombstonesCmd(&g),
+		newLoadgenCmd(&g),
 	)
 	return root
 }
