@@ -24,10 +24,10 @@ func TestInflux_WriteAndReadBack(t *testing.T) {
 	require.Equal(t, map[string][]sample{
 		`{__name__="cpu_usage_idle", host="a", region="eu west"}`: {{1700000000000, 99.5}, {1700000015000, 98}},
 		`{__name__="cpu_usage_user", host="a", region="eu west"}`: {{1700000000000, 0.5}, {1700000015000, 2}},
-		`{__name__="mem", host="a"}`:                               {{1700000000000, 42}},
-		`{__name__="disk_x_used", path="/var=1"}`:                  {{1700000000000, 1}},
-		`{__name__="disk_x_free", path="/var=1"}`:                  {{1700000000000, 0}},
-		`{__name__="net_bytes", host="b"}`:                         {{testNow.UnixMilli(), 1000}},
+		`{__name__="mem", host="a"}`:                              {{1700000000000, 42}},
+		`{__name__="disk_x_used", path="/var=1"}`:                 {{1700000000000, 1}},
+		`{__name__="disk_x_free", path="/var=1"}`:                 {{1700000000000, 0}},
+		`{__name__="net_bytes", host="b"}`:                        {{testNow.UnixMilli(), 1000}},
 	}, got)
 	// The second request hits the route cache for every series.
 	r = ts.post("/api/v2/write?org=o&bucket=b&precision=s", []byte("cpu,host=a,region=eu\\ west usage_idle=97 1700000030\nmem,host=a value=43u 1700000030"), "Content-Encoding", "gzip")
