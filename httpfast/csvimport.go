@@ -176,7 +176,8 @@ func csvCells(dst [][]byte, line []byte, delim byte, ing *ingester) ([][]byte, i
 }
 
 func (s *Server) parseCSV(ing *ingester, body []byte, cs *csvSpec) {
-	var cells [][]byte
+	cells := ing.cells[:0]
+	defer func() { clear(cells); ing.cells = cells[:0] }()
 	lineNo := 0
 	for len(body) > 0 {
 		lineNo++

@@ -101,10 +101,11 @@ type ingester struct {
 
 	res result
 
-	lp  lpLine    // line protocol scratch
-	rw  rwScratch // remote write scratch
-	tx  textScratch
-	otl otlpScratch
+	lp    lpLine    // line protocol scratch
+	rw    rwScratch // remote write scratch
+	tx    textScratch
+	otl   otlpScratch
+	cells [][]byte // CSV cells of the current line
 }
 
 // result is what a request did, for its answer and the metrics.
@@ -272,6 +273,13 @@ const (
 // itemWord names what problem.item counts in messages.
 type itemWord string
 
+func (w itemWord) plural(n int) string {
+	if n == 1 || strings.HasSuffix(string(w), "s") {
+		return string(w)
+	}
+	return string(w) + "s"
+}
+
 // finish counts the request in the protocol metrics and writes the answer.
 func (s *Server) finish(ctx *fasthttp.RequestCtx, ing *ingester, style errStyle, word itemWord) {
 	r := &ing.res
@@ -324,7 +332,7 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, ing *ingester, style errStyle,
 		sb.WriteString(")")
 	}
 	if r.parseErrs > 0 {
-		fmt.Fprintf(&sb, ", %d %ss failed to parse", r.parseErrs, word)
+		fmt.Fprintf(&sb, ", %d %s failed to parse", r.parseErrs, word.plural(r.parseErrs))
 	}
 	if r.rejected[stages.RejectSeriesLimit] > 0 {
 		sb.WriteString("; the active series limit (--storage.max-active-series) is reached")

@@ -96,8 +96,24 @@ func (s *Server) parseJSON(ing *ingester, body []byte) {
 	}
 }
 
-// jsonSeries parses one {"labels": [...], "samples": [...]} object.
+// jsonSeries parses one {"labels": [...], "samples": [...]} object. On a
+// syntax error it takes back what it added (samples precede their series
+// in the batch until the series is complete).
 func (s *Server) jsonSeries(r *jsonReader, item int) bool {
+	ing := r.ing
+	samples0, keys0, series0 := len(ing.b.Samples), len(ing.keys), len(ing.b.Series)
+	if s.jsonSeriesBody(r, item) {
+		return true
+	}
+	ing.b.Samples = ing.b.Samples[:samples0]
+	ing.src = ing.src[:samples0]
+	ing.keys = ing.keys[:keys0]
+	clear(ing.b.Series[series0:])
+	ing.b.Series = ing.b.Series[:series0]
+	return false
+}
+
+func (s *Server) jsonSeriesBody(r *jsonReader, item int) bool {
 	ing := r.ing
 	ing.lbuf = ing.lbuf[:0]
 	if !r.expect('{') {

@@ -34,6 +34,9 @@ func appendPairString(dst []byte, name string, value []byte) []byte {
 // keyed label set (key without the protocol byte). It returns a problem
 // or "".
 func (ing *ingester) labelsFromKey(idx uint32, key []byte) string {
+	if len(key) == 0 {
+		return "series without labels"
+	}
 	sb := &ing.sb
 	sb.Reset()
 	for len(key) > 0 {

@@ -46,7 +46,8 @@ type otlpScratch struct {
 	info   []byte // target_info's other resource attributes as keyed pairs
 	infoT  int64  // newest data point time of the resource
 	tokens [][]byte
-	nbuf   []byte // a sanitised attribute name, copied into the key at once
+	nbuf   []byte    // a sanitised attribute name, copied into the key at once
+	svc    [3][]byte // service.name, service.namespace, service.instance.id of the resource
 }
 
 const (
@@ -121,7 +122,7 @@ func (s *Server) decodeOTLP(ing *ingester, b []byte) error {
 func (s *Server) otlpResource(ing *ingester, rm []byte, item *int) bool {
 	o := &ing.otl
 	o.res, o.info, o.infoT = o.res[:0], o.info[:0], math.MinInt64
-	var svcName, svcNS, svcID []byte
+	svcName, svcNS, svcID := o.svc[0][:0], o.svc[1][:0], o.svc[2][:0]
 	for p := rm; len(p) > 0; {
 		f, n := next(p)
 		if n < 0 {
@@ -161,10 +162,12 @@ func (s *Server) otlpResource(ing *ingester, rm []byte, item *int) bool {
 			}
 		}
 	}
+	o.svc = [3][]byte{svcName, svcNS, svcID}
 	if len(svcName) > 0 {
 		job := svcName
 		if len(svcNS) > 0 {
 			job = append(append(svcNS, '/'), svcName...)
+			o.svc[1] = job
 		}
 		o.res = appendPairString(o.res, "job", job)
 	}

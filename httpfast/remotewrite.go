@@ -298,6 +298,7 @@ func decodeSample(b []byte) (t int64, v float64, ok bool) {
 func (s *Server) rwLabelsV1(ing *ingester, ts []byte) string {
 	sb := &ing.sb
 	sb.Reset()
+	nl := 0
 	for p := ts; len(p) > 0; {
 		f, n := next(p)
 		p = p[n:]
@@ -322,6 +323,10 @@ func (s *Server) rwLabelsV1(ing *ingester, ts []byte) string {
 			return fmt.Sprintf("label %q: not valid UTF-8", truncate(name, 64))
 		}
 		sb.Add(ustr(name), ustr(value))
+		nl++
+	}
+	if nl == 0 {
+		return "series without labels"
 	}
 	ing.setLabels(uint32(len(ing.b.Series)-1), ing.buildLabels())
 	return ""
@@ -429,6 +434,10 @@ func (s *Server) rwSeriesV2(ing *ingester, ts []byte, item int) {
 		}
 	}
 	ing.rw.refs = refs
+	if len(refs) == 0 && samples > 0 {
+		ing.parseError(item, 0, "series without labels")
+		return
+	}
 	if len(refs)%2 != 0 {
 		ing.parseErrorf(item, 0, "odd number of labels_refs (%d)", len(refs))
 		return

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"testing"
 	"time"
 
@@ -18,6 +19,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(crashChildEnv) != "" {
+		crashChild() // never returns
+	}
 	// fasthttp's own background goroutines: the coarse date clock lives for
 	// the process once a server ran; the worker-pool and client cleaners
 	// sleep up to 10 s before they notice their server or client is gone.
