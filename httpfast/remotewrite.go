@@ -91,7 +91,11 @@ func (s *Server) handleWrite(ctx *fasthttp.RequestCtx) {
 	}
 	actx, cancel := context.WithTimeout(ctx, s.lim.AppendTimeout)
 	defer cancel()
-	ing := s.getIngester(actx, s.pmRemote)
+	pm := s.pmRemote
+	if v2 {
+		pm = s.pmRemoteV2
+	}
+	ing := s.getIngester(actx, pm)
 	defer s.putIngester(ing)
 	body, err := ing.body.decode(s, ctx.PostBody(), []byte("snappy"))
 	if err != nil {

@@ -6,6 +6,7 @@ import "github.com/valyala/fasthttp"
 func (s *Server) registerIngestRoutes() {
 	s.pmInflux = s.m.protocol("influx")
 	s.pmRemote = s.m.protocol("remote_write")
+	s.pmRemoteV2 = s.m.protocol("remote_write_v2")
 	s.pmJSON = s.m.protocol("json")
 	s.pmText = s.m.protocol("prometheus_text")
 	s.pmCSV = s.m.protocol("csv")

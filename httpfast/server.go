@@ -176,7 +176,7 @@ type Server struct {
 	}
 
 	// Per-protocol ingest counters, resolved once at New.
-	pmInflux, pmRemote, pmJSON, pmText, pmCSV, pmOTLP, pmSelf *protoMetrics
+	pmInflux, pmRemote, pmRemoteV2, pmJSON, pmText, pmCSV, pmOTLP, pmSelf *protoMetrics
 }
 
 type storageBox struct{ s Storage }
