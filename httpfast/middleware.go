@@ -80,8 +80,8 @@ func (s *Server) ingestGate(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 
 // unavailable answers 503 with Retry-After.
 func (s *Server) unavailable(ctx *fasthttp.RequestCtx, msg string) {
+	textError(ctx, msg+"\n", fasthttp.StatusServiceUnavailable) // (ctx.Error would drop the headers set before it)
 	ctx.Response.Header.Set("Retry-After", strconv.Itoa(max(1, int(s.lim.RetryAfter/time.Second))))
-	ctx.Error(msg+"\n", fasthttp.StatusServiceUnavailable)
 }
 
 // authGate checks the request's credentials against the web config's
@@ -92,8 +92,8 @@ func (s *Server) authGate(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 		user, pass, ok := credentials(ctx)
 		if !ok || !s.auth.check(user, pass) {
 			s.m.authFailures.Inc()
+			textError(ctx, "unauthorized\n", fasthttp.StatusUnauthorized)
 			ctx.Response.Header.Set("WWW-Authenticate", `Basic realm="silverback"`)
-			ctx.Error("unauthorized\n", fasthttp.StatusUnauthorized)
 			return
 		}
 		h(ctx)
@@ -197,3 +197,11 @@ func (b *budget) tryAcquire(n int64) bool {
 }
 
 func (b *budget) release(n int64) { b.used.Add(-n) }
+
+// textError writes a plain-text error answer (without resetting headers
+// set after it, unlike ctx.Error).
+func textError(ctx *fasthttp.RequestCtx, msg string, code int) {
+	ctx.SetStatusCode(code)
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBodyString(msg)
+}

@@ -331,8 +331,8 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
+	textError(ctx, "405 method not allowed\n", fasthttp.StatusMethodNotAllowed)
 	ctx.Response.Header.Set("Allow", joinMethods(r.methods))
-	ctx.Error("405 method not allowed\n", fasthttp.StatusMethodNotAllowed)
 }
 
 func joinMethods(ms []string) string {
