@@ -35,9 +35,9 @@ func newFakeStore(t testing.TB) *fakeStore {
 	return &fakeStore{t: t, cache: map[string]labels.Labels{}, learn: true}
 }
 
-func (f *fakeStore) CachedLabels(key []byte) (labels.Labels, bool) {
+func (f *fakeStore) Lookup(key []byte) (stages.Route, bool) {
 	l, ok := f.cache[string(key)]
-	return l, ok
+	return stages.RouteOfLabels(l), ok
 }
 
 func (f *fakeStore) Append(_ context.Context, b *stages.Batch) (stages.AppendStats, error) {

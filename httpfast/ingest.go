@@ -23,8 +23,10 @@ import (
 //	body ─► bodyDecoder (gzip/snappy into a pooled buffer, under the
 //	        decoded-size limit and the server-wide decode budget)
 //	     ─► protocol parser: per series it writes the raw series key into
-//	        ingester.keys and asks Storage.CachedLabels(key):
-//	          hit  → Series{Labels: cached, Key: key}   (no label building)
+//	        ingester.keys and asks Storage.Lookup(key) (the route cache):
+//	          hit  → Batch.AddRouted(route, key)   (no label building; the
+//	                 route travels with the series, so Split does not look
+//	                 the key up again)
 //	          miss → parse names and values, build labels (one allocation)
 //	        per sample: Batch.AddSample + src[i] = line/item number
 //	     ─► every chunkSamples samples, and at the end: Storage.Append
@@ -44,8 +46,8 @@ import (
 //     never holds more than chunkSamples samples, the key arena only the
 //     keys of that batch, the problem list maxProblems entries.
 //   - In steady state (series known to the route cache, buffers grown)
-//     nothing is allocated per line or sample: CachedLabels returns the
-//     cached label set by value, keys are copied into a reused arena,
+//     nothing is allocated per line or sample: Lookup returns the cached
+//     route by value, keys are copied into a reused arena,
 //     numbers are parsed from the body without string conversion, and
 //     the whole ingester (batch, arena, decoder, protocol scratch) is
 //     pooled. TestIngest_*AllocsPerRun prove it per protocol.
@@ -55,11 +57,13 @@ import (
 //     entry with different meanings.
 //
 // Tried and dropped: leaving Series.Labels empty on a cache hit (what
-// stages.Router.Cached was made for). The entry can be evicted between the
-// parser's check and Split, and the series would then fail as "no labels";
-// with the cached labels filled in, that race only costs one
-// canonicalisation. The price is a second cache lookup per series in
-// Split (about 30 ns).
+// stages.Router.Cached was made for): the entry can be evicted between the
+// parser's check and Split, and the series would then fail as "no
+// labels". Then filling in the cached labels (stages.Router.CachedLabels):
+// correct, but Split looked every key up a second time, and the route
+// cache's map and stripe locks were 48% of the server's CPU in a remote
+// write profile (perf.TestPeerIngestCPU, TSDB_PERF_PROFILE). Now the
+// parser's lookup result is the route.
 
 // chunkSamples is how many samples one Append carries at most: large
 // enough that the WAL group commit and the channel hops are amortised
@@ -170,8 +174,8 @@ func (ing *ingester) keyStart(proto byte) int {
 func (ing *ingester) series(start int) (uint32, bool) {
 	end := len(ing.keys)
 	key := ing.keys[start:end:end]
-	lset, ok := ing.store.CachedLabels(key)
-	return ing.b.AddSeries(lset, key), ok
+	rt, ok := ing.store.Lookup(key)
+	return ing.b.AddRouted(rt, key), ok
 }
 
 func (ing *ingester) setLabels(idx uint32, lset labels.Labels) {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/prometheus/prometheus/model/labels"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 	"github.com/valyala/fasthttp/pprofhandler"
@@ -24,10 +23,11 @@ import (
 
 // Storage is what the server writes into: *pipeline.DB implements it.
 // Append must be safe for concurrent use and must not keep b after it
-// returns; CachedLabels must be allocation-free (it runs per series).
+// returns; Lookup (the route cache, stages.Router.Lookup) must be
+// allocation-free: it runs per series.
 type Storage interface {
 	Append(ctx context.Context, b *stages.Batch) (stages.AppendStats, error)
-	CachedLabels(key []byte) (labels.Labels, bool)
+	Lookup(key []byte) (stages.Route, bool)
 }
 
 // Options configure New. The zero value serves with the defaults of

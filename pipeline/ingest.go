@@ -1,13 +1,14 @@
 package pipeline
 
-import "github.com/prometheus/prometheus/model/labels"
+import "github.com/silverback-tsdb/tsdb/stages"
 
-// CachedLabels returns the canonical labels of a raw client series key if
-// the route cache knows it (stages.Router.CachedLabels). Protocol parsers
-// use it to skip building label sets for known series. Safe for concurrent
-// use; allocation-free.
-func (db *DB) CachedLabels(key []byte) (labels.Labels, bool) {
-	return db.router.CachedLabels(key)
+// Lookup returns the route-cache entry of a raw client series key
+// (stages.Router.Lookup). Protocol parsers use it to skip building label
+// sets for known series and hand it to stages.Batch.AddRouted, so Append
+// routes the series without looking it up again. Safe for concurrent use;
+// allocation-free.
+func (db *DB) Lookup(key []byte) (stages.Route, bool) {
+	return db.router.Lookup(key)
 }
 
 // InboxDepths appends to dst the number of messages waiting in each
