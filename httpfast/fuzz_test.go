@@ -214,3 +214,17 @@ func addSeed(f *testing.F, target string, args ...any) {
 		f.Fatal(err)
 	}
 }
+
+func FuzzOTLPJSON(f *testing.F) {
+	addSeed(f, "FuzzOTLPJSON", []byte(`{"resourceMetrics":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"s"}}]},"scopeMetrics":[{"metrics":[{"name":"m","gauge":{"dataPoints":[{"timeUnixNano":"1","asDouble":1}]}}]}]}]}`))
+	addSeed(f, "FuzzOTLPJSON", []byte(`{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"h","histogram":{"dataPoints":[{"count":"1","bucketCounts":["1"],"explicitBounds":[]}]}}]}]}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		pb, err := otlpJSONToProto(body)
+		if err != nil {
+			return
+		}
+		s := newParseServer(t, newFakeStore(t))
+		ing := parseWith(s, s.pmOTLP, func(ing *ingester) { _ = s.decodeOTLP(ing, pb) })
+		s.putIngester(ing)
+	})
+}

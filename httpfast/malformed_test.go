@@ -131,7 +131,8 @@ func TestMalformed(t *testing.T) {
 		{name: "csv/bad quote", path: "/api/v1/import/csv?format=1:label:x,2:metric:m", body: []byte(`"abc,1`), code: 400, want: "bad quoting"},
 		{name: "csv/bad time", path: "/api/v1/import/csv?format=1:metric:m,2:time:rfc3339", body: []byte("1,yesterday"), code: 400, want: "rfc3339"},
 
-		{name: "otlp/json", path: "/opentelemetry/v1/metrics", body: []byte(`{}`), headers: []string{"Content-Type", "application/json"}, code: 415, want: "JSON OTLP"},
+		{name: "otlp/bad json", path: "/opentelemetry/v1/metrics", body: []byte(`{"resourceMetrics":[{"scopeMetrics":`), headers: []string{"Content-Type", "application/json"}, code: 400, want: "OTLP JSON"},
+		{name: "otlp/wrong content type", path: "/opentelemetry/v1/metrics", body: []byte(`x`), headers: []string{"Content-Type", "text/plain"}, code: 415, want: "application/x-protobuf or application/json"},
 		{name: "otlp/bad protobuf", path: "/opentelemetry/v1/metrics", body: []byte{0x0a, 0x05, 1}, headers: []string{"Content-Type", "application/x-protobuf"}, code: 400, want: "malformed protobuf"},
 		{name: "otlp/delta sum", path: "/opentelemetry/v1/metrics", body: otlpRequest(pbMsg(2, pbStr(1, "x"), pbMsg(7,
 			pbMsg(1, pbFixed64(3, 1e15), pbDouble(4, 1)), pbVarint(2, 1), pbVarint(3, 1)))), headers: []string{"Content-Type", "application/x-protobuf"}, code: 400, want: "delta temporality"},

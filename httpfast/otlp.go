@@ -11,7 +11,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// OTLP/HTTP metrics (protobuf, gzip) on POST /opentelemetry/v1/metrics
+// OTLP/HTTP metrics (protobuf or JSON, gzip) on POST /opentelemetry/v1/metrics
 // and /api/v1/otlp/v1/metrics, decoded with protowire. Field numbers from
 // opentelemetry-proto (collector/metrics/v1, metrics/v1, common/v1):
 //
@@ -60,8 +60,9 @@ const (
 func (s *Server) handleOTLP(ctx *fasthttp.RequestCtx) {
 	media, _, _ := bytes.Cut(ctx.Request.Header.ContentType(), []byte{';'})
 	media = bytes.TrimSpace(media)
-	if !bytes.EqualFold(media, []byte("application/x-protobuf")) {
-		s.requestError(ctx, fmt.Errorf("%w: Content-Type %q (this server accepts OTLP as application/x-protobuf; JSON OTLP is not supported yet)", ErrUnsupportedMediaType, truncate(media, 60)), stylePlain)
+	isJSON := bytes.EqualFold(media, []byte("application/json"))
+	if !isJSON && !bytes.EqualFold(media, []byte("application/x-protobuf")) {
+		s.requestError(ctx, fmt.Errorf("%w: Content-Type %q (OTLP is application/x-protobuf or application/json)", ErrUnsupportedMediaType, truncate(media, 60)), stylePlain)
 		return
 	}
 	actx, cancel := context.WithTimeout(ctx, s.lim.AppendTimeout)
@@ -72,6 +73,12 @@ func (s *Server) handleOTLP(ctx *fasthttp.RequestCtx) {
 	if err != nil {
 		s.requestError(ctx, err, stylePlain)
 		return
+	}
+	if isJSON {
+		if body, err = otlpJSONToProto(body); err != nil {
+			s.requestError(ctx, err, stylePlain)
+			return
+		}
 	}
 	if err := s.decodeOTLP(ing, body); err != nil {
 		s.requestError(ctx, err, stylePlain)

@@ -122,3 +122,29 @@ func TestOTLP_MetricNames(t *testing.T) {
 	require.Equal(t, "http_method", string(sanitizeLabel(nil, []byte("http..method"))))
 	require.Equal(t, "__meta", string(sanitizeLabel(nil, []byte("__meta"))))
 }
+
+func TestOTLP_JSON(t *testing.T) {
+	ts := newTestServer(t)
+	body := `{"resourceMetrics":[{"resource":{"attributes":[
+	    {"key":"service.name","value":{"stringValue":"checkout"}},
+	    {"key":"service.instance.id","value":{"stringValue":"pod-1"}},
+	    {"key":"host.cores","value":{"intValue":"8"}}]},
+	  "scopeMetrics":[{"metrics":[
+	    {"name":"http.server.duration","unit":"s","sum":{"aggregationTemporality":2,"isMonotonic":true,
+	      "dataPoints":[{"attributes":[{"key":"http.method","value":{"stringValue":"GET"}}],"timeUnixNano":"1700000000000000000","asDouble":1.5}]}},
+	    {"name":"queue.size","gauge":{"dataPoints":[{"timeUnixNano":"1700000000000000000","asInt":"7"}]}},
+	    {"name":"rpc.size","unit":"By","histogram":{"aggregationTemporality":2,
+	      "dataPoints":[{"timeUnixNano":"1700000000000000000","count":"5","sum":500,"bucketCounts":["2","3"],"explicitBounds":[100]}]}},
+	    {"name":"latency","summary":{"dataPoints":[{"timeUnixNano":"1700000000000000000","count":"2","sum":3,"quantileValues":[{"quantile":0.5,"value":1.25}]}]}}
+	  ]}]}]}`
+	r := ts.post("/opentelemetry/v1/metrics", []byte(body), "Content-Type", "application/json")
+	require.Equal(t, 200, r.code, r.body)
+	got := ts.read()
+	const rl = `instance="pod-1", job="checkout"`
+	require.Equal(t, []sample{{1_700_000_000_000, 1.5}}, got[`{__name__="http_server_duration_seconds_total", http_method="GET", `+rl+`}`])
+	require.Equal(t, []sample{{1_700_000_000_000, 7}}, got[`{__name__="queue_size", `+rl+`}`])
+	require.Equal(t, []sample{{1_700_000_000_000, 2}}, got[`{__name__="rpc_size_bytes_bucket", `+rl+`, le="100"}`])
+	require.Equal(t, []sample{{1_700_000_000_000, 5}}, got[`{__name__="rpc_size_bytes_count", `+rl+`}`])
+	require.Equal(t, []sample{{1_700_000_000_000, 1.25}}, got[`{__name__="latency", `+rl+`, quantile="0.5"}`])
+	require.Equal(t, []sample{{1_700_000_000_000, 1}}, got[`{__name__="target_info", host_cores="8", `+rl+`}`])
+}

@@ -209,7 +209,7 @@ func measure(t *testing.T, cmd *exec.Cmd, url string, headers map[string]string,
 	time.Sleep(settle) // let background flushes of the warm-up finish
 	before := cpuSeconds(t, cmd.Process.Pid)
 	var prof sync.WaitGroup
-	if p := os.Getenv("TSDB_PERF_PROFILE"); p != "" && strings.Contains(url, "/write") && strings.HasPrefix(filepath.Base(cmd.Path), "tsdb") {
+	if p := os.Getenv("TSDB_PERF_PROFILE"); p != "" && strings.HasSuffix(url, os.Getenv("TSDB_PERF_PROFILE_PATH")) && strings.HasPrefix(filepath.Base(cmd.Path), "tsdb") {
 		prof.Go(func() {
 			base := url[:strings.Index(url[len("http://"):], "/")+len("http://")]
 			resp, err := http.Get(base + "/debug/pprof/profile?seconds=3")
