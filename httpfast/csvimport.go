@@ -2,7 +2,6 @@ package httpfast
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"math"
 	"strconv"
@@ -113,7 +112,7 @@ func (s *Server) handleCSVImport(ctx *fasthttp.RequestCtx) {
 		}
 		cs.extra = append(cs.extra, [2][]byte{bytes.Clone(name), bytes.Clone(value)})
 	}
-	actx, cancel := context.WithTimeout(ctx, s.lim.AppendTimeout)
+	actx, cancel := s.appendContext()
 	defer cancel()
 	ing := s.getIngester(actx, s.pmCSV)
 	defer s.putIngester(ing)

@@ -2,7 +2,6 @@ package httpfast
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"unicode/utf8"
 
@@ -40,7 +39,7 @@ func (s *Server) handleInflux(ctx *fasthttp.RequestCtx, v2 bool) {
 	if s.opts.InfluxDBLabel != "" {
 		db = args.Peek(dbParam)
 	}
-	actx, cancel := context.WithTimeout(ctx, s.lim.AppendTimeout)
+	actx, cancel := s.appendContext()
 	defer cancel()
 	ing := s.getIngester(actx, s.pmInflux)
 	defer s.putIngester(ing)

@@ -138,6 +138,12 @@ func newIngester(s *Server) *ingester {
 // getIngester returns a pooled ingester set up for one request.
 func (s *Server) getIngester(ctx context.Context, pm *protoMetrics) *ingester {
 	ing := s.ingesters.Get().(*ingester)
+	s.resetIngester(ing, ctx, pm)
+	return ing
+}
+
+// resetIngester sets ing up for one request.
+func (s *Server) resetIngester(ing *ingester, ctx context.Context, pm *protoMetrics) {
 	ing.store = s.store.Load().s
 	ing.ctx = ctx
 	ing.pm = pm
@@ -147,7 +153,6 @@ func (s *Server) getIngester(ctx context.Context, pm *protoMetrics) *ingester {
 	ing.src = ing.src[:0]
 	clear(ing.res.problems)
 	ing.res = result{problems: ing.res.problems[:0]}
-	return ing
 }
 
 func (s *Server) putIngester(ing *ingester) {
@@ -158,6 +163,15 @@ func (s *Server) putIngester(ing *ingester) {
 		ing.keys = nil
 	}
 	s.ingesters.Put(ing)
+}
+
+// appendContext bounds a request's Appends by Limits.AppendTimeout. NB:
+// its parent is not the fasthttp RequestCtx: that must not be used after
+// the handler returns, and the context package would watch a foreign
+// parent from a goroutine of its own (a data race the race detector
+// found, and a goroutine per request).
+func (s *Server) appendContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), s.lim.AppendTimeout)
 }
 
 // keyStart begins a series key with the protocol byte; the parser appends

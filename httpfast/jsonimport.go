@@ -1,7 +1,6 @@
 package httpfast
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"strconv"
@@ -24,7 +23,7 @@ import (
 // series before it are stored, and the answer names series and offset.
 
 func (s *Server) handleJSON(ctx *fasthttp.RequestCtx) {
-	actx, cancel := context.WithTimeout(ctx, s.lim.AppendTimeout)
+	actx, cancel := s.appendContext()
 	defer cancel()
 	ing := s.getIngester(actx, s.pmJSON)
 	defer s.putIngester(ing)

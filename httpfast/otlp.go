@@ -2,7 +2,6 @@ package httpfast
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"math"
 	"strconv"
@@ -65,7 +64,7 @@ func (s *Server) handleOTLP(ctx *fasthttp.RequestCtx) {
 		s.requestError(ctx, fmt.Errorf("%w: Content-Type %q (OTLP is application/x-protobuf or application/json)", ErrUnsupportedMediaType, truncate(media, 60)), stylePlain)
 		return
 	}
-	actx, cancel := context.WithTimeout(ctx, s.lim.AppendTimeout)
+	actx, cancel := s.appendContext()
 	defer cancel()
 	ing := s.getIngester(actx, s.pmOTLP)
 	defer s.putIngester(ing)

@@ -2,7 +2,6 @@ package httpfast
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -89,7 +88,7 @@ func (s *Server) handleWrite(ctx *fasthttp.RequestCtx) {
 		s.requestError(ctx, fmt.Errorf("%w: Content-Encoding %q (remote write bodies are snappy block format)", ErrUnsupportedEncoding, truncate(enc, 40)), styleRemote)
 		return
 	}
-	actx, cancel := context.WithTimeout(ctx, s.lim.AppendTimeout)
+	actx, cancel := s.appendContext()
 	defer cancel()
 	pm := s.pmRemote
 	if v2 {

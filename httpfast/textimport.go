@@ -2,7 +2,6 @@ package httpfast
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"math"
 	"strconv"
@@ -32,7 +31,7 @@ type textScratch struct {
 
 func (s *Server) handleTextImport(ctx *fasthttp.RequestCtx) {
 	om := bytes.HasPrefix(ctx.Request.Header.ContentType(), []byte("application/openmetrics-text"))
-	actx, cancel := context.WithTimeout(ctx, s.lim.AppendTimeout)
+	actx, cancel := s.appendContext()
 	defer cancel()
 	ing := s.getIngester(actx, s.pmText)
 	defer s.putIngester(ing)
