@@ -50,7 +50,9 @@ import (
 //     route by value, keys are copied into a reused arena,
 //     numbers are parsed from the body without string conversion, and
 //     the whole ingester (batch, arena, decoder, protocol scratch) is
-//     pooled. TestIngest_*AllocsPerRun prove it per protocol.
+//     pooled. TestIngest_ParseAllocsPerRun proves it per protocol. A new
+//     series repeated in one body (imports, backfills) builds its labels
+//     once per request (ingester.missed), not per line.
 //   - A raw key must determine its labels: keys start with a protocol
 //     byte and include every request parameter that changes the labels
 //     (the Influx db label), so two protocols or settings never share an
@@ -105,6 +107,12 @@ type ingester struct {
 
 	res result
 
+	// missed remembers, per request, the labels built for keys the route
+	// cache did not know, so a body that repeats a new series (a backfill,
+	// an import) builds its labels once, not per line: the cache learns a
+	// key only after its Append. Bounded by maxMissed entries.
+	missed map[string]labels.Labels
+
 	lp    lpLine    // line protocol scratch
 	rw    rwScratch // remote write scratch
 	tx    textScratch
@@ -153,7 +161,15 @@ func (s *Server) resetIngester(ing *ingester, ctx context.Context, pm *protoMetr
 	ing.src = ing.src[:0]
 	clear(ing.res.problems)
 	ing.res = result{problems: ing.res.problems[:0]}
+	if len(ing.missed) > maxMissed/4 {
+		ing.missed = nil // let a large map go rather than pool it
+	} else {
+		clear(ing.missed)
+	}
 }
+
+// maxMissed bounds ingester.missed (about 100 B per entry).
+const maxMissed = 1 << 16
 
 func (s *Server) putIngester(ing *ingester) {
 	ing.body.release(s)
@@ -189,11 +205,25 @@ func (ing *ingester) series(start int) (uint32, bool) {
 	end := len(ing.keys)
 	key := ing.keys[start:end:end]
 	rt, ok := ing.store.Lookup(key)
+	if !ok {
+		if lset, seen := ing.missed[string(key)]; seen {
+			return ing.b.AddSeries(lset, key), true
+		}
+	}
 	return ing.b.AddRouted(rt, key), ok
 }
 
+// setLabels sets the labels a parser built for series idx (a cache miss)
+// and remembers them for the rest of the request.
 func (ing *ingester) setLabels(idx uint32, lset labels.Labels) {
-	ing.b.Series[idx].Labels = lset
+	s := &ing.b.Series[idx]
+	s.Labels = lset
+	if ing.missed == nil {
+		ing.missed = map[string]labels.Labels{}
+	}
+	if len(ing.missed) < maxMissed {
+		ing.missed[string(s.Key)] = lset
+	}
 }
 
 // dropSeries removes the last series (idx) and its key, which started at
