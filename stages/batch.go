@@ -28,6 +28,11 @@ type Series struct {
 	// the route-cache key. Nil means "use the label set's own bytes". Key
 	// aliases the caller's buffer; the router copies it when it caches it.
 	Key []byte
+
+	// route is the cache entry a parser looked up (AddRouted, routed set):
+	// Split uses it instead of a second lookup of Key.
+	route  cacheEntry
+	routed bool
 }
 
 // Sample is one sample of a Batch or a ShardBatch. Series indexes the

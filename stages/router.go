@@ -140,7 +140,7 @@ func (r *Router) Split(b *Batch, msgs []*ShardBatch, scratch *SplitScratch) erro
 		}
 		var ss ShardSeries
 		shard := 0
-		if e, ok := r.lookup(key); ok {
+		if e, ok := r.routeOf(s, key); ok {
 			ss = ShardSeries{Labels: e.labels, Ref: e.ref, Epoch: e.epoch}
 			shard = int(e.shard)
 		} else {

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zapcore"
 
@@ -149,5 +153,71 @@ func TestParseTime(t *testing.T) {
 func TestFormatDuration(t *testing.T) {
 	for in, want := range map[int64]string{0: "0s", 10_000: "10s", 2 * 3600_000: "2h", 36 * 3600_000: "1d12h", 7 * 86400_000: "1w", 500: "500ms"} {
 		require.Equal(t, want, formatDuration(in), in)
+	}
+}
+
+func TestApplyEnvAndConfig(t *testing.T) {
+	newFlags := func() (*pflag.FlagSet, *string, *string, *int, *bool) {
+		fs := pflag.NewFlagSet("start", pflag.ContinueOnError)
+		dir := fs.String("data-dir", "./data", "")
+		lvl := fs.String("log.level", "info", "")
+		n := fs.Int("shards", 0, "")
+		admin := fs.Bool("web.enable-admin-api", false, "")
+		fs.String("config.file", "", "")
+		return fs, dir, lvl, n, admin
+	}
+	cfg := filepath.Join(t.TempDir(), "tsdb.yml")
+	require.NoError(t, os.WriteFile(cfg, []byte("data-dir: /from/config\nlog.level: debug\nshards: 4\nweb.enable-admin-api: true\n"), 0o600))
+	env := map[string]string{"TSDB_LOG_LEVEL": "warn"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+
+	fs, dir, lvl, n, admin := newFlags()
+	require.NoError(t, fs.Parse([]string{"--data-dir=/from/flag"}))
+	require.NoError(t, applyEnvAndConfig(fs, cfg, lookup))
+	require.Equal(t, "/from/flag", *dir, "flag beats environment and config")
+	require.Equal(t, "warn", *lvl, "environment beats config")
+	require.Equal(t, 4, *n, "config beats default")
+	require.True(t, *admin)
+
+	fs, _, _, _, _ = newFlags()
+	require.NoError(t, fs.Parse(nil))
+	env["TSDB_SHARDS"] = "many"
+	err := applyEnvAndConfig(fs, "", lookup)
+	require.ErrorIs(t, err, errConfig)
+	require.ErrorContains(t, err, "TSDB_SHARDS")
+	delete(env, "TSDB_SHARDS")
+
+	bad := filepath.Join(t.TempDir(), "bad.yml")
+	require.NoError(t, os.WriteFile(bad, []byte("data-dri: x\n"), 0o600))
+	fs, _, _, _, _ = newFlags()
+	require.NoError(t, fs.Parse(nil))
+	err = applyEnvAndConfig(fs, bad, lookup)
+	require.ErrorIs(t, err, errConfig)
+	require.ErrorContains(t, err, `unknown key "data-dri"`)
+
+	require.NoError(t, os.WriteFile(bad, []byte("shards: [1, 2]\n"), 0o600))
+	fs, _, _, _, _ = newFlags()
+	require.NoError(t, fs.Parse(nil))
+	require.ErrorContains(t, applyEnvAndConfig(fs, bad, lookup), `key "shards": want a scalar`)
+	require.Equal(t, "TSDB_WEB_ENABLE_ADMIN_API", envName("web.enable-admin-api"))
+}
+
+func TestStartCmd_BadFlagsNameTheKey(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"start", "--log.format=xml"}, "--log.format"},
+		{[]string{"start", "--retention=forever"}, "--retention"},
+		{[]string{"start", "--ingest.max-body-size=lots"}, "--ingest.max-body-size"},
+		{[]string{"start", "--influx.db-label=1db"}, "--influx.db-label"},
+		{[]string{"start", "--web.config.file=/nonexistent/web.yml"}, "--web.config.file"},
+	} {
+		var out, errOut bytes.Buffer
+		cmd := newRootCmd(&out, &errOut)
+		cmd.SetArgs(append(tc.args, "--data-dir="+t.TempDir(), "--listen=127.0.0.1:0"))
+		err := cmd.Execute()
+		require.Error(t, err, tc.args)
+		require.ErrorContains(t, err, tc.want)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/silverback-tsdb/tsdb/httpfast"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -25,26 +27,35 @@ func main() {
 
 // globalFlags are the flags of every subcommand.
 type globalFlags struct {
-	logLevel string
+	logLevel  string
+	logFormat string
 }
 
-// newLogger builds the process logger (JSON to stderr) at the level named
-// by the --log-level flag.
+// newLogger builds the process logger (to stderr) at the level and in the
+// format named by --log.level and --log.format.
 func (g *globalFlags) newLogger() (*zap.Logger, error) {
 	lvl, err := parseLogLevel(g.logLevel)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--log.level: %w", err)
 	}
-	cfg := zap.NewProductionConfig()
-	cfg.Level = zap.NewAtomicLevelAt(lvl)
-	cfg.EncoderConfig.TimeKey = "ts"
-	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-	cfg.Sampling = nil // lifecycle logs only: never drop one
-	log, err := cfg.Build()
-	if err != nil {
-		return nil, fmt.Errorf("build logger: %w", err)
+	ec := zap.NewProductionEncoderConfig()
+	ec.TimeKey = "ts"
+	ec.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	switch g.logFormat {
+	case "json":
+		enc = zapcore.NewJSONEncoder(ec)
+	case "logfmt":
+		enc = newLogfmtEncoder(ec)
+	case "console":
+		ec.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc = zapcore.NewConsoleEncoder(ec)
+	default:
+		return nil, fmt.Errorf("--log.format: %w: %q (want json, logfmt or console)", errFlag, g.logFormat)
 	}
-	return log, nil
+	// Lifecycle logs only: never sampled, never dropped.
+	core := zapcore.NewCore(enc, zapcore.Lock(os.Stderr), zap.NewAtomicLevelAt(lvl))
+	return zap.New(core, zap.AddCaller(), zap.AddStacktrace(zapcore.ErrorLevel)), nil
 }
 
 // newRootCmd builds the command tree writing results to out and cobra's
@@ -62,7 +73,11 @@ commands work on a stopped database. See docs/OPERATIONS.md.`,
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
-	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error (logs are JSON on stderr)")
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.logLevel, "log.level", "info", "log level: debug, info, warn or error")
+	pf.StringVar(&g.logLevel, "log-level", "info", "log level (old name of --log.level)")
+	_ = pf.MarkHidden("log-level")
+	pf.StringVar(&g.logFormat, "log.format", "json", "log format on stderr: json, logfmt or console")
 	root.AddCommand(
 		newStartCmd(&g),
 		newInspectCmd(&g),
@@ -80,16 +95,29 @@ func newStartCmd(g *globalFlags) *cobra.Command {
 		o                        startOptions
 		retention, retentionSize string
 		walSync                  string
+		configFile, webConfig    string
+		maxBody, maxDecoded      string
+		maxDecodeInFlight        string
 	)
+	lim := &o.HTTP.Limits
 	cmd := &cobra.Command{
 		Use:   "start",
-		Short: "Open the database and serve /metrics, /-/healthy, /-/ready and /debug/pprof",
-		Long: `Open (or create) the database in --data-dir and serve the operational HTTP
-endpoints on --listen: /metrics (tsdb_*, Go and process metrics), /-/healthy,
-/-/ready (200 once the WAL is replayed) and /debug/pprof/.
+		Short: "Run the server: every ingest protocol, /metrics, /-/healthy, /-/ready, /debug/pprof",
+		Long: `Open (or create) the database in --data-dir and serve on --listen:
 
-Not built yet: the ingest and PromQL HTTP API (the fasthttp server of a later
-issue). Today data enters through the Go API of package pipeline.
+  POST /write, /api/v2/write          InfluxDB line protocol (v1, v2)
+  POST /api/v1/write                  Prometheus remote write 1.0 and 2.0, or JSON
+  POST /opentelemetry/v1/metrics      OTLP/HTTP metrics (also /api/v1/otlp/v1/metrics)
+  POST /api/v1/import/prometheus      Prometheus text exposition / OpenMetrics
+  POST /api/v1/import/csv             CSV with a column spec (?format=...)
+  GET  /metrics, /-/healthy, /-/ready, /debug/pprof/
+
+The listener is served before the WAL replay: /-/healthy answers at once,
+/-/ready and the ingest endpoints answer 503 until the database is open.
+Every flag may also be set by an environment variable (TSDB_ and the flag
+name upper-cased with '.' and '-' as '_', e.g. TSDB_DATA_DIR) or by a key of
+the YAML --config.file with the flag's name; precedence: flag, environment,
+config file, default. See docs/OPERATIONS.md and docs/API.md.
 
 SIGINT or SIGTERM shuts down gracefully: the HTTP server stops, then the
 database drains every shard and fsyncs its WAL; the exit status is 0. A
@@ -97,18 +125,43 @@ second signal exits at once with status 1 (acknowledged samples are in the
 WAL and are replayed at the next start).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnvAndConfig(cmd.Flags(), configFile, os.LookupEnv); err != nil {
+				return err
+			}
 			var err error
 			if o.Retention, err = parseDuration(retention); err != nil {
-				return err
+				return fmt.Errorf("--retention: %w", err)
 			}
 			if o.RetentionBytes, err = parseSize(retentionSize); err != nil {
-				return err
+				return fmt.Errorf("--retention-size: %w", err)
 			}
 			if o.WALSync, err = parseSyncMode(walSync); err != nil {
-				return err
+				return fmt.Errorf("--wal-sync: %w", err)
 			}
 			if o.Shards < 0 || o.Shards > 100 {
-				return fmt.Errorf("%w: --shards=%d (want 0 to 100)", errFlag, o.Shards)
+				return fmt.Errorf("--shards: %w: %d (want 0 to 100)", errFlag, o.Shards)
+			}
+			for _, sz := range []struct {
+				name string
+				s    string
+				dst  *int
+			}{{"--ingest.max-body-size", maxBody, &lim.MaxBodyBytes}, {"--ingest.max-decoded-body-size", maxDecoded, &lim.MaxDecodedBytes}} {
+				n, err := parseSize(sz.s)
+				if err != nil || n <= 0 || n > 1<<31-1 {
+					return fmt.Errorf("%s: %w: %q (want a size from 1B to 2GiB)", sz.name, errFlag, sz.s)
+				}
+				*sz.dst = int(n)
+			}
+			if lim.MaxDecodeBytesInFlight, err = parseSize(maxDecodeInFlight); err != nil || lim.MaxDecodeBytesInFlight <= 0 {
+				return fmt.Errorf("--ingest.max-decode-bytes-in-flight: %w: %q", errFlag, maxDecodeInFlight)
+			}
+			if o.HTTP.InfluxDBLabel != "" && !validLabelName(o.HTTP.InfluxDBLabel) {
+				return fmt.Errorf("--influx.db-label: %w: %q is not a label name", errFlag, o.HTTP.InfluxDBLabel)
+			}
+			if webConfig != "" {
+				if o.HTTP.Web, err = httpfast.LoadWebConfig(webConfig); err != nil {
+					return fmt.Errorf("--web.config.file: %w", err)
+				}
 			}
 			log, err := g.newLogger()
 			if err != nil {
@@ -141,14 +194,48 @@ WAL and are replayed at the next start).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Listen, "listen", ":8080", "address of the HTTP server")
+	f.StringVar(&configFile, "config.file", "", "YAML file whose keys are these flags' names (flags and environment variables override it)")
+	f.StringVar(&o.Listen, "listen", ":8080", "address of the HTTP server (every endpoint)")
+	f.StringVar(&o.PprofListen, "pprof-listen", "", "separate address for /debug/pprof/ (default: served on --listen)")
 	f.StringVar(&o.DataDir, "data-dir", "./data", "data directory (created if absent)")
 	f.StringVar(&retention, "retention", "0", "delete blocks entirely older than this, relative to the newest sample (30d, 2h, 1w; 0 keeps everything)")
 	f.StringVar(&retentionSize, "retention-size", "0", "delete the oldest blocks while all blocks exceed this size (50GB, 512MiB; binary units; 0: no bound); each shard keeps its share")
 	f.IntVar(&o.Shards, "shards", 0, "shard count of a new data directory (0: GOMAXPROCS; an existing directory keeps its recorded count, another value is an error)")
 	f.StringVar(&walSync, "wal-sync", "batch", "WAL durability: always (fsync before acknowledging), batch (fsync every 10ms), none (never fsync on write)")
+	f.IntVar(&o.MaxActiveSeries, "storage.max-active-series", 0, "bound on active series (0: unlimited); samples of new series over it are rejected (HTTP 429)")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "time in-flight HTTP requests get at shutdown")
+	f.StringVar(&webConfig, "web.config.file", "", "Prometheus web config file: basic_auth_users (bcrypt), tls_server_config (cert_file, key_file, min_version)")
+	f.BoolVar(&o.HTTP.EnableAdminAPI, "web.enable-admin-api", false, "enable the admin API endpoints (off: they answer 403)")
+	f.DurationVar(&lim.ReadTimeout, "web.read-timeout", httpfast.DefaultReadTimeout, "time to read a whole request, body included")
+	f.DurationVar(&lim.WriteTimeout, "web.write-timeout", httpfast.DefaultWriteTimeout, "time to write a response")
+	f.DurationVar(&lim.IdleTimeout, "web.idle-timeout", httpfast.DefaultIdleTimeout, "keep-alive connections idle longer are closed")
+	f.IntVar(&lim.MaxConnections, "web.max-connections", httpfast.DefaultMaxConnections, "bound on open connections")
+	f.StringVar(&maxBody, "ingest.max-body-size", "64MiB", "bound on a request body as sent (413 beyond)")
+	f.StringVar(&maxDecoded, "ingest.max-decoded-body-size", "256MiB", "bound on a body after gzip/snappy decompression (413 beyond)")
+	f.StringVar(&maxDecodeInFlight, "ingest.max-decode-bytes-in-flight", "1GiB", "bound on decompressed bodies held by all requests (503 beyond)")
+	f.IntVar(&lim.MaxLinesPerRequest, "ingest.max-lines-per-request", httpfast.DefaultMaxLinesPerRequest, "bound on lines of line protocol, text and CSV bodies (413 beyond, nothing stored)")
+	f.IntVar(&lim.MaxSeriesPerRequest, "ingest.max-series-per-request", httpfast.DefaultMaxSeriesPerRequest, "bound on series of remote-write, JSON and OTLP bodies (413 beyond, nothing stored)")
+	f.IntVar(&lim.MaxConcurrentIngest, "ingest.max-concurrent-requests", 0, "ingest requests parsed at once (0: 2 x GOMAXPROCS); others wait --ingest.queue-timeout, then 503")
+	f.DurationVar(&lim.QueueTimeout, "ingest.queue-timeout", httpfast.DefaultQueueTimeout, "how long an ingest request waits for a slot")
+	f.DurationVar(&lim.AppendTimeout, "ingest.append-timeout", httpfast.DefaultAppendTimeout, "how long an ingest request waits for full shard inboxes before 503")
+	f.StringVar(&o.HTTP.InfluxDBLabel, "influx.db-label", "", "add the Influx db (v2: bucket) parameter as a label of this name (default: not added)")
+	f.DurationVar(&o.SelfScrapeInterval, "self-scrape.interval", 15*time.Second, "period of the scrape of the server's own /metrics into itself (0: off)")
+	f.StringVar(&o.SelfScrapeJob, "self-scrape.job", "tsdb", "job label of the self-scraped series")
 	return cmd
+}
+
+// validLabelName reports whether s matches [a-zA-Z_][a-zA-Z0-9_]*.
+func validLabelName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 func newInspectCmd(g *globalFlags) *cobra.Command {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"testing"
 	"time"
 
@@ -18,7 +19,18 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	if os.Getenv(crashChildEnv) != "" {
+		crashChild() // never returns
+	}
+	// fasthttp's own background goroutines: the coarse date clock lives for
+	// the process once a server ran; the worker-pool and client cleaners
+	// sleep up to 10 s before they notice their server or client is gone.
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*Client).mCleaner"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),
+	)
 }
 
 // testOptions give blocks of 10 s so that a few hundred 1 s samples go

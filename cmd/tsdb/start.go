@@ -5,17 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
-	"net/http/pprof"
 	"os"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 
+	"github.com/silverback-tsdb/tsdb/httpfast"
 	"github.com/silverback-tsdb/tsdb/pipeline"
 	"github.com/silverback-tsdb/tsdb/walseg"
 )
@@ -23,16 +22,26 @@ import (
 // startOptions configure runStart (the flags of `tsdb start`).
 type startOptions struct {
 	Listen         string
+	PprofListen    string // "": pprof on the main listener
 	DataDir        string
 	Retention      time.Duration // 0: keep forever
 	RetentionBytes int64         // 0: no size bound
 	Shards         int           // 0: as recorded, or GOMAXPROCS for a new directory
 	WALSync        walseg.SyncMode
+	// MaxActiveSeries bounds the database's series (0: unlimited).
+	MaxActiveSeries int
 	// ShutdownTimeout bounds how long in-flight HTTP requests may take to
 	// finish at shutdown before their connections are closed; the
 	// database drain that follows is not bounded (it must finish).
 	ShutdownTimeout time.Duration
-	Logger          *zap.Logger
+	// HTTP configures the server (limits, auth/TLS, admin gate, Influx db
+	// label); Logger, registry and storage are set by runStart.
+	HTTP httpfast.Options
+	// SelfScrapeInterval is the period of the server's scrape of its own
+	// metrics into itself (0: off); SelfScrapeJob its job label.
+	SelfScrapeInterval time.Duration
+	SelfScrapeJob      string
+	Logger             *zap.Logger
 
 	// ready, when set, is called once the database is open and the server
 	// answers /-/ready with 200, with the bound address (tests listen on
@@ -45,20 +54,18 @@ type startOptions struct {
 // shutdown for minutes.
 const defaultShutdownTimeout = 10 * time.Second
 
-// runStart listens on o.Listen, opens the database in o.DataDir and serves
-// the operational endpoints until ctx ends:
+// runStart listens on o.Listen, starts the HTTP server (package httpfast:
+// ingest endpoints, /metrics, /-/healthy, /-/ready, /debug/pprof), then
+// opens the database in o.DataDir and serves until ctx ends.
 //
-//	/metrics         client_golang registry: the DB's tsdb_* collectors, Go and process collectors
-//	/-/healthy       200 while the process serves
-//	/-/ready         200 once the database is open, 503 while it opens and from the start of shutdown
-//	/debug/pprof/*   net/http/pprof
-//
-// The listener is bound before the (possibly long) WAL replay, so a port
-// conflict fails at once and /-/healthy answers during replay. When ctx
-// ends, /-/ready turns 503, the HTTP server shuts down (in-flight requests
-// get ShutdownTimeout), then the database is closed, which drains the
-// shards and fsyncs every WAL. It returns nil after a clean shutdown, or
-// the first error of listening, opening, serving or closing.
+// The listener is bound and served before the (possibly long) WAL replay,
+// so a port conflict fails at once, /-/healthy answers during replay and
+// ingest requests get 503 with Retry-After until the database is open.
+// When ctx ends, /-/ready turns 503, the self-scrape stops, the HTTP
+// server shuts down (in-flight requests get ShutdownTimeout), then the
+// database is closed, which drains the shards, fsyncs every WAL and writes
+// the head snapshots. It returns nil after a clean shutdown, or the first
+// error of listening, opening, serving or closing.
 func runStart(ctx context.Context, o startOptions) error {
 	log := o.Logger
 	if log == nil {
@@ -71,53 +78,87 @@ func runStart(ctx context.Context, o startOptions) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	reg := prometheus.NewRegistry()
-	if err := registerRuntimeCollectors(reg); err != nil {
-		return errors.Join(err, ln.Close())
-	}
-	var ready atomic.Bool
-	srv := &http.Server{
-		Handler:           newMux(reg, &ready),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          zap.NewStdLog(log.Named("http")),
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	// From here on every return path shuts the server down and receives
-	// from served, so the Serve goroutine is always waited for.
-	stopHTTP := func() error {
-		ready.Store(false)
-		sctx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
-		defer cancel()
-		err := srv.Shutdown(sctx)
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = errors.Join(fmt.Errorf("http shutdown: %w", err), srv.Close())
-		} else if err != nil {
-			err = fmt.Errorf("http shutdown: %w", err)
+	var pln net.Listener
+	if o.PprofListen != "" {
+		if pln, err = net.Listen("tcp", o.PprofListen); err != nil {
+			return errors.Join(fmt.Errorf("listen pprof: %w", err), ln.Close())
 		}
-		if serr := <-served; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
-			err = errors.Join(err, fmt.Errorf("http serve: %w", serr))
+	}
+	closeListeners := func() error {
+		err := ln.Close()
+		if pln != nil {
+			err = errors.Join(err, pln.Close())
 		}
 		return err
 	}
-	log.Info("listening", zap.String("addr", ln.Addr().String()),
-		zap.String("endpoints", "/metrics /-/healthy /-/ready /debug/pprof/"),
-		zap.String("note", "operational endpoints only: the ingest and PromQL HTTP API (fasthttp) is not built yet"))
+	reg := prometheus.NewRegistry()
+	if err := registerRuntimeCollectors(reg); err != nil {
+		return errors.Join(err, closeListeners())
+	}
+	ho := o.HTTP
+	ho.Logger, ho.Registerer, ho.Gatherer = log, reg, reg
+	ho.PprofOnMain = o.PprofListen == ""
+	srv, err := httpfast.New(ho)
+	if err != nil {
+		return errors.Join(err, closeListeners())
+	}
+	served := make(chan error, 2)
+	go func() { served <- srv.Serve(ln) }()
+	var psrv *fasthttp.Server
+	if pln != nil {
+		psrv = httpfast.NewPprofServer(ho.Limits)
+		go func() { served <- psrv.Serve(pln) }()
+	}
+	// From here on every return path shuts the servers down and receives
+	// their Serve results, so the Serve goroutines are always waited for.
+	stopHTTP := func() error {
+		srv.SetReady(false)
+		sctx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
+		defer cancel()
+		err := srv.Shutdown(sctx)
+		n := 1
+		if psrv != nil {
+			n = 2
+			if perr := psrv.ShutdownWithContext(sctx); perr != nil {
+				err = errors.Join(err, fmt.Errorf("pprof shutdown: %w", perr))
+			}
+		}
+		for range n {
+			if serr := <-served; serr != nil {
+				err = errors.Join(err, serr)
+			}
+		}
+		return err
+	}
+	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("pprof", o.PprofListen),
+		zap.String("ingest", "/write /api/v2/write /api/v1/write /api/v1/import/prometheus /api/v1/import/csv /opentelemetry/v1/metrics"),
+		zap.String("note", "the PromQL query API comes with the next issue"))
 
 	db, err := pipeline.Open(o.DataDir, pipeline.Options{
-		Shards:         o.Shards,
-		WAL:            walseg.Options{Sync: o.WALSync},
-		Retention:      o.Retention,
-		RetentionBytes: o.RetentionBytes,
-		Logger:         log,
-		Registerer:     reg,
+		Shards:          o.Shards,
+		WAL:             walseg.Options{Sync: o.WALSync},
+		Retention:       o.Retention,
+		RetentionBytes:  o.RetentionBytes,
+		MaxActiveSeries: o.MaxActiveSeries,
+		Logger:          log,
+		Registerer:      reg,
 	})
 	if err != nil {
 		return errors.Join(fmt.Errorf("open database: %w", err), stopHTTP())
 	}
-	ready.Store(true)
+	srv.SetStorage(db)
 	log.Info("ready", zap.String("data_dir", o.DataDir), zap.Int("shards", db.NumShards()),
 		zap.Stringer("wal_sync", o.WALSync), zap.String("retention", formatDuration(o.Retention.Milliseconds())), zap.Int64("retention_bytes", o.RetentionBytes))
+
+	sctx, stopScrape := context.WithCancel(context.Background())
+	var scrapes sync.WaitGroup
+	if o.SelfScrapeInterval > 0 {
+		scrapes.Go(func() {
+			_ = srv.RunSelfScrape(sctx, httpfast.SelfScrapeOptions{
+				Gatherer: reg, Interval: o.SelfScrapeInterval, Job: o.SelfScrapeJob, Instance: ln.Addr().String(),
+			})
+		})
+	}
 	if o.ready != nil {
 		o.ready(ln.Addr(), db)
 	}
@@ -127,12 +168,14 @@ func runStart(ctx context.Context, o startOptions) error {
 	case <-ctx.Done():
 		log.Info("shutting down: stopping http, then draining and syncing the database")
 	case serveErr = <-served:
-		// Serve returned on its own (the listener failed): put the value
-		// back for stopHTTP, which always receives one.
+		// A Serve returned on its own (the listener failed): put the value
+		// back for stopHTTP, which receives one per server.
 		served <- serveErr
 		log.Error("http server stopped; shutting down", zap.Error(serveErr))
 	}
 	start := time.Now()
+	stopScrape()
+	scrapes.Wait()
 	herr := stopHTTP()
 	cerr := db.Close()
 	if cerr != nil {
@@ -153,29 +196,6 @@ func registerRuntimeCollectors(reg prometheus.Registerer) error {
 		}
 	}
 	return nil
-}
-
-// newMux routes the operational endpoints. pprof handlers are registered
-// explicitly so nothing depends on http.DefaultServeMux.
-func newMux(reg *prometheus.Registry, ready *atomic.Bool) *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintln(w, "Silverback is healthy.")
-	})
-	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready.Load() {
-			http.Error(w, "Silverback is not ready (opening or shutting down).", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "Silverback is ready.")
-	})
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return mux
 }
 
 // watchSignals turns the first signal on sigs into cancel (graceful

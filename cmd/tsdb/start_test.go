@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -73,6 +75,13 @@ func TestStart_ServeAndGracefulShutdown(t *testing.T) {
 			require.Equal(t, http.StatusOK, code)
 
 			appendSeconds(t, o.db, 3, 0, 20, want)
+			// Ingest over HTTP: the influx endpoint stores a line.
+			hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+			resp, err := hc.Post(base+"/write?precision=ms", "text/plain", strings.NewReader("m,i=http value=7 19000"))
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, http.StatusNoContent, resp.StatusCode)
+			want[`{__name__="m", i="http"}`] = []sample{{19000, math.Float64bits(7)}}
 			code, body := get(t, base+"/metrics")
 			require.Equal(t, http.StatusOK, code)
 			require.Contains(t, body, `tsdb_head_series{shard="0"}`)
@@ -87,7 +96,7 @@ func TestStart_ServeAndGracefulShutdown(t *testing.T) {
 
 			cancel()
 			require.NoError(t, <-errc)
-			_, err := net.Dial("tcp", o.addr.String())
+			_, err = net.Dial("tcp", o.addr.String())
 			require.Error(t, err, "the listener is closed after shutdown")
 			require.Equal(t, want, readAll(t, dir), "every acknowledged sample is there after reopening")
 		})

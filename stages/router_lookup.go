@@ -1,0 +1,46 @@
+package stages
+
+import "github.com/prometheus/prometheus/model/labels"
+
+// Route is what the route cache knows about one raw series key: its
+// canonical labels, shard and ref hint. A parser gets it from
+// Router.Lookup and hands it to Batch.AddRouted, so Split routes the
+// series without a second lookup, and without the race of leaving Labels
+// empty after Cached (an entry evicted between the parser's check and
+// Split would fail the series): the route travels with the series.
+type Route struct {
+	e      cacheEntry
+	routed bool // from Router.Lookup; false: labels only (RouteOfLabels)
+}
+
+// Labels returns the route's canonical labels (immutable, safe to keep).
+func (rt Route) Labels() labels.Labels { return rt.e.labels }
+
+// RouteOfLabels is a Route carrying only labels, for Storage
+// implementations without a router (tests); Split treats its series as
+// an ordinary labelled one.
+func RouteOfLabels(lset labels.Labels) Route { return Route{e: cacheEntry{labels: lset}} }
+
+// Lookup returns the route-cache entry of a raw key. Allocation-free;
+// safe for concurrent use.
+func (r *Router) Lookup(key []byte) (Route, bool) {
+	e, ok := r.lookup(key)
+	return Route{e: e, routed: ok}, ok
+}
+
+// AddRouted appends a series whose route a parser looked up and returns
+// its index for AddSample. key is the raw key the route was looked up
+// with (it aliases the caller's buffer, as in AddSeries).
+func (b *Batch) AddRouted(rt Route, key []byte) uint32 {
+	b.Series = append(b.Series, Series{Labels: rt.e.labels, Key: key, route: rt.e, routed: rt.routed})
+	return uint32(len(b.Series) - 1)
+}
+
+// routeOf returns the route of batch series s: the one it carries, or the
+// cache's.
+func (r *Router) routeOf(s *Series, key []byte) (cacheEntry, bool) {
+	if s.routed {
+		return s.route, true
+	}
+	return r.lookup(key)
+}
