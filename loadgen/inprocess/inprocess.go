@@ -71,16 +71,10 @@ func (t *Target) Send(ctx context.Context, p *loadgen.Payload) error {
 	return nil
 }
 
-// InboxDepth reports the shards' queued messages when the database
-// exposes them (an InboxDepths method); today's pipeline.DB does not, and
-// the progress line shows n/a.
+// InboxDepth reports the messages queued in all shard inboxes.
 func (t *Target) InboxDepth(context.Context) (float64, bool) {
-	d, ok := any(t.db).(interface{ InboxDepths([]int) []int })
-	if !ok {
-		return 0, false
-	}
 	sum := 0
-	for _, n := range d.InboxDepths(nil) {
+	for _, n := range t.db.InboxDepths(nil) {
 		sum += n
 	}
 	return float64(sum), true

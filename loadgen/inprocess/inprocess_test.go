@@ -76,6 +76,7 @@ func TestTarget_Rejects(t *testing.T) {
 
 	err = tg.Send(context.Background(), &loadgen.Payload{Protocol: loadgen.ProtocolInflux})
 	require.ErrorContains(t, err, "no batch")
-	_, ok := tg.InboxDepth(context.Background())
-	require.False(t, ok)
+	depth, ok := tg.InboxDepth(context.Background())
+	require.True(t, ok)
+	require.Zero(t, depth) // idle: every inbox drained
 }
