@@ -27,6 +27,11 @@ func (s *Server) registerAPIRoutes() {
 	get("/api/v1/targets", apiTargets)
 	get("/api/v1/rules", apiRules)
 	get("/api/v1/alerts", apiAlerts)
+	s.Handle("POST", "/api/v1/read", s.handleRemoteRead, RouteOptions{})
+	for _, m := range []string{"GET", "POST"} {
+		s.Handle(m, "/api/v1/export", s.handleExport, RouteOptions{})
+		s.Handle(m, "/api/v1/export/prometheus", s.handleExportText, RouteOptions{})
+	}
 }
 
 // labelValuesRoute is the route key of /api/v1/label/<name>/values.
