@@ -28,6 +28,12 @@ func (s *Server) registerAPIRoutes() {
 	get("/api/v1/rules", apiRules)
 	get("/api/v1/alerts", apiAlerts)
 	s.Handle("POST", "/api/v1/read", s.handleRemoteRead, RouteOptions{})
+	for _, m := range []string{"POST", "PUT"} {
+		s.Handle(m, "/api/v1/admin/tsdb/delete_series", s.apiHandler(s.apiDeleteSeries), RouteOptions{})
+		s.Handle(m, "/api/v1/admin/tsdb/clean_tombstones", s.apiHandler(s.apiCleanTombstones), RouteOptions{})
+		s.Handle(m, "/api/v1/admin/tsdb/snapshot", s.apiHandler(s.apiSnapshot), RouteOptions{})
+		s.Handle(m, "/api/v1/admin/tsdb/flush", s.apiHandler(s.apiFlush), RouteOptions{})
+	}
 	for _, m := range []string{"GET", "POST"} {
 		s.Handle(m, "/api/v1/export", s.handleExport, RouteOptions{})
 		s.Handle(m, "/api/v1/export/prometheus", s.handleExportText, RouteOptions{})
