@@ -102,9 +102,12 @@ func (r rawJSON) AppendJSON(dst []byte) []byte { return append(dst, r...) }
 type apiFunc func(ctx *fasthttp.RequestCtx, qb *QueryBackend) apiResult
 
 // QueryBackend is what the query API reads: the database (series, labels,
-// remote read, export, admin).
+// remote read, export, admin) and the PromQL engine (query, query_range).
 type QueryBackend struct {
 	DB *pipeline.DB
+	// Engine evaluates PromQL; nil: /api/v1/query and query_range answer
+	// "unavailable".
+	Engine Engine
 	// Status is what the status endpoints report about the process.
 	Status StatusInfo
 }

@@ -155,3 +155,5 @@ func (sl stringList) AppendJSON(b []byte) []byte {
 	}
 	return append(b, ']')
 }
+
+func appendInt(b []byte, n int64) []byte { return strconv.AppendInt(b, n, 10) }

@@ -12,6 +12,8 @@ func (s *Server) registerAPIRoutes() {
 		s.Handle("POST", path, h, RouteOptions{})
 	}
 	get := func(path string, f apiFunc) { s.Handle("GET", path, s.apiHandler(f), RouteOptions{}) }
+	both("/api/v1/query", s.apiQuery)
+	both("/api/v1/query_range", s.apiQueryRange)
 	both("/api/v1/series", apiSeries)
 	both("/api/v1/labels", apiLabelNames)
 	get(labelValuesRoute, apiLabelValues)
