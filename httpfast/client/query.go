@@ -127,10 +127,23 @@ func (c *Client) api(ctx context.Context, path string, v url.Values) (*envelope,
 }
 
 func (c *Client) query(ctx context.Context, path string, v url.Values) (*Result, error) {
-	env, err := c.api(ctx, path, v)
+	raw, err := c.Raw(ctx, path, v)
 	if err != nil {
 		return nil, err
 	}
+	return DecodeResult(raw)
+}
+
+// DecodeResult decodes a query or query_range answer (the envelope).
+func DecodeResult(raw []byte) (*Result, error) {
+	var env envelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return nil, fmt.Errorf("decode query answer: %w", err)
+	}
+	if env.Status != "success" {
+		return nil, fmt.Errorf("query answered status %q", env.Status)
+	}
+	var err error
 	var d struct {
 		ResultType string          `json:"resultType"`
 		Result     json.RawMessage `json:"result"`
@@ -346,4 +359,19 @@ func (c *Client) Export(ctx context.Context, w io.Writer, f ExportFormat, matche
 	}
 	defer resp.Body.Close()
 	return io.Copy(w, bufio.NewReaderSize(resp.Body, 1<<20))
+}
+
+// Raw posts form values v to a query API path ("/api/v1/query") and
+// returns the server's JSON answer as is (a refused request is an *Error).
+func (c *Client) Raw(ctx context.Context, path string, v url.Values) ([]byte, error) {
+	r := request{method: http.MethodPost, path: path, body: []byte(v.Encode()), contentType: "application/x-www-form-urlencoded"}
+	if strings.HasPrefix(path, "/api/v1/label/") || strings.HasPrefix(path, "/api/v1/status/") {
+		r = request{method: http.MethodGet, path: path, query: v}
+	}
+	resp, err := c.do(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
 }
