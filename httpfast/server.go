@@ -159,8 +159,9 @@ type Server struct {
 	srv    *fasthttp.Server
 	auth   *authenticator // nil: no authentication
 
-	store atomic.Pointer[storageBox] // nil until SetStorage: ingest answers 503
-	ready atomic.Bool                // /-/ready
+	store atomic.Pointer[storageBox]   // nil until SetStorage: ingest answers 503
+	query atomic.Pointer[QueryBackend] // nil until SetQueryBackend: the query API answers 503
+	ready atomic.Bool                  // /-/ready
 
 	// ingestSlots bounds concurrent ingest requests (a token per slot);
 	// decodeBudget the decompressed bytes held by all of them.
@@ -311,6 +312,7 @@ func (s *Server) registerRoutes() {
 		}
 	}
 	s.registerIngestRoutes()
+	s.registerAPIRoutes()
 }
 
 // PprofHandler serves /debug/pprof/ for a separate --pprof-listen server.
@@ -319,6 +321,9 @@ func PprofHandler(ctx *fasthttp.RequestCtx) { pprofhandler.PprofHandler(ctx) }
 // serveHTTP dispatches by path and method.
 func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 	r := s.routes[string(ctx.Path())]
+	if r == nil {
+		r = s.paramRoute(ctx.Path())
+	}
 	if r == nil {
 		s.m.notFound.Inc()
 		ctx.Error("404 page not found\n", fasthttp.StatusNotFound)
