@@ -516,6 +516,14 @@ func (w *Writer) Rotate(ctx context.Context) (sealed int, err error) {
 	return sealed, w.Sync(ctx)
 }
 
+// Err returns the poison error (errors.Is(err, ErrPoisoned)) once a write,
+// fsync, segment creation or close failed, else nil. Safe for concurrent use.
+func (w *Writer) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.mu.err
+}
+
 // Metrics returns the writer's counters.
 func (w *Writer) Metrics() *Metrics { return w.m }
 
