@@ -26,6 +26,7 @@ type shardCounter struct {
 
 var shardMetricDefs = []shardCounter{
 	{"tsdb_head_series", "Active series in the head.", prometheus.GaugeValue},
+	{"tsdb_shard_failed", "1 while the shard refuses appends because its WAL or head chunk files failed (DB.Err says why); a restart rebuilds it from the WAL.", prometheus.GaugeValue},
 	{"tsdb_head_series_created_total", "Series created in the head (churn, with _removed_total).", prometheus.CounterValue},
 	{"tsdb_head_series_removed_total", "Series removed from the head by garbage collection.", prometheus.CounterValue},
 	{"tsdb_head_samples_appended_total", "Samples stored in the head.", prometheus.CounterValue},
@@ -102,6 +103,11 @@ func (m *dbMetrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		c, g := prometheus.CounterValue, prometheus.GaugeValue
 		emit("tsdb_head_series", g, float64(sm.ActiveSeries.Load()))
+		failed := 0.0
+		if s.Err() != nil {
+			failed = 1
+		}
+		emit("tsdb_shard_failed", g, failed)
 		emit("tsdb_head_series_created_total", c, float64(sm.SeriesCreated.Load()))
 		emit("tsdb_head_series_removed_total", c, float64(sm.SeriesRemoved.Load()))
 		emit("tsdb_head_samples_appended_total", c, float64(sm.SamplesAppended.Load()))

@@ -184,3 +184,31 @@ func TestShard_HeadChunkFailureMidBatch(t *testing.T) {
 		require.Subset(t, got[ls], ts, "acknowledged samples of %s survive", ls)
 	}
 }
+
+// TestShard_SeriesListedTwiceInOneMessage: the router does not merge equal
+// label sets of one batch, so a message may list a series twice; its samples
+// are classified in one sequence, as the head appends them.
+func TestShard_SeriesListedTwiceInOneMessage(t *testing.T) {
+	s := openShard(t, t.TempDir(), Options{})
+	defer func() { require.NoError(t, s.CloseUnstarted()) }()
+	a := labels.FromStrings("__name__", "a")
+	for _, existing := range []bool{false, true} {
+		base := int64(0)
+		if existing {
+			base = 100
+		}
+		h, _ := stages.HashLabels(nil, a)
+		m := &stages.ShardBatch{Series: []stages.ShardSeries{{Labels: a, Hash: h}, {Labels: a, Hash: h}}}
+		m.Samples = []stages.Sample{
+			{Series: 0, T: base + 1, V: 1}, {Series: 1, T: base + 2, V: 2},
+			{Series: 0, T: base + 2, V: 2}, {Series: 1, T: base + 1, V: 1},
+		}
+		r := s.apply(m)
+		require.NoError(t, r.Err)
+		require.Equal(t, 2, r.Stats.Appended)
+		require.Equal(t, 1, r.Stats.Duplicates)
+		require.Equal(t, 1, r.Stats.OutOfOrder)
+		require.Equal(t, r.Refs[0], r.Refs[1])
+	}
+	require.Equal(t, map[string][]int64{a.String(): {1, 2, 101, 102}}, selectT(t, s, "__name__", "a"))
+}

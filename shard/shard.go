@@ -202,7 +202,9 @@ type applyScratch struct {
 	decBuf []byte
 
 	series       []*memSeries
-	cursors      []seriesCursor // per message series: its last sample while classifying
+	cursors      []seriesCursor // per distinct series of the message: its last sample while classifying
+	curOf        []int32        // per message series: its cursor, -1 if rejected
+	refIdx       refIndex       // ref → cursor, to merge a series listed twice
 	created      []uint32       // refs created by this message (undone if the WAL refuses it)
 	seriesRecs   []walseg.RefSeries
 	sampleRecs   []walseg.RefSample

@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/prometheus/prometheus/model/labels"
+	"go.uber.org/zap"
 
 	"github.com/silverback-tsdb/tsdb/chunkstore"
 	"github.com/silverback-tsdb/tsdb/stages"
@@ -54,6 +55,7 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 	}
 	sc.series = sc.series[:0]
 	sc.cursors = sc.cursors[:0]
+	sc.curOf = sc.curOf[:0]
 	sc.created = sc.created[:0]
 	sc.seriesRecs = sc.seriesRecs[:0]
 	sc.sampleRecs = sc.sampleRecs[:0]
@@ -122,12 +124,24 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 			sc.series[i] = ms
 		}
 	}
-	for _, ms := range sc.series {
-		c := seriesCursor{}
-		if ms != nil && ms.hasSamples() {
-			c = seriesCursor{t: ms.app.MaxTime(), vb: ms.app.LastValueBits(), has: true}
+	// One cursor per distinct series: a label set may appear twice in a
+	// message (the router does not merge them), and its samples must be
+	// classified in one sequence, as the head will append them.
+	sc.refIdx.reset(len(m.Series))
+	for i, ms := range sc.series {
+		if ms == nil {
+			sc.curOf = append(sc.curOf, -1)
+			continue
 		}
-		sc.cursors = append(sc.cursors, c)
+		ci, found := sc.refIdx.getOrPut(res.Refs[i], uint32(len(sc.cursors)))
+		if !found {
+			c := seriesCursor{}
+			if ms.hasSamples() {
+				c = seriesCursor{t: ms.app.MaxTime(), vb: ms.app.LastValueBits(), has: true}
+			}
+			sc.cursors = append(sc.cursors, c)
+		}
+		sc.curOf = append(sc.curOf, int32(ci))
 	}
 	for _, smp := range m.Samples {
 		ms := sc.series[smp.Series]
@@ -140,7 +154,7 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 			res.Stats.AddReject(rj)
 			continue
 		}
-		cur := &sc.cursors[smp.Series]
+		cur := &sc.cursors[sc.curOf[smp.Series]]
 		var rj stages.Reject
 		switch r := s.classify(cur, smp.T, smp.V); r {
 		case sampleAppended:
@@ -210,7 +224,11 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 // the caller's error to the heap on the hot path.
 func (s *Shard) fail(err error) {
 	perr := fmt.Errorf("%w: %w", ErrFailed, err)
-	s.err.CompareAndSwap(nil, &perr)
+	if s.err.CompareAndSwap(nil, &perr) {
+		// Logged once, at the transition: the failure has no single caller
+		// (every later append gets it, Err and tsdb_shard_failed show it).
+		s.log.Error("shard failed: appends are refused until a restart rebuilds the head from the WAL", zap.Error(err))
+	}
 }
 
 // seriesCursor is the last sample of one series of a message while apply
@@ -220,6 +238,44 @@ type seriesCursor struct {
 	t   int64
 	vb  uint64
 	has bool
+}
+
+// refIndex maps the refs of one message to their cursor index: open
+// addressing over a power-of-two table of ref<<32 | index (ref 0 is never
+// used, so 0 marks a free slot). Reset costs a clear of at most four slots
+// per series of the message; no allocation once the table has grown.
+type refIndex struct {
+	slots []uint64
+	shift uint
+}
+
+func (x *refIndex) reset(n int) {
+	size, shift := 8, uint(61)
+	for size < 2*n {
+		size *= 2
+		shift--
+	}
+	if cap(x.slots) < size {
+		x.slots = make([]uint64, size)
+	}
+	x.slots = x.slots[:size]
+	clear(x.slots)
+	x.shift = shift
+}
+
+// getOrPut returns the index stored for ref, or stores idx and returns it
+// with found false.
+func (x *refIndex) getOrPut(ref, idx uint32) (uint32, bool) {
+	mask := uint64(len(x.slots) - 1)
+	for i := (uint64(ref) * 0x9E3779B97F4A7C15) >> x.shift; ; i = (i + 1) & mask {
+		switch v := x.slots[i]; {
+		case v == 0:
+			x.slots[i] = uint64(ref)<<32 | uint64(idx)
+			return idx, false
+		case uint32(v>>32) == ref:
+			return uint32(v), true
+		}
+	}
 }
 
 // classify applies appendSample's rules to the cursor and advances it when

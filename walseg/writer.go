@@ -497,23 +497,35 @@ func (w *Writer) Segment() int {
 	return w.mu.seg
 }
 
-// Rotate makes the next record start a new segment (unless the current one
-// holds no record yet), then waits, like Sync, until everything accepted so
-// far is written and fsynced. It returns the number of the last sealed
-// segment, which Checkpoint may then cover; -1 when there is none.
+// Rotate seals the current segment (see Seal), then waits, like Sync,
+// until everything accepted so far is written and fsynced. It returns the
+// number of the last sealed segment, which Checkpoint may then cover; -1
+// when there is none.
 func (w *Writer) Rotate(ctx context.Context) (sealed int, err error) {
+	if sealed, err = w.Seal(); err != nil {
+		return -1, err
+	}
+	return sealed, w.Sync(ctx)
+}
+
+// Seal makes the next record start a new segment (unless the current one
+// holds no record yet) and returns the number of the last sealed segment
+// (-1 when there is none) without waiting for I/O: the sealed segments are
+// complete on disk, and may be checkpointed, once a later Sync returns. It
+// fails only when the writer is closed or poisoned. The shard calls it on
+// its own goroutine, which must never wait for an fsync, and leaves the Sync
+// to its background worker.
+func (w *Writer) Seal() (sealed int, err error) {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	if err := w.refuseLocked(); err != nil {
-		w.mu.Unlock()
 		return -1, err
 	}
 	if w.mu.segBytes > segmentHeaderSize {
 		w.mu.seg++
 		w.mu.segBytes = segmentHeaderSize
 	}
-	sealed = w.mu.seg - 1
-	w.mu.Unlock()
-	return sealed, w.Sync(ctx)
+	return w.mu.seg - 1, nil
 }
 
 // Err returns the poison error (errors.Is(err, ErrPoisoned)) once a write,
