@@ -52,7 +52,9 @@ var shardMetricDefs = []shardCounter{
 	{"tsdb_wal_write_errors_total", "WAL write, fsync or rotation failures.", prometheus.CounterValue},
 	{"tsdb_wal_pending_bytes", "Encoded WAL bytes waiting for the flusher.", prometheus.GaugeValue},
 	{"tsdb_wal_torn_tails_repaired_total", "Torn WAL tails cut back at open.", prometheus.CounterValue},
-	{"tsdb_wal_corrupt_records_skipped_total", "Corrupt WAL records skipped at replay.", prometheus.CounterValue},
+	{"tsdb_wal_corrupt_records_skipped_total", "Damaged WAL parts skipped at replay.", prometheus.CounterValue},
+	{"tsdb_wal_corrupt_bytes_quarantined_total", "Damaged WAL bytes with good records after them, moved to wal/quarantine/ at replay.", prometheus.CounterValue},
+	{"tsdb_wal_segments_missing_total", "WAL segments found missing at replay (a gap, a deleted checkpoint, a lost last segment): their records are lost.", prometheus.CounterValue},
 }
 
 func newDBMetrics(db *DB) *dbMetrics {
@@ -137,5 +139,7 @@ func (m *dbMetrics) Collect(ch chan<- prometheus.Metric) {
 		emit("tsdb_wal_pending_bytes", g, float64(wm.PendingBytes.Load()))
 		emit("tsdb_wal_torn_tails_repaired_total", c, float64(wm.TornTailsRepaired.Load()))
 		emit("tsdb_wal_corrupt_records_skipped_total", c, float64(wm.CorruptRecordsSkipped.Load()))
+		emit("tsdb_wal_corrupt_bytes_quarantined_total", c, float64(wm.CorruptBytesQuarantined.Load()))
+		emit("tsdb_wal_segments_missing_total", c, float64(wm.SegmentsMissing.Load()))
 	}
 }
