@@ -38,16 +38,16 @@ func (ms *memSeries) hasSamples() bool { return ms.app.NumSamples() > 0 }
 // roaring postings stay dense. Recycling bumps epoch, which invalidates the
 // route cache's ref hints (see package stages).
 type head struct {
-	byHash  map[uint64]uint32   // hash → ref of the first series with that hash
-	coll    map[uint64][]uint32 // hash → refs of further series with that hash (xxhash64 collisions; practically empty)
-	slabs   [][]memSeries       // ref r lives at slabs[r/slabSize][r%slabSize]; ref 0 is never used
-	nrefs   uint32              // refs handed out so far, including the unused 0
-	free    []uint32            // refs of collected series, reusable
+	byHash map[uint64]uint32   // hash → ref of the first series with that hash
+	coll   map[uint64][]uint32 // hash → refs of further series with that hash (xxhash64 collisions; practically empty)
+	slabs  [][]memSeries       // ref r lives at slabs[r/slabSize][r%slabSize]; ref 0 is never used
+	nrefs  uint32              // refs handed out so far, including the unused 0
+	free   []uint32            // refs of collected series, reusable
 	// scan, when > 0: refs in [scan, nrefs) may be free without being on
 	// the free list (the holes a replay leaves); freeRef takes them in
 	// order. A replay sets it instead of listing every hole, so a high ref
 	// read from disk costs no list of the refs below it.
-	scan uint32
+	scan    uint32
 	index   *postings.Index
 	epoch   uint32
 	active  int
