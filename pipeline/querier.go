@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"golang.org/x/sync/errgroup"
 
@@ -416,7 +417,7 @@ func (q *Querier) headOverlaps(v *shard.View) bool {
 // them. It reads what that Select reads; it is an operator's call, not a
 // hot path.
 func (q *Querier) Stats(ctx context.Context, topN int) (postings.Stats, error) {
-	ss, err := q.Select(ctx, labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, ".+"))
+	ss, err := q.Select(ctx, labels.MustNewMatcher(labels.MatchRegexp, model.MetricNameLabel, ".+"))
 	if err != nil {
 		return postings.Stats{}, err
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
@@ -137,7 +138,7 @@ func Canonicalize(lset labels.Labels, lim Limits) (labels.Labels, error) {
 			err = seriesErr(RuleLabelValueTooLong, l.Name, "%s: value of label %q is %d bytes, limit %d", lset, l.Name, len(l.Value), lim.MaxLabelValueLen)
 		case !utf8.ValidString(l.Value):
 			err = seriesErr(RuleLabelValueUTF8, l.Name, "%s: value of label %q is not valid UTF-8", lset, l.Name)
-		case l.Name == labels.MetricName && !validMetricName(l.Value):
+		case l.Name == model.MetricNameLabel && !validMetricName(l.Value):
 			err = seriesErr(RuleMetricName, l.Name, "%s: metric name %q must match [a-zA-Z_:][a-zA-Z0-9_:]*", lset, l.Value)
 		}
 	})
@@ -154,8 +155,8 @@ func Canonicalize(lset labels.Labels, lim Limits) (labels.Labels, error) {
 		lset = lset.WithoutEmpty()
 		n = lset.Len()
 	}
-	if lset.Get(labels.MetricName) == "" {
-		return labels.EmptyLabels(), seriesErr(RuleNoMetricName, labels.MetricName, "%s: no metric name (__name__ is missing or empty)", lset)
+	if lset.Get(model.MetricNameLabel) == "" {
+		return labels.EmptyLabels(), seriesErr(RuleNoMetricName, model.MetricNameLabel, "%s: no metric name (__name__ is missing or empty)", lset)
 	}
 	if n > lim.MaxLabelsPerSeries {
 		return labels.EmptyLabels(), seriesErr(RuleTooManyLabels, "", "%s: %d labels, limit %d", lset, n, lim.MaxLabelsPerSeries)
