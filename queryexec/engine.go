@@ -165,16 +165,16 @@ func NewEngine(db *pipeline.DB, o Options) *Engine {
 		o.Logger = zap.NewNop()
 	}
 	return &Engine{
-		db:     db,
-		o:      o,
+		db: db,
+		o:  o,
 		parser: parser.NewParser(parser.Options{
 			EnableExperimentalFunctions: o.EnableExperimentalFunctions,
 			EnableBinopFillModifiers:    o.EnableBinopFillModifiers,
 			EnableUnquotedUTF8Names:     o.EnableUnquotedUTF8Names,
 		}),
-		slots:  make(chan struct{}, o.MaxConcurrent),
-		queue:  make(chan struct{}, o.MaxQueued),
-		m:      newMetrics(o.Registerer),
+		slots: make(chan struct{}, o.MaxConcurrent),
+		queue: make(chan struct{}, o.MaxQueued),
+		m:     newMetrics(o.Registerer),
 	}
 }
 

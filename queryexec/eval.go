@@ -86,7 +86,7 @@ type evaluator struct {
 	// delayedNameRemoval applies the __name__ removal of functions and
 	// operators at the end (the promql-delayed-name-removal feature).
 	delayedNameRemoval bool
-	noStepSubquery int64 // ms
+	noStepSubquery     int64 // ms
 	// query start/end for start()/end() in @.
 	qstart, qend int64
 }
