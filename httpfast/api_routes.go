@@ -25,6 +25,7 @@ func (s *Server) registerAPIRoutes() {
 	get("/api/v1/status/config", apiConfig)
 	get("/api/v1/status/walreplay", apiWALReplay)
 	both("/api/v1/format_query", apiFormatQuery)
+	both("/api/v1/parse_query", apiParseQuery)
 	both("/api/v1/query_exemplars", apiExemplars)
 	get("/api/v1/targets", apiTargets)
 	get("/api/v1/rules", apiRules)
