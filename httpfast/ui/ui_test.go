@@ -2,8 +2,8 @@ package ui
 
 import (
 	"bytes"
-	"context"
 	"compress/gzip"
+	"context"
 	"io"
 	"net"
 	"net/http"
