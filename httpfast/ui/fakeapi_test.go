@@ -44,7 +44,25 @@ func (f *fakeAPI) register(s *httpfast.Server) {
 	get("query", f.query)
 	get("query_range", f.queryRange)
 	get("parse_query", f.parseQuery)
-	get("labels", func(ctx *fasthttp.RequestCtx) { ok(ctx, f.labelNames(), nil, nil) })
+	get("labels", func(ctx *fasthttp.RequestCtx) {
+		ms, err := f.match(ctx)
+		if err != nil {
+			apiErr(ctx, "bad_data", err.Error())
+			return
+		}
+		set := map[string]bool{}
+		for _, s := range ms {
+			for k := range s {
+				set[k] = true
+			}
+		}
+		names := []string{}
+		for k := range set {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		ok(ctx, names, nil, nil)
+	})
 	for _, n := range append(f.labelNames(), "nosuchlabel") {
 		get("label/"+n+"/values", func(ctx *fasthttp.RequestCtx) { ok(ctx, f.values(n), nil, nil) })
 	}
@@ -154,14 +172,6 @@ func (f *fakeAPI) eval(q string, t float64) ([]map[string]string, []float64, []s
 	var vs []float64
 	var warns, infos []string
 	switch q {
-	case "up":
-		for i, s := range f.series[:3] {
-			ms, vs = append(ms, s), append(vs, float64(i+1))
-		}
-	case "node_cpu_seconds_total":
-		for i, s := range f.series[3:5] {
-			ms, vs = append(ms, s), append(vs, t/1000+float64(100*i))
-		}
 	case "many":
 		for i := range 150 {
 			ms, vs = append(ms, map[string]string{"__name__": "many", "i": strconv.Itoa(i)}), append(vs, float64(i))
@@ -172,6 +182,33 @@ func (f *fakeAPI) eval(q string, t float64) ([]map[string]string, []float64, []s
 		infos = []string{"fake info: PromQL info: metric might not be a counter"}
 	case "sum(tsdb_head_series)":
 		ms, vs = append(ms, map[string]string{}), append(vs, 1000+math.Mod(t, 86400)/100)
+	default:
+		// A series selector over the fixed series.
+		e, err := parser.NewParser(parser.Options{}).ParseExpr(q)
+		if err != nil {
+			return nil, nil, nil, nil
+		}
+		sel, isSel := e.(*parser.VectorSelector)
+		if !isSel {
+			return nil, nil, nil, nil
+		}
+	next:
+		for i, s := range f.series {
+			for _, lm := range sel.LabelMatchers {
+				if !lm.Matches(s[lm.Name]) {
+					continue next
+				}
+			}
+			ms = append(ms, s)
+			switch s["__name__"] {
+			case "up": // 1, 2, 3 for instances a, b, c
+				vs = append(vs, float64(i+1))
+			case "node_cpu_seconds_total": // a counter: t/1000, cpu 1 100 higher
+				vs = append(vs, t/1000+float64(100*(i-3)))
+			default:
+				vs = append(vs, 42)
+			}
+		}
 	}
 	return ms, vs, warns, infos
 }
@@ -237,18 +274,22 @@ func (f *fakeAPI) queryRange(ctx *fasthttp.RequestCtx) {
 	ok(ctx, map[string]any{"resultType": "matrix", "result": res}, w, in)
 }
 
-func (f *fakeAPI) seriesAPI(ctx *fasthttp.RequestCtx) {
+// match returns the series matching the request's match[] selectors
+// (all series without any).
+func (f *fakeAPI) match(ctx *fasthttp.RequestCtx) ([]map[string]string, error) {
+	ms := ctx.QueryArgs().PeekMulti("match[]")
+	if len(ms) == 0 {
+		return f.series, nil
+	}
 	var out []map[string]string
-	for _, m := range ctx.QueryArgs().PeekMulti("match[]") {
+	for _, m := range ms {
 		e, err := parser.NewParser(parser.Options{}).ParseExpr(string(m))
 		if err != nil {
-			apiErr(ctx, "bad_data", err.Error())
-			return
+			return nil, err
 		}
 		vs, isVS := e.(*parser.VectorSelector)
 		if !isVS {
-			apiErr(ctx, "bad_data", "match[] must be a series selector")
-			return
+			return nil, fmt.Errorf("match[] %q is not a series selector", m)
 		}
 	next:
 		for _, s := range f.series {
@@ -259,6 +300,15 @@ func (f *fakeAPI) seriesAPI(ctx *fasthttp.RequestCtx) {
 			}
 			out = append(out, s)
 		}
+	}
+	return out, nil
+}
+
+func (f *fakeAPI) seriesAPI(ctx *fasthttp.RequestCtx) {
+	out, err := f.match(ctx)
+	if err != nil {
+		apiErr(ctx, "bad_data", err.Error())
+		return
 	}
 	ok(ctx, out, nil, nil)
 }

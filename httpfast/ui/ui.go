@@ -130,12 +130,23 @@ func newAsset(b []byte, name, sum string) (*asset, error) {
 	return &asset{raw: b, gz: buf.Bytes(), contentType: ct, etag: `"` + sum + "-" + hex.EncodeToString(fh[:8]) + `"`}, nil
 }
 
-// Register adds the UI's routes to srv: "/" redirects to /query, the page
-// paths serve the HTML shell, and every asset is served under s.Prefix.
-// Call it before srv serves. UI routes are not public: with basic auth
-// configured the browser asks for credentials once and sends them with
-// the API calls too.
-func Register(srv *httpfast.Server, s *Set) {
+// Register loads the embedded assets and adds the UI's routes to srv
+// (RegisterSet).
+func Register(srv *httpfast.Server) error {
+	s, err := Load()
+	if err != nil {
+		return err
+	}
+	RegisterSet(srv, s)
+	return nil
+}
+
+// RegisterSet adds the UI's routes to srv: "/" redirects to /query, the
+// page paths serve the HTML shell, and every asset is served under
+// s.Prefix. Call it before srv serves. UI routes are not public: with
+// basic auth configured the browser asks for credentials once and sends
+// them with the API calls too.
+func RegisterSet(srv *httpfast.Server, s *Set) {
 	srv.Handle("GET", "/", func(ctx *fasthttp.RequestCtx) {
 		ctx.Redirect("/query", fasthttp.StatusFound)
 	}, httpfast.RouteOptions{Name: "/ui"})

@@ -29,11 +29,9 @@ func testServer(t *testing.T, web *httpfast.WebConfig) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := Load()
-	if err != nil {
+	if err := Register(srv); err != nil {
 		t.Fatal(err)
 	}
-	Register(srv, set)
 	newFakeAPI().register(srv)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
