@@ -24,12 +24,14 @@ export function formatValue(v, unit = 'si', digits = 3) {
     return (v < 0 ? '-' : '') + trim(x, x < 10 ? 2 : x < 100 ? 1 : 0) + binUp[i];
   }
   if (unit === 'si') {
-    if (a >= 1) {
+    if (a >= 1000) {
       let i = 0;
       let x = a;
       while (x >= 1000 && i < siUp.length - 1) { x /= 1000; i++; }
-      return (v < 0 ? '-' : '') + trim(x, digits - Math.floor(Math.log10(x)) - 1 < 0 ? 0 : digits - Math.floor(Math.log10(x)) - 1) + siUp[i];
+      return (v < 0 ? '-' : '') + trim(x, Math.max(0, digits - Math.floor(Math.log10(x)) - 1)) + siUp[i];
     }
+    if (a >= 0.01) return String(Number(v.toPrecision(digits + 1)));
+    // Below 0.01: milli, micro, nano, pico.
     let i = 0;
     let x = a;
     while (x < 1 && i < siDown.length - 1) { x *= 1000; i++; }
