@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -211,10 +212,17 @@ func (d queryData) AppendJSON(b []byte) []byte {
 	b = append(b, `,"result":`...)
 	switch r.Type {
 	case "scalar":
-		b = appendPoint(b, r.Scalar.T, r.Scalar.F)
+		// Prometheus encodes scalars and strings with encoding/json, not
+		// its sample codec: the timestamp is a float64 of seconds
+		// (1.5, not 1.500) and the value always in 'f' format.
+		b = append(b, '[')
+		b = appendJSONNumber(b, float64(r.Scalar.T)/1000)
+		b = append(b, ',', '"')
+		b = strconv.AppendFloat(b, r.Scalar.F, 'f', -1, 64)
+		b = append(b, '"', ']')
 	case "string":
 		b = append(b, '[')
-		b = appendTimestamp(b, r.Scalar.T)
+		b = appendJSONNumber(b, float64(r.Scalar.T)/1000)
 		b = append(b, ',')
 		b = appendJSONQuoted(b, r.String)
 		b = append(b, ']')
@@ -259,6 +267,9 @@ func (d queryData) AppendJSON(b []byte) []byte {
 		b = append(b, `,"execQueueTime":0,"execTotalTime":`...)
 		b = appendFloat(b, st.ExecTotal.Seconds())
 		b = append(b, `},"samples":{"totalQueryableSamples":`...)
+		b = appendInt(b, st.TotalQueryableSamples)
+		// samplesRead: the engine counts the samples it loads once.
+		b = append(b, `,"samplesRead":`...)
 		b = appendInt(b, st.TotalQueryableSamples)
 		b = append(b, `,"peakSamples":`...)
 		b = appendInt(b, st.PeakSamples)
