@@ -206,6 +206,15 @@ func TestAPI_MethodNotAllowed(t *testing.T) {
 	require.Equal(t, 405, r.code)
 	r = ts.get("/api/v1/label/a/b/values")
 	require.Equal(t, 404, r.code)
+	// CORS preflight on any API path, as Prometheus answers it.
+	r = ts.do("OPTIONS", "/api/v1/whatever", nil, "Origin", "http://grafana:3000")
+	require.Equal(t, 204, r.code)
+	require.Equal(t, "*", r.headers["Access-Control-Allow-Origin"])
+	r = ts.do("GET", "/api/v1/labels", nil, "Origin", "http://grafana:3000")
+	require.Equal(t, 200, r.code)
+	require.Equal(t, "GET, POST, OPTIONS", r.headers["Access-Control-Allow-Methods"])
+	r = ts.do("OPTIONS", "/write", nil)
+	require.Equal(t, 405, r.code, "not an API path")
 }
 
 func TestAppendFloat(t *testing.T) {

@@ -159,7 +159,10 @@ func ask(t *testing.T, base, method, path string, params url.Values) answer {
 
 // compareCase is one request sent to both servers. data says how much of
 // the success data must match: "all", "shape" (same JSON types and keys,
-// not values), "stats" (shape, less Prometheus's seriesTouched) or "none".
+// not values), "stats" (shape, less Prometheus's seriesTouched), "tsdb"
+// (status/tsdb less our shards and the uncounted chunkCount), "engine"
+// (all, but a difference is PromQL coverage: logged, not failed) or
+// "none".
 type compareCase struct {
 	method, path string
 	params       []string
@@ -317,12 +320,83 @@ func TestPrometheus3_CompareAPI(t *testing.T) {
 		{"GET", "/api/v1/query_exemplars", []string{"query", "go_goroutines"}, "all"},
 		{"GET", "/api/v1/query_exemplars", []string{"query", "up{"}, "all"},
 		{"GET", "/api/v1/query_exemplars", []string{"query", "up", "start", "x"}, "all"},
+		// More parameter edge cases.
+		{"GET", "/api/v1/query", []string{"query", "go_goroutines", "time", "2026-11-24T17:05:19.404+01:00"}, "all"},
+		{"GET", "/api/v1/query", []string{"query", "go_goroutines"}, "all"},
+		{"GET", "/api/v1/query", []string{"query", "go_goroutines", "time", ""}, "all"},
+		{"GET", "/api/v1/query", []string{"query", "go_goroutines", "time", t1, "timeout", "0"}, "all"},
+		{"GET", "/api/v1/query", []string{"query", "go_goroutines", "time", t1, "timeout", "1e30"}, "all"},
+		{"GET", "/api/v1/query", []string{"query", "go_goroutines", "time", t1, "limit", "0"}, "all"},
+		{"GET", "/api/v1/query", []string{"query", "go_goroutines", "time", t1, "lookback_delta", "-1s"}, "all"},
+		{"GET", "/api/v1/query", []string{"query", "go_goroutines", "time", t1, "lookback_delta", "0"}, "all"},
+		{"GET", "/api/v1/query", []string{"query", "go_goroutines", "time", "1795476319.4049"}, "all"},
+		{"GET", "/api/v1/query", []string{"query", "go_goroutines", "time", "-1"}, "all"},
+		{"GET", "/api/v1/query", []string{"query", "go_goroutines", "time", "1e20"}, "all"},
+		{"GET", "/api/v1/query", []string{"query", "go_goroutines", "time", "NaN"}, "all"},
+		{"GET", "/api/v1/query", []string{"query", `{"go_goroutines"}`, "time", t1}, "all"},
+		{"GET", "/api/v1/query", []string{"query", `{__name__="go_goroutines"}`, "time", t1}, "all"},
+		{"GET", "/api/v1/query", []string{"query", `{__name__=~"go_gorout.*"}`, "time", t1}, "all"},
+		{"GET", "/api/v1/query", []string{"query", `node_cpu_seconds_total{cpu="0",mode!="idle"}`, "time", t1}, "all"},
+		{"GET", "/api/v1/query", []string{"query", `node_cpu_seconds_total{mode=~"i.*|u.*"}[2m]`, "time", t1}, "all"},
+		{"GET", "/api/v1/query", []string{"query", `node_network_receive_bytes_total{device!~"lo|eth.*"}`, "time", t1}, "all"},
+		{"GET", "/api/v1/query", []string{"query", "(go_goroutines)", "time", t1}, "all"},
+		{"GET", "/api/v1/query", []string{"query", "go_goroutines[1m:15s]", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "sum(node_cpu_seconds_total)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "sum by (mode) (rate(node_cpu_seconds_total[5m]))", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "go_goroutines * 2", "time", t1}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "rate(node_network_receive_bytes_total[1m])", "start", t0, "end", t1, "step", "60"}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "1 +", "time", t1}, "all"},
+		{"GET", "/api/v1/query", []string{"query", "nosuchfunc(up)", "time", t1}, "all"},
+		{"GET", "/api/v1/query", []string{"query", "rate(go_goroutines)", "time", t1}, "all"},
+		{"GET", "/api/v1/query", []string{"query", "up @ foo()", "time", t1}, "all"},
+		{"GET", "/api/v1/query_range", []string{"query", "go_goroutines", "start", t0, "end", t1, "step", "1e9"}, "all"},
+		{"GET", "/api/v1/query_range", []string{"query", "go_goroutines", "start", t0, "end", t1, "step", "1h"}, "all"},
+		{"GET", "/api/v1/query_range", []string{"query", "go_goroutines", "start", t0, "end", t1, "step", "60", "timeout", "x"}, "all"},
+		{"GET", "/api/v1/query_range", []string{"query", "go_goroutines", "start", t0, "end", t1, "step", "60", "lookback_delta", "30s"}, "all"},
+		{"GET", "/api/v1/query_range", []string{"query", "go_goroutines offset -1m", "start", t0, "end", t1, "step", "60"}, "all"},
+		{"GET", "/api/v1/query_range", []string{"query", "go_goroutines @ end()", "start", t0, "end", t1, "step", "60"}, "all"},
+		{"GET", "/api/v1/query_range", nil, "all"},
+		{"GET", "/api/v1/series", []string{"match[]", ""}, "all"},
+		{"GET", "/api/v1/series", []string{"match[]", `{__name__="go_goroutines"}`, "start", t1, "end", t0}, "all"},
+		{"GET", "/api/v1/series", []string{"match[]", "rate(up[5m])"}, "all"},
+		{"GET", "/api/v1/series", []string{"match[]", "go_goroutines", "limit", "0"}, "all"},
+		{"POST", "/api/v1/labels", []string{"match[]", "node_load1", "start", t0, "end", t1}, "all"},
+		{"GET", "/api/v1/labels", []string{"match[]", `{job=~".*"}`}, "all"},
+		{"GET", "/api/v1/labels", []string{"limit", "-1"}, "all"},
+		// Prometheus truncates before sorting across its sources: which two
+		// values come back is not defined.
+		{"GET", "/api/v1/label/device/values", []string{"limit", "2"}, "shape"},
+		{"GET", "/api/v1/label/device/values", []string{"match[]", `{device=~"eth.*"}`, "match[]", `node_network_up`}, "all"},
+		{"GET", "/api/v1/label/U__mo_64_e/values", nil, "all"},
+		{"GET", "/api/v1/label/0bad/values", nil, "all"},
+		{"GET", "/api/v1/label/__name__/values", []string{"match[]", `{__name__=~"node_load.*"}`}, "all"},
+		{"GET", "/api/v1/label/__name__/values", []string{"limit", "x"}, "all"},
+		{"GET", "/api/v1/targets", nil, "all"},
+		{"GET", "/api/v1/metadata", []string{"metric", "go_goroutines"}, "all"},
+		{"GET", "/api/v1/metadata", []string{"limit_per_metric", "x"}, "all"},
+		{"GET", "/api/v1/status/tsdb", []string{"limit", "x"}, "all"},
+		{"GET", "/api/v1/status/tsdb", nil, "tsdb"},
+		{"GET", "/api/v1/status/runtimeinfo", nil, "shape"},
+		{"GET", "/api/v1/status/config", nil, "shape"},
+		{"POST", "/api/v1/format_query", []string{"query", "a + on(b) c"}, "all"},
+		{"GET", "/api/v1/format_query", nil, "all"},
+		{"GET", "/api/v1/parse_query", []string{"query", `-foo{a!~"b"}[1m] offset 5m`}, "all"},
+		{"GET", "/api/v1/parse_query", []string{"query", `topk(3, x) / ignoring(a) group_right y`}, "all"},
+		{"GET", "/api/v1/parse_query", []string{"query", `"str"`}, "all"},
+		{"GET", "/api/v1/query_exemplars", []string{"query", "up", "start", t1, "end", t0}, "all"},
+		{"DELETE", "/api/v1/query", nil, "none"},
+		{"POST", "/api/v1/label/mode/values", nil, "none"},
+		{"GET", "/api/v1/read", nil, "none"},
+		{"GET", "/api/v1/nosuch", nil, "none"},
+		{"POST", "/api/v1/read", nil, "none"},
+		{"OPTIONS", "/api/v1/query", nil, "none"},
+		{"OPTIONS", "/api/v1/anything/at/all", nil, "none"},
 		// Admin (disabled on both).
 		{"POST", "/api/v1/admin/tsdb/delete_series", []string{"match[]", "go_goroutines"}, "all"},
 		{"POST", "/api/v1/admin/tsdb/snapshot", nil, "all"},
 		{"POST", "/api/v1/admin/tsdb/clean_tombstones", nil, "all"},
 	}
-	mismatches := 0
+	mismatches, engineGaps := 0, 0
 	for i, c := range cases {
 		v := vals(c.params...)
 		ours, theirs := ask(t, ts.addr, c.method, c.path, v), ask(t, pbase, c.method, c.path, v)
@@ -340,9 +414,30 @@ func TestPrometheus3_CompareAPI(t *testing.T) {
 			probs = append(probs, fmt.Sprintf("warnings %v, Prometheus %v", ours.env["warnings"], theirs.env["warnings"]))
 		}
 		switch c.data {
-		case "all":
+		case "all", "engine":
 			if !reflect.DeepEqual(ours.env["data"], theirs.env["data"]) {
 				probs = append(probs, "data differs")
+			}
+		case "tsdb":
+			// Our own addition: per-shard figures. chunkCount is not
+			// counted (Prometheus's unknown); the tables must match.
+			od, _ := ours.env["data"].(map[string]any)
+			pd, _ := theirs.env["data"].(map[string]any)
+			if od != nil && pd != nil {
+				delete(od, "shards")
+				for _, d := range []map[string]any{od, pd} {
+					if h, ok := d["headStats"].(map[string]any); ok {
+						delete(h, "chunkCount")
+					}
+				}
+			}
+			if !reflect.DeepEqual(od["headStats"], pd["headStats"]) {
+				probs = append(probs, "headStats differ")
+			}
+			for _, k := range []string{"seriesCountByMetricName", "labelValueCountByLabelName", "memoryInBytesByLabelName", "seriesCountByLabelValuePair"} {
+				if !sameTop(od[k], pd[k]) {
+					probs = append(probs, k+" differs")
+				}
 			}
 		case "stats":
 			// Known gap: the engine does not count seriesTouched.
@@ -359,10 +454,49 @@ func TestPrometheus3_CompareAPI(t *testing.T) {
 				probs = append(probs, "data shape differs")
 			}
 		}
+		if len(probs) > 0 && c.data == "engine" {
+			// PromQL coverage is the engine's (issue 13); reported, not failed.
+			engineGaps++
+			t.Logf("engine gap %s: %s\n  ours:       %.300s\n  Prometheus: %.300s", name, strings.Join(probs, "; "), ours.raw, theirs.raw)
+			continue
+		}
 		if len(probs) > 0 {
 			mismatches++
 			t.Errorf("%s: %s\n  ours:       %.600s\n  Prometheus: %.600s", name, strings.Join(probs, "; "), ours.raw, theirs.raw)
 		}
 	}
-	t.Logf("%d cases, %d mismatches", len(cases), mismatches)
+	t.Logf("%d cases, %d mismatches, %d engine gaps", len(cases), mismatches, engineGaps)
+}
+
+// sameTop compares two top-N tables [{"name":..,"value":..}]: the same
+// values in order, and the same names above the smallest value (Prometheus
+// orders ties, and cuts among them, arbitrarily).
+func sameTop(a, b any) bool {
+	as, _ := a.([]any)
+	bs, _ := b.([]any)
+	if len(as) != len(bs) {
+		return false
+	}
+	if len(as) == 0 {
+		return true
+	}
+	entry := func(x any) (string, float64) {
+		m, _ := x.(map[string]any)
+		n, _ := m["name"].(string)
+		v, _ := m["value"].(float64)
+		return n, v
+	}
+	_, low := entry(as[len(as)-1])
+	an, bn := map[string]bool{}, map[string]bool{}
+	for i := range as {
+		na, va := entry(as[i])
+		nb, vb := entry(bs[i])
+		if va != vb {
+			return false
+		}
+		if va > low {
+			an[na], bn[nb] = true, true
+		}
+	}
+	return reflect.DeepEqual(an, bn)
 }
