@@ -305,6 +305,16 @@ func (s *Server) registerRoutes() {
 			ctx.Error("Silverback is not ready (replaying its WAL or shutting down).\n", fasthttp.StatusServiceUnavailable)
 			return
 		}
+		// A storage that can fail (pipeline.DB: a shard whose WAL or head
+		// chunk files failed refuses appends until a restart) is not ready.
+		if b := s.store.Load(); b != nil {
+			if f, ok := b.s.(interface{ Err() error }); ok {
+				if err := f.Err(); err != nil {
+					ctx.Error("Silverback is not ready: "+err.Error()+"\n", fasthttp.StatusServiceUnavailable)
+					return
+				}
+			}
+		}
 		ctx.SetBodyString("Silverback is ready.\n")
 	}, RouteOptions{Public: true})
 	if s.opts.Gatherer != nil {
