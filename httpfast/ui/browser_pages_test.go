@@ -268,11 +268,15 @@ func TestBrowser_Status(t *testing.T) {
 		t.Errorf("WAL replay %q", s)
 	}
 	b.wait("#counters-list")
-	if s := b.text("#counters-list"); !strings.Contains(s, "tsdb_head_samples_appended_total\t123,456") {
-		t.Errorf("counters %q", s)
+	counters := b.text("#counters-list")
+	for _, w := range []string{"tsdb_head_samples_appended_total\t123,456", "tsdb_append_samples_rejected_total\t10", `{reason="too_old"}` + "\t7", `{reason="out_of_order"}` + "\t3"} {
+		if !strings.Contains(counters, w) {
+			t.Errorf("counters lack %q: %q", w, counters)
+		}
 	}
 	b.wait("#flags-table")
 	b.screenshot("status")
+	b.fullScreenshot("status-full")
 }
 
 func TestBrowser_NarrowAndDarkTheme(t *testing.T) {
@@ -288,10 +292,11 @@ func TestBrowser_NarrowAndDarkTheme(t *testing.T) {
 		b.open(p)
 		b.do("settle", chromedp.Sleep(300*time.Millisecond))
 		if w := evalJS[[]int](b, `[document.documentElement.scrollWidth, window.innerWidth]`); w[0] > w[1] {
-			t.Errorf("%s scrolls sideways at 400px: %d > %d", p, w[0], w[1])
+			wide := evalJS[[]string](b, `[...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth).slice(0, 5).map((e) => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))`)
+			t.Errorf("%s scrolls sideways at 400px: %d > %d; widest: %q", p, w[0], w[1], wide)
 		}
+		b.screenshot(strings.TrimPrefix(p, "/") + "-narrow")
 	}
-	b.screenshot("status-narrow")
 
 	d := newBrowser(t, base, 1280, 800)
 	d.do("dark", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {

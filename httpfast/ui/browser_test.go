@@ -120,10 +120,14 @@ func (b *browser) addErr(s string) {
 	b.mu.Unlock()
 }
 
+// stepTimeout bounds one browser step: generous, because CI machines and
+// -race slow the page and the server down many times over.
+const stepTimeout = 60 * time.Second
+
 // do runs steps with a time bound and fails the test on error.
 func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		b.t.Fatalf("%s: %v", what, err)
@@ -148,7 +152,7 @@ func (b *browser) click(sel string) {
 
 func (b *browser) text(sel string) string {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
 	defer cancel()
 	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel), chromedp.NodeVisible))
 	if err != nil {
@@ -160,7 +164,7 @@ func (b *browser) text(sel string) string {
 // evalJS evaluates js in the page and decodes its JSON value.
 func evalJS[T any](b *browser, js string) T {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
 	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
 	if err != nil {
@@ -178,11 +182,16 @@ func (b *browser) center(sel string) (x, y float64) {
 
 // screenshot saves a PNG of the page under the test's artefact directory
 // (go test -artifacts keeps them) and, with UI_SCREENSHOTS=dir, there too.
-func (b *browser) screenshot(name string) {
+func (b *browser) screenshot(name string) { b.shot(name, chromedp.CaptureScreenshot()) }
+
+// fullScreenshot saves the whole page, below the fold too.
+func (b *browser) fullScreenshot(name string) { b.shot(name, chromedp.FullScreenshot(100)) }
+
+func (b *browser) shot(name string, capture chromedp.Action[[]byte]) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	png, err := chromedp.Run(ctx, capture)
 	if err != nil {
 		b.t.Fatalf("screenshot: %v", err)
 	}

@@ -115,11 +115,26 @@ export function statusPage(main) {
   }).catch(fail(blocks));
 
   metricsP.then((ms) => {
-    const sum = new Map();
-    for (const m of ms) if (m.name.startsWith('tsdb_')) sum.set(m.name, (sum.get(m.name) || 0) + m.value);
+    // Per family: the sum, and each series when there are only a few
+    // (the ingest counters by protocol, rejects by reason).
+    const fams = new Map();
+    for (const m of ms) {
+      if (!m.name.startsWith('tsdb_') || /_bucket$/.test(m.name)) continue;
+      if (!fams.has(m.name)) fams.set(m.name, []);
+      fams.get(m.name).push(m);
+    }
     const secs = counterSections.map(([title, re]) => {
-      const rows = [...sum].filter(([n]) => re.test(n)).sort();
-      return rows.length ? el('div', { class: 'counter-group' }, el('h4', {}, title), kv('', rows.map(([n, v]) => [n, v.toLocaleString()]))) : null;
+      const names = [...fams.keys()].filter((n) => re.test(n)).sort();
+      if (!names.length) return null;
+      const rows = [];
+      for (const n of names) {
+        const xs = fams.get(n);
+        rows.push([n, xs.reduce((a, m) => a + m.value, 0).toLocaleString()]);
+        if (xs.length > 1 && xs.length <= 12) {
+          for (const m of xs) if (m.value) rows.push([el('span', { class: 'sub' }, m.labels), m.value.toLocaleString()]);
+        }
+      }
+      return el('div', { class: 'counter-group' }, el('h4', {}, title), kv('', rows));
     }).filter(Boolean);
     counters.body.replaceChildren(el('div', { id: 'counters-list', class: 'counter-groups' }, secs.length ? secs : el('p', { class: 'muted' }, 'no tsdb_* metrics on /metrics')));
   }).catch(fail(counters));
