@@ -45,6 +45,14 @@ type Options struct {
 	// that bounds concurrent block writes and compactions; nil means
 	// unbounded.
 	Background chan struct{}
+	// MaxBatchSeries, MaxBatchSamples and MaxBatchBytes bound one append
+	// message: its series, its samples, and the label bytes of the series
+	// it would create (defaults DefaultMaxBatchSeries, DefaultMaxBatchSamples,
+	// DefaultMaxBatchBytes). A message over a bound fails with a
+	// *BatchTooLargeError before anything is stored.
+	MaxBatchSeries  int
+	MaxBatchSamples int
+	MaxBatchBytes   int
 	// MaxActiveSeries bounds this shard's series; 0 means unlimited. New
 	// series beyond it are rejected while existing ones keep ingesting.
 	MaxActiveSeries int
@@ -65,6 +73,17 @@ type Options struct {
 	Logger *zap.Logger
 }
 
+// Default batch bounds (Options.MaxBatch*). They are far above what one
+// request of the HTTP layer can carry to one shard and exist so that no
+// message, however it was built, can make the head hold what the WAL
+// refused: the records of a message within them always fit the WAL (they
+// are split at its record limit).
+const (
+	DefaultMaxBatchSeries  = 1 << 20
+	DefaultMaxBatchSamples = 1 << 23
+	DefaultMaxBatchBytes   = 256 << 20
+)
+
 func (o Options) withDefaults() Options {
 	if o.ChunkSamples <= 0 {
 		o.ChunkSamples = chunkstore.DefaultSamplesPerChunk
@@ -77,6 +96,15 @@ func (o Options) withDefaults() Options {
 		if o.BlockRange != DefaultCompactionRanges[0] {
 			o.CompactionRanges = []time.Duration{o.BlockRange, 6 * o.BlockRange, 84 * o.BlockRange}
 		}
+	}
+	if o.MaxBatchSeries <= 0 {
+		o.MaxBatchSeries = DefaultMaxBatchSeries
+	}
+	if o.MaxBatchSamples <= 0 {
+		o.MaxBatchSamples = DefaultMaxBatchSamples
+	}
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = DefaultMaxBatchBytes
 	}
 	if o.IdleSeriesTimeout <= 0 {
 		o.IdleSeriesTimeout = time.Hour
@@ -173,12 +201,18 @@ type applyScratch struct {
 	dec    *chunkstore.DecimalEncoder // packed layout only: allocation-free
 	decBuf []byte
 
-	series     []*memSeries
-	seriesRecs []walseg.RefSeries
-	sampleRecs []walseg.RefSample
-	recBuf     []byte
-	recBuf2    []byte
-	hashBuf    []byte
+	series       []*memSeries
+	cursors      []seriesCursor // per distinct series of the message: its last sample while classifying
+	curOf        []int32        // per message series: its cursor, -1 if rejected
+	refIdx       refIndex       // ref → cursor, to merge a series listed twice
+	created      []uint32       // refs created by this message (undone if the WAL refuses it)
+	seriesRecs   []walseg.RefSeries
+	sampleRecs   []walseg.RefSample
+	sampleSeries []uint32 // per sampleRecs entry: its index in the message's series
+	recBuf       []byte   // encoded records, back to back
+	recEnds      []int    // end offset of each record in recBuf
+	recs         [][]byte // the records, aliasing recBuf
+	hashBuf      []byte
 }
 
 // Open opens (or creates) the shard in dir: it replays the WAL into a new
@@ -274,6 +308,23 @@ func (s *Shard) ID() int { return s.id }
 
 // Metrics returns the shard's counters.
 func (s *Shard) Metrics() *Metrics { return s.m }
+
+// Err returns why the shard refuses appends, or nil while it accepts them:
+// its head chunk files failed (errors.Is(err, ErrFailed)) or its WAL writer
+// is poisoned (errors.Is(err, walseg.ErrPoisoned)). Either is cleared only
+// by a restart, which rebuilds the head from the WAL. Readiness checks and
+// the tsdb_shard_failed gauge read it. Safe for concurrent use.
+func (s *Shard) Err() error {
+	if p := s.err.Load(); p != nil {
+		return *p
+	}
+	if s.wal != nil {
+		if err := s.wal.Err(); err != nil {
+			return fmt.Errorf("%w: %w", ErrFailed, err)
+		}
+	}
+	return nil
+}
 
 // WALMetrics returns the counters of the shard's WAL.
 func (s *Shard) WALMetrics() *walseg.Metrics { return s.walM }
