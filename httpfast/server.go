@@ -57,6 +57,10 @@ type Options struct {
 	// Metadata keeps metric metadata (type, unit, help) seen at ingest, for
 	// the metadata API. Default: a new store with DefaultMaxMetadata.
 	Metadata *MetadataStore
+	// DisableQueryAPI leaves the query, metadata, status, remote-read,
+	// export and admin API unregistered (tests that serve a fake API on
+	// those paths).
+	DisableQueryAPI bool
 	// now returns the receive time of a request (tests fix it).
 	now func() time.Time
 }
@@ -322,7 +326,9 @@ func (s *Server) registerRoutes() {
 		}
 	}
 	s.registerIngestRoutes()
-	s.registerAPIRoutes()
+	if !s.opts.DisableQueryAPI {
+		s.registerAPIRoutes()
+	}
 }
 
 // PprofHandler serves /debug/pprof/ for a separate --pprof-listen server.
