@@ -261,8 +261,8 @@ func TestBrowser_Status(t *testing.T) {
 	}
 	b.wait("#blocks-table")
 	rows := cells(b, "#blocks-table tbody tr")
-	if len(rows) != 2 || rows[0][4] != "1" || rows[1][4] != "2" || rows[0][9] != "1.50" || rows[1][9] != "1.20" {
-		t.Errorf("blocks %q: want levels 1, 2 and 1.50, 1.20 bytes per sample", rows)
+	if len(rows) != 2 || rows[0][1] != "0" || rows[1][1] != "1" || rows[0][5] != "1" || rows[1][5] != "2" || rows[0][10] != "1.50" || rows[1][10] != "1.20" {
+		t.Errorf("blocks %q: want shards 0, 1, levels 1, 2 and 1.50, 1.20 bytes per sample", rows)
 	}
 	if s := b.text("#walreplay-state"); s != "replay finished" {
 		t.Errorf("WAL replay %q", s)

@@ -72,10 +72,10 @@ func (f *fakeAPI) register(s *httpfast.Server) {
 		ok(ctx, map[string]any{"blocks": []map[string]any{
 			{"ulid": "01JF0000000000000000000000", "minTime": 1764720000000, "maxTime": 1764727200000, "version": 1,
 				"stats": map[string]any{"numSamples": 720000, "numSeries": 1000, "numChunks": 6000}, "compaction": map[string]any{"level": 1},
-				"sizeBytes": 1080000},
+				"shard": 0, "sizeBytes": 1080000},
 			{"ulid": "01JF0000000000000000000001", "minTime": 1764727200000, "maxTime": 1764734400000, "version": 1,
 				"stats": map[string]any{"numSamples": 1440000, "numSeries": 1000, "numChunks": 12000}, "compaction": map[string]any{"level": 2},
-				"sizeBytes": 1728000},
+				"shard": 1, "sizeBytes": 1728000},
 		}}, nil, nil)
 	})
 	get("status/buildinfo", func(ctx *fasthttp.RequestCtx) {

@@ -69,7 +69,6 @@ export function statusPage(main) {
       ['Goroutines', x.goroutineCount], ['GOMAXPROCS', x.GOMAXPROCS],
       ['GOMEMLIMIT', x.GOMEMLIMIT >= 9e18 ? 'none' : formatValue(x.GOMEMLIMIT, 'bin') + 'B'], ['GOGC', x.GOGC || '100'], ['GODEBUG', x.GODEBUG || ''],
       ['Storage retention', x.storageRetention], ['Corruptions', x.corruptionCount],
-      ...(x.dataDirBytes !== undefined ? [['Data directory size', formatValue(x.dataDirBytes, 'bin') + 'B']] : []),
     ]));
   }).catch(fail(runtime));
 
@@ -100,17 +99,17 @@ export function statusPage(main) {
     if (!bs.length) { blocks.body.replaceChildren(el('p', { class: 'muted', id: 'no-blocks' }, 'no blocks yet: every sample is still in the head')); return; }
     const tot = bs.reduce((t, b) => ({ s: t.s + (b.stats?.numSamples || 0), z: t.z + (b.sizeBytes || 0) }), { s: 0, z: 0 });
     blocks.body.replaceChildren(el('table', { id: 'blocks-table', class: 'sb-table' },
-      el('thead', {}, el('tr', {}, ['ULID', 'Min time', 'Max time', 'Span', 'Level', 'Series', 'Samples', 'Chunks', 'Size', 'Bytes/sample'].map((h) => el('th', {}, h)))),
+      el('thead', {}, el('tr', {}, ['ULID', 'Shard', 'Min time', 'Max time', 'Span', 'Level', 'Series', 'Samples', 'Chunks', 'Size', 'Bytes/sample'].map((h) => el('th', {}, h)))),
       el('tbody', {}, bs.map((b) => {
         const s = b.stats || {};
-        return el('tr', {}, el('td', { class: 'mono' }, b.ulid), el('td', {}, formatTime(b.minTime)), el('td', {}, formatTime(b.maxTime)),
+        return el('tr', {}, el('td', { class: 'mono' }, b.ulid), el('td', { class: 'num' }, b.shard ?? ''), el('td', {}, formatTime(b.minTime)), el('td', {}, formatTime(b.maxTime)),
           el('td', {}, formatDuration((b.maxTime - b.minTime) / 1000)), el('td', { class: 'num' }, b.compaction?.level ?? ''),
           el('td', { class: 'num' }, (s.numSeries || 0).toLocaleString()), el('td', { class: 'num' }, (s.numSamples || 0).toLocaleString()),
           el('td', { class: 'num' }, (s.numChunks || 0).toLocaleString()),
           el('td', { class: 'num' }, b.sizeBytes !== undefined ? formatValue(b.sizeBytes, 'bin') + 'B' : '—'),
           el('td', { class: 'num' }, b.sizeBytes !== undefined && s.numSamples ? (b.sizeBytes / s.numSamples).toFixed(2) : '—'));
       })),
-      el('tfoot', {}, el('tr', {}, el('td', { colspan: 6 }, `${bs.length} blocks`), el('td', { class: 'num' }, tot.s.toLocaleString()), el('td', {}),
+      el('tfoot', {}, el('tr', {}, el('td', { colspan: 7 }, `${bs.length} blocks`), el('td', { class: 'num' }, tot.s.toLocaleString()), el('td', {}),
         el('td', { class: 'num' }, tot.z ? formatValue(tot.z, 'bin') + 'B' : '—'), el('td', { class: 'num' }, tot.z && tot.s ? (tot.z / tot.s).toFixed(2) : '—')))));
   }).catch(fail(blocks));
 
