@@ -293,3 +293,8 @@ func enter() chromedp.Action[chromedp.Void] {
 func fmtSscan(line string, v, ts *float64) (int, error) {
 	return fmt.Sscanf(line, "%g @%g", v, ts)
 }
+
+// pollJS waits until the JavaScript predicate is true.
+func pollJS(pred string) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](pred, chromedp.WithPollingTimeout(stepTimeout))
+}

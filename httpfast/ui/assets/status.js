@@ -86,7 +86,7 @@ export function statusPage(main) {
     const h = r.data.headStats || {};
     const appended = await metric('tsdb_head_samples_appended_total').catch(() => undefined);
     head.body.replaceChildren(kv('head-table', [
-      ['Series', (h.numSeries ?? 0).toLocaleString()], ['Chunks', (h.chunkCount ?? 0).toLocaleString()],
+      ['Series', (h.numSeries ?? 0).toLocaleString()], ['Chunks', h.chunkCount >= 0 ? h.chunkCount.toLocaleString() : '—'], // negative: not counted
       ['Label pairs', (h.numLabelPairs ?? 0).toLocaleString()],
       ['Min time', h.minTime && h.minTime <= h.maxTime ? formatTime(h.minTime) : '—'],
       ['Max time', h.maxTime && h.minTime <= h.maxTime ? formatTime(h.maxTime) : '—'],
