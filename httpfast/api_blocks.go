@@ -30,7 +30,7 @@ type blockInfo struct {
 }
 
 // apiTSDBBlocks answers /api/v1/status/tsdb/blocks ({"blocks": [...]}, as
-// Prometheus does) from the meta.json of every block of every shard, read
+// Prometheus does, and dataDirBytes, the size of the data directory) from the meta.json of every block of every shard, read
 // from disk: the files are immutable once published, and a block that a
 // compaction or retention removes while the listing runs is left out.
 func apiTSDBBlocks(_ *fasthttp.RequestCtx, qb *QueryBackend) apiResult {
@@ -39,9 +39,16 @@ func apiTSDBBlocks(_ *fasthttp.RequestCtx, qb *QueryBackend) apiResult {
 		// The cause names paths, which answers never carry.
 		return apiResult{err: &apiError{typ: errorInternal, err: errors.New("cannot read the blocks' metadata from the data directory")}}
 	}
+	// The whole data directory (WAL, head chunks, blocks, snapshots), for
+	// the status page: Prometheus has no endpoint for it.
+	total, err := dirBytes(qb.DB.Dir())
+	if err != nil {
+		return apiResult{err: &apiError{typ: errorInternal, err: errors.New("cannot measure the data directory")}}
+	}
 	return apiResult{data: struct {
-		Blocks []blockInfo `json:"blocks"`
-	}{bs}}
+		Blocks       []blockInfo `json:"blocks"`
+		DataDirBytes int64       `json:"dataDirBytes"`
+	}{bs, total}}
 }
 
 // listBlocks reads shardsDir/<NN>/blocks/<ULID>/meta.json, ordered by

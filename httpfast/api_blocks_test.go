@@ -15,7 +15,8 @@ func TestAPI_TSDBBlocks(t *testing.T) {
 	type answer struct {
 		Status string `json:"status"`
 		Data   struct {
-			Blocks []blockInfo `json:"blocks"`
+			Blocks       []blockInfo `json:"blocks"`
+			DataDirBytes int64       `json:"dataDirBytes"`
 		} `json:"data"`
 	}
 	get := func() answer {
@@ -33,9 +34,11 @@ func TestAPI_TSDBBlocks(t *testing.T) {
 	require.NoError(t, ts.db.Compact(context.Background(), true))
 	// A leftover temporary directory of an interrupted cut is not a block.
 	require.NoError(t, os.MkdirAll(filepath.Join(ts.db.Dir(), "shards", "00", "blocks", "01JF0000000000000000000000.tmp"), 0o755))
-	bs := get().Data.Blocks
+	a := get()
+	bs := a.Data.Blocks
 	require.NotEmpty(t, bs)
 	var samples uint64
+	var sizes int64
 	for _, b := range bs {
 		samples += b.Stats.NumSamples
 		require.Len(t, b.ULID, 26)
@@ -43,6 +46,8 @@ func TestAPI_TSDBBlocks(t *testing.T) {
 		require.Greater(t, b.MaxTime, int64(1700000015000))
 		require.Equal(t, 1, b.Compaction.Level)
 		require.Greater(t, b.SizeBytes, int64(0))
+		sizes += b.SizeBytes
 	}
+	require.Greater(t, a.Data.DataDirBytes, sizes, "the data directory holds the blocks and the WAL")
 	require.Equal(t, uint64(11), samples, "every sample of the fixture, in some block")
 }

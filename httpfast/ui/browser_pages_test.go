@@ -254,7 +254,7 @@ func TestBrowser_Status(t *testing.T) {
 	}
 	b.wait("#runtime-table")
 	rt := b.text("#runtime-table")
-	for _, w := range []string{"Goroutines\t42", "Resident memory\t64MiB", "Uptime\t1h"} {
+	for _, w := range []string{"Goroutines\t42", "Resident memory\t64MiB", "Uptime\t1h", "Data directory size\t5MiB"} {
 		if !strings.Contains(rt, w) {
 			t.Errorf("runtime table lacks %q: %q", w, rt)
 		}

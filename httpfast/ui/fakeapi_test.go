@@ -76,7 +76,7 @@ func (f *fakeAPI) register(s *httpfast.Server) {
 			{"ulid": "01JF0000000000000000000001", "minTime": 1764727200000, "maxTime": 1764734400000, "version": 1,
 				"stats": map[string]any{"numSamples": 1440000, "numSeries": 1000, "numChunks": 12000}, "compaction": map[string]any{"level": 2},
 				"shard": 1, "sizeBytes": 1728000},
-		}}, nil, nil)
+		}, "dataDirBytes": 5 << 20}, nil, nil)
 	})
 	get("status/buildinfo", func(ctx *fasthttp.RequestCtx) {
 		ok(ctx, map[string]string{"version": "0.1.0-test", "revision": "abc123", "branch": "main", "buildUser": "ci", "buildDate": "20261203-06:00:00", "goVersion": "go1.26.8"}, nil, nil)

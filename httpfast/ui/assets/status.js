@@ -58,9 +58,12 @@ export function statusPage(main) {
       ['Build user', b.buildUser], ['Build date', b.buildDate], ['Go version', b.goVersion]]));
   }).catch(fail(build));
 
+  const blocksP = api('status/tsdb/blocks', {}, opts);
+  blocksP.catch(() => {});
   api('status/runtimeinfo', {}, opts).then(async (r) => {
     const x = r.data;
     const rss = await metric('process_resident_memory_bytes').catch(() => undefined);
+    const dir = await blocksP.then((b) => b.data.dataDirBytes, () => undefined);
     const up = (Date.parse(x.serverTime) - Date.parse(x.startTime)) / 1000;
     runtime.body.replaceChildren(kv('runtime-table', [
       ['Start time', x.startTime], ['Uptime', Number.isFinite(up) ? formatDuration(Math.round(up)) : '—'],
@@ -69,6 +72,7 @@ export function statusPage(main) {
       ['Goroutines', x.goroutineCount], ['GOMAXPROCS', x.GOMAXPROCS],
       ['GOMEMLIMIT', x.GOMEMLIMIT >= 9e18 ? 'none' : formatValue(x.GOMEMLIMIT, 'bin') + 'B'], ['GOGC', x.GOGC || '100'], ['GODEBUG', x.GODEBUG || ''],
       ['Storage retention', x.storageRetention], ['Corruptions', x.corruptionCount],
+      ['Data directory size', dir !== undefined ? formatValue(dir, 'bin') + 'B' : '—'],
     ]));
   }).catch(fail(runtime));
 
@@ -94,7 +98,7 @@ export function statusPage(main) {
     ]));
   }).catch(fail(head));
 
-  api('status/tsdb/blocks', {}, opts).then((r) => {
+  blocksP.then((r) => {
     const bs = (r.data.blocks || []).slice().sort((a, b) => a.minTime - b.minTime);
     if (!bs.length) { blocks.body.replaceChildren(el('p', { class: 'muted', id: 'no-blocks' }, 'no blocks yet: every sample is still in the head')); return; }
     const tot = bs.reduce((t, b) => ({ s: t.s + (b.stats?.numSamples || 0), z: t.z + (b.sizeBytes || 0) }), { s: 0, z: 0 });
