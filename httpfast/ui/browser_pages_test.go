@@ -337,3 +337,43 @@ func TestBrowser_BasicAuth(t *testing.T) {
 	b.open(q("up"))
 	b.wait(`.sb-chart[data-series="3"]`)
 }
+
+func TestBrowser_RangeStepResolutionAndUTC(t *testing.T) {
+	b := newBrowser(t, testServer(t, nil), 1280, 800)
+	b.open(q("up"))
+	b.wait(`.sb-chart[data-series="3"]`)
+	if n := evalJS[int](b, `document.querySelectorAll('#range-presets option').length`); n != 12 {
+		t.Errorf("%d range presets, want 12", n)
+	}
+	stats := func(want string) {
+		t.Helper()
+		b.do("stats "+want, pollJS(`document.getElementById('stats').textContent.includes(`+"`"+want+"`"+`)`))
+	}
+	stats("step 9s") // 1h / 400 points
+	// A typed range runs at once with Enter; the step follows it.
+	b.do("range 6h", chromedp.SetValue(chromedp.CSS("#range"), "6h"), chromedp.Focus(chromedp.CSS("#range")), enter())
+	stats("step 54s") // 6h / 400
+	if !strings.Contains(evalJS[string](b, `location.search`), "range=6h") {
+		t.Errorf("range not in the URL: %s", evalJS[string](b, `location.search`))
+	}
+	// Resolution "high" is 1,000 points; an explicit step wins over it.
+	b.do("high", chromedp.SetValue(chromedp.CSS("#res"), "high"), chromedp.Evaluate[chromedp.Void](`document.getElementById('res').dispatchEvent(new Event('change'))`))
+	stats("step 22s")
+	b.do("step 5m", chromedp.SetValue(chromedp.CSS("#step"), "5m"), chromedp.Focus(chromedp.CSS("#step")), enter())
+	stats("step 5m")
+	if pts := evalJS[int](b, `Number(document.querySelector('.sb-chart').dataset.points)`); pts < 3*72 || pts > 3*73 {
+		t.Errorf("%d points drawn for 3 series over 6h at 5m, want 72 or 73 each", pts)
+	}
+	// UTC: the tooltip's time is marked Z.
+	b.do("utc", chromedp.SetValue(chromedp.CSS("#tz"), "utc"), chromedp.Evaluate[chromedp.Void](`document.getElementById('tz').dispatchEvent(new Event('change'))`))
+	b.wait(`.sb-chart[data-series="3"]`)
+	x, y := b.center(".sb-canvas")
+	b.do("hover", chromedp.MouseEvent(chromedp.MouseMoved, x, y))
+	b.wait(".sb-tooltip")
+	if s := b.text(".tt-time"); !strings.HasSuffix(s, "Z") {
+		t.Errorf("UTC tooltip time %q", s)
+	}
+	if !strings.Contains(evalJS[string](b, `location.search`), "tz=utc") {
+		t.Errorf("time zone not in the URL")
+	}
+}
