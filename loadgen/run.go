@@ -40,6 +40,10 @@ type Config struct {
 	BackfillRange time.Duration
 	// Capture is the capture WorkloadReplay replays (required for it).
 	Capture *Capture
+	// Unpaced sends any workload as backfill does: as fast as the target
+	// takes it, over [Start, Start+BackfillRange), then ends (the replay
+	// of a capture into a peer's disk, say). Backfill is always unpaced.
+	Unpaced bool
 
 	// Rate caps the samples sent per second over all workers (0: no cap).
 	Rate float64

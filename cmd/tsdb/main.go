@@ -86,6 +86,7 @@ commands work on a stopped database. See docs/OPERATIONS.md.`,
 		newDeleteCmd(&g),
 		newCleanTombstonesCmd(&g),
 		newLoadgenCmd(&g),
+		newPerfCmd(&g),
 	)
 	return root
 }
