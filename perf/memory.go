@@ -10,8 +10,10 @@ import (
 
 // scenarioMemory: a fresh server receives two scrapes (30 s) of enough
 // node_exporter-like hosts for each series count; after settle, its RSS
-// (VmRSS) and, for servers in Go, its heap in use (go_memstats_heap_inuse_bytes
-// from /metrics) are divided by the active series.
+// (VmRSS; also less the RSS it had idle, right after start) and, for
+// servers that export Go's runtime metrics, its heap in use
+// (go_memstats_heap_inuse_bytes from /metrics) are divided by the active
+// series.
 func scenarioMemory(ctx context.Context, e *env) error {
 	const sc = "memory"
 	sizes := []int{100_000, 500_000, 1_000_000}
@@ -23,6 +25,7 @@ func scenarioMemory(ctx context.Context, e *env) error {
 		if s.Bin == "" {
 			for _, n := range sizes {
 				e.skip(sc, caseName(n), "RSS per series", "B", "lower", s, s.Missing)
+				e.skip(sc, caseName(n), "RSS above idle per series", "B", "lower", s, s.Missing)
 				e.skip(sc, caseName(n), "Go heap per series", "B", "lower", s, s.Missing)
 			}
 		} else if s.heapMetric == "" {
@@ -46,6 +49,8 @@ func scenarioMemory(ctx context.Context, e *env) error {
 				if err != nil {
 					return err
 				}
+				time.Sleep(e.settle())
+				idle, _ := proc.RSS()
 				sum, err := e.load(ctx, proc, loadgen.Config{Workload: loadgen.WorkloadBackfill, Protocol: p, Hosts: hosts, Seed: 1,
 					Start: e.o.Now().Add(-20 * time.Minute).UnixMilli(), BackfillRange: 30 * time.Second})
 				if err != nil {
@@ -56,7 +61,9 @@ func scenarioMemory(ctx context.Context, e *env) error {
 				rss, _ := proc.RSS()
 				series := float64(hosts * 507)
 				params := map[string]any{"series": hosts * 507, "samples": sum.Samples, "protocol": p, "rss_bytes": rss}
+				params["idle_rss_bytes"] = idle
 				e.cell(sc, caseName(n), "RSS per series", "B", "lower", s, run, float64(rss)/series, params)
+				e.cell(sc, caseName(n), "RSS above idle per series", "B", "lower", s, run, float64(rss-idle)/series, params)
 				heap, ok := 0.0, false
 				if s.heapMetric != "" {
 					if heap, ok = proc.Metric(s.heapMetric); ok {

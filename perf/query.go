@@ -98,9 +98,6 @@ func scenarioQuery(ctx context.Context, e *env) error {
 				proc.Kill()
 				return fmt.Errorf("%s: %w", s.Name, err)
 			}
-			if s.flush != nil {
-				_ = s.flush(proc)
-			}
 			if err := proc.Stop(); err != nil {
 				return err
 			}

@@ -149,7 +149,7 @@ func TestTables(t *testing.T) {
 	ts := Tables(rs)
 	require.Len(t, ts, 1)
 	tb := ts[0]
-	require.Equal(t, []string{"silverback", "victoriametrics", "prometheus"}, tb.Systems)
+	require.Equal(t, []string{"silverback", "victoriametrics", "prometheus"}, tb.Systems, "fixed order")
 	c := tb.Cells[cellKey{"influx", "cpu"}]
 	require.Equal(t, 0.9, c["silverback"].Median)
 	require.Equal(t, 0.8, c["silverback"].Lo)

@@ -121,10 +121,8 @@ func Tables(rs []Result) []*Table {
 		vals[r.Scenario][k][r.System] = append(vals[r.Scenario][k][r.System], r.Value)
 	}
 	for _, t := range out {
-		// Silverback first.
-		if i := slices.Index(t.Systems, "silverback"); i > 0 {
-			t.Systems = append([]string{"silverback"}, slices.Delete(t.Systems, i, i+1)...)
-		}
+		// Silverback first, then the peers in a fixed order.
+		slices.SortStableFunc(t.Systems, func(a, b string) int { return systemRank(a) - systemRank(b) })
 		for k, bySys := range vals[t.Scenario] {
 			for sys, v := range bySys {
 				c := t.Cells[k][sys]
@@ -135,6 +133,21 @@ func Tables(rs []Result) []*Table {
 		}
 	}
 	return out
+}
+
+// systemRank orders the systems' columns.
+func systemRank(name string) int {
+	switch name {
+	case "silverback":
+		return 0
+	case "victoriametrics":
+		return 1
+	case "prometheus":
+		return 2
+	case "influxdb":
+		return 3
+	}
+	return 4
 }
 
 func median(xs []float64) float64 {

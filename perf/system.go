@@ -48,9 +48,8 @@ type System struct {
 	// setup runs once after the first start on a new directory (InfluxDB
 	// needs its database created).
 	setup func(p *Proc) error
-	// flush makes the system persist what it holds in memory (nil: nothing
-	// to ask); merge asks for a full compaction (nil: not available).
-	flush, merge func(p *Proc) error
+	// merge asks for a full compaction (nil: not available).
+	merge func(p *Proc) error
 	// backfillLimit is how far in the past the system accepts samples
 	// over its write API (0: any).
 	backfillLimit time.Duration
@@ -359,6 +358,21 @@ func dirBytes(dir string, skip ...string) int64 {
 	return n
 }
 
+// waitMerges waits, at most limit, until VictoriaMetrics reports no active
+// merge twice in a row (vm_active_merges summed over part types).
+func waitMerges(p *Proc, limit time.Duration) {
+	time.Sleep(time.Second) // the forced merge starts in the background
+	zero := 0
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline) && zero < 2; {
+		if v, ok := p.Metric("vm_active_merges"); ok && v == 0 {
+			zero++
+		} else {
+			zero = 0
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
 // waitStable waits until dir's size has not changed for quiet, at most
 // limit, and returns the size.
 func waitStable(dir string, quiet, limit time.Duration) int64 {
@@ -409,6 +423,16 @@ func version(bin string, args ...string) string {
 	if m := versionRE.FindSubmatch(out); m != nil {
 		return string(m[1])
 	}
+	// Debian's victoria-metrics is built without its version stamp: ask
+	// the package manager which package owns the binary.
+	if own, err := exec.CommandContext(ctx, "dpkg-query", "-S", bin).Output(); err == nil {
+		pkg, _, _ := strings.Cut(string(own), ":")
+		if v, err := exec.CommandContext(ctx, "dpkg-query", "-W", "-f=${Version}", strings.TrimSpace(pkg)).Output(); err == nil {
+			if m := versionRE.FindSubmatch(v); m != nil {
+				return string(m[1])
+			}
+		}
+	}
 	return "?"
 }
 
@@ -446,7 +470,6 @@ func victoriaMetrics() *System {
 		},
 		noIngest:   "VictoriaMetrics 1.79 has no remote write 2.0 or OTLP receiver",
 		promQL:     true,
-		flush:      func(p *Proc) error { return p.get("/internal/force_flush") },
 		merge:      func(p *Proc) error { return p.get("/internal/force_merge") },
 		heapMetric: "go_memstats_heap_inuse_bytes",
 	}
