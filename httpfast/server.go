@@ -159,8 +159,9 @@ type Server struct {
 	srv    *fasthttp.Server
 	auth   *authenticator // nil: no authentication
 
-	store atomic.Pointer[storageBox] // nil until SetStorage: ingest answers 503
-	ready atomic.Bool                // /-/ready
+	store atomic.Pointer[storageBox]   // nil until SetStorage: ingest answers 503
+	query atomic.Pointer[QueryBackend] // nil until SetQueryBackend: the query API answers 503
+	ready atomic.Bool                  // /-/ready
 
 	// ingestSlots bounds concurrent ingest requests (a token per slot);
 	// decodeBudget the decompressed bytes held by all of them.
@@ -297,6 +298,16 @@ func (s *Server) registerRoutes() {
 			ctx.Error("Silverback is not ready (replaying its WAL or shutting down).\n", fasthttp.StatusServiceUnavailable)
 			return
 		}
+		// A storage that can fail (pipeline.DB: a shard whose WAL or head
+		// chunk files failed refuses appends until a restart) is not ready.
+		if b := s.store.Load(); b != nil {
+			if f, ok := b.s.(interface{ Err() error }); ok {
+				if err := f.Err(); err != nil {
+					ctx.Error("Silverback is not ready: "+err.Error()+"\n", fasthttp.StatusServiceUnavailable)
+					return
+				}
+			}
+		}
 		ctx.SetBodyString("Silverback is ready.\n")
 	}, RouteOptions{Public: true})
 	if s.opts.Gatherer != nil {
@@ -311,6 +322,7 @@ func (s *Server) registerRoutes() {
 		}
 	}
 	s.registerIngestRoutes()
+	s.registerAPIRoutes()
 }
 
 // PprofHandler serves /debug/pprof/ for a separate --pprof-listen server.
@@ -319,6 +331,9 @@ func PprofHandler(ctx *fasthttp.RequestCtx) { pprofhandler.PprofHandler(ctx) }
 // serveHTTP dispatches by path and method.
 func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 	r := s.routes[string(ctx.Path())]
+	if r == nil {
+		r = s.paramRoute(ctx.Path())
+	}
 	if r == nil {
 		s.m.notFound.Inc()
 		ctx.Error("404 page not found\n", fasthttp.StatusNotFound)

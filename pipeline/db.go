@@ -242,6 +242,20 @@ func (db *DB) closed() bool {
 // Dir returns the data directory.
 func (db *DB) Dir() string { return db.dir }
 
+// Err returns nil while every shard accepts appends, else the failed
+// shards' errors joined (each matches shard.ErrFailed; see shard.Shard.Err):
+// a WAL or head chunk file failure that only a restart clears. Readiness
+// checks should report it. Safe for concurrent use.
+func (db *DB) Err() error {
+	var errs []error
+	for _, s := range db.shards {
+		if err := s.Err(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // NumShards returns the shard count.
 func (db *DB) NumShards() int { return len(db.shards) }
 
