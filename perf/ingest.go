@@ -16,7 +16,7 @@ import (
 // plus settle (peers acknowledge before they persist); the rate is the
 // loadgen's acknowledged samples/s with 4 connections; peak RSS is VmHWM.
 func scenarioIngest(ctx context.Context, e *env) error {
-	newHosts, existingHosts, span := 400, 100, 30*time.Minute
+	newHosts, existingHosts, span := 400, 100, 20*time.Minute
 	if e.o.Quick {
 		newHosts, existingHosts, span = 10, 5, 2*time.Minute
 	}
