@@ -3,6 +3,7 @@ package perf
 import (
 	"bytes"
 	"context"
+	"debug/buildinfo"
 	"errors"
 	"fmt"
 	"io"
@@ -413,13 +414,32 @@ func lookPeer(envVar, name, install string) (string, string) {
 	return p, ""
 }
 
-var versionRE = regexp.MustCompile(`v?(\d+\.\d+\.\d+)`)
+var (
+	versionRE   = regexp.MustCompile(`v?(\d+\.\d+\.\d+)`)
+	goVersionRE = regexp.MustCompile(`go\d+\.\d+(\.\d+)?`)
+)
 
-// version runs bin with args and returns the first x.y.z it prints.
+// version returns bin's version: its main module's version when it was
+// built with go install (Prometheus's v0.316.0 is Prometheus 3.16.0),
+// else the first x.y.z of bin's answer to args that is not its Go
+// version, else its Debian package's version.
 func version(bin string, args ...string) string {
+	if bi, err := buildinfo.ReadFile(bin); err == nil {
+		v := bi.Main.Version
+		if m := versionRE.FindStringSubmatch(v); m != nil && strings.HasPrefix(v, "v") {
+			if bi.Main.Path == "github.com/prometheus/prometheus" && strings.HasPrefix(v, "v0.") {
+				var minor, patch int
+				if _, err := fmt.Sscanf(v, "v0.%d.%d", &minor, &patch); err == nil {
+					return fmt.Sprintf("%d.%d.%d", minor/100, minor%100, patch)
+				}
+			}
+			return m[1]
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	out, _ := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	out = goVersionRE.ReplaceAll(out, nil)
 	if m := versionRE.FindSubmatch(out); m != nil {
 		return string(m[1])
 	}
