@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/silverback-tsdb/tsdb/internal/vfs"
 )
 
 // Faults on disk: every missing piece of a WAL is reported (ReplayStats,
@@ -100,7 +102,7 @@ func TestReader_DeletedLastSegment(t *testing.T) {
 			// own first one; losing that is noticed too.
 			writeRecords(t, dir, Options{CompressMinBytes: -1}, idRecord(20))
 		}
-		segs, err := listSegments(dir)
+		segs, err := listSegments(vfs.OS, dir)
 		require.NoError(t, err)
 		last := segs[len(segs)-1]
 		require.NoError(t, os.Remove(filepath.Join(dir, segmentName(last))))
