@@ -67,6 +67,9 @@ func (s *Shard) worker(jobs <-chan job, results chan<- jobResult) {
 			s.opts.Background <- struct{}{}
 		}
 		start := time.Now()
+		// With "background job done"/"failed" this brackets the job in
+		// the log (the crash test tells from it where a kill landed).
+		s.log.Info("background job started", zap.String("job", j.name))
 		res.apply, res.err = j.run(context.Background())
 		if s.opts.Background != nil {
 			<-s.opts.Background
