@@ -1,5 +1,5 @@
 // Package queryexec evaluates PromQL: the planner, fan-out of selects and
 // partial aggregates to every shard, fan-in, and the function library.
 //
-// It has no code yet: the PromQL engine comes after the storage core.
+// Entry points: NewEngine, Engine.Instant and Engine.Range (see engine.go).
 package queryexec
