@@ -43,8 +43,9 @@ type MemFS struct {
 	crashed      bool
 	ops          int // mutating operations so far
 	rng          *rand.Rand
-	dropSyncs    bool
-	dropDirSyncs bool
+	dropSyncs     bool
+	dropDirSyncs  bool
+	dropFileSyncs bool
 }
 
 type memDir struct {
@@ -80,6 +81,14 @@ func (m *MemFS) SetDropDirSyncs(drop bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.dropDirSyncs = drop
+}
+
+// SetDropFileSyncs makes only file fsyncs no-ops: code that fsyncs
+// directories but not the files it publishes in them.
+func (m *MemFS) SetDropFileSyncs(drop bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.dropFileSyncs = drop
 }
 
 // CrashAfter arms a power cut: the n-th mutating operation from now (n >= 1)
@@ -541,6 +550,9 @@ func (f *memFile) Sync() error {
 		for k, v := range f.dir.entries {
 			f.dir.durable[k] = v
 		}
+		return nil
+	}
+	if f.fs.dropFileSyncs {
 		return nil
 	}
 	f.ino.synced = slices.Clone(f.ino.data)
