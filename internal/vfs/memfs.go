@@ -37,12 +37,12 @@ var ErrCrashed = errors.New("vfs: simulated power cut")
 //
 // Safe for concurrent use.
 type MemFS struct {
-	mu           sync.Mutex
-	root         *memDir
-	crashIn      int // mutating operations left before the cut; <0 disarmed
-	crashed      bool
-	ops          int // mutating operations so far
-	rng          *rand.Rand
+	mu            sync.Mutex
+	root          *memDir
+	crashIn       int // mutating operations left before the cut; <0 disarmed
+	crashed       bool
+	ops           int // mutating operations so far
+	rng           *rand.Rand
 	dropSyncs     bool
 	dropDirSyncs  bool
 	dropFileSyncs bool
