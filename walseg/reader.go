@@ -541,10 +541,7 @@ const QuarantineDir = "quarantine"
 func quarantineDamage(fsys vfs.FS, s source, off int64, data []byte, next int64) error {
 	dir := filepath.Dir(s.path)
 	qdir := filepath.Join(dir, QuarantineDir)
-	if err := fsys.MkdirAll(qdir, 0o755); err != nil {
-		return err
-	}
-	if err := fsys.SyncDir(dir); err != nil {
+	if err := vfs.MkdirAll(fsys, qdir, 0o755); err != nil {
 		return err
 	}
 	q := filepath.Join(qdir, fmt.Sprintf("%s-%d.damaged", segmentName(s.seg), off))

@@ -223,7 +223,7 @@ type Writer struct {
 func Open(dir string, o Options) (*Writer, error) {
 	o = o.withDefaults()
 	fsys := vfs.Or(o.FS)
-	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+	if err := vfs.MkdirAll(fsys, dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create wal dir %s: %w", dir, err)
 	}
 	segs, err := listSegments(fsys, dir)

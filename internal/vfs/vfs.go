@@ -147,6 +147,34 @@ func WriteFile(fsys FS, path string, data []byte, perm fs.FileMode) error {
 	return Rename(fsys, tmp, path)
 }
 
+// MkdirAll creates dir and any missing parents like FS.MkdirAll, then
+// fsyncs the parent of every directory it created, so that the new entries
+// survive a power loss (a directory created but never made durable in its
+// parent vanishes with everything later written into it).
+func MkdirAll(fsys FS, dir string, perm fs.FileMode) error {
+	var created []string
+	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
+		if _, err := fsys.Stat(p); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("create dir %s: %w", dir, err)
+		}
+		created = append(created, p)
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	if err := fsys.MkdirAll(dir, perm); err != nil {
+		return fmt.Errorf("create dir %s: %w", dir, err)
+	}
+	for i := len(created) - 1; i >= 0; i-- {
+		if err := fsys.SyncDir(filepath.Dir(created[i])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // TruncateFile cuts name to size bytes and fsyncs it.
 func TruncateFile(fsys FS, name string, size int64) error {
 	f, err := fsys.OpenFile(name, os.O_WRONLY, 0)
