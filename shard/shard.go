@@ -53,7 +53,8 @@ type Options struct {
 	MaxBatchSeries  int
 	MaxBatchSamples int
 	MaxBatchBytes   int
-	// MaxActiveSeries bounds this shard's series; 0 means unlimited. New
+	// MaxActiveSeries bounds this shard's series; 0 means the hard limit
+	// of 2^24 - 1 per shard (refs read from disk are bounded by it). New
 	// series beyond it are rejected while existing ones keep ingesting.
 	MaxActiveSeries int
 	// HeadChunkFileSize bounds one head chunk file
