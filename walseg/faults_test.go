@@ -166,3 +166,23 @@ func TestReader_TornTailIsOnlyAnIncompleteLastRecord(t *testing.T) {
 	_, err = os.Stat(filepath.Join(dir, QuarantineDir))
 	require.ErrorIs(t, err, os.ErrNotExist)
 }
+
+// TestReader_DeletedCheckpointSegment: a checkpoint whose segment file is
+// gone (or that holds none) is reported too.
+func TestReader_DeletedCheckpointSegment(t *testing.T) {
+	dir := t.TempDir()
+	cp := faultWAL(t, dir)
+	cpDir := filepath.Join(dir, checkpointName(cp))
+	segs, err := listSegments(vfs.OS, cpDir)
+	require.NoError(t, err)
+	require.NotEmpty(t, segs)
+	require.NoError(t, os.Remove(filepath.Join(cpDir, segmentName(segs[0]))))
+	m := &Metrics{}
+	_, st, err := replayIDs(t, dir, ReaderOptions{Metrics: m})
+	require.NoError(t, err)
+	require.Len(t, st.Skipped, 1)
+	require.Contains(t, st.Skipped[0].Err.Error(), "checkpoint")
+	require.Positive(t, m.SegmentsMissing.Load())
+	_, _, err = replayIDs(t, dir, ReaderOptions{Strict: true})
+	require.ErrorIs(t, err, ErrCorrupt)
+}

@@ -144,8 +144,26 @@ func openReader(dir string, o ReaderOptions, through int) (*Reader, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, s := range segs {
+		// A checkpoint's own segments are numbered from 0 without gaps.
+		for i, s := range segs {
+			if want := 0; i > 0 {
+				want = segs[i-1] + 1
+				if s != want {
+					if err := r.missingCheckpointSegments(cpDir, want, s); err != nil {
+						return nil, err
+					}
+				}
+			} else if s != want {
+				if err := r.missingCheckpointSegments(cpDir, want, s); err != nil {
+					return nil, err
+				}
+			}
 			r.srcs = append(r.srcs, source{path: filepath.Join(cpDir, segmentName(s)), seg: s, checkpoint: true})
+		}
+		if len(segs) == 0 {
+			if err := r.missingCheckpointSegments(cpDir, 0, 1); err != nil {
+				return nil, err
+			}
 		}
 	}
 	segs, err := listSegments(r.fs, dir)
@@ -188,6 +206,20 @@ func openReader(dir string, o ReaderOptions, through int) (*Reader, error) {
 		r.srcs[len(r.srcs)-1].last = true
 	}
 	return r, nil
+}
+
+// missingCheckpointSegments reports checkpoint segments [from, to) missing
+// (Strict: returned as the error).
+func (r *Reader) missingCheckpointSegments(cpDir string, from, to int) error {
+	ce := &CorruptionError{File: filepath.Join(cpDir, segmentName(from)), Segment: from,
+		Err: fmt.Errorf("checkpoint %s: segments %d..%d missing", filepath.Base(cpDir), from, to-1)}
+	r.m.SegmentsMissing.Add(uint64(to - from))
+	if r.opts.Strict {
+		return ce
+	}
+	r.log.Warn("wal checkpoint segments missing", zap.String("checkpoint", filepath.Base(cpDir)), zap.Error(ce))
+	r.stats.Skipped = append(r.stats.Skipped, Skipped{Err: ce})
+	return nil
 }
 
 // Next advances to the next record and reports whether there is one. After
@@ -244,7 +276,16 @@ func (r *Reader) Next() bool {
 		}
 		if cause == io.EOF {
 			r.closeFile()
-			if src := r.srcs[r.idx]; src.last && r.sealedInto >= 0 && !r.scanOnly {
+			src := r.srcs[r.idx]
+			if src.checkpoint && r.sealedInto >= 0 && (r.idx+1 >= len(r.srcs) || !r.srcs[r.idx+1].checkpoint) {
+				// The checkpoint's last segment present was sealed into
+				// one that is gone.
+				if err := r.missingCheckpointSegments(filepath.Dir(src.path), r.sealedInto, r.sealedInto+1); err != nil {
+					r.err = err
+					return false
+				}
+			}
+			if src.last && r.sealedInto >= 0 && !r.scanOnly {
 				// The newest segment present was sealed into one that is
 				// gone: the records written there are lost.
 				ce := &CorruptionError{File: filepath.Join(filepath.Dir(src.path), segmentName(r.sealedInto)),
