@@ -45,6 +45,7 @@ var shardMetricDefs = []shardCounter{
 	{"tsdb_background_errors_total", "Failed background jobs (head cut, compaction); data stays where it was and the job is retried.", prometheus.CounterValue},
 	{"tsdb_head_early_cuts_total", "Head cuts triggered by the head memory bound instead of its time span.", prometheus.CounterValue},
 	{"tsdb_deletions_total", "Delete requests that wrote head tombstones.", prometheus.CounterValue},
+	{"tsdb_head_chunks_rebuilt_total", "Opens that found a damaged head chunk file behind a head snapshot and rebuilt the head from the WAL instead.", prometheus.CounterValue},
 	{"tsdb_head_snapshot_loads_total", "Opens that restored the head from a clean-shutdown snapshot instead of replaying the WAL.", prometheus.CounterValue},
 	{"tsdb_wal_replay_duration_seconds", "Duration of the last WAL replay.", prometheus.GaugeValue},
 	{"tsdb_wal_records_written_total", "WAL records written.", prometheus.CounterValue},
@@ -137,6 +138,7 @@ func (m *dbMetrics) Collect(ch chan<- prometheus.Metric) {
 		emit("tsdb_head_early_cuts_total", c, float64(sm.HeadEarlyCuts.Load()))
 		emit("tsdb_deletions_total", c, float64(sm.Deletions.Load()))
 		emit("tsdb_head_snapshot_loads_total", c, float64(sm.SnapshotLoads.Load()))
+		emit("tsdb_head_chunks_rebuilt_total", c, float64(sm.HeadChunksRebuilt.Load()))
 		emit("tsdb_wal_replay_duration_seconds", g, float64(sm.ReplayDurationNanos.Load())/1e9)
 		emit("tsdb_wal_records_written_total", c, float64(wm.RecordsWritten.Load()))
 		emit("tsdb_wal_bytes_written_total", c, float64(wm.BytesWritten.Load()))

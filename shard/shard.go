@@ -141,6 +141,7 @@ type Metrics struct {
 	Deletions           atomic.Uint64
 	SamplesTooOld       atomic.Uint64 // older than the head's lower bound (already persisted range)
 	SnapshotLoads       atomic.Uint64 // opens that restored the head from a clean-shutdown snapshot
+	HeadChunksRebuilt   atomic.Uint64 // opens that found a damaged head chunk after loading a snapshot and rebuilt from the WAL
 	_                   [64]byte      // keep shards' counters on separate cache lines
 }
 
@@ -284,13 +285,22 @@ func (s *Shard) restoreHead() (int, error) {
 	start := time.Now()
 	from, ok, err := s.loadHeadSnapshot()
 	if ok && err == nil {
+		// The snapshot adopts the head chunk files as they are: a damaged
+		// chunk in them would fail its series until the next cut. The WAL
+		// still holds every sample they hold, so rebuild from it instead.
+		if err = s.verifyHeadChunks(); err != nil {
+			s.m.HeadChunksRebuilt.Add(1)
+			ok = false
+		}
+	}
+	if ok && err == nil {
 		s.log.Info("head snapshot loaded", zap.Int("series", s.head.active),
 			zap.Int("wal_from_segment", from), zap.Duration("dur", time.Since(start)))
 		s.m.SnapshotLoads.Add(1)
 		return from, nil
 	}
 	if err != nil {
-		s.log.Warn("head snapshot not used; replaying the whole WAL", zap.Error(err))
+		s.log.Warn("head snapshot not used; replaying the whole WAL, which rewrites the head chunk files", zap.Error(err))
 	}
 	// Start over: nothing the snapshot may have half restored survives.
 	_ = s.hc.close()
@@ -302,6 +312,27 @@ func (s *Shard) restoreHead() (int, error) {
 	}
 	s.hc = hc
 	return 0, nil
+}
+
+// verifyHeadChunks checks every closed head chunk a query could reach (the
+// chains from each series' newest closed chunk, down to queryMinT): CRC and
+// structure, as a read would. It runs once, after a head snapshot was loaded.
+func (s *Shard) verifyHeadChunks() error {
+	h := s.head
+	for ref := uint32(1); ref < h.nrefs; ref++ {
+		ms := h.get(ref)
+		if ms == nil {
+			continue
+		}
+		for cr, crMaxT := ms.lastClosed, int64(math.MaxInt64); cr != 0 && crMaxT >= s.queryMinT; {
+			_, prev, prevMaxT, err := s.hc.chunk(cr)
+			if err != nil {
+				return fmt.Errorf("head chunk of series %s: %w", ms.lset, err)
+			}
+			cr, crMaxT = prev, prevMaxT
+		}
+	}
+	return nil
 }
 
 // ID returns the shard's number.

@@ -43,7 +43,7 @@ type Block struct {
 	// numTombs is the NumTombstones last written to meta.json; only
 	// SetTombstones (serialised by the caller) touches it after Open.
 	numTombs uint64
-	cols columnCache // decoded shared timestamp columns (block_columns.go)
+	cols     columnCache // decoded shared timestamp columns (block_columns.go)
 
 	// unmapped is set once the mappings are gone; reads check it so misuse
 	// returns ErrClosed instead of faulting (only a best effort: holding a
