@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -163,8 +164,20 @@ func apiOptions(ctx *fasthttp.RequestCtx) {
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }
 
+// answerBufs recycles answer buffers: SetBody copies, so the buffer is
+// free again once the handler set it (encoding allocates nothing per
+// sample in steady state).
+var answerBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
 func writeAPISuccess(ctx *fasthttp.RequestCtx, res apiResult) {
-	b := make([]byte, 0, 256)
+	bp := answerBufs.Get().(*[]byte)
+	b := (*bp)[:0]
+	defer func() {
+		if cap(b) <= 16<<20 { // do not keep huge answers' buffers
+			*bp = b[:0]
+			answerBufs.Put(bp)
+		}
+	}()
 	b = append(b, `{"status":"success","data":`...)
 	switch d := res.data.(type) {
 	case jsonAppender:
