@@ -24,6 +24,7 @@ func (s *Server) registerAPIRoutes() {
 	get(labelValuesRoute, apiLabelValues)
 	get("/api/v1/metadata", s.apiMetadata)
 	get("/api/v1/status/tsdb", apiTSDBStatus)
+	get("/api/v1/status/tsdb/blocks", apiTSDBBlocks)
 	get("/api/v1/status/buildinfo", apiBuildInfo)
 	get("/api/v1/status/flags", apiFlags)
 	get("/api/v1/status/runtimeinfo", apiRuntimeInfo)
