@@ -1,6 +1,7 @@
 package httpfast
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -233,20 +234,43 @@ func writeAPIError(ctx *fasthttp.RequestCtx, e *apiError) {
 // formValue returns a form parameter the way Go's Request.FormValue does:
 // a form-encoded POST body's value first, then the URL query's.
 func formValue(ctx *fasthttp.RequestCtx, name string) string {
-	if ctx.IsPost() {
-		if v := ctx.PostArgs().Peek(name); v != nil {
+	if a := bodyArgs(ctx); a != nil {
+		if v := a.Peek(name); v != nil {
 			return string(v)
 		}
 	}
 	return string(ctx.QueryArgs().Peek(name))
 }
 
+// bodyArgs returns the form-encoded body's arguments of a POST, PUT or
+// PATCH (the methods Go's ParseForm reads a body for), or nil.
+func bodyArgs(ctx *fasthttp.RequestCtx) *fasthttp.Args {
+	if ctx.IsPost() {
+		return ctx.PostArgs()
+	}
+	if !ctx.IsPut() && !ctx.IsPatch() {
+		return nil
+	}
+	if a, ok := ctx.UserValue(bodyArgsKey{}).(*fasthttp.Args); ok {
+		return a
+	}
+	if !bytes.HasPrefix(ctx.Request.Header.ContentType(), []byte("application/x-www-form-urlencoded")) {
+		return nil
+	}
+	a := &fasthttp.Args{}
+	a.ParseBytes(ctx.PostBody())
+	ctx.SetUserValue(bodyArgsKey{}, a)
+	return a
+}
+
+type bodyArgsKey struct{}
+
 // formValues returns every value of a repeated parameter (match[]): the
 // body's, then the URL query's.
 func formValues(ctx *fasthttp.RequestCtx, name string) []string {
 	var out []string
-	if ctx.IsPost() {
-		for _, v := range ctx.PostArgs().PeekMulti(name) {
+	if a := bodyArgs(ctx); a != nil {
+		for _, v := range a.PeekMulti(name) {
 			out = append(out, string(v))
 		}
 	}

@@ -500,3 +500,49 @@ func sameTop(a, b any) bool {
 	}
 	return reflect.DeepEqual(an, bn)
 }
+
+// TestPrometheus3_CompareAdmin runs the admin API on both (enabled) over
+// the capture: deletions, then the reads that must reflect them.
+func TestPrometheus3_CompareAdmin(t *testing.T) {
+	prom := prometheus3()
+	if prom == "" {
+		t.Skip("Prometheus 3 is not installed (go install github.com/prometheus/prometheus/cmd/prometheus@v0.316.0, or set TSDB_PROMETHEUS3)")
+	}
+	ts := newTestServer(t, httpfast.Options{EnableAdminAPI: true})
+	pbase := startPrometheus(t, prom, "--web.enable-admin-api")
+	loadBoth(t, newClient(t, ts.addr, client.Options{}), pbase)
+	const t1 = "1795476319"
+	steps := []compareCase{
+		{"POST", "/api/v1/admin/tsdb/delete_series", nil, "all"},
+		{"POST", "/api/v1/admin/tsdb/delete_series", []string{"match[]", "up{"}, "all"},
+		{"POST", "/api/v1/admin/tsdb/delete_series", []string{"match[]", "go_goroutines", "start", "x"}, "all"},
+		{"POST", "/api/v1/admin/tsdb/delete_series", []string{"match[]", "go_goroutines"}, "all"},
+		// Known difference: Prometheus still lists a series deleted whole
+		// while its open head chunk exists (the head reports that chunk as
+		// ending at +Inf, so no deletion covers it); we list series with
+		// samples left, as its queries do.
+		{"GET", "/api/v1/series", []string{"match[]", "go_goroutines"}, "shape"},
+		{"GET", "/api/v1/query", []string{"query", "go_goroutines", "time", t1}, "all"},
+		{"PUT", "/api/v1/admin/tsdb/delete_series", []string{"match[]", `node_cpu_seconds_total{mode="idle"}`, "start", "1795476000"}, "all"},
+		{"GET", "/api/v1/query_range", []string{"query", `node_cpu_seconds_total{mode="idle"}`, "start", "1795475719.404", "end", t1, "step", "60"}, "all"},
+		{"POST", "/api/v1/admin/tsdb/clean_tombstones", nil, "all"},
+		{"GET", "/api/v1/query_range", []string{"query", `node_cpu_seconds_total{mode="idle"}`, "start", "1795475719.404", "end", t1, "step", "60"}, "all"},
+		{"POST", "/api/v1/admin/tsdb/snapshot", nil, "shape"},
+		{"POST", "/api/v1/admin/tsdb/snapshot", []string{"skip_head", "x"}, "all"},
+		{"GET", "/api/v1/admin/tsdb/snapshot", nil, "none"},
+	}
+	for i, c := range steps {
+		v := vals(c.params...)
+		ours, theirs := ask(t, ts.addr, c.method, c.path, v), ask(t, pbase, c.method, c.path, v)
+		name := fmt.Sprintf("#%d %s %s?%s", i, c.method, c.path, v.Encode())
+		require.Equal(t, theirs.code, ours.code, "%s\n  ours: %.300s\n  Prometheus: %.300s", name, ours.raw, theirs.raw)
+		require.Equal(t, theirs.env["status"], ours.env["status"], name)
+		require.Equal(t, theirs.env["errorType"], ours.env["errorType"], name)
+		switch c.data {
+		case "all":
+			require.Equal(t, theirs.env["data"], ours.env["data"], name)
+		case "shape":
+			require.True(t, sameShape(theirs.env["data"], ours.env["data"]), "%s: %s vs %s", name, ours.raw, theirs.raw)
+		}
+	}
+}
