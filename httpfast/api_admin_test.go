@@ -1,7 +1,6 @@
 package httpfast
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -47,36 +46,4 @@ func TestAdmin_Enabled(t *testing.T) {
 	r = ts.postForm("/api/v1/admin/tsdb/snapshot", "skip_head", "maybe")
 	require.Equal(t, 400, r.code)
 	require.Contains(t, r.body, `invalid parameter \"skip_head\"`)
-}
-
-func TestAPI_TSDBBlocks(t *testing.T) {
-	ts := newAPITestServer(t, func(o *Options) { o.EnableAdminAPI = true })
-	r := ts.get("/api/v1/status/tsdb/blocks")
-	require.Equal(t, 200, r.code, r.body)
-	require.Equal(t, `{"status":"success","data":{"blocks":[]}}`, r.body)
-	require.Equal(t, 204, ts.postForm("/api/v1/admin/tsdb/flush").code)
-	r = ts.get("/api/v1/status/tsdb/blocks")
-	require.Equal(t, 200, r.code, r.body)
-	var env struct {
-		Data struct {
-			Blocks []struct {
-				ULID      string `json:"ulid"`
-				MinTime   int64  `json:"minTime"`
-				Shard     int    `json:"shard"`
-				SizeBytes int64  `json:"sizeBytes"`
-				Stats     struct {
-					NumSamples, NumSeries uint64
-				} `json:"stats"`
-			} `json:"blocks"`
-		}
-	}
-	require.NoError(t, json.Unmarshal([]byte(r.body), &env))
-	require.NotEmpty(t, env.Data.Blocks)
-	var samples uint64
-	for _, b := range env.Data.Blocks {
-		require.Len(t, b.ULID, 26)
-		require.Positive(t, b.SizeBytes)
-		samples += b.Stats.NumSamples
-	}
-	require.EqualValues(t, 11, samples, "every fixture sample is in a block")
 }

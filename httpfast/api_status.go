@@ -14,8 +14,6 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/valyala/fasthttp"
-
-	"github.com/silverback-tsdb/tsdb/chunkstore/block"
 )
 
 // BuildInfo is what /api/v1/status/buildinfo answers (Prometheus's keys).
@@ -235,37 +233,6 @@ func apiTSDBStatus(ctx *fasthttp.RequestCtx, qb *QueryBackend) apiResult {
 		st.Shards = append(st.Shards, ss)
 	}
 	return apiResult{data: st}
-}
-
-// tsdbBlock is one block of /status/tsdb/blocks: its meta.json (the keys
-// of Prometheus's BlockMeta) plus the shard and its size on disk.
-type tsdbBlock struct {
-	block.Meta
-	Shard     int   `json:"shard"`
-	SizeBytes int64 `json:"sizeBytes"`
-}
-
-// apiTSDBBlocks answers /api/v1/status/tsdb/blocks: every block of every
-// shard, oldest first.
-func apiTSDBBlocks(_ *fasthttp.RequestCtx, qb *QueryBackend) apiResult {
-	rctx, cancel := requestContext(0)
-	defer cancel()
-	hs, err := qb.DB.HeadStats(rctx)
-	if err != nil {
-		return apiResult{err: &apiError{typ: errorInternal, err: fmt.Errorf("error getting block metadata: %w", err)}}
-	}
-	out := []tsdbBlock{}
-	for _, s := range hs.Shards {
-		for i, m := range s.Blocks {
-			b := tsdbBlock{Meta: m, Shard: s.ID}
-			if i < len(s.BlockBytes) {
-				b.SizeBytes = s.BlockBytes[i]
-			}
-			out = append(out, b)
-		}
-	}
-	slices.SortStableFunc(out, func(a, b tsdbBlock) int { return cmp.Compare(a.MinTime, b.MinTime) })
-	return apiResult{data: map[string][]tsdbBlock{"blocks": out}}
 }
 
 // topStats sorts by value, most first (ties by name), and keeps n.

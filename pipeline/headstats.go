@@ -2,9 +2,7 @@ package pipeline
 
 import (
 	"context"
-	"io/fs"
 	"math"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -36,9 +34,6 @@ type ShardStats struct {
 	NumSeries        int
 	MinTime, MaxTime int64
 	Blocks           []block.Meta
-	// BlockBytes are the blocks' sizes on disk (the files in each block
-	// directory), by index of Blocks; 0 when a directory could not be read.
-	BlockBytes []int64
 }
 
 // HeadStats collects the heads' statistics from every shard. It copies
@@ -51,7 +46,6 @@ func (db *DB) HeadStats(ctx context.Context) (HeadStats, error) {
 	n := len(db.shards)
 	per := make([]ShardStats, n)
 	pairs := make([][]postings.Count, n)
-	dirs := make([][]string, n)
 	var g errgroup.Group
 	for i, s := range db.shards {
 		g.Go(func() error {
@@ -63,7 +57,6 @@ func (db *DB) HeadStats(ctx context.Context) (HeadStats, error) {
 				bs := v.Blocks(nil, math.MinInt64, math.MaxInt64)
 				for _, b := range bs {
 					per[i].Blocks = append(per[i].Blocks, b.Meta())
-					dirs[i] = append(dirs[i], b.Dir())
 					b.Release()
 				}
 				return nil
@@ -72,13 +65,6 @@ func (db *DB) HeadStats(ctx context.Context) (HeadStats, error) {
 	}
 	if err := g.Wait(); err != nil {
 		return HeadStats{}, err
-	}
-	// Sizes are read off the shard goroutines. A block compacted away
-	// meanwhile reads as 0.
-	for i := range per {
-		for _, d := range dirs[i] {
-			per[i].BlockBytes = append(per[i].BlockBytes, dirBytes(d))
-		}
 	}
 	out := HeadStats{MinTime: math.MaxInt64, MaxTime: math.MinInt64, Shards: per}
 	for _, s := range per {
@@ -106,19 +92,4 @@ func (db *DB) HeadStats(ctx context.Context) (HeadStats, error) {
 		out.Pairs = append(out.Pairs, c)
 	}
 	return out, nil
-}
-
-// dirBytes sums the sizes of the regular files under dir.
-func dirBytes(dir string) int64 {
-	var n int64
-	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil // a file removed meanwhile: skip it
-		}
-		if fi, err := d.Info(); err == nil && fi.Mode().IsRegular() {
-			n += fi.Size()
-		}
-		return nil
-	})
-	return n
 }

@@ -66,7 +66,7 @@ func TestPromtool_Queries(t *testing.T) {
 	out = runTool(t, promtool, "query", "series", "--match=up", "--start=1699999990", "--end=1700000070", ts.addr)
 	require.Equal(t, "{__name__=\"up\", instance=\"a\", job=\"node\"}\n{__name__=\"up\", instance=\"b\", job=\"node\"}\n", out)
 
-	out = runTool(t, promtool, "query", "labels", ts.addr, "instance")
+	out = runTool(t, promtool, "query", "labels", "--start=1699999990", "--end=1700000070", ts.addr, "instance")
 	require.Equal(t, "a\nb\n", out)
 }
 
@@ -85,9 +85,9 @@ func TestPromtool_Capture(t *testing.T) {
 	// The capture's first scrape is at 1795475719.404.
 	out := runTool(t, promtool, "query", "instant", "--time=1795475719.404", ts.addr, "go_goroutines")
 	require.Equal(t, "go_goroutines => 7 @[1795475719.404]\n", out)
-	out = runTool(t, promtool, "query", "labels", ts.addr, "__name__")
+	out = runTool(t, promtool, "query", "labels", "--start=1795475000", "--end=1795477000", ts.addr, "__name__")
 	require.Contains(t, out, "node_cpu_seconds_total\n")
-	out = runTool(t, promtool, "query", "series", "--match=node_cpu_seconds_total{mode=\"idle\"}", ts.addr)
+	out = runTool(t, promtool, "query", "series", "--match=node_cpu_seconds_total{mode=\"idle\"}", "--start=1795475000", "--end=1795477000", ts.addr)
 	require.Equal(t, 2, strings.Count(out, "\n"), out)
 }
 

@@ -254,25 +254,29 @@ func TestBrowser_Status(t *testing.T) {
 	}
 	b.wait("#runtime-table")
 	rt := b.text("#runtime-table")
-	for _, w := range []string{"Goroutines\t42", "Resident memory\t64MiB", "Uptime\t1h"} {
+	for _, w := range []string{"Goroutines\t42", "Resident memory\t64MiB", "Uptime\t1h", "Data directory size\t5MiB"} {
 		if !strings.Contains(rt, w) {
 			t.Errorf("runtime table lacks %q: %q", w, rt)
 		}
 	}
 	b.wait("#blocks-table")
 	rows := cells(b, "#blocks-table tbody tr")
-	if len(rows) != 2 || rows[0][4] != "1" || rows[1][4] != "2" || rows[0][9] != "1.50" || rows[1][9] != "1.20" {
-		t.Errorf("blocks %q: want levels 1, 2 and 1.50, 1.20 bytes per sample", rows)
+	if len(rows) != 2 || rows[0][1] != "0" || rows[1][1] != "1" || rows[0][5] != "1" || rows[1][5] != "2" || rows[0][10] != "1.50" || rows[1][10] != "1.20" {
+		t.Errorf("blocks %q: want shards 0, 1, levels 1, 2 and 1.50, 1.20 bytes per sample", rows)
 	}
 	if s := b.text("#walreplay-state"); s != "replay finished" {
 		t.Errorf("WAL replay %q", s)
 	}
 	b.wait("#counters-list")
-	if s := b.text("#counters-list"); !strings.Contains(s, "tsdb_head_samples_appended_total\t123,456") {
-		t.Errorf("counters %q", s)
+	counters := b.text("#counters-list")
+	for _, w := range []string{"tsdb_head_samples_appended_total\t123,456", "tsdb_append_samples_rejected_total\t10", `{reason="too_old"}` + "\t7", `{reason="out_of_order"}` + "\t3"} {
+		if !strings.Contains(counters, w) {
+			t.Errorf("counters lack %q: %q", w, counters)
+		}
 	}
 	b.wait("#flags-table")
 	b.screenshot("status")
+	b.fullScreenshot("status-full")
 }
 
 func TestBrowser_NarrowAndDarkTheme(t *testing.T) {
@@ -288,10 +292,11 @@ func TestBrowser_NarrowAndDarkTheme(t *testing.T) {
 		b.open(p)
 		b.do("settle", chromedp.Sleep(300*time.Millisecond))
 		if w := evalJS[[]int](b, `[document.documentElement.scrollWidth, window.innerWidth]`); w[0] > w[1] {
-			t.Errorf("%s scrolls sideways at 400px: %d > %d", p, w[0], w[1])
+			wide := evalJS[[]string](b, `[...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth).slice(0, 5).map((e) => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))`)
+			t.Errorf("%s scrolls sideways at 400px: %d > %d; widest: %q", p, w[0], w[1], wide)
 		}
+		b.screenshot(strings.TrimPrefix(p, "/") + "-narrow")
 	}
-	b.screenshot("status-narrow")
 
 	d := newBrowser(t, base, 1280, 800)
 	d.do("dark", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
@@ -331,4 +336,44 @@ func TestBrowser_BasicAuth(t *testing.T) {
 	}))
 	b.open(q("up"))
 	b.wait(`.sb-chart[data-series="3"]`)
+}
+
+func TestBrowser_RangeStepResolutionAndUTC(t *testing.T) {
+	b := newBrowser(t, testServer(t, nil), 1280, 800)
+	b.open(q("up"))
+	b.wait(`.sb-chart[data-series="3"]`)
+	if n := evalJS[int](b, `document.querySelectorAll('#range-presets option').length`); n != 12 {
+		t.Errorf("%d range presets, want 12", n)
+	}
+	stats := func(want string) {
+		t.Helper()
+		b.do("stats "+want, pollJS(`document.getElementById('stats').textContent.includes(`+"`"+want+"`"+`)`))
+	}
+	stats("step 9s") // 1h / 400 points
+	// A typed range runs at once with Enter; the step follows it.
+	b.do("range 6h", chromedp.SetValue(chromedp.CSS("#range"), "6h"), chromedp.Focus(chromedp.CSS("#range")), enter())
+	stats("step 54s") // 6h / 400
+	if !strings.Contains(evalJS[string](b, `location.search`), "range=6h") {
+		t.Errorf("range not in the URL: %s", evalJS[string](b, `location.search`))
+	}
+	// Resolution "high" is 1,000 points; an explicit step wins over it.
+	b.do("high", chromedp.SetValue(chromedp.CSS("#res"), "high"), chromedp.Evaluate[chromedp.Void](`document.getElementById('res').dispatchEvent(new Event('change'))`))
+	stats("step 22s")
+	b.do("step 5m", chromedp.SetValue(chromedp.CSS("#step"), "5m"), chromedp.Focus(chromedp.CSS("#step")), enter())
+	stats("step 5m")
+	if pts := evalJS[int](b, `Number(document.querySelector('.sb-chart').dataset.points)`); pts < 3*72 || pts > 3*73 {
+		t.Errorf("%d points drawn for 3 series over 6h at 5m, want 72 or 73 each", pts)
+	}
+	// UTC: the tooltip's time is marked Z.
+	b.do("utc", chromedp.SetValue(chromedp.CSS("#tz"), "utc"), chromedp.Evaluate[chromedp.Void](`document.getElementById('tz').dispatchEvent(new Event('change'))`))
+	b.wait(`.sb-chart[data-series="3"]`)
+	x, y := b.center(".sb-canvas")
+	b.do("hover", chromedp.MouseEvent(chromedp.MouseMoved, x, y))
+	b.wait(".sb-tooltip")
+	if s := b.text(".tt-time"); !strings.HasSuffix(s, "Z") {
+		t.Errorf("UTC tooltip time %q", s)
+	}
+	if !strings.Contains(evalJS[string](b, `location.search`), "tz=utc") {
+		t.Errorf("time zone not in the URL")
+	}
 }

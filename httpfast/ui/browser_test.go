@@ -120,10 +120,14 @@ func (b *browser) addErr(s string) {
 	b.mu.Unlock()
 }
 
+// stepTimeout bounds one browser step: generous, because CI machines and
+// -race slow the page and the server down many times over.
+const stepTimeout = 60 * time.Second
+
 // do runs steps with a time bound and fails the test on error.
 func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		b.t.Fatalf("%s: %v", what, err)
@@ -148,7 +152,7 @@ func (b *browser) click(sel string) {
 
 func (b *browser) text(sel string) string {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
 	defer cancel()
 	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel), chromedp.NodeVisible))
 	if err != nil {
@@ -160,7 +164,7 @@ func (b *browser) text(sel string) string {
 // evalJS evaluates js in the page and decodes its JSON value.
 func evalJS[T any](b *browser, js string) T {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
 	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
 	if err != nil {
@@ -178,11 +182,16 @@ func (b *browser) center(sel string) (x, y float64) {
 
 // screenshot saves a PNG of the page under the test's artefact directory
 // (go test -artifacts keeps them) and, with UI_SCREENSHOTS=dir, there too.
-func (b *browser) screenshot(name string) {
+func (b *browser) screenshot(name string) { b.shot(name, chromedp.CaptureScreenshot()) }
+
+// fullScreenshot saves the whole page, below the fold too.
+func (b *browser) fullScreenshot(name string) { b.shot(name, chromedp.FullScreenshot(100)) }
+
+func (b *browser) shot(name string, capture chromedp.Action[[]byte]) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	png, err := chromedp.Run(ctx, capture)
 	if err != nil {
 		b.t.Fatalf("screenshot: %v", err)
 	}
@@ -243,6 +252,7 @@ func TestBrowser_QueryGraph(t *testing.T) {
 	// First render time and page weight, as a Lighthouse run would report.
 	type perf struct {
 		FirstRender float64 `json:"firstRender"`
+		FirstGraph  float64 `json:"firstGraph"`
 		Transfer    float64 `json:"transfer"`
 		Decoded     float64 `json:"decoded"`
 		Resources   int     `json:"resources"`
@@ -251,7 +261,8 @@ func TestBrowser_QueryGraph(t *testing.T) {
 		const m = performance.getEntriesByName('sb-first-render')[0];
 		const rs = performance.getEntriesByType('resource').filter((r) => r.name.includes('/ui/static/'));
 		const nav = performance.getEntriesByType('navigation')[0];
-		return {firstRender: m ? m.startTime : -1,
+		const g = performance.getEntriesByName('sb-first-graph')[0];
+		return {firstRender: m ? m.startTime : -1, firstGraph: g ? g.startTime : -1,
 			transfer: rs.reduce((a, r) => a + r.transferSize, nav.transferSize),
 			decoded: rs.reduce((a, r) => a + r.decodedBodySize, nav.decodedBodySize),
 			resources: rs.length + 1};
@@ -259,8 +270,11 @@ func TestBrowser_QueryGraph(t *testing.T) {
 	if p.FirstRender <= 0 {
 		t.Errorf("no sb-first-render mark: the app did not finish its first render")
 	}
-	t.Logf("first render of the query page: %.0f ms after navigation start; page weight %d requests, %.0f bytes transferred, %.0f decoded",
-		p.FirstRender, p.Resources, p.Transfer, p.Decoded)
+	if p.FirstGraph < p.FirstRender {
+		t.Errorf("no sb-first-graph mark after the first render (%v, %v)", p.FirstRender, p.FirstGraph)
+	}
+	t.Logf("query page: first render %.0f ms, first graph %.0f ms after navigation start; page weight %d requests, %.0f bytes transferred, %.0f decoded",
+		p.FirstRender, p.FirstGraph, p.Resources, p.Transfer, p.Decoded)
 }
 
 // enter presses Enter as a real keyboard does: one keyDown carrying the
@@ -283,4 +297,9 @@ func enter() chromedp.Action[chromedp.Void] {
 // fmtSscan reads "<value> @<seconds>" from a raw-sample line.
 func fmtSscan(line string, v, ts *float64) (int, error) {
 	return fmt.Sscanf(line, "%g @%g", v, ts)
+}
+
+// pollJS waits until the JavaScript predicate is true.
+func pollJS(pred string) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](pred, chromedp.WithPollingTimeout(stepTimeout))
 }

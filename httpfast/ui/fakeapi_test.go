@@ -72,11 +72,11 @@ func (f *fakeAPI) register(s *httpfast.Server) {
 		ok(ctx, map[string]any{"blocks": []map[string]any{
 			{"ulid": "01JF0000000000000000000000", "minTime": 1764720000000, "maxTime": 1764727200000, "version": 1,
 				"stats": map[string]any{"numSamples": 720000, "numSeries": 1000, "numChunks": 6000}, "compaction": map[string]any{"level": 1},
-				"sizeBytes": 1080000},
+				"shard": 0, "sizeBytes": 1080000},
 			{"ulid": "01JF0000000000000000000001", "minTime": 1764727200000, "maxTime": 1764734400000, "version": 1,
 				"stats": map[string]any{"numSamples": 1440000, "numSeries": 1000, "numChunks": 12000}, "compaction": map[string]any{"level": 2},
-				"sizeBytes": 1728000},
-		}}, nil, nil)
+				"shard": 1, "sizeBytes": 1728000},
+		}, "dataDirBytes": 5 << 20}, nil, nil)
 	})
 	get("status/buildinfo", func(ctx *fasthttp.RequestCtx) {
 		ok(ctx, map[string]string{"version": "0.1.0-test", "revision": "abc123", "branch": "main", "buildUser": "ci", "buildDate": "20261203-06:00:00", "goVersion": "go1.26.8"}, nil, nil)
@@ -165,52 +165,52 @@ func (f *fakeAPI) parseQuery(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// eval returns the fake result series of q at time t (seconds): label
-// sets and values.
-func (f *fakeAPI) eval(q string, t float64) ([]map[string]string, []float64, []string, []string) {
-	var ms []map[string]string
-	var vs []float64
-	var warns, infos []string
+// eval returns the fake result of q: its label sets, the value of
+// series i at time t (seconds), warnings and infos.
+func (f *fakeAPI) eval(q string) ([]map[string]string, func(i int, t float64) float64, []string, []string) {
 	switch q {
 	case "many":
-		for i := range 150 {
-			ms, vs = append(ms, map[string]string{"__name__": "many", "i": strconv.Itoa(i)}), append(vs, float64(i))
+		ms := make([]map[string]string, 150)
+		for i := range ms {
+			ms[i] = map[string]string{"__name__": "many", "i": strconv.Itoa(i)}
 		}
+		return ms, func(i int, _ float64) float64 { return float64(i) }, nil, nil
 	case "warn_metric":
-		ms, vs = append(ms, map[string]string{"__name__": "warn_metric"}), append(vs, 5)
-		warns = []string{"fake warning: this is what a warning looks like"}
-		infos = []string{"fake info: PromQL info: metric might not be a counter"}
+		return []map[string]string{{"__name__": "warn_metric"}}, func(int, float64) float64 { return 5 },
+			[]string{"fake warning: this is what a warning looks like"},
+			[]string{"fake info: PromQL info: metric might not be a counter"}
 	case "sum(tsdb_head_series)":
-		ms, vs = append(ms, map[string]string{}), append(vs, 1000+math.Mod(t, 86400)/100)
-	default:
-		// A series selector over the fixed series.
-		e, err := parser.NewParser(parser.Options{}).ParseExpr(q)
-		if err != nil {
-			return nil, nil, nil, nil
-		}
-		sel, isSel := e.(*parser.VectorSelector)
-		if !isSel {
-			return nil, nil, nil, nil
-		}
-	next:
-		for i, s := range f.series {
-			for _, lm := range sel.LabelMatchers {
-				if !lm.Matches(s[lm.Name]) {
-					continue next
-				}
+		return []map[string]string{{}}, func(_ int, t float64) float64 { return 1000 + math.Mod(t, 86400)/100 }, nil, nil
+	}
+	// A series selector over the fixed series.
+	e, err := parser.NewParser(parser.Options{}).ParseExpr(q)
+	if err != nil {
+		return nil, nil, nil, nil
+	}
+	sel, isSel := e.(*parser.VectorSelector)
+	if !isSel {
+		return nil, nil, nil, nil
+	}
+	var ms []map[string]string
+	var fns []func(t float64) float64
+next:
+	for i, s := range f.series {
+		for _, lm := range sel.LabelMatchers {
+			if !lm.Matches(s[lm.Name]) {
+				continue next
 			}
-			ms = append(ms, s)
-			switch s["__name__"] {
-			case "up": // 1, 2, 3 for instances a, b, c
-				vs = append(vs, float64(i+1))
-			case "node_cpu_seconds_total": // a counter: t/1000, cpu 1 100 higher
-				vs = append(vs, t/1000+float64(100*(i-3)))
-			default:
-				vs = append(vs, 42)
-			}
+		}
+		ms = append(ms, s)
+		switch s["__name__"] {
+		case "up": // 1, 2, 3 for instances a, b, c
+			fns = append(fns, func(float64) float64 { return float64(i + 1) })
+		case "node_cpu_seconds_total": // a counter: t/1000, cpu 1 100 higher
+			fns = append(fns, func(t float64) float64 { return t/1000 + float64(100*(i-3)) })
+		default:
+			fns = append(fns, func(float64) float64 { return 42 })
 		}
 	}
-	return ms, vs, warns, infos
+	return ms, func(i int, t float64) float64 { return fns[i](t) }, nil, nil
 }
 
 func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
@@ -222,24 +222,23 @@ func (f *fakeAPI) query(ctx *fasthttp.RequestCtx) {
 	}
 	t, _ := strconv.ParseFloat(string(ctx.QueryArgs().Peek("time")), 64)
 	if strings.HasSuffix(q, "[5m]") { // raw samples of a range: a matrix
-		ms, _, _, _ := f.eval(strings.TrimSuffix(q, "[5m]"), t)
+		ms, val, _, _ := f.eval(strings.TrimSuffix(q, "[5m]"))
 		res := []map[string]any{}
 		for i, m := range ms {
 			var vals [][2]any
 			for k := 4; k >= 0; k-- {
 				ts := math.Floor(t) - float64(60*k)
-				_, vs, _, _ := f.eval(strings.TrimSuffix(q, "[5m]"), ts)
-				vals = append(vals, [2]any{ts, fmtFloat(vs[i])})
+				vals = append(vals, [2]any{ts, fmtFloat(val(i, ts))})
 			}
 			res = append(res, map[string]any{"metric": m, "values": vals})
 		}
 		ok(ctx, map[string]any{"resultType": "matrix", "result": res}, nil, nil)
 		return
 	}
-	ms, vs, w, in := f.eval(q, t)
+	ms, val, w, in := f.eval(q)
 	res := []map[string]any{}
 	for i, m := range ms {
-		res = append(res, map[string]any{"metric": m, "value": [2]any{t, fmtFloat(vs[i])}})
+		res = append(res, map[string]any{"metric": m, "value": [2]any{t, fmtFloat(val(i, t))}})
 	}
 	ok(ctx, map[string]any{"resultType": "vector", "result": res}, w, in)
 }
@@ -261,13 +260,12 @@ func (f *fakeAPI) queryRange(ctx *fasthttp.RequestCtx) {
 		apiErr(ctx, "bad_data", "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)")
 		return
 	}
-	ms, _, w, in := f.eval(q, start)
+	ms, val, w, in := f.eval(q)
 	res := []map[string]any{}
 	for i, m := range ms {
 		var vals [][2]any
 		for t := math.Ceil(start/step) * step; t <= end; t += step {
-			_, vs, _, _ := f.eval(q, t)
-			vals = append(vals, [2]any{t, fmtFloat(vs[i])})
+			vals = append(vals, [2]any{t, fmtFloat(val(i, t))})
 		}
 		res = append(res, map[string]any{"metric": m, "values": vals})
 	}

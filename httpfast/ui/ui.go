@@ -94,6 +94,15 @@ func Load() (*Set, error) {
 		return nil, fmt.Errorf("ui: assets/index.html is missing")
 	}
 	shell = bytes.ReplaceAll(shell, []byte("{{STATIC}}"), []byte(s.Prefix))
+	// Preload every module: without it the browser discovers them one
+	// import level at a time (app.js → query.js → chart.js → format.js).
+	var preload bytes.Buffer
+	for _, n := range names {
+		if name := strings.TrimPrefix(n, "assets/"); path.Ext(name) == ".js" && name != "app.js" {
+			fmt.Fprintf(&preload, "<link rel=\"modulepreload\" href=\"%s%s\">\n", s.Prefix, name)
+		}
+	}
+	shell = bytes.ReplaceAll(shell, []byte("{{PRELOAD}}\n"), preload.Bytes())
 	if s.index, err = newAsset(shell, "index.html", sum); err != nil {
 		return nil, err
 	}

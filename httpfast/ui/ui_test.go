@@ -5,8 +5,10 @@ import (
 	"compress/gzip"
 	"context"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +27,9 @@ func testServer(t *testing.T, web *httpfast.WebConfig) string {
 	reg := prometheus.NewRegistry()
 	promauto.With(reg).NewCounter(prometheus.CounterOpts{Name: "tsdb_head_samples_appended_total", Help: "test"}).Add(123456)
 	promauto.With(reg).NewGauge(prometheus.GaugeOpts{Name: "process_resident_memory_bytes", Help: "test"}).Set(64 << 20)
+	rej := promauto.With(reg).NewCounterVec(prometheus.CounterOpts{Name: "tsdb_append_samples_rejected_total", Help: "test"}, []string{"reason"})
+	rej.WithLabelValues("too_old").Add(7)
+	rej.WithLabelValues("out_of_order").Add(3)
 	srv, err := httpfast.New(httpfast.Options{Registerer: reg, Gatherer: reg, Web: web, DisableQueryAPI: true})
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +45,7 @@ func testServer(t *testing.T, web *httpfast.WebConfig) string {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
 			t.Error(err)
@@ -186,7 +191,9 @@ func TestAssetSizes(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw, gz := 0, 0
-	for n, s := range set.Sizes() {
+	sizes := set.Sizes()
+	for _, n := range slices.Sorted(maps.Keys(sizes)) {
+		s := sizes[n]
 		t.Logf("%-18s %6d bytes, %5d gzipped", n, s[0], s[1])
 		raw += s[0]
 		gz += s[1]

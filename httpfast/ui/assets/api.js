@@ -42,8 +42,8 @@ export async function api(path, params = {}, opts = {}) {
 
 // labelValues returns the values of label name (optionally only of series
 // matching the selectors in match).
-export async function labelValues(name, match, opts) {
-  const r = await api('label/' + encodeURIComponent(name) + '/values', { 'match[]': match }, opts);
+export async function labelValues(name, match, opts, limit) {
+  const r = await api('label/' + encodeURIComponent(name) + '/values', { 'match[]': match, limit }, opts);
   return r.data || [];
 }
 

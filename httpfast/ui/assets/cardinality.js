@@ -44,7 +44,7 @@ export function cardinalityPage(main) {
         el('dl', {},
           el('dt', {}, 'Series'), el('dd', { id: 'num-series' }, (h.numSeries ?? 0).toLocaleString()),
           el('dt', {}, 'Label pairs'), el('dd', {}, (h.numLabelPairs ?? 0).toLocaleString()),
-          el('dt', {}, 'Chunks'), el('dd', {}, (h.chunkCount ?? 0).toLocaleString()),
+          el('dt', {}, 'Chunks'), el('dd', {}, h.chunkCount >= 0 ? h.chunkCount.toLocaleString() : '—'),
           el('dt', {}, 'Time range'), el('dd', {}, h.minTime && h.maxTime && h.minTime <= h.maxTime ? `${formatTime(h.minTime)} – ${formatTime(h.maxTime)}` : '—'))),
       topTable('top-metrics', 'Series by metric name', d.seriesCountByMetricName || [], h.numSeries,
         (n) => '/query?' + new URLSearchParams({ expr: n })),

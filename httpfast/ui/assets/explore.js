@@ -6,6 +6,9 @@ import { api, labelValues } from './api.js';
 import { el, formatSeries } from './format.js';
 
 const maxSeries = 500;
+// maxValues bounds the values listed for one label (a label with a
+// million values would otherwise arrive whole).
+const maxValues = 10000;
 
 function selectorFor(label, value) {
   return `{${label}="${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"}`;
@@ -54,7 +57,8 @@ export function explorePage(main) {
   function renderValues() {
     const f = filterValues.value.toLowerCase();
     const shown = values.filter((v) => v.toLowerCase().includes(f));
-    valuesHead.textContent = st.label ? `Values of ${st.label} (${values.length})` : 'Values';
+    const n = values.length > maxValues ? `more than ${maxValues}` : values.length;
+    valuesHead.textContent = st.label ? `Values of ${st.label} (${n})` : 'Values';
     valuesList.replaceChildren(...shown.slice(0, 2000).map((v) => {
       const c = pairCounts.get(st.label + '=' + v);
       return el('li', { class: v === st.value ? 'on' : '', dataset: { value: v }, onclick: () => pickValue(v) },
@@ -70,7 +74,7 @@ export function explorePage(main) {
     seriesList.replaceChildren();
     seriesHead.textContent = 'Series';
     try {
-      values = await labelValues(n, undefined, opts);
+      values = await labelValues(n, undefined, opts, maxValues + 1);
     } catch (e) { fail(e); return; }
     renderValues();
   }

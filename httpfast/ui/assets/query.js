@@ -245,6 +245,7 @@ export function queryPage(main) {
       vs: (s.values || []).map((p) => Number(p[1])),
     }));
     chart.setData(series, { start, end, step: stepMs, stacked: st.stacked, unit: st.unit, utc: st.utc });
+    if (!performance.getEntriesByName('sb-first-graph').length) performance.mark('sb-first-graph');
   }
 
   function zoom(a, b) {

@@ -58,9 +58,12 @@ export function statusPage(main) {
       ['Build user', b.buildUser], ['Build date', b.buildDate], ['Go version', b.goVersion]]));
   }).catch(fail(build));
 
+  const blocksP = api('status/tsdb/blocks', {}, opts);
+  blocksP.catch(() => {});
   api('status/runtimeinfo', {}, opts).then(async (r) => {
     const x = r.data;
     const rss = await metric('process_resident_memory_bytes').catch(() => undefined);
+    const dir = await blocksP.then((b) => b.data.dataDirBytes, () => undefined);
     const up = (Date.parse(x.serverTime) - Date.parse(x.startTime)) / 1000;
     runtime.body.replaceChildren(kv('runtime-table', [
       ['Start time', x.startTime], ['Uptime', Number.isFinite(up) ? formatDuration(Math.round(up)) : '—'],
@@ -69,7 +72,7 @@ export function statusPage(main) {
       ['Goroutines', x.goroutineCount], ['GOMAXPROCS', x.GOMAXPROCS],
       ['GOMEMLIMIT', x.GOMEMLIMIT >= 9e18 ? 'none' : formatValue(x.GOMEMLIMIT, 'bin') + 'B'], ['GOGC', x.GOGC || '100'], ['GODEBUG', x.GODEBUG || ''],
       ['Storage retention', x.storageRetention], ['Corruptions', x.corruptionCount],
-      ...(x.dataDirBytes !== undefined ? [['Data directory size', formatValue(x.dataDirBytes, 'bin') + 'B']] : []),
+      ['Data directory size', dir !== undefined ? formatValue(dir, 'bin') + 'B' : '—'],
     ]));
   }).catch(fail(runtime));
 
@@ -87,7 +90,7 @@ export function statusPage(main) {
     const h = r.data.headStats || {};
     const appended = await metric('tsdb_head_samples_appended_total').catch(() => undefined);
     head.body.replaceChildren(kv('head-table', [
-      ['Series', (h.numSeries ?? 0).toLocaleString()], ['Chunks', (h.chunkCount ?? 0).toLocaleString()],
+      ['Series', (h.numSeries ?? 0).toLocaleString()], ['Chunks', h.chunkCount >= 0 ? h.chunkCount.toLocaleString() : '—'], // negative: not counted
       ['Label pairs', (h.numLabelPairs ?? 0).toLocaleString()],
       ['Min time', h.minTime && h.minTime <= h.maxTime ? formatTime(h.minTime) : '—'],
       ['Max time', h.maxTime && h.minTime <= h.maxTime ? formatTime(h.maxTime) : '—'],
@@ -95,31 +98,46 @@ export function statusPage(main) {
     ]));
   }).catch(fail(head));
 
-  api('status/tsdb/blocks', {}, opts).then((r) => {
+  blocksP.then((r) => {
     const bs = (r.data.blocks || []).slice().sort((a, b) => a.minTime - b.minTime);
     if (!bs.length) { blocks.body.replaceChildren(el('p', { class: 'muted', id: 'no-blocks' }, 'no blocks yet: every sample is still in the head')); return; }
     const tot = bs.reduce((t, b) => ({ s: t.s + (b.stats?.numSamples || 0), z: t.z + (b.sizeBytes || 0) }), { s: 0, z: 0 });
     blocks.body.replaceChildren(el('table', { id: 'blocks-table', class: 'sb-table' },
-      el('thead', {}, el('tr', {}, ['ULID', 'Min time', 'Max time', 'Span', 'Level', 'Series', 'Samples', 'Chunks', 'Size', 'Bytes/sample'].map((h) => el('th', {}, h)))),
+      el('thead', {}, el('tr', {}, ['ULID', 'Shard', 'Min time', 'Max time', 'Span', 'Level', 'Series', 'Samples', 'Chunks', 'Size', 'Bytes/sample'].map((h) => el('th', {}, h)))),
       el('tbody', {}, bs.map((b) => {
         const s = b.stats || {};
-        return el('tr', {}, el('td', { class: 'mono' }, b.ulid), el('td', {}, formatTime(b.minTime)), el('td', {}, formatTime(b.maxTime)),
+        return el('tr', {}, el('td', { class: 'mono' }, b.ulid), el('td', { class: 'num' }, b.shard ?? ''), el('td', {}, formatTime(b.minTime)), el('td', {}, formatTime(b.maxTime)),
           el('td', {}, formatDuration((b.maxTime - b.minTime) / 1000)), el('td', { class: 'num' }, b.compaction?.level ?? ''),
           el('td', { class: 'num' }, (s.numSeries || 0).toLocaleString()), el('td', { class: 'num' }, (s.numSamples || 0).toLocaleString()),
           el('td', { class: 'num' }, (s.numChunks || 0).toLocaleString()),
           el('td', { class: 'num' }, b.sizeBytes !== undefined ? formatValue(b.sizeBytes, 'bin') + 'B' : '—'),
           el('td', { class: 'num' }, b.sizeBytes !== undefined && s.numSamples ? (b.sizeBytes / s.numSamples).toFixed(2) : '—'));
       })),
-      el('tfoot', {}, el('tr', {}, el('td', { colspan: 6 }, `${bs.length} blocks`), el('td', { class: 'num' }, tot.s.toLocaleString()), el('td', {}),
+      el('tfoot', {}, el('tr', {}, el('td', { colspan: 7 }, `${bs.length} blocks`), el('td', { class: 'num' }, tot.s.toLocaleString()), el('td', {}),
         el('td', { class: 'num' }, tot.z ? formatValue(tot.z, 'bin') + 'B' : '—'), el('td', { class: 'num' }, tot.z && tot.s ? (tot.z / tot.s).toFixed(2) : '—')))));
   }).catch(fail(blocks));
 
   metricsP.then((ms) => {
-    const sum = new Map();
-    for (const m of ms) if (m.name.startsWith('tsdb_')) sum.set(m.name, (sum.get(m.name) || 0) + m.value);
+    // Per family: the sum, and each series when there are only a few
+    // (the ingest counters by protocol, rejects by reason).
+    const fams = new Map();
+    for (const m of ms) {
+      if (!m.name.startsWith('tsdb_') || /_bucket$/.test(m.name)) continue;
+      if (!fams.has(m.name)) fams.set(m.name, []);
+      fams.get(m.name).push(m);
+    }
     const secs = counterSections.map(([title, re]) => {
-      const rows = [...sum].filter(([n]) => re.test(n)).sort();
-      return rows.length ? el('div', { class: 'counter-group' }, el('h4', {}, title), kv('', rows.map(([n, v]) => [n, v.toLocaleString()]))) : null;
+      const names = [...fams.keys()].filter((n) => re.test(n)).sort();
+      if (!names.length) return null;
+      const rows = [];
+      for (const n of names) {
+        const xs = fams.get(n);
+        rows.push([n, xs.reduce((a, m) => a + m.value, 0).toLocaleString()]);
+        if (xs.length > 1 && xs.length <= 12) {
+          for (const m of xs) if (m.value) rows.push([el('span', { class: 'sub' }, m.labels), m.value.toLocaleString()]);
+        }
+      }
+      return el('div', { class: 'counter-group' }, el('h4', {}, title), kv('', rows));
     }).filter(Boolean);
     counters.body.replaceChildren(el('div', { id: 'counters-list', class: 'counter-groups' }, secs.length ? secs : el('p', { class: 'muted' }, 'no tsdb_* metrics on /metrics')));
   }).catch(fail(counters));
