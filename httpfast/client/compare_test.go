@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,6 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/snappy"
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/stretchr/testify/require"
 
 	"github.com/silverback-tsdb/tsdb/httpfast"
@@ -695,5 +701,119 @@ func TestPrometheus3_CompareAdmin(t *testing.T) {
 		case "shape":
 			require.True(t, sameShape(theirs.env["data"], ours.env["data"]), "%s: %s vs %s", name, ours.raw, theirs.raw)
 		}
+	}
+}
+
+// readBoth posts a remote read request to a server and decodes the
+// answer: SAMPLES into series, STREAMED_XOR_CHUNKS frame by frame.
+func readAnswer(t *testing.T, base string, req *prompb.ReadRequest) (int, string, map[string][]prompb.Sample) {
+	t.Helper()
+	b, err := req.Marshal()
+	require.NoError(t, err)
+	hr, err := http.NewRequest("POST", base+"/api/v1/read", bytes.NewReader(snappy.Encode(nil, b)))
+	require.NoError(t, err)
+	hr.Header.Set("Content-Type", "application/x-protobuf")
+	hr.Header.Set("Content-Encoding", "snappy")
+	hr.Header.Set("X-Prometheus-Remote-Read-Version", "0.1.0")
+	resp, err := http.DefaultClient.Do(hr)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	out := map[string][]prompb.Sample{}
+	ct := resp.Header.Get("Content-Type")
+	if resp.StatusCode != 200 {
+		return resp.StatusCode, ct, nil
+	}
+	key := func(qi int64, ls []prompb.Label) string {
+		k := strconv.FormatInt(qi, 10)
+		for _, l := range ls {
+			k += " " + l.Name + "=" + l.Value
+		}
+		return k
+	}
+	if strings.HasPrefix(ct, "application/x-streamed-protobuf") {
+		r := bufio.NewReader(bytes.NewReader(body))
+		for {
+			n, err := binary.ReadUvarint(r)
+			if err == io.EOF {
+				break
+			}
+			require.NoError(t, err)
+			frame := make([]byte, 4+n)
+			_, err = io.ReadFull(r, frame)
+			require.NoError(t, err)
+			require.Equal(t, binary.BigEndian.Uint32(frame[:4]), crc32.Checksum(frame[4:], crc32.MakeTable(crc32.Castagnoli)))
+			var m prompb.ChunkedReadResponse
+			require.NoError(t, m.Unmarshal(frame[4:]))
+			for _, cs := range m.ChunkedSeries {
+				k := key(m.QueryIndex, cs.Labels)
+				for _, c := range cs.Chunks {
+					xc, err := chunkenc.FromData(chunkenc.EncXOR, c.Data)
+					require.NoError(t, err)
+					it := xc.Iterator(nil)
+					for it.Next() == chunkenc.ValFloat {
+						ts, v := it.At()
+						out[k] = append(out[k], prompb.Sample{Timestamp: ts, Value: v})
+					}
+				}
+			}
+		}
+		return 200, ct, out
+	}
+	raw, err := snappy.Decode(nil, body)
+	require.NoError(t, err)
+	var rr prompb.ReadResponse
+	require.NoError(t, rr.Unmarshal(raw))
+	for qi, res := range rr.Results {
+		for _, ts := range res.Timeseries {
+			out[key(int64(qi), ts.Labels)] = ts.Samples
+		}
+	}
+	return 200, ct, out
+}
+
+// TestPrometheus3_CompareRemoteRead reads the capture through remote read
+// from Prometheus 3.16 and from us, in both response types, and compares
+// every series and sample.
+func TestPrometheus3_CompareRemoteRead(t *testing.T) {
+	prom := prometheus3()
+	if prom == "" {
+		t.Skip("Prometheus 3 is not installed (go install github.com/prometheus/prometheus/cmd/prometheus@v0.316.0, or set TSDB_PROMETHEUS3)")
+	}
+	ts := newTestServer(t, httpfast.Options{})
+	pbase := startPrometheus(t, prom)
+	loadBoth(t, newClient(t, ts.addr, client.Options{}), pbase)
+	queries := []*prompb.Query{
+		{StartTimestampMs: 1795475719404, EndTimestampMs: 1795476319000, Matchers: []*prompb.LabelMatcher{{Type: prompb.LabelMatcher_EQ, Name: "__name__", Value: "node_cpu_seconds_total"}}},
+		{StartTimestampMs: 1795476000000, EndTimestampMs: 1795476100000, Matchers: []*prompb.LabelMatcher{{Type: prompb.LabelMatcher_RE, Name: "__name__", Value: "go_.*"}, {Type: prompb.LabelMatcher_NEQ, Name: "quantile", Value: "0.5"}}},
+		{StartTimestampMs: 0, EndTimestampMs: 1, Matchers: []*prompb.LabelMatcher{{Type: prompb.LabelMatcher_EQ, Name: "__name__", Value: "go_goroutines"}}},
+	}
+	for _, types := range [][]prompb.ReadRequest_ResponseType{nil, {prompb.ReadRequest_SAMPLES}, {prompb.ReadRequest_STREAMED_XOR_CHUNKS}, {prompb.ReadRequest_STREAMED_XOR_CHUNKS, prompb.ReadRequest_SAMPLES}} {
+		req := &prompb.ReadRequest{Queries: queries, AcceptedResponseTypes: types}
+		oc, oct, ours := readAnswer(t, ts.addr, req)
+		pc, pct, theirs := readAnswer(t, pbase, req)
+		require.Equal(t, pc, oc, "%v", types)
+		require.Equal(t, pct, oct, "%v", types)
+		require.NotEmpty(t, ours)
+		require.Equal(t, len(theirs), len(ours), "%v", types)
+		for k, ps := range theirs {
+			os := ours[k]
+			require.Len(t, os, len(ps), k)
+			for i := range ps {
+				require.Equal(t, ps[i].Timestamp, os[i].Timestamp, k)
+				require.Equal(t, math.Float64bits(ps[i].Value), math.Float64bits(os[i].Value), k)
+			}
+		}
+	}
+	// Malformed: both refuse with 400.
+	for _, body := range [][]byte{[]byte("garbage"), snappy.Encode(nil, []byte{0xff, 0xff})} {
+		o, err := http.Post(ts.addr+"/api/v1/read", "application/x-protobuf", bytes.NewReader(body))
+		require.NoError(t, err)
+		o.Body.Close()
+		p, err := http.Post(pbase+"/api/v1/read", "application/x-protobuf", bytes.NewReader(body))
+		require.NoError(t, err)
+		p.Body.Close()
+		require.Equal(t, p.StatusCode, o.StatusCode)
 	}
 }
