@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
 
 	"github.com/silverback-tsdb/tsdb/pipeline"
 )
@@ -132,7 +133,10 @@ func (s *Server) apiHandler(f apiFunc) fasthttp.RequestHandler {
 		res := f(ctx, qb)
 		if res.err != nil {
 			if res.err.typ == errorInternal {
-				s.log.Warn("query API internal error") // message logged, not leaked beyond the envelope
+				// Storage failures may name files: logged in full, answered
+				// without detail (as every other endpoint does).
+				s.log.Error("query API: internal error", zap.ByteString("path", ctx.Path()), zap.Error(res.err.err))
+				res.err = &apiError{typ: errorInternal, err: errors.New("internal storage error; see the server log")}
 			}
 			writeAPIError(ctx, res.err)
 			return

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
 
 	"github.com/silverback-tsdb/tsdb/pipeline"
 )
@@ -205,13 +206,13 @@ func (s *Server) readSamples(ctx *fasthttp.RequestCtx, db *pipeline.DB, queries 
 var errReadTooManySamples = fmt.Errorf("remote read: exceeded the sample limit of %d; narrow the query", maxReadSamples)
 
 func (s *Server) readError(ctx *fasthttp.RequestCtx, err error) {
-	code := fasthttp.StatusInternalServerError
 	if errors.Is(err, errReadTooManySamples) {
-		code = fasthttp.StatusBadRequest
-	} else {
-		s.log.Warn("remote read failed")
+		textError(ctx, err.Error(), fasthttp.StatusBadRequest)
+		return
 	}
-	textError(ctx, err.Error(), code)
+	// Storage failures may name files: logged, answered without detail.
+	s.log.Error("remote read failed", zap.Error(err))
+	textError(ctx, "remote read: internal storage error; see the server log", fasthttp.StatusInternalServerError)
 }
 
 // readStreamed streams the answer frame by frame from the response body
@@ -232,7 +233,7 @@ func (s *Server) readStreamed(ctx *fasthttp.RequestCtx, db *pipeline.DB, queries
 				return fw.series(int64(i), toLabelPairs(se.Labels()), it)
 			})
 			if err != nil {
-				log.Warn("remote read stream cut short")
+				log.Error("remote read stream cut short", zap.Int("query", i), zap.Error(err))
 				return
 			}
 		}
