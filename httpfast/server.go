@@ -1,6 +1,7 @@
 package httpfast
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -165,7 +166,9 @@ type Server struct {
 
 	store atomic.Pointer[storageBox]   // nil until SetStorage: ingest answers 503
 	query atomic.Pointer[QueryBackend] // nil until SetQueryBackend: the query API answers 503
-	ready atomic.Bool                  // /-/ready
+	// optionsHandler answers OPTIONS on /api/v1/ paths (CORS preflight).
+	optionsHandler fasthttp.RequestHandler
+	ready          atomic.Bool // /-/ready
 
 	// ingestSlots bounds concurrent ingest requests (a token per slot);
 	// decodeBudget the decompressed bytes held by all of them.
@@ -340,6 +343,10 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 	if r == nil {
 		r = s.paramRoute(ctx.Path())
 	}
+	if r == nil && !s.opts.DisableQueryAPI && string(ctx.Method()) == fasthttp.MethodOptions && bytes.HasPrefix(ctx.Path(), []byte("/api/v1/")) {
+		s.options(ctx)
+		return
+	}
 	if r == nil {
 		s.m.notFound.Inc()
 		ctx.Error("404 page not found\n", fasthttp.StatusNotFound)
@@ -351,6 +358,10 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 			r.handlers[i](ctx)
 			return
 		}
+	}
+	if string(m) == fasthttp.MethodOptions && !s.opts.DisableQueryAPI && bytes.HasPrefix(ctx.Path(), []byte("/api/v1/")) {
+		s.options(ctx)
+		return
 	}
 	textError(ctx, "405 method not allowed\n", fasthttp.StatusMethodNotAllowed)
 	ctx.Response.Header.Set("Allow", joinMethods(r.methods))

@@ -89,9 +89,6 @@ func apiGet(t *testing.T, url string, data any) {
 // TestBrowser_EndToEnd drives every page against the real API and the
 // real database, comparing what the pages show with what the API says.
 func TestBrowser_EndToEnd(t *testing.T) {
-	if e2eEngine(t, nil) == nil {
-		t.Skip("the end-to-end browser test needs the PromQL engine wired into the query API (branch i15, not on main yet)")
-	}
 	base, _, _ := realServer(t)
 	var blocks struct {
 		Blocks []struct{ ULID string } `json:"blocks"`
