@@ -117,6 +117,7 @@ func TestBrowser_EndToEnd(t *testing.T) {
 
 	b := newBrowser(t, base, 1280, 800)
 	b.open("/explore")
+	b.wait(`#label-names li[data-name="instance"] .count`) // drawn again when the counts arrive
 	b.click(`#label-names li[data-name="instance"]`)
 	b.click(`#label-values li[data-value="b"]`)
 	b.do("series", pollJS(`document.getElementById('series').dataset.count === '4'`))
