@@ -117,7 +117,7 @@ func newShape(c *Config) (*shape, error) {
 		seed:     c.Seed,
 		start:    c.Start,
 		interval: c.Interval.Milliseconds(),
-		paced:    c.Workload != WorkloadBackfill,
+		paced:    c.Workload != WorkloadBackfill && !c.Unpaced,
 		end:      maxTime,
 		job:      nodeJob,
 	}
@@ -136,7 +136,7 @@ func newShape(c *Config) (*shape, error) {
 		}
 		s.tmpl = tmpl
 	}
-	if c.Workload == WorkloadBackfill {
+	if c.Workload == WorkloadBackfill || c.Unpaced {
 		s.end = c.Start + c.BackfillRange.Milliseconds()
 	}
 	if c.Workload == WorkloadChurn {
