@@ -63,4 +63,28 @@ func e2eQuery(t *testing.T, b *browser) {
 		t.Errorf("instant table %q, want 4 rows from 8640 down to 2160", rows)
 	}
 	b.screenshot("e2e-query-table")
+
+	// The engine's infos are shown beside the result: rate() of a metric
+	// whose name says it is no counter.
+	b.do("rate of a gauge", chromedp.SetValue(chromedp.CSS("#expr"), `rate(room_temperature_celsius[5m])`), chromedp.Focus(chromedp.CSS("#expr")), enter())
+	b.wait("#notes")
+	if s := b.text("#notes"); !strings.Contains(s, "info: ") || !strings.Contains(s, "might not be a counter") {
+		t.Errorf("notes %q, want the engine's info that the metric might not be a counter", s)
+	}
+
+	// A syntax error from the real parser, marked where it reports it.
+	b.mu.Lock()
+	b.expect400 = true // the query itself is answered 400
+	b.mu.Unlock()
+	const bad = `sum(rate(node_cpu_seconds_total[5m]) by (cpu`
+	b.do("bad query", chromedp.SetValue(chromedp.CSS("#expr"), bad), chromedp.Focus(chromedp.CSS("#expr")), enter())
+	b.wait("#error #errmark")
+	msg := b.text("#error .msg")
+	pos := evalJS[string](b, `document.getElementById('error').dataset.pos`)
+	// Prometheus's parser: 1:38: parse error: unexpected <by> in
+	// aggregation — offset 37, the "b" of "by".
+	if !strings.Contains(msg, "1:38: parse error") || pos != "37" || b.text("#errmark") != "b" {
+		t.Errorf("error %q marked at %q (%q), want 1:38 at offset 37 on the b of by", msg, pos, b.text("#errmark"))
+	}
+	b.screenshot("e2e-query-error")
 }

@@ -23,8 +23,8 @@ import (
 // realServer wires the UI the way `tsdb start` does — a database, the
 // server with its real query API, the UI — and loads six hours of data
 // over the HTTP import endpoint: node_cpu_seconds_total for 4 CPUs of 2
-// instances (counters, a sample every 30 s) and http_requests_total for
-// 3 codes. A forced head cut moves the older part into blocks.
+// instances (counters, a sample every 30 s), http_requests_total for 3
+// codes and a gauge, room_temperature_celsius. A forced head cut moves the older part into blocks.
 func realServer(t *testing.T) (base string, db *pipeline.DB, end time.Time) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
@@ -68,6 +68,7 @@ func realServer(t *testing.T) (base string, db *pipeline.DB, end time.Time) {
 				fmt.Fprintf(&body, "node_cpu_seconds_total{job=\"node\",instance=%q,cpu=\"%d\",mode=\"user\"} %g %d\n", inst, cpu, k*float64(cpu+1)*3, ts.UnixMilli())
 			}
 		}
+		fmt.Fprintf(&body, "room_temperature_celsius{job=\"env\",room=\"lab\"} %g %d\n", 20+k/720, ts.UnixMilli())
 		for i, code := range []string{"200", "404", "500"} {
 			fmt.Fprintf(&body, "http_requests_total{job=\"api\",code=%q} %g %d\n", code, k*float64(10-3*i), ts.UnixMilli())
 		}
