@@ -436,11 +436,28 @@ func (ev *evaluator) releaseRaw(raw []rseries) {
 // are taken by the consumer (a range function or the result conversion).
 func (ev *evaluator) evalMatrixSelector(e *parser.MatrixSelector, g grid) (*matrixVal, error) {
 	vs := e.VectorSelector.(*parser.VectorSelector)
-	first := selectorTime(g.start, vs.Timestamp, vs.OriginalOffset)
-	last := selectorTime(g.end, vs.Timestamp, vs.OriginalOffset)
-	raw, err := ev.selectRaw(vs.LabelMatchers, first-e.Range.Milliseconds()+1, last, true)
+	rt := selectorTime(g.start, vs.Timestamp, vs.OriginalOffset)
+	mint, maxt := rt-e.Range.Milliseconds(), rt
+	dataMint, dataMaxt := mint, maxt
+	if vs.Anchored || vs.Smoothed {
+		dataMint -= ev.lookback
+	}
+	if vs.Smoothed {
+		dataMaxt += ev.lookback
+	}
+	raw, err := ev.selectRaw(vs.LabelMatchers, dataMint+1, dataMaxt, true)
 	if err != nil {
 		return nil, err
+	}
+	if vs.Anchored || vs.Smoothed {
+		out := raw[:0]
+		for _, rs := range raw {
+			rs.t, rs.f = extendFloats(rs.t, rs.f, mint, maxt, vs.Smoothed)
+			if len(rs.t) > 0 {
+				out = append(out, rs)
+			}
+		}
+		raw = out
 	}
 	return &matrixVal{s: raw}, nil
 }

@@ -73,6 +73,7 @@ func init() {
 			return slope*w.args[0] + icpt, true, nil
 		}},
 		"double_exponential_smoothing": {fn: fnDoubleExpSmoothing},
+		"integral":                     {fn: fnIntegral},
 		"avg_over_time":                {fn: fnAvgOverTime},
 		"sum_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
 			var sum, c float64
@@ -724,6 +725,10 @@ func (ev *evaluator) evalSubquery(e *parser.SubqueryExpr, g grid) (any, error) {
 // selectInstant evaluates a vector selector; with wantTS it also returns
 // each present point's sample timestamp.
 func (ev *evaluator) selectInstant(e *parser.VectorSelector, g grid, wantTS bool) (*vectorVal, [][]int64, error) {
+	if e.Smoothed {
+		v, err := ev.selectSmoothed(e, g)
+		return v, nil, err
+	}
 	first := selectorTime(g.start, e.Timestamp, e.OriginalOffset)
 	last := selectorTime(g.end, e.Timestamp, e.OriginalOffset)
 	raw, err := ev.selectRaw(e.LabelMatchers, first-ev.lookback+1, last, false)
@@ -776,3 +781,151 @@ func (ev *evaluator) selectInstant(e *parser.VectorSelector, g grid, wantTS bool
 }
 
 var _ = fmt.Sprintf
+
+// selectSmoothed is a vector selector with the smoothed modifier: the value
+// at each step is interpolated between the samples around it (within the
+// lookback delta on both sides), staleness ignored.
+func (ev *evaluator) selectSmoothed(e *parser.VectorSelector, g grid) (*vectorVal, error) {
+	first := selectorTime(g.start, e.Timestamp, e.OriginalOffset)
+	last := selectorTime(g.end, e.Timestamp, e.OriginalOffset)
+	raw, err := ev.selectRaw(e.LabelMatchers, first-ev.lookback+1, last+ev.lookback, true)
+	if err != nil {
+		return nil, err
+	}
+	defer ev.releaseRaw(raw)
+	out := &vectorVal{}
+	for _, rs := range raw {
+		vs := vseries{lset: rs.lset, f: make([]float64, g.n), ok: make([]bool, g.n)}
+		any := false
+		for i := range g.n {
+			dt := selectorTime(g.ts(i), e.Timestamp, e.OriginalOffset)
+			lo := sort.Search(len(rs.t), func(k int) bool { return rs.t[k] > dt-ev.lookback })
+			hi := sort.Search(len(rs.t), func(k int) bool { return rs.t[k] > dt+ev.lookback })
+			t, f := rs.t[lo:hi], rs.f[lo:hi]
+			if len(t) == 0 {
+				continue
+			}
+			k := sort.Search(len(t), func(k int) bool { return t[k] >= dt })
+			switch {
+			case k < len(t) && t[k] == dt:
+				vs.f[i] = f[k]
+			case k > 0 && k < len(t):
+				vs.f[i] = interpolate(t[k-1], f[k-1], t[k], f[k], dt, false)
+			case k > 0:
+				vs.f[i] = f[k-1]
+			default:
+				continue
+			}
+			vs.ok[i] = true
+			any = true
+		}
+		if any {
+			out.s = append(out.s, vs)
+		}
+	}
+	return out, nil
+}
+
+// extendFloats gives an anchored or smoothed range selector's points in
+// (mint, maxt]: the boundary values at mint and maxt and the samples
+// strictly inside.
+func extendFloats(t []int64, f []float64, mint, maxt int64, smoothed bool) ([]int64, []float64) {
+	if len(t) == 0 {
+		return nil, nil
+	}
+	last := len(t) - 1
+	first := max(0, sort.Search(last, func(i int) bool { return t[i] > mint })-1)
+	if smoothed {
+		last = sort.Search(last, func(i int) bool { return t[i] >= maxt })
+	}
+	if t[last] <= mint {
+		return nil, nil
+	}
+	var left, right float64
+	switch {
+	case t[first] >= mint:
+		left = f[first]
+	case smoothed:
+		left = interpolate(t[first], f[first], t[first+1], f[first+1], mint, false)
+	default:
+		left = f[first]
+	}
+	switch {
+	case t[last] <= maxt || last == 0:
+		right = f[last]
+	case smoothed:
+		right = interpolate(t[last-1], f[last-1], t[last], f[last], maxt, false)
+	default:
+		right = f[last-1]
+	}
+	if t[first] <= mint {
+		first++
+	}
+	if t[last] >= maxt {
+		last--
+	}
+	ot := []int64{mint}
+	of := []float64{left}
+	if first <= last {
+		ot = append(ot, t[first:last+1]...)
+		of = append(of, f[first:last+1]...)
+	}
+	ot = append(ot, maxt)
+	of = append(of, right)
+	return ot, of
+}
+
+func fnIntegral(ev *evaluator, e *parser.Call, w *window) (float64, bool, error) {
+	const (
+		leftPoint = iota
+		rightPoint
+		trapezoidal
+	)
+	strategy := trapezoidal
+	if len(w.args) > 0 {
+		a := w.args[0]
+		if math.IsNaN(a) || math.IsInf(a, 0) || math.Trunc(a) != a || a < leftPoint || a > trapezoidal {
+			ev.annos.Add(annotations.NewInvalidIntegralStrategyWarning(a, e.Args[1].PositionRange()))
+		} else {
+			strategy = int(a)
+		}
+	}
+	nz := func(v float64) float64 {
+		if math.IsNaN(v) {
+			return 0
+		}
+		return v
+	}
+	var sum, c float64
+	var prevT int64
+	var prevF float64
+	for i := range w.t {
+		var val, cval float64
+		cur, prev := nz(w.f[i]), nz(prevF)
+		switch strategy {
+		case leftPoint:
+			val = prev
+		case rightPoint:
+			val = cur
+		case trapezoidal:
+			if prev != 0 || cur != 0 {
+				val, cval = kahanInc(cur, prev, 0)
+				if math.IsInf(val, 0) && !math.IsInf(cur, 0) && !math.IsInf(prev, 0) {
+					val, cval = kahanInc(cur/2, prev/2, 0)
+				} else {
+					val /= 2
+					cval /= 2
+				}
+			}
+		}
+		if i > 0 && (val != 0 || cval != 0) {
+			dt := float64(w.t[i]-prevT) / 1000
+			sum, c = kahanInc(val*dt, sum, c+cval*dt)
+		}
+		prevT, prevF = w.t[i], w.f[i]
+	}
+	if math.IsInf(sum, 0) {
+		return sum, true, nil
+	}
+	return sum + c, true, nil
+}
