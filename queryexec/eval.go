@@ -129,6 +129,9 @@ func (ev *evaluator) run(expr parser.Expr) (*Result, error) {
 	if err := ev.preprocess(expr); err != nil {
 		return nil, &Error{Kind: KindBadData, Err: err}
 	}
+	if _, wrap := wrapInvariant(expr); wrap {
+		expr = &parser.StepInvariantExpr{Expr: expr}
+	}
 	v, err := ev.eval(expr, ev.g)
 	if err != nil {
 		return nil, err
@@ -291,7 +294,7 @@ func (ev *evaluator) eval(e parser.Expr, g grid) (any, error) {
 	case *parser.ParenExpr:
 		return ev.eval(e.Expr, g)
 	case *parser.StepInvariantExpr:
-		return ev.eval(e.Expr, g)
+		return ev.evalInvariant(e, g)
 	case *parser.UnaryExpr:
 		return ev.evalUnary(e, g)
 	case *parser.VectorSelector:

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/promql/parser/posrange"
 	"github.com/prometheus/prometheus/util/annotations"
 )
 
@@ -575,10 +576,16 @@ func (ev *evaluator) evalRangeFunc(e *parser.Call, rf rangeFunc, g grid) (any, e
 		if !any {
 			continue
 		}
-		if (name == "rate" || name == "increase") && !src.fromSubquery {
+		if name == "rate" || name == "increase" {
 			if mn := rs.lset.Get(labels.MetricName); mn != "" && !strings.HasSuffix(mn, "_total") && !strings.HasSuffix(mn, "_sum") &&
 				!strings.HasSuffix(mn, "_count") && !strings.HasSuffix(mn, "_bucket") {
-				ev.annos.Add(annotations.NewPossibleNonCounterInfo(mn, e.Args[mi].PositionRange()))
+				// Prometheus reports a subquery argument at position 0
+				// (it replaces the argument by an unpositioned selector).
+				pos := posrange.PositionRange{}
+				if !src.fromSubquery {
+					pos = e.Args[mi].PositionRange()
+				}
+				ev.annos.Add(annotations.NewPossibleNonCounterInfo(mn, pos))
 			}
 		}
 		if drop {
