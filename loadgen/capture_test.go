@@ -183,3 +183,31 @@ func TestWire_ReplaySparse(t *testing.T) {
 		})
 	}
 }
+
+// TestRun_ReplayUnpaced: an unpaced replay sends the range at once (no
+// wall-clock waits: it ends in real time far below the 10 minutes it
+// covers) with the same timestamps a paced one would carry.
+func TestRun_ReplayUnpaced(t *testing.T) {
+	c, err := parseCapture(smallCapture)
+	require.NoError(t, err)
+	var r recorder
+	t0 := time.Now()
+	sum, err := Run(context.Background(), Config{
+		Workload: WorkloadReplay, Capture: c, Protocol: ProtocolInProcess, Target: &r,
+		Hosts: 2, Seed: 1, Interval: 10 * time.Second, Unpaced: true, BackfillRange: 10 * time.Minute,
+		Start: 1767225600000,
+	})
+	require.NoError(t, err)
+	require.Less(t, time.Since(t0), time.Minute)
+	got := decodeAll(t, &r)
+	require.Len(t, got, 2*3)
+	for k, ps := range got {
+		require.InDelta(t, 60, len(ps), 1, k)
+		require.GreaterOrEqual(t, ps[0].t, int64(1767225600000), k)
+		require.Less(t, ps[len(ps)-1].t, int64(1767225600000+600_000), k)
+		for i := 1; i < len(ps); i++ {
+			require.Equal(t, int64(10_000), ps[i].t-ps[i-1].t, k)
+		}
+	}
+	require.Equal(t, int64(countPoints(got)), sum.Samples)
+}

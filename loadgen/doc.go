@@ -54,8 +54,13 @@
 //     paced workload, when its first sample has waited FlushInterval and
 //     no scrape is due. Samples are deterministic from the Config; with a
 //     paced workload the grouping into requests depends on timing.
-//   - Failed requests are counted by class and not retried; their samples
-//     are lost to the target (samples_failed).
+//   - A request answered with 5xx or 429, or lost to a timeout or a
+//     transport error, is sent again up to Retries times with a doubling
+//     backoff (at least the answer's Retry-After); other 4xx are not
+//     retried. A request that still fails is counted by class and its
+//     samples are lost to the target (samples_failed).
+//   - HTTPOptions.Gzip gzips influx and OTLP bodies (Content-Encoding:
+//     gzip) in the target, per request, from pooled writers.
 //
 // # Wire formats (format.go holds the field numbers)
 //

@@ -38,8 +38,10 @@ type Summary struct {
 	SamplesPerSecond float64 `json:"samples_per_second"` // acknowledged
 	Requests         int64   `json:"requests"`           // acknowledged
 	RequestsFailed   int64   `json:"requests_failed"`
-	Bytes            int64   `json:"bytes_sent"`         // request bodies as sent
-	RawBytes         int64   `json:"bytes_uncompressed"` // before snappy (remote write)
+	// Retries counts requests sent again after a retryable failure.
+	Retries  int64 `json:"retries"`
+	Bytes    int64 `json:"bytes_sent"`         // request bodies as sent
+	RawBytes int64 `json:"bytes_uncompressed"` // before snappy (remote write)
 	// Errors counts failed requests by class: 4xx, 5xx, other_status,
 	// timeout, transport.
 	Errors     map[string]int64 `json:"errors"`
@@ -236,6 +238,7 @@ func (r *reporter) summary(elapsed time.Duration) Summary {
 		SamplesFailed:    st.samplesFailed.Load(),
 		Requests:         st.requests.Load(),
 		RequestsFailed:   st.requestsFailed.Load(),
+		Retries:          st.retries.Load(),
 		Bytes:            st.bytes.Load(),
 		RawBytes:         st.rawBytes.Load(),
 		Errors:           map[string]int64{},

@@ -40,6 +40,10 @@ type Config struct {
 	BackfillRange time.Duration
 	// Capture is the capture WorkloadReplay replays (required for it).
 	Capture *Capture
+	// Unpaced sends any workload as backfill does: as fast as the target
+	// takes it, over [Start, Start+BackfillRange), then ends (the replay
+	// of a capture into a peer's disk, say). Backfill is always unpaced.
+	Unpaced bool
 
 	// Rate caps the samples sent per second over all workers (0: no cap).
 	Rate float64
@@ -52,6 +56,14 @@ type Config struct {
 	// scrape is due.
 	Batch         int
 	FlushInterval time.Duration
+	// Retries is how often a request answered with 5xx or 429, or lost
+	// to a transport error or timeout, is sent again before it counts as
+	// failed (default 0: never; negative is invalid). A retry waits
+	// RetryBackoff (default 100ms), doubling each time up to 10s, or the
+	// answer's Retry-After when it is longer; other 4xx answers are
+	// never retried (the request itself is bad).
+	Retries      int
+	RetryBackoff time.Duration
 	// Duration ends the run after this long (0: when the workload ends —
 	// backfill — or ctx is done).
 	Duration time.Duration
@@ -69,6 +81,8 @@ const (
 	// DefaultFlushInterval is vmagent's default flush interval; a
 	// Prometheus remote-write queue waits up to 5 s.
 	DefaultFlushInterval = time.Second
+	DefaultRetryBackoff  = 100 * time.Millisecond
+	maxRetryBackoff      = 10 * time.Second
 )
 
 // withDefaults validates c and fills its zero fields; now is the wall
@@ -152,6 +166,15 @@ func (c Config) withDefaults(now int64) (Config, error) {
 	case c.FlushInterval == 0:
 		c.FlushInterval = DefaultFlushInterval
 	}
+	if c.Retries < 0 {
+		return c, fmt.Errorf("loadgen: retries = %d, want >= 0", c.Retries)
+	}
+	switch {
+	case c.RetryBackoff < 0:
+		return c, fmt.Errorf("loadgen: retry backoff = %v, want > 0", c.RetryBackoff)
+	case c.RetryBackoff == 0:
+		c.RetryBackoff = DefaultRetryBackoff
+	}
 	if c.Duration < 0 {
 		return c, fmt.Errorf("loadgen: duration = %v, want >= 0", c.Duration)
 	}
@@ -167,6 +190,7 @@ type stats struct {
 	samplesFailed  atomic.Int64
 	requests       atomic.Int64 // acknowledged
 	requestsFailed atomic.Int64
+	retries        atomic.Int64
 	bytes          atomic.Int64
 	rawBytes       atomic.Int64
 	errs           [numErrorClasses]atomic.Int64
@@ -201,8 +225,8 @@ func (s *stats) recordError(err error) {
 // ends (backfill), c.Duration passes or ctx is done, and returns what was
 // sent. Ending by ctx is a normal end: the summary is returned with a nil
 // error. Requests in flight then complete (bounded by the target's own
-// timeout); requests not yet sent are dropped. A failed request is counted,
-// not retried. The error is for invalid configuration and for failures to
+// timeout); requests not yet sent are dropped. A failed request is retried
+// up to c.Retries times (see Config.Retries), then counted. The error is for invalid configuration and for failures to
 // generate (a timestamp a protocol cannot carry, a label set the line
 // protocol cannot express).
 //
@@ -270,6 +294,23 @@ func Run(ctx context.Context, c Config) (Summary, error) {
 		}
 	}
 	return sum, errors.Join(errs...)
+}
+
+// retryable reports whether a Send error is worth repeating (5xx, 429,
+// timeout, transport) and the wait the target asked for (Retry-After).
+func retryable(err error) (time.Duration, bool) {
+	if err == nil {
+		return 0, false
+	}
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.RetryAfter, se.Code == 429 || se.Code >= 500
+	}
+	switch errorClass(err) {
+	case "timeout", "transport":
+		return 0, true
+	}
+	return 0, false
 }
 
 // worker owns a contiguous range of hosts, their generators and its
@@ -475,9 +516,23 @@ func (w *worker) flush(ctx, sendCtx context.Context) {
 	if err := w.lim.wait(ctx, w.p.Samples, w.timer); err != nil {
 		return
 	}
-	t0 := time.Now()
-	err := w.c.Target.Send(sendCtx, &w.p)
-	w.st.lat.record(time.Since(t0))
+	backoff := w.c.RetryBackoff
+	var err error
+	for attempt := 0; ; attempt++ {
+		t0 := time.Now()
+		err = w.c.Target.Send(sendCtx, &w.p)
+		w.st.lat.record(time.Since(t0))
+		wait, retry := retryable(err)
+		if !retry || attempt >= w.c.Retries {
+			break
+		}
+		w.st.retries.Add(1)
+		// A retry waits under ctx: a stopped run does not retry.
+		if sleep(ctx, w.timer, max(backoff, wait)) != nil {
+			break
+		}
+		backoff = min(2*backoff, maxRetryBackoff)
+	}
 	if err != nil {
 		w.st.requestsFailed.Add(1)
 		w.st.samplesFailed.Add(int64(w.p.Samples))

@@ -10,9 +10,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/valyala/fasthttp"
 
 	"github.com/silverback-tsdb/tsdb/stages"
@@ -52,6 +54,8 @@ type InboxDepther interface {
 type StatusError struct {
 	Code int
 	Body string // the start of the response body
+	// RetryAfter is the answer's Retry-After in seconds (0: none).
+	RetryAfter time.Duration
 }
 
 func (e *StatusError) Error() string {
@@ -94,6 +98,9 @@ type HTTPOptions struct {
 	InboxMetric string
 	// Header holds extra request headers (for example Authorization).
 	Header map[string]string
+	// Gzip compresses influx and OTLP bodies with gzip (Content-Encoding:
+	// gzip) before sending; remote write is always snappy-compressed.
+	Gzip bool
 }
 
 // DefaultInboxMetric is the server's shard inbox depth gauge (one series
@@ -115,6 +122,8 @@ type HTTPTarget struct {
 	metrics     *fasthttp.HostClient // nil when metricsURL is ""
 	inboxMetric string
 	header      map[string]string
+	gzip        bool
+	gzBytes     atomic.Int64
 }
 
 // hostClient returns a keep-alive client for u's host.
@@ -162,6 +171,9 @@ func NewHTTPTarget(o HTTPOptions) (*HTTPTarget, error) {
 			return nil, fmt.Errorf("loadgen: protocol %q has no HTTP form", o.Protocol)
 		}
 	}
+	if o.Gzip && (o.Protocol == ProtocolRW1 || o.Protocol == ProtocolRW2) {
+		return nil, fmt.Errorf("loadgen: gzip: remote write bodies are snappy-compressed by the protocol; gzip is for influx and otlp")
+	}
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
 	}
@@ -182,6 +194,7 @@ func NewHTTPTarget(o HTTPOptions) (*HTTPTarget, error) {
 		metricsURL:  o.MetricsURL,
 		inboxMetric: o.InboxMetric,
 		header:      maps.Clone(o.Header),
+		gzip:        o.Gzip,
 	}
 	if o.MetricsURL != "" {
 		mu, err := url.Parse(o.MetricsURL)
@@ -225,7 +238,18 @@ func (t *HTTPTarget) Send(ctx context.Context, p *Payload) error {
 	for k, v := range t.header {
 		req.Header.Set(k, v)
 	}
-	req.SetBodyRaw(p.Body)
+	if t.gzip {
+		gz := gzipPool.Get().(*gzipBuf)
+		defer gzipPool.Put(gz)
+		if err := gz.compress(p.Body); err != nil {
+			return fmt.Errorf("loadgen: gzip: %w", err)
+		}
+		req.Header.Set(fasthttp.HeaderContentEncoding, "gzip")
+		req.SetBodyRaw(gz.buf.Bytes())
+		t.gzBytes.Add(int64(gz.buf.Len()))
+	} else {
+		req.SetBodyRaw(p.Body)
+	}
 	deadline := time.Now().Add(t.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -238,9 +262,40 @@ func (t *HTTPTarget) Send(ctx context.Context, p *Payload) error {
 		if len(body) > 256 {
 			body = body[:256]
 		}
-		return &StatusError{Code: code, Body: strings.TrimSpace(string(body))}
+		se := &StatusError{Code: code, Body: strings.TrimSpace(string(body))}
+		if ra, err := strconv.Atoi(string(resp.Header.Peek(fasthttp.HeaderRetryAfter))); err == nil && ra > 0 {
+			se.RetryAfter = time.Duration(ra) * time.Second
+		}
+		return se
 	}
 	return nil
+}
+
+// GzipBytes returns the bytes of the gzip-compressed bodies sent (0
+// without HTTPOptions.Gzip); the summary's bytes_sent counts bodies before
+// gzip.
+func (t *HTTPTarget) GzipBytes() int64 { return t.gzBytes.Load() }
+
+// gzipBuf is a pooled gzip writer with its output buffer.
+type gzipBuf struct {
+	w   *gzip.Writer
+	buf bytes.Buffer
+}
+
+var gzipPool = sync.Pool{New: func() any {
+	g := &gzipBuf{}
+	g.w, _ = gzip.NewWriterLevel(&g.buf, gzip.BestSpeed) // a valid level: no error
+	return g
+}}
+
+// compress replaces g.buf's content with src gzip-compressed.
+func (g *gzipBuf) compress(src []byte) error {
+	g.buf.Reset()
+	g.w.Reset(&g.buf)
+	if _, err := g.w.Write(src); err != nil {
+		return err
+	}
+	return g.w.Close()
 }
 
 // InboxDepth scrapes the metrics URL and sums the inbox metric's series.

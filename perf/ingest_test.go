@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,12 +87,12 @@ func TestPeerIngestCPU(t *testing.T) {
 				bodies, path = rw, "/api/v1/write"
 				headers = map[string]string{"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy", "X-Prometheus-Remote-Write-Version": "0.1.0"}
 			}
-			oursAddr := freeAddr(t)
+			oursAddr := testAddr(t)
 			ours := startServer(t, bin, oursAddr+"/-/ready", "start", "--listen="+oursAddr, "--data-dir="+t.TempDir(),
 				"--self-scrape.interval=0", "--log.level=warn")
 			cpuOurs := measure(t, ours, "http://"+oursAddr+path, headers, bodies, clients)
 			stopServer(ours)
-			vmAddr := freeAddr(t)
+			vmAddr := testAddr(t)
 			theirs := startServer(t, vm, vmAddr+"/health", "-storageDataPath="+t.TempDir(), "-httpListenAddr="+vmAddr,
 				"-influxSkipSingleField", "-loggerLevel=ERROR")
 			cpuVM := measure(t, theirs, "http://"+vmAddr+path, headers, bodies, clients)
@@ -113,13 +112,7 @@ func TestPeerIngestCPU(t *testing.T) {
 	}
 }
 
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-func freeAddr(t *testing.T) string {
+func testAddr(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()

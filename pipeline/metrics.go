@@ -13,6 +13,9 @@ type dbMetrics struct {
 	db         *DB
 	inboxFull  prometheus.Counter
 	overloaded prometheus.Counter
+	// unconfirmed counts Appends whose context ended while a shard held
+	// their samples (ErrUnconfirmed).
+	unconfirmed prometheus.Counter
 	// invalidSeries counts samples the router rejected for their series'
 	// labels (they never reach a shard).
 	invalidSeries prometheus.Counter
@@ -26,6 +29,7 @@ type shardCounter struct {
 
 var shardMetricDefs = []shardCounter{
 	{"tsdb_head_series", "Active series in the head.", prometheus.GaugeValue},
+	{"tsdb_shard_failed", "1 while the shard refuses appends because its WAL or head chunk files failed (DB.Err says why); a restart rebuilds it from the WAL.", prometheus.GaugeValue},
 	{"tsdb_head_series_created_total", "Series created in the head (churn, with _removed_total).", prometheus.CounterValue},
 	{"tsdb_head_series_removed_total", "Series removed from the head by garbage collection.", prometheus.CounterValue},
 	{"tsdb_head_samples_appended_total", "Samples stored in the head.", prometheus.CounterValue},
@@ -41,6 +45,7 @@ var shardMetricDefs = []shardCounter{
 	{"tsdb_background_errors_total", "Failed background jobs (head cut, compaction); data stays where it was and the job is retried.", prometheus.CounterValue},
 	{"tsdb_head_early_cuts_total", "Head cuts triggered by the head memory bound instead of its time span.", prometheus.CounterValue},
 	{"tsdb_deletions_total", "Delete requests that wrote head tombstones.", prometheus.CounterValue},
+	{"tsdb_head_chunks_rebuilt_total", "Opens that found a damaged head chunk file behind a head snapshot and rebuilt the head from the WAL instead.", prometheus.CounterValue},
 	{"tsdb_head_snapshot_loads_total", "Opens that restored the head from a clean-shutdown snapshot instead of replaying the WAL.", prometheus.CounterValue},
 	{"tsdb_wal_replay_duration_seconds", "Duration of the last WAL replay.", prometheus.GaugeValue},
 	{"tsdb_wal_records_written_total", "WAL records written.", prometheus.CounterValue},
@@ -51,7 +56,9 @@ var shardMetricDefs = []shardCounter{
 	{"tsdb_wal_write_errors_total", "WAL write, fsync or rotation failures.", prometheus.CounterValue},
 	{"tsdb_wal_pending_bytes", "Encoded WAL bytes waiting for the flusher.", prometheus.GaugeValue},
 	{"tsdb_wal_torn_tails_repaired_total", "Torn WAL tails cut back at open.", prometheus.CounterValue},
-	{"tsdb_wal_corrupt_records_skipped_total", "Corrupt WAL records skipped at replay.", prometheus.CounterValue},
+	{"tsdb_wal_corrupt_records_skipped_total", "Damaged WAL parts skipped at replay.", prometheus.CounterValue},
+	{"tsdb_wal_corrupt_bytes_quarantined_total", "Damaged WAL bytes with good records after them, moved to wal/quarantine/ at replay.", prometheus.CounterValue},
+	{"tsdb_wal_segments_missing_total", "WAL segments found missing at replay (a gap, a deleted checkpoint, a lost last segment): their records are lost.", prometheus.CounterValue},
 }
 
 func newDBMetrics(db *DB) *dbMetrics {
@@ -62,6 +69,9 @@ func newDBMetrics(db *DB) *dbMetrics {
 		}),
 		overloaded: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tsdb_append_overloaded_total", Help: "Appends that gave up on a full shard inbox (ErrOverloaded).",
+		}),
+		unconfirmed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tsdb_append_unconfirmed_total", Help: "Appends whose context ended while a shard held their samples (ErrUnconfirmed: they may be stored).",
 		}),
 		invalidSeries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tsdb_append_samples_rejected_total", Help: "Samples rejected before routing, by reason.",
@@ -83,6 +93,7 @@ func newDBMetrics(db *DB) *dbMetrics {
 func (m *dbMetrics) Describe(ch chan<- *prometheus.Desc) {
 	m.inboxFull.Describe(ch)
 	m.overloaded.Describe(ch)
+	m.unconfirmed.Describe(ch)
 	m.invalidSeries.Describe(ch)
 	for _, d := range m.descs {
 		ch <- d
@@ -93,6 +104,7 @@ func (m *dbMetrics) Describe(ch chan<- *prometheus.Desc) {
 func (m *dbMetrics) Collect(ch chan<- prometheus.Metric) {
 	m.inboxFull.Collect(ch)
 	m.overloaded.Collect(ch)
+	m.unconfirmed.Collect(ch)
 	m.invalidSeries.Collect(ch)
 	for _, s := range m.db.shards {
 		id := strconv.Itoa(s.ID())
@@ -102,6 +114,11 @@ func (m *dbMetrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		c, g := prometheus.CounterValue, prometheus.GaugeValue
 		emit("tsdb_head_series", g, float64(sm.ActiveSeries.Load()))
+		failed := 0.0
+		if s.Err() != nil {
+			failed = 1
+		}
+		emit("tsdb_shard_failed", g, failed)
 		emit("tsdb_head_series_created_total", c, float64(sm.SeriesCreated.Load()))
 		emit("tsdb_head_series_removed_total", c, float64(sm.SeriesRemoved.Load()))
 		emit("tsdb_head_samples_appended_total", c, float64(sm.SamplesAppended.Load()))
@@ -121,6 +138,7 @@ func (m *dbMetrics) Collect(ch chan<- prometheus.Metric) {
 		emit("tsdb_head_early_cuts_total", c, float64(sm.HeadEarlyCuts.Load()))
 		emit("tsdb_deletions_total", c, float64(sm.Deletions.Load()))
 		emit("tsdb_head_snapshot_loads_total", c, float64(sm.SnapshotLoads.Load()))
+		emit("tsdb_head_chunks_rebuilt_total", c, float64(sm.HeadChunksRebuilt.Load()))
 		emit("tsdb_wal_replay_duration_seconds", g, float64(sm.ReplayDurationNanos.Load())/1e9)
 		emit("tsdb_wal_records_written_total", c, float64(wm.RecordsWritten.Load()))
 		emit("tsdb_wal_bytes_written_total", c, float64(wm.BytesWritten.Load()))
@@ -131,5 +149,7 @@ func (m *dbMetrics) Collect(ch chan<- prometheus.Metric) {
 		emit("tsdb_wal_pending_bytes", g, float64(wm.PendingBytes.Load()))
 		emit("tsdb_wal_torn_tails_repaired_total", c, float64(wm.TornTailsRepaired.Load()))
 		emit("tsdb_wal_corrupt_records_skipped_total", c, float64(wm.CorruptRecordsSkipped.Load()))
+		emit("tsdb_wal_corrupt_bytes_quarantined_total", c, float64(wm.CorruptBytesQuarantined.Load()))
+		emit("tsdb_wal_segments_missing_total", c, float64(wm.SegmentsMissing.Load()))
 	}
 }

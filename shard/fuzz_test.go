@@ -2,16 +2,20 @@ package shard
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
+	"unsafe"
 
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/silverback-tsdb/tsdb/chunkstore"
+	"github.com/silverback-tsdb/tsdb/walseg"
 )
 
 // FuzzHeadChunkRead feeds arbitrary file contents and references to the
@@ -87,6 +91,70 @@ func FuzzHeadSnapshotDecode(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer sh.CloseUnstarted()
-		_, _ = sh.decodeHeadSnapshot(data)
+		checkAllocBound(t, len(data), sh, func() { _, _ = sh.decodeHeadSnapshot(data) })
+	})
+}
+
+// checkAllocBound runs fn and fails when it allocated more than a head
+// restored from n bytes of input may: the slab table (bounded by
+// maxSeriesRef), one slab per series restored, and a small multiple of the
+// input. A damaged ref near 2^32 cost ~100 MB of slab headers before the
+// bound.
+func checkAllocBound(t *testing.T, n int, sh *Shard, fn func()) {
+	t.Helper()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	slab := int(unsafe.Sizeof(memSeries{})) * slabSize
+	slabTable := (maxSeriesRef/slabSize + 1) * int(unsafe.Sizeof([]memSeries{}))
+	limit := uint64(4<<20 + 2*slabTable + (sh.head.active+1)*slab + 64*n)
+	if got := after.TotalAlloc - before.TotalAlloc; got > limit {
+		t.Fatalf("allocated %d bytes for %d input bytes and %d series, limit %d", got, n, sh.head.active, limit)
+	}
+}
+
+// FuzzReplayRefs replays a WAL holding one series record and one samples
+// record with arbitrary refs: replay must succeed or fail cleanly, never
+// panic, and never allocate by the size of a ref (before the bound a series
+// ref near 2^32 allocated ~100 MB of slab headers, and a sample ref sized
+// the replay's counting sort).
+func FuzzReplayRefs(f *testing.F) {
+	f.Add(uint32(1), uint32(1))
+	f.Add(uint32(math.MaxUint32), uint32(1))
+	f.Add(uint32(1), uint32(math.MaxUint32))
+	f.Add(uint32(maxSeriesRef), uint32(maxSeriesRef+1))
+	f.Fuzz(func(t *testing.T, seriesRef, sampleRef uint32) {
+		dir := t.TempDir()
+		w, err := walseg.Open(filepath.Join(dir, "wal"), walseg.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = w.Log(t.Context(),
+			walseg.AppendSeries(nil, []walseg.RefSeries{{Ref: seriesRef, Labels: labels.FromStrings("__name__", "m")}}),
+			walseg.AppendSamples(nil, []walseg.RefSample{{Ref: sampleRef, T: 1, V: 1}}))
+		if err := errors.Join(err, w.Close()); err != nil {
+			t.Fatal(err)
+		}
+		var sh *Shard
+		var openErr error
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		sh, openErr = Open(dir, 0, Options{})
+		runtime.ReadMemStats(&after)
+		if openErr != nil {
+			return
+		}
+		defer sh.CloseUnstarted()
+		// Open itself costs ~50 MB (the replay's 2M-sample buffer, WAL
+		// writer buffers); a ref within maxSeriesRef may add the replay's
+		// counting sort (4 bytes per ref) and slab headers; a ref near 2^32
+		// cost 100 MB of slab headers or 16 GB of counts before the bound.
+		if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(64<<20+5*maxSeriesRef); got > limit {
+			t.Fatalf("replay of refs %d/%d allocated %d bytes, limit %d", seriesRef, sampleRef, got, limit)
+		}
+		if seriesRef > maxSeriesRef && sh.head.active != 0 {
+			t.Fatalf("series ref %d above the bound was restored", seriesRef)
+		}
 	})
 }

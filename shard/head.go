@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -37,11 +38,16 @@ func (ms *memSeries) hasSamples() bool { return ms.app.NumSamples() > 0 }
 // roaring postings stay dense. Recycling bumps epoch, which invalidates the
 // route cache's ref hints (see package stages).
 type head struct {
-	byHash  map[uint64]uint32   // hash → ref of the first series with that hash
-	coll    map[uint64][]uint32 // hash → refs of further series with that hash (xxhash64 collisions; practically empty)
-	slabs   [][]memSeries       // ref r lives at slabs[r/slabSize][r%slabSize]; ref 0 is never used
-	nrefs   uint32              // refs handed out so far, including the unused 0
-	free    []uint32            // refs of collected series, reusable
+	byHash map[uint64]uint32   // hash → ref of the first series with that hash
+	coll   map[uint64][]uint32 // hash → refs of further series with that hash (xxhash64 collisions; practically empty)
+	slabs  [][]memSeries       // ref r lives at slabs[r/slabSize][r%slabSize]; ref 0 is never used
+	nrefs  uint32              // refs handed out so far, including the unused 0
+	free   []uint32            // refs of collected series, reusable
+	// scan, when > 0: refs in [scan, nrefs) may be free without being on
+	// the free list (the holes a replay leaves); freeRef takes them in
+	// order. A replay sets it instead of listing every hole, so a high ref
+	// read from disk costs no list of the refs below it.
+	scan    uint32
 	index   *postings.Index
 	epoch   uint32
 	active  int
@@ -55,6 +61,14 @@ type head struct {
 // size-class rounding (88 → 96 bytes) per series; slabs never move, so
 // pointers to series stay valid.
 const slabSize = 1024
+
+// maxSeriesRef bounds the refs the head accepts from disk (WAL series
+// records, head snapshots). Live refs stay below the largest number of
+// series active at once (refs are recycled), so 2^24 (16.7M series in one
+// shard, ~1.5 GB of series; more shards hold more) is above any head this
+// design serves, while a damaged ref can make the slab table grow by at most
+// 2^24/1024 headers (400 KB) instead of the 100 MB a ref near 2^32 cost.
+const maxSeriesRef = 1 << 24
 
 func newHead() *head {
 	return &head{
@@ -89,6 +103,9 @@ func (h *head) get(ref uint32) *memSeries {
 // record or a snapshot) costs a slab header per 1,024 refs skipped, not a
 // slab.
 func (h *head) slot(ref uint32) *memSeries {
+	if ref > maxSeriesRef {
+		panic(fmt.Sprintf("BUG: shard: head ref %d above the limit %d (callers check refs read from disk)", ref, maxSeriesRef))
+	}
 	i := int(ref / slabSize)
 	if i >= len(h.slabs) {
 		h.slabs = append(h.slabs, make([][]memSeries, i+1-len(h.slabs))...)
@@ -123,12 +140,7 @@ func (h *head) lookup(hash uint64, lset labels.Labels) (uint32, *memSeries) {
 // replay, which must reproduce refs) or at a fresh ref otherwise.
 func (h *head) create(ref uint32, hash uint64, lset labels.Labels) (uint32, *memSeries) {
 	if ref == 0 {
-		if n := len(h.free); n > 0 {
-			ref = h.free[n-1]
-			h.free = h.free[:n-1]
-		} else {
-			ref = h.nrefs
-		}
+		ref = h.freeRef()
 	} else {
 		if old := h.get(ref); old != nil {
 			// Replay: a later series record for a recycled ref supersedes
@@ -147,6 +159,32 @@ func (h *head) create(ref uint32, hash uint64, lset labels.Labels) (uint32, *mem
 	h.index.Add(ref, lset)
 	h.active++
 	return ref, s
+}
+
+// freeRef returns the ref for a new series: a collected one from the free
+// list, else a hole below nrefs left by replay (from scan up), else a fresh
+// one. A ref on the free list may have been taken through the scan
+// meanwhile; it is skipped then.
+func (h *head) freeRef() uint32 {
+	for {
+		if n := len(h.free); n > 0 {
+			r := h.free[n-1]
+			h.free = h.free[:n-1]
+			if h.get(r) == nil {
+				return r
+			}
+			continue
+		}
+		if h.scan > 0 && h.scan < h.nrefs {
+			r := h.scan
+			h.scan++
+			if h.get(r) == nil {
+				return r
+			}
+			continue
+		}
+		return h.nrefs
+	}
 }
 
 func (h *head) takeFromFree(ref uint32) {

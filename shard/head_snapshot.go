@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 
@@ -247,7 +246,7 @@ func (s *Shard) decodeHeadSnapshot(b []byte) (int, error) {
 	var it chunkstore.Iterator
 	for i := uint64(0); i < nseries && r.err == nil; i++ {
 		ref := r.uvarint("ref")
-		if ref == 0 || ref > math.MaxUint32 {
+		if ref == 0 || ref > maxSeriesRef {
 			r.fail("ref")
 			break
 		}

@@ -45,6 +45,14 @@ type Options struct {
 	// that bounds concurrent block writes and compactions; nil means
 	// unbounded.
 	Background chan struct{}
+	// MaxBatchSeries, MaxBatchSamples and MaxBatchBytes bound one append
+	// message: its series, its samples, and the label bytes of the series
+	// it would create (defaults DefaultMaxBatchSeries, DefaultMaxBatchSamples,
+	// DefaultMaxBatchBytes). A message over a bound fails with a
+	// *BatchTooLargeError before anything is stored.
+	MaxBatchSeries  int
+	MaxBatchSamples int
+	MaxBatchBytes   int
 	// MaxActiveSeries bounds this shard's series; 0 means unlimited. New
 	// series beyond it are rejected while existing ones keep ingesting.
 	MaxActiveSeries int
@@ -65,6 +73,17 @@ type Options struct {
 	Logger *zap.Logger
 }
 
+// Default batch bounds (Options.MaxBatch*). They are far above what one
+// request of the HTTP layer can carry to one shard and exist so that no
+// message, however it was built, can make the head hold what the WAL
+// refused: the records of a message within them always fit the WAL (they
+// are split at its record limit).
+const (
+	DefaultMaxBatchSeries  = 1 << 20
+	DefaultMaxBatchSamples = 1 << 23
+	DefaultMaxBatchBytes   = 256 << 20
+)
+
 func (o Options) withDefaults() Options {
 	if o.ChunkSamples <= 0 {
 		o.ChunkSamples = chunkstore.DefaultSamplesPerChunk
@@ -77,6 +96,15 @@ func (o Options) withDefaults() Options {
 		if o.BlockRange != DefaultCompactionRanges[0] {
 			o.CompactionRanges = []time.Duration{o.BlockRange, 6 * o.BlockRange, 84 * o.BlockRange}
 		}
+	}
+	if o.MaxBatchSeries <= 0 {
+		o.MaxBatchSeries = DefaultMaxBatchSeries
+	}
+	if o.MaxBatchSamples <= 0 {
+		o.MaxBatchSamples = DefaultMaxBatchSamples
+	}
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = DefaultMaxBatchBytes
 	}
 	if o.IdleSeriesTimeout <= 0 {
 		o.IdleSeriesTimeout = time.Hour
@@ -113,6 +141,7 @@ type Metrics struct {
 	Deletions           atomic.Uint64
 	SamplesTooOld       atomic.Uint64 // older than the head's lower bound (already persisted range)
 	SnapshotLoads       atomic.Uint64 // opens that restored the head from a clean-shutdown snapshot
+	HeadChunksRebuilt   atomic.Uint64 // opens that found a damaged head chunk after loading a snapshot and rebuilt from the WAL
 	_                   [64]byte      // keep shards' counters on separate cache lines
 }
 
@@ -173,12 +202,18 @@ type applyScratch struct {
 	dec    *chunkstore.DecimalEncoder // packed layout only: allocation-free
 	decBuf []byte
 
-	series     []*memSeries
-	seriesRecs []walseg.RefSeries
-	sampleRecs []walseg.RefSample
-	recBuf     []byte
-	recBuf2    []byte
-	hashBuf    []byte
+	series       []*memSeries
+	cursors      []seriesCursor // per distinct series of the message: its last sample while classifying
+	curOf        []int32        // per message series: its cursor, -1 if rejected
+	refIdx       refIndex       // ref → cursor, to merge a series listed twice
+	created      []uint32       // refs created by this message (undone if the WAL refuses it)
+	seriesRecs   []walseg.RefSeries
+	sampleRecs   []walseg.RefSample
+	sampleSeries []uint32 // per sampleRecs entry: its index in the message's series
+	recBuf       []byte   // encoded records, back to back
+	recEnds      []int    // end offset of each record in recBuf
+	recs         [][]byte // the records, aliasing recBuf
+	hashBuf      []byte
 }
 
 // Open opens (or creates) the shard in dir: it replays the WAL into a new
@@ -249,13 +284,22 @@ func (s *Shard) restoreHead() (int, error) {
 	start := time.Now()
 	from, ok, err := s.loadHeadSnapshot()
 	if ok && err == nil {
+		// The snapshot adopts the head chunk files as they are: a damaged
+		// chunk in them would fail its series until the next cut. The WAL
+		// still holds every sample they hold, so rebuild from it instead.
+		if err = s.verifyHeadChunks(); err != nil {
+			s.m.HeadChunksRebuilt.Add(1)
+			ok = false
+		}
+	}
+	if ok && err == nil {
 		s.log.Info("head snapshot loaded", zap.Int("series", s.head.active),
 			zap.Int("wal_from_segment", from), zap.Duration("dur", time.Since(start)))
 		s.m.SnapshotLoads.Add(1)
 		return from, nil
 	}
 	if err != nil {
-		s.log.Warn("head snapshot not used; replaying the whole WAL", zap.Error(err))
+		s.log.Warn("head snapshot not used; replaying the whole WAL, which rewrites the head chunk files", zap.Error(err))
 	}
 	// Start over: nothing the snapshot may have half restored survives.
 	_ = s.hc.close()
@@ -269,11 +313,49 @@ func (s *Shard) restoreHead() (int, error) {
 	return 0, nil
 }
 
+// verifyHeadChunks checks every closed head chunk a query could reach (the
+// chains from each series' newest closed chunk, down to queryMinT): CRC and
+// structure, as a read would. It runs once, after a head snapshot was loaded.
+func (s *Shard) verifyHeadChunks() error {
+	h := s.head
+	for ref := uint32(1); ref < h.nrefs; ref++ {
+		ms := h.get(ref)
+		if ms == nil {
+			continue
+		}
+		for cr, crMaxT := ms.lastClosed, int64(math.MaxInt64); cr != 0 && crMaxT >= s.queryMinT; {
+			_, prev, prevMaxT, err := s.hc.chunk(cr)
+			if err != nil {
+				return fmt.Errorf("head chunk of series %s: %w", ms.lset, err)
+			}
+			cr, crMaxT = prev, prevMaxT
+		}
+	}
+	return nil
+}
+
 // ID returns the shard's number.
 func (s *Shard) ID() int { return s.id }
 
 // Metrics returns the shard's counters.
 func (s *Shard) Metrics() *Metrics { return s.m }
+
+// Err returns why the shard refuses appends, or nil while it accepts them:
+// its head chunk files failed (errors.Is(err, ErrFailed)) or its WAL writer
+// is poisoned (errors.Is(err, walseg.ErrPoisoned)). Either is cleared only
+// by a restart, which rebuilds the head from the WAL. Readiness checks and
+// the tsdb_shard_failed gauge read it. Safe for concurrent use.
+func (s *Shard) Err() error {
+	if p := s.err.Load(); p != nil {
+		return *p
+	}
+	if s.wal != nil {
+		if err := s.wal.Err(); err != nil {
+			return fmt.Errorf("%w: %w", ErrFailed, err)
+		}
+	}
+	return nil
+}
 
 // WALMetrics returns the counters of the shard's WAL.
 func (s *Shard) WALMetrics() *walseg.Metrics { return s.walM }

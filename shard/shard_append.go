@@ -1,10 +1,12 @@
 package shard
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 
 	"github.com/prometheus/prometheus/model/labels"
+	"go.uber.org/zap"
 
 	"github.com/silverback-tsdb/tsdb/chunkstore"
 	"github.com/silverback-tsdb/tsdb/stages"
@@ -26,14 +28,42 @@ const (
 // apply applies one append message to the head and hands its WAL records to
 // the writer. It runs on the shard goroutine and allocates nothing per
 // sample in steady state (per new series: the series and its labels).
+//
+// Order (log before apply): nothing in the head changes until the batch is
+// known to be within its bounds (checkBatch), and no sample is appended
+// before its records are accepted by the WAL writer:
+//
+//  1. resolve every series without changing the head (hint or lookup);
+//  2. check the batch bounds; a batch over them fails with a
+//     *BatchTooLargeError and changes nothing;
+//  3. create the new series and classify every sample against the series'
+//     last sample as the head would (a per-series cursor in scratch), so
+//     the WAL gets exactly the samples the head will take;
+//  4. write the records (split so that none exceeds walseg.MaxRecordSize);
+//     if the writer refuses them, the series created in step 3 are removed
+//     again and no sample was appended: the head is as before;
+//  5. append the accepted samples. Only a head chunk file failure can stop
+//     this half way; it poisons the shard, whose WAL then holds more than
+//     the head, which replay restores.
 func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 	h := s.head
 	sc := &s.scratch
 	res := stages.ShardReply{Epoch: h.epoch, Refs: m.Result.Refs[:0]}
+	if p := s.err.Load(); p != nil {
+		res.Err = fmt.Errorf("shard %d: %w", s.id, *p)
+		return res
+	}
 	sc.series = sc.series[:0]
+	sc.cursors = sc.cursors[:0]
+	sc.curOf = sc.curOf[:0]
+	sc.created = sc.created[:0]
 	sc.seriesRecs = sc.seriesRecs[:0]
 	sc.sampleRecs = sc.sampleRecs[:0]
+	sc.sampleSeries = sc.sampleSeries[:0]
+	defer clear(sc.series) // do not keep series alive from scratch
 
+	// 1. Resolve.
+	newBytes, newSeries := 0, 0
 	for i := range m.Series {
 		ss := &m.Series[i]
 		var ref uint32
@@ -53,19 +83,66 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 			ref, ms = h.lookup(ss.Hash, ss.Labels)
 		}
 		if ms == nil {
-			if s.opts.MaxActiveSeries > 0 && h.active >= s.opts.MaxActiveSeries {
-				res.Refs = append(res.Refs, 0)
-				sc.series = append(sc.series, nil)
-				continue
+			b := seriesRecordBytes(ss.Labels)
+			if b > maxSeriesRecordBody {
+				res.Err = fmt.Errorf("shard %d: %w", s.id, &BatchTooLargeError{
+					What: "series label bytes", Got: b, Max: maxSeriesRecordBody, Series: int(ss.Src)})
+				return res
 			}
-			ref, ms = h.create(0, ss.Hash, ss.Labels)
-			sc.seriesRecs = append(sc.seriesRecs, walseg.RefSeries{Ref: ref, Labels: ss.Labels})
-			res.Stats.NewSeries++
+			newBytes += b
+			newSeries++
 		}
 		res.Refs = append(res.Refs, ref)
 		sc.series = append(sc.series, ms)
 	}
 
+	// 2. Bound the batch before anything changes.
+	if err := s.checkBatch(len(m.Series), len(m.Samples), newBytes); err != nil {
+		res.Refs = res.Refs[:0]
+		res.Err = fmt.Errorf("shard %d: %w", s.id, err)
+		return res
+	}
+
+	// 3. Create the new series, then classify the samples.
+	if newSeries > 0 {
+		for i := range m.Series {
+			if sc.series[i] != nil {
+				continue
+			}
+			ss := &m.Series[i]
+			// A label set repeated in one message is created once.
+			ref, ms := h.lookup(ss.Hash, ss.Labels)
+			if ms == nil {
+				if s.opts.MaxActiveSeries > 0 && h.active >= s.opts.MaxActiveSeries {
+					continue // res.Refs[i] stays 0: rejected below
+				}
+				ref, ms = h.create(0, ss.Hash, ss.Labels)
+				sc.created = append(sc.created, ref)
+				sc.seriesRecs = append(sc.seriesRecs, walseg.RefSeries{Ref: ref, Labels: ss.Labels})
+			}
+			res.Refs[i] = ref
+			sc.series[i] = ms
+		}
+	}
+	// One cursor per distinct series: a label set may appear twice in a
+	// message (the router does not merge them), and its samples must be
+	// classified in one sequence, as the head will append them.
+	sc.refIdx.reset(len(m.Series))
+	for i, ms := range sc.series {
+		if ms == nil {
+			sc.curOf = append(sc.curOf, -1)
+			continue
+		}
+		ci, found := sc.refIdx.getOrPut(res.Refs[i], uint32(len(sc.cursors)))
+		if !found {
+			c := seriesCursor{}
+			if ms.hasSamples() {
+				c = seriesCursor{t: ms.app.MaxTime(), vb: ms.app.LastValueBits(), has: true}
+			}
+			sc.cursors = append(sc.cursors, c)
+		}
+		sc.curOf = append(sc.curOf, int32(ci))
+	}
 	for _, smp := range m.Samples {
 		ms := sc.series[smp.Series]
 		src := m.Series[smp.Series].Src
@@ -77,11 +154,13 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 			res.Stats.AddReject(rj)
 			continue
 		}
+		cur := &sc.cursors[sc.curOf[smp.Series]]
 		var rj stages.Reject
-		switch s.appendSample(ms, smp.T, smp.V) {
+		switch r := s.classify(cur, smp.T, smp.V); r {
 		case sampleAppended:
 			res.Stats.Appended++
 			sc.sampleRecs = append(sc.sampleRecs, walseg.RefSample{Ref: res.Refs[smp.Series], T: smp.T, V: smp.V})
+			sc.sampleSeries = append(sc.sampleSeries, smp.Series)
 			continue
 		case sampleDuplicate:
 			res.Stats.Duplicates++
@@ -94,44 +173,198 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 		case sampleOutOfOrder:
 			rj = stages.Reject{Reason: stages.RejectOutOfOrder}
 			if res.Stats.KeepsDetail() {
-				rj.Detail = fmt.Sprintf("out-of-order sample at %d for series %s: its last sample is at %d", smp.T, ms.lset, ms.app.MaxTime())
+				rj.Detail = fmt.Sprintf("out-of-order sample at %d for series %s: its last sample is at %d", smp.T, ms.lset, cur.t)
 			}
 		case sampleTooOld:
 			rj = stages.Reject{Reason: stages.RejectTooOld}
 			if res.Stats.KeepsDetail() {
 				rj.Detail = fmt.Sprintf("sample at %d for series %s is too old: data before %d is already persisted in blocks", smp.T, ms.lset, s.appendMinT)
 			}
-		case sampleFailed:
-			res.Err = fmt.Errorf("shard %d: %w", s.id, *s.err.Load())
-			return res
 		}
 		rj.Series, rj.Sample, rj.T = src, smp.Src, smp.T
 		res.Stats.AddReject(rj)
 	}
-	s.count(&res.Stats, len(sc.seriesRecs))
 
-	var recs [2][]byte
-	n := 0
-	if len(sc.seriesRecs) > 0 {
-		sc.recBuf = walseg.AppendSeries(sc.recBuf[:0], sc.seriesRecs)
-		recs[n] = sc.recBuf
-		n++
-	}
-	if len(sc.sampleRecs) > 0 {
-		sc.recBuf2 = walseg.AppendSamples(sc.recBuf2[:0], sc.sampleRecs)
-		recs[n] = sc.recBuf2
-		n++
-	}
-	if n > 0 {
-		seq, err := s.wal.Write(recs[:n]...)
+	// 4. Log.
+	if recs := s.encodeRecords(); len(recs) > 0 {
+		seq, err := s.wal.Write(recs...)
 		if err != nil {
+			for _, ref := range sc.created {
+				h.remove(ref)
+			}
+			res.Refs = res.Refs[:0]
+			res.Stats = stages.AppendStats{Rejects: res.Stats.Rejects[:0]}
 			res.Err = fmt.Errorf("shard %d: write wal: %w", s.id, err)
 			return res
 		}
 		res.WALSeq = seq
 	}
-	clear(sc.series) // do not keep series alive from scratch
+	res.Stats.NewSeries += len(sc.seriesRecs)
+	s.count(&res.Stats, len(sc.seriesRecs))
+
+	// 5. Apply.
+	for i, r := range sc.sampleRecs {
+		switch s.appendSample(sc.series[sc.sampleSeries[i]], r.T, r.V) {
+		case sampleAppended:
+		case sampleFailed:
+			// The records are logged (replay restores them); the reply
+			// fails so none of them is acknowledged.
+			res.Err = fmt.Errorf("shard %d: %w", s.id, *s.err.Load())
+			return res
+		default:
+			panic("BUG: shard.apply: a sample classified as appended was refused by the head")
+		}
+	}
 	return res
+}
+
+// fail puts the shard in its failed state (ErrFailed wrapping err) unless it
+// is failed already: every later append is refused and Err reports it.
+// NB: a function of its own so that taking the error's address does not move
+// the caller's error to the heap on the hot path.
+func (s *Shard) fail(err error) {
+	perr := fmt.Errorf("%w: %w", ErrFailed, err)
+	if s.err.CompareAndSwap(nil, &perr) {
+		// Logged once, at the transition: the failure has no single caller
+		// (every later append gets it, Err and tsdb_shard_failed show it).
+		s.log.Error("shard failed: appends are refused until a restart rebuilds the head from the WAL", zap.Error(err))
+	}
+}
+
+// seriesCursor is the last sample of one series of a message while apply
+// classifies the message's samples: the head's state as it will be after the
+// samples before.
+type seriesCursor struct {
+	t   int64
+	vb  uint64
+	has bool
+}
+
+// refIndex maps the refs of one message to their cursor index: open
+// addressing over a power-of-two table of ref<<32 | index (ref 0 is never
+// used, so 0 marks a free slot). Reset costs a clear of at most four slots
+// per series of the message; no allocation once the table has grown.
+type refIndex struct {
+	slots []uint64
+	shift uint
+}
+
+func (x *refIndex) reset(n int) {
+	size, shift := 8, uint(61)
+	for size < 2*n {
+		size *= 2
+		shift--
+	}
+	if cap(x.slots) < size {
+		x.slots = make([]uint64, size)
+	}
+	x.slots = x.slots[:size]
+	clear(x.slots)
+	x.shift = shift
+}
+
+// getOrPut returns the index stored for ref, or stores idx and returns it
+// with found false.
+func (x *refIndex) getOrPut(ref, idx uint32) (uint32, bool) {
+	mask := uint64(len(x.slots) - 1)
+	for i := (uint64(ref) * 0x9E3779B97F4A7C15) >> x.shift; ; i = (i + 1) & mask {
+		switch v := x.slots[i]; {
+		case v == 0:
+			x.slots[i] = uint64(ref)<<32 | uint64(idx)
+			return idx, false
+		case uint32(v>>32) == ref:
+			return uint32(v), true
+		}
+	}
+}
+
+// classify applies appendSample's rules to the cursor and advances it when
+// the sample would be appended. It changes nothing in the head.
+func (s *Shard) classify(c *seriesCursor, t int64, v float64) sampleResult {
+	if t < s.appendMinT {
+		return sampleTooOld
+	}
+	vb := math.Float64bits(v)
+	if c.has {
+		switch {
+		case t < c.t:
+			return sampleOutOfOrder
+		case t == c.t:
+			if vb == c.vb {
+				return sampleDuplicate
+			}
+			return sampleConflict
+		}
+	}
+	*c = seriesCursor{t: t, vb: vb, has: true}
+	return sampleAppended
+}
+
+// encodeRecords encodes the message's series and samples records into
+// scratch, splitting them so that no record body exceeds the WAL's limit
+// (series records at maxSeriesRecordBody, samples records at
+// maxRecordSamples). The result aliases scratch, valid until the next call.
+func (s *Shard) encodeRecords() [][]byte {
+	sc := &s.scratch
+	sc.recs = sc.recs[:0]
+	sc.recEnds = sc.recEnds[:0]
+	buf := sc.recBuf[:0]
+	for rest := sc.seriesRecs; len(rest) > 0; {
+		n, size := 0, 0
+		for n < len(rest) {
+			b := seriesRecordBytes(rest[n].Labels)
+			if n > 0 && size+b > maxSeriesRecordBody {
+				break
+			}
+			size += b
+			n++
+		}
+		buf = walseg.AppendSeries(buf, rest[:n])
+		sc.recEnds = append(sc.recEnds, len(buf))
+		rest = rest[n:]
+	}
+	for rest := sc.sampleRecs; len(rest) > 0; {
+		n := min(len(rest), maxRecordSamples)
+		buf = walseg.AppendSamples(buf, rest[:n])
+		sc.recEnds = append(sc.recEnds, len(buf))
+		rest = rest[n:]
+	}
+	sc.recBuf = buf
+	start := 0
+	for _, end := range sc.recEnds {
+		sc.recs = append(sc.recs, buf[start:end:end])
+		start = end
+	}
+	return sc.recs
+}
+
+// Record size bounds (walseg.MaxRecordSize is 64 MiB). A sample encodes to
+// at most 23 bytes (ref delta and t delta varints, 8 value bytes), so a
+// million fit with room to spare; a series record is cut at a quarter of the
+// limit, and one series whose labels alone exceed it is refused.
+const (
+	maxRecordSamples    = 1 << 20
+	maxSeriesRecordBody = walseg.MaxRecordSize / 4
+)
+
+// seriesRecordBytes bounds the bytes one series adds to a series record:
+// its label bytes, two length varints per label, ref and count varints.
+func seriesRecordBytes(ls labels.Labels) int {
+	return int(ls.ByteSize()) + 2*binary.MaxVarintLen32*ls.Len() + 2*binary.MaxVarintLen32
+}
+
+// checkBatch returns a *BatchTooLargeError when a message is over one of the
+// batch bounds (Options.MaxBatchSeries, MaxBatchSamples, MaxBatchBytes).
+func (s *Shard) checkBatch(series, samples, newSeriesBytes int) error {
+	switch o := &s.opts; {
+	case series > o.MaxBatchSeries:
+		return &BatchTooLargeError{What: "series", Got: series, Max: o.MaxBatchSeries, Series: -1}
+	case samples > o.MaxBatchSamples:
+		return &BatchTooLargeError{What: "samples", Got: samples, Max: o.MaxBatchSamples, Series: -1}
+	case newSeriesBytes > o.MaxBatchBytes:
+		return &BatchTooLargeError{What: "new series label bytes", Got: newSeriesBytes, Max: o.MaxBatchBytes, Series: -1}
+	}
+	return nil
 }
 
 func (s *Shard) count(st *stages.AppendStats, newSeries int) {
@@ -235,10 +468,7 @@ func (s *Shard) cutChunk(ms *memSeries) bool {
 	}
 	if err != nil {
 		// Returned to this and every later append (the shard is poisoned).
-		// NB: only this path may take an address for s.err; taking &err
-		// above would move err to the heap on every cut.
-		perr := fmt.Errorf("cut head chunk: %w", err)
-		s.err.Store(&perr)
+		s.fail(fmt.Errorf("cut head chunk: %w", err))
 		return false
 	}
 	ms.lastClosed = ref

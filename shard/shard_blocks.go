@@ -261,17 +261,20 @@ func (s *Shard) planHeadCut(force bool) (job, bool) {
 	if boundary <= s.appendMinT {
 		return job{}, false
 	}
+	// Seal, not Rotate: the shard goroutine never waits for an fsync; the
+	// worker syncs the sealed segments before it checkpoints them. Seal
+	// fails only on a closed or poisoned writer: the shard cannot log any
+	// more, so it fails (Err, tsdb_shard_failed, readiness) instead of
+	// skipping the cut and retrying it forever.
+	sealed, err := s.wal.Seal()
+	if err != nil {
+		s.m.BackgroundErrors.Add(1)
+		s.fail(fmt.Errorf("seal wal for head cut: %w", err))
+		return job{}, false
+	}
 	snap := s.snapshotHead(mint, boundary)
 	prevAppendMinT := s.appendMinT
 	s.appendMinT = boundary
-	sealed, err := s.wal.Rotate(context.Background())
-	if err != nil {
-		s.appendMinT = prevAppendMinT
-		snap.files.Release()
-		s.m.BackgroundErrors.Add(1)
-		s.log.Error("wal rotate for head cut", zap.Error(err))
-		return job{}, false
-	}
 	return job{
 		// A failed cut published nothing: samples below the boundary are
 		// welcome again and the next cut retries the range.
@@ -357,6 +360,11 @@ func (s *Shard) snapshotHead(mint, boundary int64) *headSnapshot {
 // WAL through sealed. Runs on the worker goroutine.
 func (s *Shard) runHeadCut(snap *headSnapshot, sealed int, early bool) (func(*Shard) error, error) {
 	defer snap.files.Release()
+	// The sealed segments must be complete on disk before the checkpoint
+	// reads them; this is the fsync the shard goroutine did not wait for.
+	if err := s.wal.Sync(context.Background()); err != nil {
+		return nil, fmt.Errorf("sync wal through sealed segment %d: %w", sealed, err)
+	}
 	// b is nil when there was nothing to persist (for example everything
 	// was deleted): the boundary still holds.
 	b, err := s.writeSnapshotBlock(s.blocksDir(), snap)

@@ -31,6 +31,7 @@ func (s *Shard) replay(fromSegment int) error {
 		series  []walseg.RefSeries
 		tombs   []walseg.Tombstone
 		nSeries uint64
+		badRefs uint64
 		rb      = replayBuffer{buf: make([]walseg.RefSample, 0, replayBatchSamples)}
 	)
 	h := s.head
@@ -43,6 +44,13 @@ func (s *Shard) replay(fromSegment int) error {
 				return fmt.Errorf("replay wal at %+v: %w", r.Position(), err)
 			}
 			for _, rs := range series {
+				if rs.Ref == 0 || rs.Ref > maxSeriesRef {
+					// A damaged ref (the record passed its CRC): the
+					// series cannot be placed; its samples count as
+					// unknown refs. Never sized from: see maxSeriesRef.
+					badRefs++
+					continue
+				}
 				var hash uint64
 				hash, s.scratch.hashBuf = stages.HashLabels(s.scratch.hashBuf, rs.Labels)
 				old, _ := h.lookup(hash, rs.Labels)
@@ -98,14 +106,14 @@ func (s *Shard) replay(fromSegment int) error {
 		return err
 	}
 	nSamples, unknown, persisted := rb.appended, rb.unknown, rb.persisted
-	// Refs that no series holds (collected before the crash) are free. The
-	// list is rebuilt, not extended: a loaded head snapshot may have
-	// started one, and a ref listed twice would go to two series.
+	// Refs that no series holds (collected before the crash) are free: the
+	// head takes them by scanning from ref 1 (head.scan), so no list of
+	// every hole is built. The list is dropped, not extended: a loaded head
+	// snapshot may have started one, and the scan finds those refs too.
 	h.free = h.free[:0]
-	for ref := uint32(1); ref < h.nrefs; ref++ {
-		if h.get(ref) == nil {
-			h.free = append(h.free, ref)
-		}
+	h.scan = 1
+	if badRefs > 0 {
+		s.log.Warn("wal series records with refs out of range skipped", zap.Uint64("series", badRefs), zap.Uint32("max_ref", maxSeriesRef))
 	}
 	dur := time.Since(start)
 	s.m.ReplayedSamples.Add(nSamples)
@@ -152,10 +160,19 @@ func (s *Shard) flushReplay(rb *replayBuffer) error {
 		return nil
 	}
 	h := s.head
-	n := int(h.nrefs)
+	// The counting sort is sized by the head's refs, never by a ref read
+	// from disk: samples of refs the head does not hold are unknown.
+	n := 0
+	kept := rb.buf[:0]
 	for _, smp := range rb.buf {
+		if smp.Ref >= h.nrefs {
+			rb.unknown++
+			continue
+		}
+		kept = append(kept, smp)
 		n = max(n, int(smp.Ref)+1)
 	}
+	rb.buf = kept
 	if cap(rb.counts) < n+1 {
 		rb.counts = make([]uint32, n+1)
 	}

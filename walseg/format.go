@@ -59,13 +59,19 @@ const (
 type RecordType byte
 
 // Record types. Zero is invalid so that a zeroed page never parses as a
-// record. Types 4..255 are reserved; readers return them unchanged and
+// record. Types 5..255 are reserved; readers return them unchanged and
 // checkpoints copy them.
 const (
 	RecordInvalid    RecordType = 0
 	RecordSeries     RecordType = 1 // §4.1
 	RecordSamples    RecordType = 2 // §4.2
 	RecordTombstones RecordType = 3 // §4.3
+	// RecordSegmentEnd is the last frame of a sealed segment; its body is
+	// the number of the segment that follows (uvarint). The writer adds it
+	// once that segment exists, so a reader that finds it and no such
+	// segment knows the segment was lost (§4.4). Readers consume it: Next
+	// never returns it, and checkpoints do not copy it.
+	RecordSegmentEnd RecordType = 4
 )
 
 // String returns the record type's name for logs and errors.
@@ -77,6 +83,8 @@ func (t RecordType) String() string {
 		return "samples"
 	case RecordTombstones:
 		return "tombstones"
+	case RecordSegmentEnd:
+		return "segment end"
 	case RecordInvalid:
 		return "invalid"
 	default:

@@ -19,10 +19,12 @@ type Metrics struct {
 	PendingBytes      atomic.Int64  // gauge: encoded bytes waiting for the flusher
 
 	// Replay and repair.
-	RecordsReplayed       atomic.Uint64 // records returned by readers
-	TornTailsRepaired     atomic.Uint64 // last segments cut back to their last good record
-	TornBytesCut          atomic.Uint64 // bytes removed by those cuts
-	CorruptRecordsSkipped atomic.Uint64 // bad records in earlier segments (rest of segment skipped)
+	RecordsReplayed         atomic.Uint64 // records returned by readers
+	TornTailsRepaired       atomic.Uint64 // last segments cut back to their last good record
+	TornBytesCut            atomic.Uint64 // bytes removed by those cuts
+	CorruptRecordsSkipped   atomic.Uint64 // damaged parts skipped (each quarantined when followed by good records)
+	CorruptBytesQuarantined atomic.Uint64 // damaged bytes moved to wal/quarantine/ with good records after them
+	SegmentsMissing         atomic.Uint64 // segment numbers found missing at replay (gap, deleted checkpoint, lost last segment)
 
 	// Checkpoints and truncation.
 	Checkpoints       atomic.Uint64 // checkpoints completed

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,6 +18,8 @@ import (
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 	"go.uber.org/zap"
+
+	"github.com/silverback-tsdb/tsdb/internal/fsutil"
 )
 
 // ReaderOptions configure replay. The zero value is valid.
@@ -99,9 +102,12 @@ type Reader struct {
 	rec     []byte
 	zdec    *zstd.Decoder
 	stats   ReplayStats
-	err     error
-	done    bool
-	start   time.Time // for the replay-done log line
+	// sealedInto is the segment named by the current source's
+	// RecordSegmentEnd frame, -1 if none was read.
+	sealedInto int
+	err        error
+	done       bool
+	start      time.Time // for the replay-done log line
 }
 
 // OpenReader lists the WAL directory dir and returns a Reader positioned
@@ -120,7 +126,7 @@ func openReader(dir string, o ReaderOptions, through int) (*Reader, error) {
 	if o.Metrics == nil {
 		o.Metrics = &Metrics{}
 	}
-	r := &Reader{opts: o, log: o.Logger.Named("walseg"), m: o.Metrics, start: time.Now()}
+	r := &Reader{opts: o, log: o.Logger.Named("walseg"), m: o.Metrics, start: time.Now(), sealedInto: -1}
 	r.stats.Checkpoint = -1
 	cp, ok, err := lastCheckpoint(dir)
 	if err != nil {
@@ -144,19 +150,34 @@ func openReader(dir string, o ReaderOptions, through int) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The writer numbers segments from 0, or from the checkpoint's end + 1
+	// after a truncation: the first segment replayed must be that one
+	// (a deleted checkpoint, or a deleted first segment after it, shows as
+	// a gap here). After a head snapshot (FromSegment) the caller's state
+	// ends where the snapshot says; the next segment may not exist yet.
 	prev := -1
+	if o.FromSegment <= 0 {
+		prev = -1 // segment 0 expected first
+		if ok {
+			prev = cp
+		}
+	}
 	for _, s := range segs {
 		if (ok && s <= cp) || (through >= 0 && s > through) || s < o.FromSegment {
 			continue // covered by the checkpoint (awaiting Truncate) or the caller, or beyond the limit
 		}
-		if prev >= 0 && s != prev+1 {
-			ce := &CorruptionError{File: filepath.Join(dir, segmentName(prev+1)), Segment: prev + 1,
-				Err: fmt.Errorf("segments %d..%d missing", prev+1, s-1)}
+		if (prev >= 0 || o.FromSegment <= 0) && s != prev+1 {
+			why := fmt.Errorf("segments %d..%d missing", prev+1, s-1)
+			if !ok && prev < 0 {
+				why = fmt.Errorf("segments %d..%d missing and no checkpoint covers them (a deleted checkpoint?)", prev+1, s-1)
+			}
+			ce := &CorruptionError{File: filepath.Join(dir, segmentName(prev+1)), Segment: prev + 1, Err: why}
 			if o.Strict {
 				return nil, ce
 			}
-			r.log.Warn("wal segments missing", zap.Int("segment", prev+1), zap.Int("next", s))
+			r.log.Warn("wal segments missing", zap.Int("segment", prev+1), zap.Int("next", s), zap.Error(why))
 			r.stats.Skipped = append(r.stats.Skipped, Skipped{Err: ce})
+			r.m.SegmentsMissing.Add(uint64(s - prev - 1))
 		}
 		prev = s
 		r.srcs = append(r.srcs, source{path: filepath.Join(dir, segmentName(s)), seg: s})
@@ -186,6 +207,7 @@ func (r *Reader) Next() bool {
 					zap.Bool("torn_tail", r.stats.TornTail != nil), zap.Duration("dur", time.Since(r.start)))
 				return false
 			}
+			r.sealedInto = -1
 			cause, err := r.openSource()
 			if err != nil {
 				r.err = err
@@ -203,6 +225,15 @@ func (r *Reader) Next() bool {
 			}
 		}
 		cause := r.readFrame()
+		if cause == nil && Type(r.rec) == RecordSegmentEnd {
+			next, n := binary.Uvarint(r.rec[1:])
+			if n <= 0 || n != len(r.rec)-1 || next > math.MaxInt32 {
+				cause = fmt.Errorf("segment end record body %x", r.rec[1:])
+			} else {
+				r.sealedInto = int(next)
+				continue
+			}
+		}
 		if cause == nil {
 			r.stats.Records++
 			r.stats.Bytes += r.off - r.recOff
@@ -211,6 +242,19 @@ func (r *Reader) Next() bool {
 		}
 		if cause == io.EOF {
 			r.closeFile()
+			if src := r.srcs[r.idx]; src.last && r.sealedInto >= 0 && !r.scanOnly {
+				// The newest segment present was sealed into one that is
+				// gone: the records written there are lost.
+				ce := &CorruptionError{File: filepath.Join(filepath.Dir(src.path), segmentName(r.sealedInto)),
+					Segment: r.sealedInto, Err: fmt.Errorf("segment %d missing: segment %d was sealed into it", r.sealedInto, src.seg)}
+				r.m.SegmentsMissing.Add(1)
+				if r.opts.Strict {
+					r.err = ce
+					return false
+				}
+				r.log.Warn("wal last segment missing", zap.Int("segment", r.sealedInto), zap.Error(ce))
+				r.stats.Skipped = append(r.stats.Skipped, Skipped{Err: ce})
+			}
 			r.idx++
 			continue
 		}
@@ -391,6 +435,14 @@ func (r *Reader) corrupt(cause error) bool {
 	ce := &CorruptionError{File: s.path, Segment: s.seg, Offset: r.recOff, Err: cause}
 	lost := r.size - r.recOff
 	r.closeFile()
+	// A bad frame followed by good ones is damage, not a torn tail: a torn
+	// tail is an incomplete last record, with nothing valid after it.
+	if next, data, err := findNextFrame(s.path, max(ce.Offset+1, segmentHeaderSize)); err != nil {
+		r.err = fmt.Errorf("look past damage in segment %d at offset %d: %w", s.seg, ce.Offset, err)
+		return false
+	} else if next > 0 {
+		return r.skipDamage(s, ce, next, data)
+	}
 	r.idx++
 	switch {
 	case s.last:
@@ -422,6 +474,115 @@ func (r *Reader) corrupt(cause error) bool {
 			zap.Int64("bytes", lost), zap.Bool("checkpoint", s.checkpoint), zap.Error(cause))
 		return true
 	}
+}
+
+// skipDamage handles damage at ce.Offset of source s followed by a good frame
+// at next: the damaged bytes are counted and reported (Skipped), and unless
+// ReadOnly they are moved aside — copied to quarantine/ in the WAL directory
+// and cut out of the segment, which is rewritten atomically — so the next
+// replay is clean. Replay goes on at the good frame. Strict fails instead.
+// data is the whole segment file.
+func (r *Reader) skipDamage(s source, ce *CorruptionError, next int64, data []byte) bool {
+	bad := next - ce.Offset
+	if r.opts.Strict {
+		r.err = ce
+		return false
+	}
+	r.stats.Skipped = append(r.stats.Skipped, Skipped{Err: ce, Bytes: bad})
+	r.m.CorruptRecordsSkipped.Add(1)
+	r.m.CorruptBytesQuarantined.Add(uint64(bad))
+	r.log.Error("wal damage skipped; the records after it are kept", zap.Int("segment", s.seg),
+		zap.Int64("offset", ce.Offset), zap.Int64("bytes", bad), zap.Bool("checkpoint", s.checkpoint),
+		zap.Bool("read_only", r.opts.ReadOnly || r.scanOnly), zap.Error(ce.Err))
+	resume := next
+	if !r.opts.ReadOnly && !r.scanOnly {
+		if err := quarantineDamage(s, ce.Offset, data, next); err != nil {
+			r.err = fmt.Errorf("quarantine damage of segment %d at offset %d: %w", s.seg, ce.Offset, err)
+			return false
+		}
+		resume = max(ce.Offset, segmentHeaderSize) // the good frames now start where the damage was
+	}
+	if err := r.reopenAt(s.path, resume); err != nil {
+		r.err = err
+		return false
+	}
+	return true
+}
+
+// reopenAt opens path as the current source again, positioned at off.
+func (r *Reader) reopenAt(path string, off int64) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("reopen segment %s: %w", path, err)
+	}
+	fi, err := f.Stat()
+	if err == nil {
+		_, err = f.Seek(off, io.SeekStart)
+	}
+	if err != nil {
+		_ = f.Close()
+		return fmt.Errorf("reopen segment %s at %d: %w", path, off, err)
+	}
+	r.f, r.size, r.off = f, fi.Size(), off
+	r.br.Reset(f)
+	return nil
+}
+
+// QuarantineDir is the directory, inside a WAL directory, where replay moves
+// damaged bytes that had good records after them (docs/format/wal.md §5).
+const QuarantineDir = "quarantine"
+
+// quarantineDamage copies data[off:next] to
+// quarantine/<segment>-<offset>.damaged (under the segment's directory) and
+// rewrites the segment without those bytes (temporary file, fsync, rename,
+// directory fsync).
+func quarantineDamage(s source, off int64, data []byte, next int64) error {
+	dir := filepath.Dir(s.path)
+	qdir := filepath.Join(dir, QuarantineDir)
+	if err := os.MkdirAll(qdir, 0o755); err != nil {
+		return err
+	}
+	q := filepath.Join(qdir, fmt.Sprintf("%s-%d.damaged", segmentName(s.seg), off))
+	if err := fsutil.WriteFile(q, data[off:next], 0o644); err != nil {
+		return err
+	}
+	kept := make([]byte, 0, int64(len(data))-(next-off)+segmentHeaderSize)
+	if off < segmentHeaderSize {
+		// A damaged header is replaced by a good one (the version byte is
+		// never damage: a newer version is refused before this).
+		kept = binary.BigEndian.AppendUint32(kept, segmentMagic)
+		kept = append(kept, FormatVersion, 0, 0, 0)
+	} else {
+		kept = append(kept, data[:off]...)
+	}
+	kept = append(kept, data[next:]...)
+	return fsutil.WriteFile(s.path, kept, 0o644)
+}
+
+// findNextFrame reads the segment at path and returns the offset of the
+// first frame at from or later that passes its CRC, with the file's bytes;
+// next is 0 when there is none. Run only on damage.
+func findNextFrame(path string, from int64) (next int64, data []byte, err error) {
+	data, err = os.ReadFile(path)
+	if err != nil {
+		return 0, nil, err
+	}
+	for o := from; o+frameHeaderSize <= int64(len(data)); o++ {
+		h := data[o : o+frameHeaderSize]
+		if h[0] == byte(RecordInvalid) || Codec(h[1]) > CodecS2 {
+			continue
+		}
+		length := int64(binary.LittleEndian.Uint32(h[2:]))
+		if length > MaxRecordSize || length > int64(len(data))-o-frameHeaderSize {
+			continue
+		}
+		crc := crc32.Update(0, castagnoli, h[:frameCRCOffset])
+		crc = crc32.Update(crc, castagnoli, data[o+frameHeaderSize:o+frameHeaderSize+length])
+		if crc == binary.LittleEndian.Uint32(h[frameCRCOffset:]) {
+			return o, data, nil
+		}
+	}
+	return 0, nil, nil
 }
 
 // truncateFile cuts path to size bytes and fsyncs it.

@@ -258,6 +258,20 @@ func Open(dir string, o Options) (*Writer, error) {
 	w.mu.seg = next
 	w.mu.segBytes = segmentHeaderSize
 	w.mu.progress = make(chan struct{})
+	if len(segs) > 0 && segs[len(segs)-1] == next-1 {
+		// Seal the previous run's last segment into the new one, so that
+		// losing the new segment is detected (docs/format/wal.md §4.4).
+		last := segs[len(segs)-1]
+		f, err := os.OpenFile(filepath.Join(dir, segmentName(last)), os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return nil, fmt.Errorf("open segment %d to seal it: %w", last, err)
+		}
+		if fi, err := f.Stat(); err != nil || fi.Size() < segmentHeaderSize {
+			_ = f.Close() // empty after a torn-tail repair: nothing to seal
+		} else {
+			w.f, w.fseg = f, last
+		}
+	}
 	if err := w.createSegment(next); err != nil {
 		if zenc != nil {
 			zenc.Close()
@@ -338,7 +352,7 @@ func (w *Writer) appendLocked(rec []byte) {
 	start := len(b.buf)
 	b.buf = w.appendFrame(b.buf, rec)
 	n := len(b.buf) - start
-	if w.mu.segBytes+int64(n) > w.opts.SegmentSize && w.mu.segBytes > segmentHeaderSize {
+	if w.mu.segBytes+int64(n)+sealFrameMaxSize > w.opts.SegmentSize && w.mu.segBytes > segmentHeaderSize {
 		// Rotate: move the frame to a batch for the next segment. The copy
 		// happens once per segment, so it costs nothing measurable.
 		w.mu.seg++
@@ -497,23 +511,43 @@ func (w *Writer) Segment() int {
 	return w.mu.seg
 }
 
-// Rotate makes the next record start a new segment (unless the current one
-// holds no record yet), then waits, like Sync, until everything accepted so
-// far is written and fsynced. It returns the number of the last sealed
-// segment, which Checkpoint may then cover; -1 when there is none.
+// Rotate seals the current segment (see Seal), then waits, like Sync,
+// until everything accepted so far is written and fsynced. It returns the
+// number of the last sealed segment, which Checkpoint may then cover; -1
+// when there is none.
 func (w *Writer) Rotate(ctx context.Context) (sealed int, err error) {
+	if sealed, err = w.Seal(); err != nil {
+		return -1, err
+	}
+	return sealed, w.Sync(ctx)
+}
+
+// Seal makes the next record start a new segment (unless the current one
+// holds no record yet) and returns the number of the last sealed segment
+// (-1 when there is none) without waiting for I/O: the sealed segments are
+// complete on disk, and may be checkpointed, once a later Sync returns. It
+// fails only when the writer is closed or poisoned. The shard calls it on
+// its own goroutine, which must never wait for an fsync, and leaves the Sync
+// to its background worker.
+func (w *Writer) Seal() (sealed int, err error) {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	if err := w.refuseLocked(); err != nil {
-		w.mu.Unlock()
 		return -1, err
 	}
 	if w.mu.segBytes > segmentHeaderSize {
 		w.mu.seg++
 		w.mu.segBytes = segmentHeaderSize
 	}
-	sealed = w.mu.seg - 1
-	w.mu.Unlock()
-	return sealed, w.Sync(ctx)
+	return w.mu.seg - 1, nil
+}
+
+// Err returns the poison error (errors.Is(err, ErrPoisoned)) once a write,
+// fsync, segment creation or close failed, else nil. Safe for concurrent use.
+func (w *Writer) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.mu.err
 }
 
 // Metrics returns the writer's counters.
@@ -682,14 +716,13 @@ func (w *Writer) fsync() error {
 	return nil
 }
 
-// createSegment seals the open segment (fsync unless SyncNone, close) and
-// creates segment seg with its header. Flusher only (or Open).
+// createSegment creates segment seg with its header (fsynced with its
+// directory entry unless SyncNone), then seals the open segment: a
+// RecordSegmentEnd frame naming seg, fsync unless SyncNone, close. The new
+// file exists before the seal is written, so a sealed segment without its
+// successor means the successor was lost, never that a crash came between
+// the two. Flusher only (or Open).
 func (w *Writer) createSegment(seg int) error {
-	if w.f != nil {
-		if err := w.closeFile(w.opts.Sync != SyncNone); err != nil {
-			return err
-		}
-	}
 	path := filepath.Join(w.dir, segmentName(seg))
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
@@ -702,20 +735,59 @@ func (w *Writer) createSegment(seg int) error {
 		_ = f.Close()
 		return fmt.Errorf("write header of segment %d: %w", seg, err)
 	}
-	w.f, w.fseg = f, seg
 	if w.opts.Sync != SyncNone {
 		// The new file's directory entry must be durable before any record
-		// in it is acknowledged as fsynced.
-		if err := w.fsync(); err != nil {
-			return err
+		// in it is acknowledged as fsynced, and before the seal names it.
+		if err := f.Sync(); err != nil {
+			_ = f.Close()
+			return fmt.Errorf("fsync segment %d: %w", seg, err)
 		}
 		if err := fsutil.SyncDir(w.dir); err != nil {
+			_ = f.Close()
 			return err
 		}
 	}
+	if w.f != nil {
+		var seal [frameHeaderSize + binary.MaxVarintLen64]byte
+		frame := appendSealFrame(seal[:0], seg)
+		if _, err := w.f.Write(frame); err != nil {
+			_ = f.Close()
+			return fmt.Errorf("seal segment %d: %w", w.fseg, err)
+		}
+		w.m.BytesWritten.Add(uint64(len(frame)))
+		if w.opts.Sync != SyncNone {
+			if err := w.fsync(); err != nil { // the records and the seal
+				_ = f.Close()
+				return err
+			}
+		}
+		if err := w.closeFile(false); err != nil {
+			_ = f.Close()
+			return err
+		}
+	}
+	w.f, w.fseg = f, seg
 	w.m.SegmentsCreated.Add(1)
 	w.log.Debug("wal segment created", zap.Int("segment", seg))
 	return nil
+}
+
+// sealFrameMaxSize is the largest RecordSegmentEnd frame; rotation leaves
+// room for it, so a sealed segment stays within SegmentSize.
+const sealFrameMaxSize = frameHeaderSize + binary.MaxVarintLen32
+
+// appendSealFrame appends the RecordSegmentEnd frame naming segment next
+// (docs/format/wal.md §4.4) to dst.
+func appendSealFrame(dst []byte, next int) []byte {
+	start := len(dst)
+	dst = append(dst, byte(RecordSegmentEnd), byte(CodecNone), 0, 0, 0, 0, 0, 0, 0, 0)
+	dst = binary.AppendUvarint(dst, uint64(next))
+	h := dst[start : start+frameHeaderSize]
+	binary.LittleEndian.PutUint32(h[2:], uint32(len(dst)-start-frameHeaderSize))
+	crc := crc32.Update(0, castagnoli, h[:frameCRCOffset])
+	crc = crc32.Update(crc, castagnoli, dst[start+frameHeaderSize:])
+	binary.LittleEndian.PutUint32(h[frameCRCOffset:], crc)
+	return dst
 }
 
 // closeFile closes the open segment, fsyncing unsynced data first when

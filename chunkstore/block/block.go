@@ -40,7 +40,10 @@ type Block struct {
 	segs [][]byte // segs[i] is chunk segment i+1, a mapping
 	maps []mmap.MMap
 	tomb atomic.Pointer[Tombstones]
-	cols columnCache // decoded shared timestamp columns (block_columns.go)
+	// numTombs is the NumTombstones last written to meta.json; only
+	// SetTombstones (serialised by the caller) touches it after Open.
+	numTombs uint64
+	cols     columnCache // decoded shared timestamp columns (block_columns.go)
 
 	// unmapped is set once the mappings are gone; reads check it so misuse
 	// returns ErrClosed instead of faulting (only a best effort: holding a
@@ -125,7 +128,21 @@ func (b *Block) open() error {
 	if err != nil {
 		return err
 	}
+	if err := checkTombstoneCount(b.dir, b.meta, ts); err != nil {
+		return err
+	}
 	b.tomb.Store(&ts)
+	b.numTombs = b.meta.Stats.NumTombstones
+	return nil
+}
+
+// checkTombstoneCount reports a tombstones file holding fewer intervals than
+// meta.json recorded (or missing while it recorded some): deletions lost.
+func checkTombstoneCount(dir string, m Meta, ts Tombstones) error {
+	if n := ts.count(); n < m.Stats.NumTombstones {
+		return &CorruptionError{Block: dir, File: tombstonesFilename, Offset: -1,
+			Err: fmt.Errorf("holds %d deleted intervals, meta.json recorded %d (a lost tombstones file would bring deleted data back): %w", n, m.Stats.NumTombstones, errMismatch)}
+	}
 	return nil
 }
 
@@ -304,6 +321,16 @@ func (b *Block) SetTombstones(ts Tombstones) error {
 		}
 	}
 	b.tomb.Store(&norm)
+	// The file first, then the meta that records its size: a crash in
+	// between leaves a file with more than the meta says, which is valid.
+	if n := norm.count(); n != b.numTombs {
+		m := b.meta
+		m.Stats.NumTombstones = n
+		if err := WriteMeta(b.dir, m); err != nil {
+			return fmt.Errorf("block %s: record tombstones in meta: %w", b.dir, err)
+		}
+		b.numTombs = n
+	}
 	return nil
 }
 

@@ -40,6 +40,13 @@ type Stats struct {
 	NumSamples uint64 `json:"numSamples"`
 	NumSeries  uint64 `json:"numSeries"`
 	NumChunks  uint64 `json:"numChunks"`
+	// NumTombstones is the number of deleted intervals the tombstones file
+	// held when the meta was last written (Block.SetTombstones rewrites it
+	// after the file). The file may hold more (a crash between the two
+	// writes) but never fewer: fewer, or no file, means it was lost and
+	// deleted data would come back, which Open and Verify report as
+	// corruption. Omitted when zero, so older metas keep their checksum.
+	NumTombstones uint64 `json:"numTombstones,omitempty"`
 }
 
 // Compaction describes a block's lineage.

@@ -89,6 +89,15 @@ func (ivs Intervals) Covers(mint, maxt int64) bool {
 // obtained from a Block is shared and must not be modified.
 type Tombstones map[uint32]Intervals
 
+// count returns the number of intervals in ts.
+func (ts Tombstones) count() uint64 {
+	n := 0
+	for _, ivs := range ts {
+		n += len(ivs)
+	}
+	return uint64(n)
+}
+
 // encodeTombstones appends the tombstones file (docs/format/block.md
 // §Tombstones) to dst. Interval lists are normalised (sorted and merged);
 // refs are written in ascending order, so equal tombstones encode equally.

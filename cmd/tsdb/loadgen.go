@@ -33,8 +33,10 @@ type loadgenFlags struct {
 	capture, dataDir, summaryFile string
 	metricsURL, inboxMetric       string
 	timeout                       time.Duration
-	quiet                         bool
+	quiet, gzip                   bool
 	headers                       []string
+	retries                       int
+	retryBackoff                  string
 }
 
 func newLoadgenCmd(g *globalFlags) *cobra.Command {
@@ -95,6 +97,9 @@ SIGTERM (the summary is printed in every case). See docs/OPERATIONS.md.`,
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "timeout of each request")
 	fl.StringArrayVar(&f.headers, "header", nil, "extra request header 'Name: value' (repeatable), e.g. 'Authorization: Token x'")
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress lines")
+	fl.BoolVar(&f.gzip, "gzip", false, "gzip influx and otlp request bodies (Content-Encoding: gzip)")
+	fl.IntVar(&f.retries, "retries", 3, "send a request answered 5xx or 429 (or lost to a timeout) again up to this often")
+	fl.StringVar(&f.retryBackoff, "retry-backoff", "100ms", "first wait before a retry, doubling up to 10s (at least the answer's Retry-After)")
 	return cmd
 }
 
@@ -124,6 +129,7 @@ func (f *loadgenFlags) parse(now time.Time) (loadgen.Config, error) {
 		{"duration", f.duration, &c.Duration},
 		{"churn-every", f.churnEvery, &c.ChurnEvery},
 		{"range", f.backfill, &c.BackfillRange},
+		{"retry-backoff", f.retryBackoff, &c.RetryBackoff},
 	} {
 		if *d.dst, err = parseDuration(d.val); err != nil {
 			return c, flagErr(d.name, err)
@@ -140,6 +146,16 @@ func (f *loadgenFlags) parse(now time.Time) (loadgen.Config, error) {
 	}
 	if c.BackfillRange <= 0 {
 		return c, flagErr("range", fmt.Errorf("%q: want > 0", f.backfill))
+	}
+	if c.RetryBackoff <= 0 {
+		return c, flagErr("retry-backoff", fmt.Errorf("%q: want > 0", f.retryBackoff))
+	}
+	if f.retries < 0 {
+		return c, flagErr("retries", fmt.Errorf("%d: want >= 0", f.retries))
+	}
+	c.Retries = f.retries
+	if f.gzip && c.Protocol != loadgen.ProtocolInflux && c.Protocol != loadgen.ProtocolOTLP {
+		return c, flagErr("gzip", fmt.Errorf("only influx and otlp bodies are gzipped (remote write is snappy-compressed; inprocess has no body)"))
 	}
 	if c.Rate, err = parseRate(f.rate); err != nil {
 		return c, flagErr("rate", err)
@@ -247,7 +263,7 @@ func runLoadgen(ctx context.Context, out, errOut io.Writer, f loadgenFlags, log 
 		}
 		t, err := loadgen.NewHTTPTarget(loadgen.HTTPOptions{
 			URL: f.addr, Protocol: c.Protocol, Timeout: f.timeout,
-			MetricsURL: f.metricsURL, InboxMetric: f.inboxMetric, Header: header,
+			MetricsURL: f.metricsURL, InboxMetric: f.inboxMetric, Header: header, Gzip: f.gzip,
 		})
 		if err != nil {
 			return flagErr("addr", err)

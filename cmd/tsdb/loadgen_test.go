@@ -85,6 +85,9 @@ func TestLoadgen_FlagErrors(t *testing.T) {
 		{[]string{"--addr=localhost:8080"}, "--addr"},
 		{[]string{"--duration=forever"}, "--duration"},
 		{[]string{"--header=nocolon"}, "--header"},
+		{[]string{"--retries=-1"}, "--retries"},
+		{[]string{"--retry-backoff=0"}, "--retry-backoff"},
+		{[]string{"--gzip", "--protocol=rw1"}, "--gzip"},
 	} {
 		_, _, err := loadgenArgs(t, tc.args...)
 		require.ErrorIs(t, err, errFlag, "%v", tc.args)

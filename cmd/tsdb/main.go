@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/silverback-tsdb/tsdb/httpfast"
 	"go.uber.org/zap"
@@ -21,7 +22,7 @@ import (
 func main() {
 	if err := newRootCmd(os.Stdout, os.Stderr).Execute(); err != nil {
 		// cobra has printed the error (SilenceErrors is off).
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -67,8 +68,11 @@ func newRootCmd(out, errOut io.Writer) *cobra.Command {
 		Short: "Silverback time-series database",
 		Long: `Silverback is a single-node time-series database for monitoring metrics.
 
-'tsdb start' runs the database with its operational HTTP endpoints; the other
-commands work on a stopped database. See docs/OPERATIONS.md.`,
+'tsdb start' runs the database with its HTTP API (ingest, PromQL queries,
+remote read, export, admin). write, query, import and export talk to a
+running server (--addr, default $TSDB_ADDR); inspect, compact, snapshot,
+delete and clean-tombstones work on a stopped database. See docs/API.md
+and docs/OPERATIONS.md.`,
 		SilenceUsage: true,
 	}
 	root.SetOut(out)
@@ -86,7 +90,13 @@ commands work on a stopped database. See docs/OPERATIONS.md.`,
 		newDeleteCmd(&g),
 		newCleanTombstonesCmd(&g),
 		newLoadgenCmd(&g),
+		newPerfCmd(&g),
+		newWriteCmd(),
+		newQueryCmd(),
+		newImportCmd(),
+		newExportCmd(),
 	)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	return root
 }
 
@@ -169,6 +179,9 @@ WAL and are replayed at the next start).`,
 			}
 			defer func() { _ = log.Sync() }()
 			o.Logger = log
+			o.Flags = map[string]string{}
+			cmd.Flags().VisitAll(func(f *pflag.Flag) { o.Flags[f.Name] = f.Value.String() })
+			o.RetentionText = retention
 
 			ctx, cancel := context.WithCancel(cmd.Context())
 			defer cancel()

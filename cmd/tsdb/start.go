@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/silverback-tsdb/tsdb/httpfast"
+	"github.com/silverback-tsdb/tsdb/httpfast/ui"
 	"github.com/silverback-tsdb/tsdb/pipeline"
 	"github.com/silverback-tsdb/tsdb/walseg"
 )
@@ -42,6 +43,10 @@ type startOptions struct {
 	SelfScrapeInterval time.Duration
 	SelfScrapeJob      string
 	Logger             *zap.Logger
+	// Flags are the flags with their effective values and RetentionText
+	// the --retention text, for the status API.
+	Flags         map[string]string
+	RetentionText string
 
 	// ready, when set, is called once the database is open and the server
 	// answers /-/ready with 200, with the bound address (tests listen on
@@ -67,6 +72,7 @@ const defaultShutdownTimeout = 10 * time.Second
 // the head snapshots. It returns nil after a clean shutdown, or the first
 // error of listening, opening, serving or closing.
 func runStart(ctx context.Context, o startOptions) error {
+	startedAt := time.Now()
 	log := o.Logger
 	if log == nil {
 		log = zap.NewNop()
@@ -102,6 +108,9 @@ func runStart(ctx context.Context, o startOptions) error {
 	if err != nil {
 		return errors.Join(err, closeListeners())
 	}
+	if err := ui.Register(srv); err != nil {
+		return errors.Join(err, closeListeners())
+	}
 	served := make(chan error, 2)
 	go func() { served <- srv.Serve(ln) }()
 	var psrv *fasthttp.Server
@@ -132,7 +141,7 @@ func runStart(ctx context.Context, o startOptions) error {
 	}
 	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("pprof", o.PprofListen),
 		zap.String("ingest", "/write /api/v2/write /api/v1/write /api/v1/import/prometheus /api/v1/import/csv /opentelemetry/v1/metrics"),
-		zap.String("note", "the PromQL query API comes with the next issue"))
+		zap.String("query", "/api/v1/query /api/v1/query_range /api/v1/series /api/v1/labels /api/v1/read /api/v1/export"))
 
 	db, err := pipeline.Open(o.DataDir, pipeline.Options{
 		Shards:          o.Shards,
@@ -147,6 +156,9 @@ func runStart(ctx context.Context, o startOptions) error {
 		return errors.Join(fmt.Errorf("open database: %w", err), stopHTTP())
 	}
 	srv.SetStorage(db)
+	srv.SetQueryBackend(&httpfast.QueryBackend{DB: db, Engine: newQueryEngine(db, log, reg), Status: httpfast.StatusInfo{
+		Flags: o.Flags, StartTime: startedAt, Retention: o.RetentionText,
+	}})
 	log.Info("ready", zap.String("data_dir", o.DataDir), zap.Int("shards", db.NumShards()),
 		zap.Stringer("wal_sync", o.WALSync), zap.String("retention", formatDuration(o.Retention.Milliseconds())), zap.Int64("retention_bytes", o.RetentionBytes))
 
