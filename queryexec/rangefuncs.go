@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/promql/parser/posrange"
 	"github.com/prometheus/prometheus/util/annotations"
+
+	"github.com/silverback-tsdb/tsdb/pipeline"
 )
 
 // window is one step's view of a range function's input series.
@@ -441,8 +443,15 @@ func extendedRate(w *window, isCounter, isRate bool) (float64, bool) {
 	return res, true
 }
 
+// forceMaterialized makes selectors read whole series into memory, the
+// simple path the streaming one is tested against.
+var forceMaterialized = false
+
 // matrixSource describes where a range function's windows come from.
 type matrixSource struct {
+	// stream, when set, is read series by series with a window buffer
+	// instead of series.
+	stream   *pipeline.SeriesSet
 	series   []rseries
 	rng      int64 // ms
 	offset   int64 // ms
@@ -468,6 +477,14 @@ func (ev *evaluator) matrixArg(a parser.Expr, g grid) (*matrixSource, error) {
 		}
 		if vs.Smoothed {
 			last += ev.lookback
+		}
+		if !forceMaterialized {
+			ss, err := ev.selectSeries(vs.LabelMatchers, mint, last)
+			if err != nil {
+				return nil, err
+			}
+			src.stream = ss
+			return src, nil
 		}
 		raw, err := ev.selectRaw(vs.LabelMatchers, mint, last, true)
 		if err != nil {
@@ -522,14 +539,38 @@ func (ev *evaluator) evalRangeFunc(e *parser.Call, rf rangeFunc, g grid) (any, e
 		return nil, err
 	}
 	defer ev.releaseRaw(src.series)
-	out := &vectorVal{s: make([]vseries, 0, len(src.series))}
+	out := &vectorVal{}
 	w := window{rangeMs: src.rng, lookback: ev.lookback, anchored: src.anchored, smoothed: src.smoothed, args: make([]float64, len(scalars))}
 	held := 0
-	for _, rs := range src.series {
+	var (
+		it  *pipeline.SampleIterator
+		c   cursor
+		buf windowBuf
+	)
+	idx := 0
+	for {
 		if err := ev.checkCtx(); err != nil {
 			return nil, err
 		}
-		vs := vseries{lset: rs.lset, f: make([]float64, g.n), ok: make([]bool, g.n)}
+		var rs rseries
+		streaming := src.stream != nil
+		if streaming {
+			if !src.stream.Next() {
+				break
+			}
+			s := src.stream.At()
+			rs.lset = s.Labels()
+			it = s.Iterator(it)
+			c.reset(it)
+			buf.reset()
+		} else {
+			if idx >= len(src.series) {
+				break
+			}
+			rs = src.series[idx]
+			idx++
+		}
+		vs := vseries{lset: rs.lset}
 		drop := !rf.keepName || (src.fromSubquery && rs.dropName)
 		lo, hi := 0, 0
 		any := false
@@ -543,22 +584,41 @@ func (ev *evaluator) evalRangeFunc(e *parser.Call, rf rangeFunc, g grid) (any, e
 			if src.smoothed {
 				dataEnd += ev.lookback
 			}
-			if src.at != nil {
-				lo, hi = 0, 0
+			if streaming {
+				if src.at != nil && i > 0 {
+					// The same window at every step.
+				} else {
+					buf.dropTo(dataStart)
+					if buf.len() == 0 {
+						c.seek(dataStart + 1)
+					}
+					for c.pend && c.pt <= dataEnd {
+						if !value.IsStaleNaN(c.pf) {
+							buf.t = append(buf.t, c.pt)
+							buf.f = append(buf.f, c.pf)
+						}
+						c.next()
+					}
+				}
+				w.t, w.f = buf.live()
+			} else {
+				if src.at != nil {
+					lo, hi = 0, 0
+				}
+				for lo < len(rs.t) && rs.t[lo] <= dataStart {
+					lo++
+				}
+				if hi < lo {
+					hi = lo
+				}
+				for hi < len(rs.t) && rs.t[hi] <= dataEnd {
+					hi++
+				}
+				w.t, w.f = rs.t[lo:hi], rs.f[lo:hi]
 			}
-			for lo < len(rs.t) && rs.t[lo] <= dataStart {
-				lo++
-			}
-			if hi < lo {
-				hi = lo
-			}
-			for hi < len(rs.t) && rs.t[hi] <= dataEnd {
-				hi++
-			}
-			if hi == lo {
+			if len(w.t) == 0 {
 				continue
 			}
-			w.t, w.f = rs.t[lo:hi], rs.f[lo:hi]
 			w.rangeStart, w.rangeEnd, w.ts = start, end, g.ts(i)
 			for k := range scalars {
 				w.args[k] = scalars[k][i]
@@ -568,10 +628,22 @@ func (ev *evaluator) evalRangeFunc(e *parser.Call, rf rangeFunc, g grid) (any, e
 				return nil, err
 			}
 			if ok {
+				if vs.f == nil {
+					vs.f, vs.ok = make([]float64, g.n), make([]bool, g.n)
+				}
 				vs.f[i], vs.ok[i] = f, true
 				any = true
 				held++
 			}
+		}
+		if streaming {
+			if err := it.Err(); err != nil {
+				return nil, err
+			}
+			if err := ev.hold(buf.len()); err != nil {
+				return nil, err
+			}
+			ev.release(buf.len())
 		}
 		if !any {
 			continue
@@ -735,6 +807,9 @@ func (ev *evaluator) selectInstant(e *parser.VectorSelector, g grid, wantTS bool
 	if e.Smoothed {
 		v, err := ev.selectSmoothed(e, g)
 		return v, nil, err
+	}
+	if !forceMaterialized {
+		return ev.selectInstantStream(e, g, wantTS)
 	}
 	first := selectorTime(g.start, e.Timestamp, e.OriginalOffset)
 	last := selectorTime(g.end, e.Timestamp, e.OriginalOffset)
