@@ -236,7 +236,7 @@ func (e *Engine) exec(ctx context.Context, q string, start, end, interval int64,
 	ev.noStepSubquery = e.o.NoStepSubqueryInterval.Milliseconds()
 	defer ev.close()
 	evalStart := time.Now()
-	res, err := ev.run(expr)
+	res, err := ev.runSafe(expr)
 	e.m.queries.Inc()
 	if err != nil {
 		e.m.failed.Inc()
@@ -252,6 +252,17 @@ func (e *Engine) exec(ctx context.Context, q string, start, end, interval int64,
 	}
 	e.m.duration.Observe(time.Since(began).Seconds())
 	return res, nil
+}
+
+// runSafe evaluates, turning a panic (a bug) into an internal error for
+// this query instead of a crash of the server.
+func (ev *evaluator) runSafe(expr parser.Expr) (res *Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			res, err = nil, &Error{Kind: KindInternal, Err: fmt.Errorf("query evaluation panicked: %v", r)}
+		}
+	}()
+	return ev.run(expr)
 }
 
 // acquire takes a running slot, waiting in the bounded queue when all are
