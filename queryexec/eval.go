@@ -214,7 +214,7 @@ func (ev *evaluator) finishNames(v *vectorVal) error {
 	changed := false
 	for i := range v.s {
 		if v.s[i].dropName {
-			v.s[i].lset = v.s[i].lset.DropMetricName()
+			v.s[i].lset = dropMetadata(v.s[i].lset)
 			v.s[i].dropName = false
 			changed = true
 		}
