@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -88,6 +89,8 @@ type evaluator struct {
 	// operators at the end (the promql-delayed-name-removal feature).
 	delayedNameRemoval bool
 	noStepSubquery     int64 // ms
+	// workers is the engine-wide pool of extra goroutines (nil: none).
+	workers chan struct{}
 	// query start/end for start()/end() in @.
 	qstart, qend int64
 }
@@ -587,4 +590,43 @@ func (ev *evaluator) durationSeconds(e parser.Expr, g grid) (float64, error) {
 		return 0, fmt.Errorf("unexpected duration expression operator %q", n.Op)
 	}
 	return 0, fmt.Errorf("unexpected duration expression type %T", e)
+}
+
+// minSeriesPerWorker keeps tiny selections on one goroutine.
+var minSeriesPerWorker = 64
+
+// splitWork cuts n series into contiguous ranges, one per worker the
+// query may use.
+func (ev *evaluator) splitWork(n int) [][2]int {
+	k := 1
+	if ev.workers != nil {
+		k = min(cap(ev.workers)+1, max(1, n/minSeriesPerWorker))
+	}
+	parts := make([][2]int, 0, k)
+	for i := range k {
+		parts = append(parts, [2]int{i * n / k, (i + 1) * n / k})
+	}
+	return parts
+}
+
+// parallel runs fn(0..n-1): part 0 on this goroutine, the others on extra
+// goroutines for which a token of the engine-wide worker pool is free at
+// once (else on this goroutine too), so all queries together never use
+// more than the pool's cores beyond their own goroutines.
+func (ev *evaluator) parallel(n int, fn func(int)) {
+	var wg sync.WaitGroup
+	for k := 1; k < n; k++ {
+		select {
+		case ev.workers <- struct{}{}:
+			wg.Add(1)
+			go func() {
+				defer func() { <-ev.workers; wg.Done() }()
+				fn(k)
+			}()
+		default:
+			fn(k)
+		}
+	}
+	fn(0)
+	wg.Wait()
 }

@@ -31,7 +31,7 @@ type window struct {
 }
 
 type rangeFunc struct {
-	fn       func(ev *evaluator, e *parser.Call, w *window) (float64, bool, error)
+	fn       func(a *annotations.Annotations, e *parser.Call, w *window) (float64, bool, error)
 	keepName bool
 }
 
@@ -39,36 +39,36 @@ var rangeFuncs map[string]rangeFunc
 
 func init() {
 	rangeFuncs = map[string]rangeFunc{
-		"rate": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"rate": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			f, ok := extrapolatedRate(w, true, true)
 			return f, ok, nil
 		}},
-		"increase": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"increase": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			f, ok := extrapolatedRate(w, true, false)
 			return f, ok, nil
 		}},
-		"delta": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"delta": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			f, ok := extrapolatedRate(w, false, false)
 			return f, ok, nil
 		}},
-		"irate": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"irate": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			f, ok := instantValue(w, true)
 			return f, ok, nil
 		}},
-		"idelta": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"idelta": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			f, ok := instantValue(w, false)
 			return f, ok, nil
 		}},
 		"resets":  {fn: fnResets},
 		"changes": {fn: fnChanges},
-		"deriv": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"deriv": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			if len(w.t) < 2 {
 				return 0, false, nil
 			}
 			slope, _ := linearRegression(w.t, w.f, w.t[0])
 			return slope, true, nil
 		}},
-		"predict_linear": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"predict_linear": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			if len(w.t) < 2 {
 				return 0, false, nil
 			}
@@ -78,7 +78,7 @@ func init() {
 		"double_exponential_smoothing": {fn: fnDoubleExpSmoothing},
 		"integral":                     {fn: fnIntegral},
 		"avg_over_time":                {fn: fnAvgOverTime},
-		"sum_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"sum_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			var sum, c float64
 			for _, f := range w.f {
 				sum, c = kahanInc(f, sum, c)
@@ -88,48 +88,52 @@ func init() {
 			}
 			return sum + c, true, nil
 		}},
-		"count_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"count_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			return float64(len(w.f)), true, nil
 		}},
-		"present_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) { return 1, true, nil }},
-		"absent_over_time":  {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) { return 1, true, nil }},
-		"max_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"present_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
+			return 1, true, nil
+		}},
+		"absent_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
+			return 1, true, nil
+		}},
+		"max_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			v, _ := compareOverTime(w, func(cur, m float64) bool { return cur > m || math.IsNaN(m) })
 			return v, true, nil
 		}},
-		"min_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"min_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			v, _ := compareOverTime(w, func(cur, m float64) bool { return cur < m || math.IsNaN(m) })
 			return v, true, nil
 		}},
-		"ts_of_max_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"ts_of_max_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			_, t := compareOverTime(w, func(cur, m float64) bool { return cur >= m || math.IsNaN(m) })
 			return float64(t) / 1000, true, nil
 		}},
-		"ts_of_min_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"ts_of_min_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			_, t := compareOverTime(w, func(cur, m float64) bool { return cur <= m || math.IsNaN(m) })
 			return float64(t) / 1000, true, nil
 		}},
-		"ts_of_first_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"ts_of_first_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			return float64(w.t[0]) / 1000, true, nil
 		}},
-		"ts_of_last_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"ts_of_last_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			return float64(w.t[len(w.t)-1]) / 1000, true, nil
 		}},
-		"last_over_time": {keepName: true, fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"last_over_time": {keepName: true, fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			return w.f[len(w.f)-1], true, nil
 		}},
-		"first_over_time": {keepName: true, fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"first_over_time": {keepName: true, fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			return w.f[0], true, nil
 		}},
-		"quantile_over_time": {fn: func(ev *evaluator, e *parser.Call, w *window) (float64, bool, error) {
+		"quantile_over_time": {fn: func(a *annotations.Annotations, e *parser.Call, w *window) (float64, bool, error) {
 			q := w.args[0]
 			if math.IsNaN(q) || q < 0 || q > 1 {
-				ev.annos.Add(annotations.NewInvalidQuantileWarning(q, e.Args[0].PositionRange()))
+				a.Add(annotations.NewInvalidQuantileWarning(q, e.Args[0].PositionRange()))
 			}
 			vals := append([]float64(nil), w.f...)
 			return quantile(q, vals), true, nil
 		}},
-		"mad_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"mad_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			vals := make([]float64, 0, len(w.f))
 			for _, f := range w.f {
 				if math.IsNaN(f) {
@@ -143,10 +147,10 @@ func init() {
 			}
 			return quantile(0.5, vals), true, nil
 		}},
-		"stddev_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"stddev_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			return math.Sqrt(varianceOverTime(w.f)), true, nil
 		}},
-		"stdvar_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"stdvar_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			return varianceOverTime(w.f), true, nil
 		}},
 	}
@@ -178,7 +182,7 @@ func varianceOverTime(fs []float64) float64 {
 	return (aux + cAux) / count
 }
 
-func fnAvgOverTime(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+func fnAvgOverTime(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 	sum, count := w.f[0], 1.0
 	var mean, c float64
 	incr := false
@@ -203,7 +207,7 @@ func fnAvgOverTime(_ *evaluator, _ *parser.Call, w *window) (float64, bool, erro
 	return sum/count + c/count, true, nil
 }
 
-func fnDoubleExpSmoothing(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+func fnDoubleExpSmoothing(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 	sf, tf := w.args[0], w.args[1]
 	if sf <= 0 || sf >= 1 {
 		return 0, false, errorf("invalid smoothing factor. Expected: 0 < sf < 1, got: %f", sf)
@@ -297,7 +301,7 @@ func firstIndex(w *window) (int, bool) {
 	return le, true
 }
 
-func fnResets(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+func fnResets(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 	first, ok := firstIndex(w)
 	if !ok {
 		return 0, false, nil
@@ -311,7 +315,7 @@ func fnResets(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
 	return float64(n), true, nil
 }
 
-func fnChanges(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+func fnChanges(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 	first, ok := firstIndex(w)
 	if !ok {
 		return 0, false, nil
@@ -540,134 +544,60 @@ func (ev *evaluator) evalRangeFunc(e *parser.Call, rf rangeFunc, g grid) (any, e
 	}
 	defer ev.releaseRaw(src.series)
 	out := &vectorVal{}
-	w := window{rangeMs: src.rng, lookback: ev.lookback, anchored: src.anchored, smoothed: src.smoothed, args: make([]float64, len(scalars))}
+	rw := &rangeWork{ev: ev, e: e, rf: rf, src: src, scalars: scalars, g: g, mi: mi}
 	held := 0
-	var (
-		it  *pipeline.SampleIterator
-		c   cursor
-		buf windowBuf
-	)
-	idx := 0
-	for {
-		if err := ev.checkCtx(); err != nil {
-			return nil, err
+	if src.stream != nil {
+		n := src.stream.Len()
+		parts := ev.splitWork(n)
+		res := make([]rangeResult, len(parts))
+		run := func(k int) {
+			r := &res[k]
+			var st rangeState
+			st.init(rw)
+			for i := parts[k][0]; i < parts[k][1]; i++ {
+				if r.err = ev.checkCtx(); r.err != nil {
+					return
+				}
+				s := src.stream.Series(i)
+				st.it = s.Iterator(st.it)
+				st.c.reset(st.it)
+				st.buf.reset()
+				vs, ok, err := rw.series(&st, rseries{lset: s.Labels()}, true, &r.annos)
+				if err != nil {
+					r.err = err
+					return
+				}
+				if ok {
+					r.out = append(r.out, vs)
+				}
+			}
+			r.held = st.held
 		}
-		var rs rseries
-		streaming := src.stream != nil
-		if streaming {
-			if !src.stream.Next() {
-				break
+		ev.parallel(len(parts), run)
+		for k := range res {
+			if res[k].err != nil {
+				return nil, res[k].err
 			}
-			s := src.stream.At()
-			rs.lset = s.Labels()
-			it = s.Iterator(it)
-			c.reset(it)
-			buf.reset()
-		} else {
-			if idx >= len(src.series) {
-				break
-			}
-			rs = src.series[idx]
-			idx++
+			ev.annos.Merge(res[k].annos)
+			out.s = append(out.s, res[k].out...)
+			held += res[k].held
 		}
-		vs := vseries{lset: rs.lset}
-		drop := !rf.keepName || (src.fromSubquery && rs.dropName)
-		lo, hi := 0, 0
-		any := false
-		for i := range g.n {
-			rt := selectorTime(g.ts(i), src.at, time.Duration(src.offset)*time.Millisecond)
-			start, end := rt-src.rng, rt
-			dataStart, dataEnd := start, end
-			if src.anchored || src.smoothed {
-				dataStart -= ev.lookback
+	} else {
+		var st rangeState
+		st.init(rw)
+		for _, rs := range src.series {
+			if err := ev.checkCtx(); err != nil {
+				return nil, err
 			}
-			if src.smoothed {
-				dataEnd += ev.lookback
-			}
-			if streaming {
-				if src.at != nil && i > 0 {
-					// The same window at every step.
-				} else {
-					buf.dropTo(dataStart)
-					if buf.len() == 0 {
-						c.seek(dataStart + 1)
-					}
-					for c.pend && c.pt <= dataEnd {
-						if !value.IsStaleNaN(c.pf) {
-							buf.t = append(buf.t, c.pt)
-							buf.f = append(buf.f, c.pf)
-						}
-						c.next()
-					}
-				}
-				w.t, w.f = buf.live()
-			} else {
-				if src.at != nil {
-					lo, hi = 0, 0
-				}
-				for lo < len(rs.t) && rs.t[lo] <= dataStart {
-					lo++
-				}
-				if hi < lo {
-					hi = lo
-				}
-				for hi < len(rs.t) && rs.t[hi] <= dataEnd {
-					hi++
-				}
-				w.t, w.f = rs.t[lo:hi], rs.f[lo:hi]
-			}
-			if len(w.t) == 0 {
-				continue
-			}
-			w.rangeStart, w.rangeEnd, w.ts = start, end, g.ts(i)
-			for k := range scalars {
-				w.args[k] = scalars[k][i]
-			}
-			f, ok, err := rf.fn(ev, e, &w)
+			vs, ok, err := rw.series(&st, rs, false, &ev.annos)
 			if err != nil {
 				return nil, err
 			}
 			if ok {
-				if vs.f == nil {
-					vs.f, vs.ok = make([]float64, g.n), make([]bool, g.n)
-				}
-				vs.f[i], vs.ok[i] = f, true
-				any = true
-				held++
+				out.s = append(out.s, vs)
 			}
 		}
-		if streaming {
-			if err := it.Err(); err != nil {
-				return nil, err
-			}
-			if err := ev.hold(buf.len()); err != nil {
-				return nil, err
-			}
-			ev.release(buf.len())
-		}
-		if !any {
-			continue
-		}
-		if name == "rate" || name == "increase" {
-			if mn := rs.lset.Get(labels.MetricName); mn != "" && !strings.HasSuffix(mn, "_total") && !strings.HasSuffix(mn, "_sum") &&
-				!strings.HasSuffix(mn, "_count") && !strings.HasSuffix(mn, "_bucket") {
-				// Prometheus reports a subquery argument at position 0
-				// (it replaces the argument by an unpositioned selector).
-				pos := posrange.PositionRange{}
-				if !src.fromSubquery {
-					pos = e.Args[mi].PositionRange()
-				}
-				ev.annos.Add(annotations.NewPossibleNonCounterInfo(mn, pos))
-			}
-		}
-		if drop {
-			if ev.delayedNameRemoval {
-				vs.dropName = true
-			} else {
-				vs.lset = dropMetadata(vs.lset)
-			}
-		}
-		out.s = append(out.s, vs)
+		held = st.held
 	}
 	if err := ev.hold(held); err != nil {
 		return nil, err
@@ -957,7 +887,7 @@ func extendFloats(t []int64, f []float64, mint, maxt int64, smoothed bool) ([]in
 	return ot, of
 }
 
-func fnIntegral(ev *evaluator, e *parser.Call, w *window) (float64, bool, error) {
+func fnIntegral(an *annotations.Annotations, e *parser.Call, w *window) (float64, bool, error) {
 	const (
 		leftPoint = iota
 		rightPoint
@@ -967,7 +897,7 @@ func fnIntegral(ev *evaluator, e *parser.Call, w *window) (float64, bool, error)
 	if len(w.args) > 0 {
 		a := w.args[0]
 		if math.IsNaN(a) || math.IsInf(a, 0) || math.Trunc(a) != a || a < leftPoint || a > trapezoidal {
-			ev.annos.Add(annotations.NewInvalidIntegralStrategyWarning(a, e.Args[1].PositionRange()))
+			an.Add(annotations.NewInvalidIntegralStrategyWarning(a, e.Args[1].PositionRange()))
 		} else {
 			strategy = int(a)
 		}
@@ -1010,4 +940,138 @@ func fnIntegral(ev *evaluator, e *parser.Call, w *window) (float64, bool, error)
 		return sum, true, nil
 	}
 	return sum + c, true, nil
+}
+
+// rangeWork is one range-function call's fixed inputs, shared read-only by
+// its workers.
+type rangeWork struct {
+	ev      *evaluator
+	e       *parser.Call
+	rf      rangeFunc
+	src     *matrixSource
+	scalars [][]float64
+	g       grid
+	mi      int
+}
+
+// rangeState is one worker's reusable state.
+type rangeState struct {
+	w    window
+	it   *pipeline.SampleIterator
+	c    cursor
+	buf  windowBuf
+	held int
+}
+
+func (st *rangeState) init(rw *rangeWork) {
+	st.w = window{rangeMs: rw.src.rng, lookback: rw.ev.lookback, anchored: rw.src.anchored, smoothed: rw.src.smoothed, args: make([]float64, len(rw.scalars))}
+}
+
+type rangeResult struct {
+	out   []vseries
+	annos annotations.Annotations
+	held  int
+	err   error
+}
+
+// series evaluates the range function over one series at every step.
+func (rw *rangeWork) series(st *rangeState, rs rseries, streaming bool, annos *annotations.Annotations) (vseries, bool, error) {
+	ev, e, rf, src, g := rw.ev, rw.e, rw.rf, rw.src, rw.g
+	w := &st.w
+	vs := vseries{lset: rs.lset}
+	drop := !rf.keepName || (src.fromSubquery && rs.dropName)
+	lo, hi := 0, 0
+	any := false
+	for i := range g.n {
+		rt := selectorTime(g.ts(i), src.at, time.Duration(src.offset)*time.Millisecond)
+		start, end := rt-src.rng, rt
+		dataStart, dataEnd := start, end
+		if src.anchored || src.smoothed {
+			dataStart -= ev.lookback
+		}
+		if src.smoothed {
+			dataEnd += ev.lookback
+		}
+		if streaming {
+			if src.at == nil || i == 0 {
+				st.buf.dropTo(dataStart)
+				if st.buf.len() == 0 {
+					st.c.seek(dataStart + 1)
+				}
+				for st.c.pend && st.c.pt <= dataEnd {
+					if !value.IsStaleNaN(st.c.pf) {
+						st.buf.t = append(st.buf.t, st.c.pt)
+						st.buf.f = append(st.buf.f, st.c.pf)
+					}
+					st.c.next()
+				}
+			}
+			w.t, w.f = st.buf.live()
+		} else {
+			if src.at != nil {
+				lo, hi = 0, 0
+			}
+			for lo < len(rs.t) && rs.t[lo] <= dataStart {
+				lo++
+			}
+			if hi < lo {
+				hi = lo
+			}
+			for hi < len(rs.t) && rs.t[hi] <= dataEnd {
+				hi++
+			}
+			w.t, w.f = rs.t[lo:hi], rs.f[lo:hi]
+		}
+		if len(w.t) == 0 {
+			continue
+		}
+		w.rangeStart, w.rangeEnd, w.ts = start, end, g.ts(i)
+		for k := range rw.scalars {
+			w.args[k] = rw.scalars[k][i]
+		}
+		f, ok, err := rf.fn(annos, e, w)
+		if err != nil {
+			return vseries{}, false, err
+		}
+		if ok {
+			if vs.f == nil {
+				vs.f, vs.ok = make([]float64, g.n), make([]bool, g.n)
+			}
+			vs.f[i], vs.ok[i] = f, true
+			any = true
+			st.held++
+		}
+	}
+	if streaming {
+		if err := st.it.Err(); err != nil {
+			return vseries{}, false, err
+		}
+		if ev.maxSamples > 0 && int64(st.buf.len()) > ev.maxSamples {
+			return vseries{}, false, ErrTooManySamples
+		}
+	}
+	if !any {
+		return vseries{}, false, nil
+	}
+	name := e.Func.Name
+	if name == "rate" || name == "increase" {
+		if mn := rs.lset.Get(labels.MetricName); mn != "" && !strings.HasSuffix(mn, "_total") && !strings.HasSuffix(mn, "_sum") &&
+			!strings.HasSuffix(mn, "_count") && !strings.HasSuffix(mn, "_bucket") {
+			// Prometheus reports a subquery argument at position 0
+			// (it replaces the argument by an unpositioned selector).
+			pos := posrange.PositionRange{}
+			if !src.fromSubquery {
+				pos = e.Args[rw.mi].PositionRange()
+			}
+			annos.Add(annotations.NewPossibleNonCounterInfo(mn, pos))
+		}
+	}
+	if drop {
+		if ev.delayedNameRemoval {
+			vs.dropName = true
+		} else {
+			vs.lset = dropMetadata(vs.lset)
+		}
+	}
+	return vs, true, nil
 }
