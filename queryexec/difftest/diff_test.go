@@ -139,8 +139,11 @@ func sameFloat(a, b float64) bool {
 		return true
 	}
 	// Allow the last bits: summation order may differ where Prometheus's
-	// own order is not defined (map iteration).
-	return math.Abs(a-b) <= 1e-12*math.Max(math.Abs(a), math.Abs(b))
+	// own order is not defined (map iteration: the output of
+	// histogram_quantile and count_values, every intermediate vector of a
+	// range query), and a variance of equal values is then 0 or 1e-16.
+	d := math.Abs(a - b)
+	return d <= 1e-12*math.Max(math.Abs(a), math.Abs(b)) || d < 1e-14
 }
 
 func hasK(expr string) bool {
