@@ -120,6 +120,7 @@ func (s *Server) SetQueryBackend(qb *QueryBackend) { s.query.Store(qb) }
 // envelope.
 func (s *Server) apiHandler(f apiFunc) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
+		setCORS(ctx)
 		qb := s.query.Load()
 		if qb == nil {
 			writeAPIError(ctx, &apiError{typ: errorUnavailable, status: fasthttp.StatusServiceUnavailable,
@@ -140,6 +141,26 @@ func (s *Server) apiHandler(f apiFunc) fasthttp.RequestHandler {
 		}
 		writeAPISuccess(ctx, res)
 	}
+}
+
+// setCORS answers cross-origin browser requests as Prometheus does with
+// its default --web.cors.origin (any origin).
+func setCORS(ctx *fasthttp.RequestCtx) {
+	h := &ctx.Response.Header
+	h.Add("Vary", "Origin")
+	if len(ctx.Request.Header.Peek("Origin")) == 0 {
+		return
+	}
+	h.Set("Access-Control-Allow-Headers", "Accept, Authorization, Content-Type, Origin")
+	h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+	h.Set("Access-Control-Expose-Headers", "Date")
+	h.Set("Access-Control-Allow-Origin", "*")
+}
+
+// apiOptions answers OPTIONS on any /api/v1/ path (CORS preflight): 204.
+func apiOptions(ctx *fasthttp.RequestCtx) {
+	setCORS(ctx)
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }
 
 func writeAPISuccess(ctx *fasthttp.RequestCtx, res apiResult) {

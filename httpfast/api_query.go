@@ -4,78 +4,34 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
-	"github.com/prometheus/prometheus/model/labels"
 	"github.com/valyala/fasthttp"
+
+	"github.com/silverback-tsdb/tsdb/queryexec"
 )
 
 // Engine evaluates PromQL for /api/v1/query and /api/v1/query_range.
-// cmd/tsdb adapts queryexec.Engine to it (the types mirror queryexec's
-// contract); tests use fakes. Implementations must be safe for concurrent
-// use and must honour ctx (deadline: an EngineError of kind "timeout";
-// cancellation: "canceled").
+// *queryexec.Engine implements it; tests use fakes. Implementations must
+// be safe for concurrent use and honour ctx; failures are
+// *queryexec.Error with the envelope's errorType as Kind.
 type Engine interface {
 	Instant(ctx context.Context, q string, ts time.Time, o EngineOpts) (*EngineResult, error)
 	Range(ctx context.Context, q string, start, end time.Time, step time.Duration, o EngineOpts) (*EngineResult, error)
 }
 
-// EngineOpts are per-query options.
-type EngineOpts struct {
-	// LookbackDelta overrides the engine's default when non-zero.
-	LookbackDelta time.Duration
-	// Stats asks for EngineResult.Stats.
-	Stats bool
-}
-
-// Point is one float sample (T in ms).
-type Point struct {
-	T int64
-	F float64
-}
-
-// VectorSample is one element of an instant vector.
-type VectorSample struct {
-	Metric labels.Labels
-	T      int64
-	F      float64
-}
-
-// MatrixSeries is one series of a range vector.
-type MatrixSeries struct {
-	Metric labels.Labels
-	Floats []Point
-}
-
-// EngineResult is a query's value: Type is "scalar", "string", "vector"
-// or "matrix" and says which field holds it.
-type EngineResult struct {
-	Type     string
-	Scalar   Point  // scalar; the timestamp of a string
-	String   string // string
-	Vector   []VectorSample
-	Matrix   []MatrixSeries
-	Warnings []string
-	Infos    []string
-	Stats    *EngineStats // nil unless asked for
-}
-
-// EngineStats are the query statistics of stats=true.
-type EngineStats struct {
-	TotalQueryableSamples, PeakSamples int64
-	ExecTotal, Eval                    time.Duration
-}
-
-// EngineError is an engine failure with its envelope errorType (Kind:
-// "bad_data" for parse and type errors, "execution", "timeout",
-// "canceled", "internal").
-type EngineError struct {
-	Kind string
-	Err  error
-}
-
-func (e *EngineError) Error() string { return e.Err.Error() }
-func (e *EngineError) Unwrap() error { return e.Err }
+// The engine's types (package queryexec's contract), under the names the
+// API code uses.
+type (
+	EngineOpts   = queryexec.QueryOpts
+	EngineResult = queryexec.Result
+	EngineStats  = queryexec.Stats
+	EngineError  = queryexec.Error
+	Point        = queryexec.FPoint
+	VectorSample = queryexec.Sample
+	MatrixSeries = queryexec.Series
+)
 
 // maxPointsPerSeries is Prometheus's bound on range-query resolution.
 const maxPointsPerSeries = 11000
@@ -121,11 +77,11 @@ func queryOpts(ctx *fasthttp.RequestCtx) (EngineOpts, *apiError) {
 func engineError(err error) *apiError {
 	var ee *EngineError
 	if errors.As(err, &ee) {
-		switch ee.Kind {
+		switch k := string(ee.Kind); k {
 		case errorBadData:
 			return invalidParam(ee.Err, "query")
 		case errorTimeout, errorCanceled, errorInternal, errorExec:
-			return &apiError{typ: ee.Kind, err: ee.Err}
+			return &apiError{typ: k, err: ee.Err}
 		}
 		return &apiError{typ: errorExec, err: ee.Err}
 	}
@@ -252,14 +208,21 @@ type queryData struct{ r *EngineResult }
 func (d queryData) AppendJSON(b []byte) []byte {
 	r := d.r
 	b = append(b, `{"resultType":`...)
-	b = appendJSONQuoted(b, r.Type)
+	b = appendJSONQuoted(b, string(r.Type))
 	b = append(b, `,"result":`...)
 	switch r.Type {
 	case "scalar":
-		b = appendPoint(b, r.Scalar.T, r.Scalar.F)
+		// Prometheus encodes scalars and strings with encoding/json, not
+		// its sample codec: the timestamp is a float64 of seconds
+		// (1.5, not 1.500) and the value always in 'f' format.
+		b = append(b, '[')
+		b = appendJSONNumber(b, float64(r.Scalar.T)/1000)
+		b = append(b, ',', '"')
+		b = strconv.AppendFloat(b, r.Scalar.F, 'f', -1, 64)
+		b = append(b, '"', ']')
 	case "string":
 		b = append(b, '[')
-		b = appendTimestamp(b, r.Scalar.T)
+		b = appendJSONNumber(b, float64(r.Scalar.T)/1000)
 		b = append(b, ',')
 		b = appendJSONQuoted(b, r.String)
 		b = append(b, ']')
@@ -304,6 +267,9 @@ func (d queryData) AppendJSON(b []byte) []byte {
 		b = append(b, `,"execQueueTime":0,"execTotalTime":`...)
 		b = appendFloat(b, st.ExecTotal.Seconds())
 		b = append(b, `},"samples":{"totalQueryableSamples":`...)
+		b = appendInt(b, st.TotalQueryableSamples)
+		// samplesRead: the engine counts the samples it loads once.
+		b = append(b, `,"samplesRead":`...)
 		b = appendInt(b, st.TotalQueryableSamples)
 		b = append(b, `,"peakSamples":`...)
 		b = appendInt(b, st.PeakSamples)

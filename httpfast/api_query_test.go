@@ -64,14 +64,14 @@ func TestAPI_QueryShapes(t *testing.T) {
 		res  EngineResult
 		want string
 	}{
-		{"scalar", EngineResult{Type: "scalar", Scalar: Point{1700000000500, 1.5}},
-			`{"status":"success","data":{"resultType":"scalar","result":[1700000000.500,"1.5"]}}`},
+		{"scalar", EngineResult{Type: "scalar", Scalar: Point{T: 1700000000500, F: 1.5}},
+			`{"status":"success","data":{"resultType":"scalar","result":[1700000000.5,"1.5"]}}`},
 		{"string", EngineResult{Type: "string", Scalar: Point{T: 1700000000000}, String: `a "b"`},
 			`{"status":"success","data":{"resultType":"string","result":[1700000000,"a \"b\""]}}`},
 		{"vector", EngineResult{Type: "vector", Vector: []VectorSample{{Metric: m, T: 1700000000000, F: math.NaN()}, {Metric: labels.EmptyLabels(), T: 1700000000000, F: math.Inf(-1)}}},
 			`{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"up","job":"a\u003cb"},"value":[1700000000,"NaN"]},{"metric":{},"value":[1700000000,"-Inf"]}]}}`},
 		{"empty vector", EngineResult{Type: "vector"}, `{"status":"success","data":{"resultType":"vector","result":[]}}`},
-		{"matrix with annotations", EngineResult{Type: "matrix", Matrix: []MatrixSeries{{Metric: m, Floats: []Point{{1000, 1}, {2000, 1e-9}}}},
+		{"matrix with annotations", EngineResult{Type: "matrix", Matrix: []MatrixSeries{{Metric: m, Floats: []Point{{T: 1000, F: 1}, {T: 2000, F: 1e-9}}}},
 			Warnings: []string{"PromQL warning: w"}, Infos: []string{"PromQL info: i"}},
 			`{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"__name__":"up","job":"a\u003cb"},"values":[[1,"1"],[2,"1e-09"]]}]},"warnings":["PromQL warning: w"],"infos":["PromQL info: i"]}`},
 	} {
@@ -107,7 +107,7 @@ func TestAPI_QueryParams(t *testing.T) {
 	require.Equal(t, int64(1700000000000), eng.ts.UnixMilli())
 	require.True(t, eng.opts.Stats)
 	require.Contains(t, r.body, `"stats":{"timings":{"evalTotalTime":0.001,`)
-	require.Contains(t, r.body, `"samples":{"totalQueryableSamples":7,"peakSamples":3}}`)
+	require.Contains(t, r.body, `"samples":{"totalQueryableSamples":7,"samplesRead":7,"peakSamples":3}}`)
 	r = ts.get("/api/v1/query", "query", "x", "stats", "yes")
 	require.Contains(t, r.body, `"warnings":["value \"yes\" for parameter \"stats\" is deprecated`)
 

@@ -1,11 +1,16 @@
 package httpfast
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/valyala/fasthttp"
+)
 
 // registerAPIRoutes registers the query, metadata, status and admin API
 // (docs/API.md "Query API"). Prometheus accepts GET and form-encoded POST
 // for the query and metadata endpoints; so do we.
 func (s *Server) registerAPIRoutes() {
+	s.optionsHandler = s.wrap(apiOptions, RouteOptions{Name: "/api/v1/*options", Public: true})
 	both := func(path string, f apiFunc) {
 		h := s.apiHandler(f)
 		s.Handle("GET", path, h, RouteOptions{})
@@ -19,12 +24,14 @@ func (s *Server) registerAPIRoutes() {
 	get(labelValuesRoute, apiLabelValues)
 	get("/api/v1/metadata", s.apiMetadata)
 	get("/api/v1/status/tsdb", apiTSDBStatus)
+	get("/api/v1/status/tsdb/blocks", apiTSDBBlocks)
 	get("/api/v1/status/buildinfo", apiBuildInfo)
 	get("/api/v1/status/flags", apiFlags)
 	get("/api/v1/status/runtimeinfo", apiRuntimeInfo)
 	get("/api/v1/status/config", apiConfig)
 	get("/api/v1/status/walreplay", apiWALReplay)
 	both("/api/v1/format_query", apiFormatQuery)
+	both("/api/v1/parse_query", apiParseQuery)
 	both("/api/v1/query_exemplars", apiExemplars)
 	get("/api/v1/targets", apiTargets)
 	get("/api/v1/rules", apiRules)
@@ -56,3 +63,6 @@ func (s *Server) paramRoute(path []byte) *route {
 	}
 	return nil
 }
+
+// options answers OPTIONS on /api/v1/ paths (counted as one route).
+func (s *Server) options(ctx *fasthttp.RequestCtx) { s.optionsHandler(ctx) }

@@ -121,6 +121,11 @@ func TestAPI_Golden(t *testing.T) {
 		{name: "exemplars", path: "/api/v1/query_exemplars", params: []string{"query", "up"}, code: 200, want: `{"status":"success","data":[]}`},
 		{name: "format_query", path: "/api/v1/format_query", params: []string{"query", "sum(rate(x[5m]))by(job)"}, code: 200,
 			want: `{"status":"success","data":"sum by (job) (rate(x[5m]))"}`},
+		{name: "parse_query", path: "/api/v1/parse_query", params: []string{"query", `sum by (job) (rate(x{a="b"}[5m] offset 1m)) > bool 2`}, code: 200,
+			want: `{"status":"success","data":{"bool":true,"lhs":{"expr":{"args":[{"anchored":false,"matchers":[{"name":"a","type":"=","value":"b"},{"name":"__name__","type":"=","value":"x"}],"name":"x","offset":60000,"offsetExpr":null,"range":300000,"rangeExpr":null,"smoothed":false,"startOrEnd":null,"timestamp":null,"type":"matrixSelector"}],"func":{"argTypes":["matrix"],"name":"rate","returnType":"vector","variadic":0},"type":"call"},"grouping":["job"],"op":"sum","param":null,"type":"aggregation","without":false},"matching":null,"op":"\u003e","rhs":{"type":"numberLiteral","val":"2"},"type":"binaryExpr"}}`},
+		{name: "parse_query/matching", path: "/api/v1/parse_query", params: []string{"query", `a - on(job) group_left(x) b`}, code: 200,
+			want: `{"status":"success","data":{"bool":false,"lhs":{"anchored":false,"matchers":[{"name":"__name__","type":"=","value":"a"}],"name":"a","offset":0,"offsetExpr":null,"smoothed":false,"startOrEnd":null,"timestamp":null,"type":"vectorSelector"},"matching":{"card":"many-to-one","fillValues":{"lhs":null,"rhs":null},"include":["x"],"labels":["job"],"on":true},"op":"-","rhs":{"anchored":false,"matchers":[{"name":"__name__","type":"=","value":"b"}],"name":"b","offset":0,"offsetExpr":null,"smoothed":false,"startOrEnd":null,"timestamp":null,"type":"vectorSelector"},"type":"binaryExpr"}}`},
+		{name: "parse_query/bad", path: "/api/v1/parse_query", params: []string{"query", "sum("}, code: 400},
 		{name: "format_query/bad", path: "/api/v1/format_query", params: []string{"query", "sum("}, code: 400},
 		{name: "tsdb status/bad limit", path: "/api/v1/status/tsdb", params: []string{"limit", "0"}, code: 400,
 			want: `{"status":"error","errorType":"bad_data","error":"limit must be a positive number"}`},
@@ -201,6 +206,15 @@ func TestAPI_MethodNotAllowed(t *testing.T) {
 	require.Equal(t, 405, r.code)
 	r = ts.get("/api/v1/label/a/b/values")
 	require.Equal(t, 404, r.code)
+	// CORS preflight on any API path, as Prometheus answers it.
+	r = ts.do("OPTIONS", "/api/v1/whatever", nil, "Origin", "http://grafana:3000")
+	require.Equal(t, 204, r.code)
+	require.Equal(t, "*", r.headers["Access-Control-Allow-Origin"])
+	r = ts.do("GET", "/api/v1/labels", nil, "Origin", "http://grafana:3000")
+	require.Equal(t, 200, r.code)
+	require.Equal(t, "GET, POST, OPTIONS", r.headers["Access-Control-Allow-Methods"])
+	r = ts.do("OPTIONS", "/write", nil)
+	require.Equal(t, 405, r.code, "not an API path")
 }
 
 func TestAppendFloat(t *testing.T) {

@@ -416,7 +416,7 @@ func writeProblem(sb *strings.Builder, p problem, word itemWord) {
 // fatal answers a request stopped by the storage.
 func (s *Server) fatal(ctx *fasthttp.RequestCtx, err error, accepted int, style errStyle) {
 	switch {
-	case errors.Is(err, pipeline.ErrOverloaded), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, pipeline.ErrOverloaded), errors.Is(err, pipeline.ErrUnconfirmed), errors.Is(err, context.DeadlineExceeded):
 		ctx.Response.Header.Set("Retry-After", strconv.Itoa(max(1, int(s.lim.RetryAfter.Seconds()))))
 		writeError(ctx, fasthttp.StatusServiceUnavailable, fmt.Sprintf(
 			"overloaded: the shards did not take the samples within %s (%d samples of this request were stored before; retrying stores nothing twice); retry later",

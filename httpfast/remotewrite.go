@@ -81,10 +81,8 @@ func (s *Server) handleWrite(ctx *fasthttp.RequestCtx) {
 			h.Set("X-Prometheus-Remote-Write-Exemplars-Written", "0")
 		}()
 	}
-	enc := ctx.Request.Header.Peek("Content-Encoding")
-	if len(enc) == 0 {
-		enc = []byte("snappy") // the spec's only encoding; some senders omit the header
-	} else if !bytes.EqualFold(enc, []byte("snappy")) {
+	// snappy is the spec's only encoding; some senders omit the header.
+	if enc := ctx.Request.Header.Peek("Content-Encoding"); len(enc) != 0 && !bytes.EqualFold(enc, []byte("snappy")) {
 		s.requestError(ctx, fmt.Errorf("%w: Content-Encoding %q (remote write bodies are snappy block format)", ErrUnsupportedEncoding, truncate(enc, 40)), styleRemote)
 		return
 	}

@@ -1,6 +1,7 @@
 package httpfast
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -57,6 +58,10 @@ type Options struct {
 	// Metadata keeps metric metadata (type, unit, help) seen at ingest, for
 	// the metadata API. Default: a new store with DefaultMaxMetadata.
 	Metadata *MetadataStore
+	// DisableQueryAPI leaves the query, metadata, status, remote-read,
+	// export and admin API unregistered (tests that serve a fake API on
+	// those paths).
+	DisableQueryAPI bool
 	// now returns the receive time of a request (tests fix it).
 	now func() time.Time
 }
@@ -161,7 +166,9 @@ type Server struct {
 
 	store atomic.Pointer[storageBox]   // nil until SetStorage: ingest answers 503
 	query atomic.Pointer[QueryBackend] // nil until SetQueryBackend: the query API answers 503
-	ready atomic.Bool                  // /-/ready
+	// optionsHandler answers OPTIONS on /api/v1/ paths (CORS preflight).
+	optionsHandler fasthttp.RequestHandler
+	ready          atomic.Bool // /-/ready
 
 	// ingestSlots bounds concurrent ingest requests (a token per slot);
 	// decodeBudget the decompressed bytes held by all of them.
@@ -322,7 +329,9 @@ func (s *Server) registerRoutes() {
 		}
 	}
 	s.registerIngestRoutes()
-	s.registerAPIRoutes()
+	if !s.opts.DisableQueryAPI {
+		s.registerAPIRoutes()
+	}
 }
 
 // PprofHandler serves /debug/pprof/ for a separate --pprof-listen server.
@@ -333,6 +342,10 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 	r := s.routes[string(ctx.Path())]
 	if r == nil {
 		r = s.paramRoute(ctx.Path())
+	}
+	if r == nil && !s.opts.DisableQueryAPI && string(ctx.Method()) == fasthttp.MethodOptions && bytes.HasPrefix(ctx.Path(), []byte("/api/v1/")) {
+		s.options(ctx)
+		return
 	}
 	if r == nil {
 		s.m.notFound.Inc()
@@ -345,6 +358,10 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 			r.handlers[i](ctx)
 			return
 		}
+	}
+	if string(m) == fasthttp.MethodOptions && !s.opts.DisableQueryAPI && bytes.HasPrefix(ctx.Path(), []byte("/api/v1/")) {
+		s.options(ctx)
+		return
 	}
 	textError(ctx, "405 method not allowed\n", fasthttp.StatusMethodNotAllowed)
 	ctx.Response.Header.Set("Allow", joinMethods(r.methods))

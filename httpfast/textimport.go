@@ -37,17 +37,17 @@ func (s *Server) handleTextImport(ctx *fasthttp.RequestCtx) {
 	defer s.putIngester(ing)
 	ing.tx.extra = ing.tx.extra[:0]
 	var bad error
-	ctx.QueryArgs().VisitAll(func(k, v []byte) {
+	for k, v := range ctx.QueryArgs().All() {
 		if string(k) != "extra_label" {
-			return
+			continue
 		}
 		name, value, ok := bytes.Cut(v, []byte{'='})
 		if !ok || !validLabelName(name) {
 			bad = fmt.Errorf("%w: extra_label %q (want name=value with a valid label name)", ErrBadParam, truncate(v, 64))
-			return
+			break
 		}
 		ing.tx.extra = append(ing.tx.extra, [2][]byte{name, value})
-	})
+	}
 	if bad != nil {
 		s.requestError(ctx, bad, stylePlain)
 		return

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
@@ -140,7 +141,7 @@ func parseCapture(text string) (*Capture, error) {
 			switch s.labels[j].Name {
 			case labelInstance, labelJob:
 				s.labels[j].Name = "exported_" + s.labels[j].Name
-			case labels.MetricName:
+			case model.MetricNameLabel:
 				return nil, fmt.Errorf("line %d: label __name__ inside the braces", lineNo+1)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
@@ -246,7 +247,7 @@ func (g *NodeExporter) SeriesPerHost() int { return len(g.tmpl) }
 // It allocates the returned value; the result is immutable.
 func (g *NodeExporter) Labels(i int) labels.Labels {
 	h, t := i/len(g.tmpl), &g.tmpl[i%len(g.tmpl)]
-	b := append(g.base[:0], labels.Label{Name: labels.MetricName, Value: t.name})
+	b := append(g.base[:0], labels.Label{Name: model.MetricNameLabel, Value: t.name})
 	b = append(b, t.labels...)
 	b = append(b,
 		labels.Label{Name: "instance", Value: nodeInstance(h)},

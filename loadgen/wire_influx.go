@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
@@ -71,7 +72,7 @@ func (e *influxEncoder) prepare(h *host) error {
 func appendInfluxPrefix(dst []byte, ls []labels.Label) ([]byte, error) {
 	name := ""
 	for _, l := range ls {
-		if l.Name == labels.MetricName {
+		if l.Name == model.MetricNameLabel {
 			name = l.Value
 		}
 	}
@@ -83,7 +84,7 @@ func appendInfluxPrefix(dst []byte, ls []labels.Label) ([]byte, error) {
 	}
 	dst = appendInfluxEscaped(dst, name, false)
 	for _, l := range ls {
-		if l.Name == labels.MetricName || l.Value == "" {
+		if l.Name == model.MetricNameLabel || l.Value == "" {
 			continue
 		}
 		if strings.ContainsAny(l.Name+l.Value, "\n\r") {

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 
-	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/common/model"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -39,7 +39,7 @@ func newOTLPEncoder(s *shape) *otlpEncoder {
 		ss := &s.series[i]
 		dp = dp[:0]
 		for k, l := range ss.labels {
-			if l.Name == labels.MetricName || k == ss.instanceAt || k == ss.jobAt || l.Value == "" {
+			if l.Name == model.MetricNameLabel || k == ss.instanceAt || k == ss.jobAt || l.Value == "" {
 				continue
 			}
 			kv = appendOTLPKeyValue(kv[:0], &any, l.Name, l.Value)

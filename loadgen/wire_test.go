@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/snappy"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
@@ -115,7 +116,7 @@ func decodeInflux(t *testing.T, body []byte, out decoded) {
 		require.Len(t, parts, 3, "line %q", line)
 		key := splitUnescaped(parts[0], ',')
 		b := labels.NewBuilder(labels.EmptyLabels())
-		b.Set(labels.MetricName, unescapeInflux(key[0]))
+		b.Set(model.MetricNameLabel, unescapeInflux(key[0]))
 		for _, kv := range key[1:] {
 			p := splitUnescaped(kv, '=')
 			require.Len(t, p, 2, "tag %q", kv)
@@ -200,7 +201,7 @@ func decodeRW2(t *testing.T, body []byte, out decoded) {
 		k := ls.String()
 		typ := ts.Metadata.Type
 		require.NotEqual(t, writev2.Metadata_METRIC_TYPE_HISTOGRAM, typ)
-		if strings.HasSuffix(ls.Get(labels.MetricName), "_total") {
+		if strings.HasSuffix(ls.Get(model.MetricNameLabel), "_total") {
 			require.Equal(t, writev2.Metadata_METRIC_TYPE_COUNTER, typ, "%s", k)
 		}
 		for _, s := range ts.Samples {
@@ -241,7 +242,7 @@ func decodeOTLP(t *testing.T, body []byte, out decoded) {
 				require.Len(t, data, 1, "metric %s has one of gauge, sum", name)
 				for _, dp := range fields(t, data[0], 1) {
 					b := labels.NewBuilder(labels.EmptyLabels())
-					b.Set(labels.MetricName, name)
+					b.Set(model.MetricNameLabel, name)
 					b.Set("job", job)
 					b.Set("instance", instance)
 					for _, kv := range fields(t, dp, 7) {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
@@ -154,7 +155,7 @@ func newShape(c *Config) (*shape, error) {
 	}
 	for i, t := range s.tmpl {
 		ls := make([]labels.Label, 0, len(t.labels)+3)
-		ls = append(ls, labels.Label{Name: labels.MetricName, Value: t.name})
+		ls = append(ls, labels.Label{Name: model.MetricNameLabel, Value: t.name})
 		for _, l := range t.labels {
 			// An empty label value is an absent label (the data model's
 			// rule): no protocol sends one.

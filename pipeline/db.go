@@ -285,9 +285,15 @@ const maxPooledSamples = 1 << 16
 // there by reason and the first stages.MaxRejects are described in
 // Stats.Rejects (batch indexes, reason, text), not returned as an error: the
 // valid rest of the batch is stored. The error is for failures of the whole
-// call: a malformed batch (stages.ErrInvalidBatch; nothing stored), ErrOverloaded
-// or the context's error (parts may be stored; retrying is safe), ErrClosed,
-// or a WAL failure. Append reads b only during the call.
+// call: a malformed batch (a *stages.BatchError, also for a nil b; nothing
+// stored); a context that ended before the call (its error; nothing
+// stored); ErrOverloaded (a shard inbox stayed full until the context
+// ended; parts sent to other shards may be stored); ErrUnconfirmed (a shard
+// took its part but did not answer before the context ended; it may be
+// stored); the context's error from waiting for durability (the samples
+// are applied and counted in the stats, but not yet durable per the sync
+// mode); ErrClosed; or a WAL failure. Retrying is always safe. Append reads
+// b only during the call.
 func (db *DB) Append(ctx context.Context, b *stages.Batch) (stages.AppendStats, error) {
 	var total stages.AppendStats
 	db.intake.RLock()
@@ -299,6 +305,11 @@ func (db *DB) Append(ctx context.Context, b *stages.Batch) (stages.AppendStats, 
 	db.intake.RUnlock()
 	defer db.intake.inflight.Done()
 
+	if err := ctx.Err(); err != nil {
+		// Nothing was sent: the caller gets its context's error, not
+		// ErrOverloaded, and nothing is stored.
+		return total, fmt.Errorf("append not started: %w", err)
+	}
 	st := db.appendStates.Get().(*appendState)
 	if err := db.router.Split(b, st.msgs, &st.scratch); err != nil {
 		db.putAppendState(st)
@@ -342,13 +353,21 @@ func (db *DB) Append(ctx context.Context, b *stages.Batch) (stages.AppendStats, 
 		select {
 		case r = <-m.Reply:
 		case <-ctx.Done():
-			// The shard still owns m and will reply into its buffered
-			// channel later; the state is abandoned to the collector
-			// instead of going back to the pool.
-			abandoned = true
-			db.m.overloaded.Inc()
-			errs = append(errs, fmt.Errorf("%w: shard %d did not answer in time: %w", ErrOverloaded, i, ctx.Err()))
-			continue
+			// Prefer an answer that is there: a context that ended while
+			// the shard applied the message must not hide its outcome.
+			select {
+			case r = <-m.Reply:
+			default:
+				// The shard still owns m and will reply into its buffered
+				// channel later; the state is abandoned to the collector
+				// instead of going back to the pool. The samples are
+				// queued: they may be stored, so this is not
+				// ErrOverloaded.
+				abandoned = true
+				db.m.unconfirmed.Inc()
+				errs = append(errs, fmt.Errorf("%w: shard %d took the samples but did not answer in time: %w", ErrUnconfirmed, i, ctx.Err()))
+				continue
+			}
 		}
 		if r.Err != nil {
 			errs = append(errs, r.Err)

@@ -11,7 +11,8 @@
 // Append splits a batch by series hash (stages.Router), sends each shard its
 // part on the shard's bounded inbox, waits for every reply, then waits until
 // each shard's WAL holds the records durably per the sync mode. A full inbox
-// blocks until the context ends; the result is then ErrOverloaded, and parts
+// blocks until the context ends; the result is then ErrOverloaded (a shard
+// that took its part but did not answer in time: ErrUnconfirmed), and parts
 // already sent to other shards may be stored. Retrying is safe: nothing is
 // stored twice, because a series only accepts timestamps after its last one
 // (re-sending the last sample itself is a counted no-op; earlier ones are

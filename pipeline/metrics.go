@@ -13,6 +13,9 @@ type dbMetrics struct {
 	db         *DB
 	inboxFull  prometheus.Counter
 	overloaded prometheus.Counter
+	// unconfirmed counts Appends whose context ended while a shard held
+	// their samples (ErrUnconfirmed).
+	unconfirmed prometheus.Counter
 	// invalidSeries counts samples the router rejected for their series'
 	// labels (they never reach a shard).
 	invalidSeries prometheus.Counter
@@ -67,6 +70,9 @@ func newDBMetrics(db *DB) *dbMetrics {
 		overloaded: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tsdb_append_overloaded_total", Help: "Appends that gave up on a full shard inbox (ErrOverloaded).",
 		}),
+		unconfirmed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tsdb_append_unconfirmed_total", Help: "Appends whose context ended while a shard held their samples (ErrUnconfirmed: they may be stored).",
+		}),
 		invalidSeries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tsdb_append_samples_rejected_total", Help: "Samples rejected before routing, by reason.",
 			ConstLabels: prometheus.Labels{"reason": "invalid_series"},
@@ -87,6 +93,7 @@ func newDBMetrics(db *DB) *dbMetrics {
 func (m *dbMetrics) Describe(ch chan<- *prometheus.Desc) {
 	m.inboxFull.Describe(ch)
 	m.overloaded.Describe(ch)
+	m.unconfirmed.Describe(ch)
 	m.invalidSeries.Describe(ch)
 	for _, d := range m.descs {
 		ch <- d
@@ -97,6 +104,7 @@ func (m *dbMetrics) Describe(ch chan<- *prometheus.Desc) {
 func (m *dbMetrics) Collect(ch chan<- prometheus.Metric) {
 	m.inboxFull.Collect(ch)
 	m.overloaded.Collect(ch)
+	m.unconfirmed.Collect(ch)
 	m.invalidSeries.Collect(ch)
 	for _, s := range m.db.shards {
 		id := strconv.Itoa(s.ID())

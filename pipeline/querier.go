@@ -3,15 +3,21 @@ package pipeline
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
+	"sync/atomic"
 
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/silverback-tsdb/tsdb/chunkstore"
 	"github.com/silverback-tsdb/tsdb/chunkstore/block"
+	"github.com/silverback-tsdb/tsdb/postings"
 	"github.com/silverback-tsdb/tsdb/shard"
 )
 
@@ -73,25 +79,24 @@ type seriesData struct {
 // every shard concurrently and fanned back in. Within a shard the head and
 // every block overlapping the range are read and merged by series.
 // Matchers follow Prometheus semantics; at least one must not match the
-// empty string.
+// empty string. The head is read on the shard goroutine in pieces of
+// headPieceSeries series, one View each, with a context check between
+// them, so a large select delays that shard's appends by one piece at a
+// time, not by the whole read.
 func (q *Querier) Select(ctx context.Context, ms ...*labels.Matcher) (*SeriesSet, error) {
 	if q.closed {
 		return nil, fmt.Errorf("select on a closed querier")
 	}
 	n := len(q.db.shards)
 	parts := make([][]seriesData, n)
-	refs := make([]*shard.FileRefs, n)
+	refs := make([][]*shard.FileRefs, n)
 	blocks := make([][]*block.Block, n)
 	var g errgroup.Group
 	for i, s := range q.db.shards {
 		g.Go(func() error {
 			var head []seriesData
-			err := s.View(ctx, func(v *shard.View) error {
-				blocks[i] = v.Blocks(nil, q.mint, q.maxt)
-				var err error
-				head, refs[i], err = q.selectHead(v, ms)
-				return err
-			})
+			var err error
+			head, blocks[i], refs[i], err = q.selectShardHead(ctx, s, ms)
 			if err != nil {
 				return fmt.Errorf("shard %d: %w", i, err)
 			}
@@ -99,6 +104,9 @@ func (q *Querier) Select(ctx context.Context, ms ...*labels.Matcher) (*SeriesSet
 			slices.SortFunc(head, func(a, b seriesData) int { return labels.Compare(a.lset, b.lset) })
 			srcs := [][]seriesData{head}
 			for _, b := range blocks[i] {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
 				bs, err := q.selectBlock(b, ms)
 				if err != nil {
 					return fmt.Errorf("shard %d: %w", i, err)
@@ -111,42 +119,123 @@ func (q *Querier) Select(ctx context.Context, ms ...*labels.Matcher) (*SeriesSet
 	}
 	err := g.Wait()
 	for i := range n {
-		if refs[i] != nil {
-			q.refs = append(q.refs, refs[i])
-		}
+		q.refs = append(q.refs, refs[i]...)
 		q.blocks = append(q.blocks, blocks[i]...)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &SeriesSet{series: mergeSorted(parts, false), mint: q.mint, maxt: q.maxt}, nil
+	return &SeriesSet{series: mergeSorted(parts, false), mint: q.mint, maxt: q.maxt, q: q, ctx: ctx}, nil
 }
 
-// selectHead collects the head's matching series on the shard goroutine:
-// postings, mapped closed chunks (with file references) and copies of open
-// chunks.
-func (q *Querier) selectHead(v *shard.View, ms []*labels.Matcher) ([]seriesData, *shard.FileRefs, error) {
-	if hmin, hmax := v.Bounds(); hmin > q.maxt || hmax < q.mint || v.HeadMinTime() > q.maxt {
-		return nil, nil, nil
+// headPieceSeries is how many head series one View of a Select reads: about
+// a millisecond of the shard goroutine's time (BenchmarkAppendDuringSelect).
+const headPieceSeries = 512
+
+// maxSelectRestarts bounds how often a piecewise head read starts again
+// after a head cut or GC changed the head under it; the last attempt reads
+// the head in one View, which nothing can interleave.
+const maxSelectRestarts = 3
+
+// selectRestarts counts piecewise head reads started again (for tests).
+var selectRestarts atomic.Int64
+
+// testBetweenPieces, when set by a test, runs before each head piece's View.
+var testBetweenPieces func()
+
+// selectShardHead reads one shard's matching head series and takes the
+// shard's blocks overlapping the range, with file references for the
+// mapped closed chunks. The head is read in pieces (one View each, with a
+// context check before each); when the shard's ReadGen changes between
+// pieces (a head cut published a block, or GC freed refs) everything is
+// released and the read starts again, so the result is the head and the
+// blocks of one generation.
+func (q *Querier) selectShardHead(ctx context.Context, s *shard.Shard, ms []*labels.Matcher) ([]seriesData, []*block.Block, []*shard.FileRefs, error) {
+	for attempt := 0; ; attempt++ {
+		piece := headPieceSeries
+		if attempt == maxSelectRestarts {
+			piece = math.MaxInt
+		}
+		var (
+			out    []seriesData
+			blocks []*block.Block
+			refs   []*shard.FileRefs
+			gen    shard.ReadGen
+			it     roaring.IntPeekable
+			done   bool
+		)
+		release := func() {
+			for _, r := range refs {
+				r.Release()
+			}
+			for _, b := range blocks {
+				b.Release()
+			}
+		}
+		err := s.View(ctx, func(v *shard.View) error {
+			blocks = v.Blocks(nil, q.mint, q.maxt)
+			gen = v.ReadGen()
+			if hmin, hmax := v.Bounds(); hmin > q.maxt || hmax < q.mint || v.HeadMinTime() > q.maxt {
+				done = true
+				return nil
+			}
+			bm, err := v.Postings(ms...)
+			if err != nil {
+				return err
+			}
+			it = bm.Iterator()
+			return nil
+		})
+		restart := false
+		for err == nil && !done && !restart && it.HasNext() {
+			if err = ctx.Err(); err != nil {
+				break
+			}
+			if testBetweenPieces != nil {
+				testBetweenPieces()
+			}
+			err = s.View(ctx, func(v *shard.View) error {
+				if v.ReadGen() != gen {
+					restart = true
+					return nil
+				}
+				files := v.AcquireFiles()
+				refs = append(refs, files)
+				var perr error
+				out, perr = q.headPiece(v, it, piece, out)
+				return perr
+			})
+		}
+		if err != nil {
+			release()
+			return nil, nil, nil, err
+		}
+		if restart {
+			release()
+			selectRestarts.Add(1)
+			continue
+		}
+		return out, blocks, refs, nil
 	}
-	bm, err := v.Postings(ms...)
-	if err != nil {
-		return nil, nil, err
-	}
-	if bm.IsEmpty() {
-		return nil, nil, nil
-	}
-	files := v.AcquireFiles()
-	var out []seriesData
+}
+
+// headPiece collects up to n series from it on the shard goroutine: mapped
+// closed chunks (the caller holds file references) and copies of open
+// chunks. A ref in the postings without a series is an error: the index and
+// the series table disagree, and the read would be silently incomplete.
+func (q *Querier) headPiece(v *shard.View, it roaring.IntPeekable, n int, out []seriesData) ([]seriesData, error) {
 	var arena []byte
 	var chunks []chunkstore.Chunk
-	it := bm.Iterator()
-	for it.HasNext() {
+	var err error
+	for k := 0; k < n && it.HasNext(); k++ {
 		ref := it.Next()
+		lset, ok := v.Labels(ref)
+		if !ok {
+			return out, fmt.Errorf("head postings name series ref %d, which does not exist", ref)
+		}
 		chunks, arena, err = v.Chunks(chunks[:0], arena, ref, q.mint, q.maxt)
 		if err != nil {
-			files.Release()
-			return nil, nil, err
+			return out, err
 		}
 		if len(chunks) == 0 {
 			continue
@@ -161,10 +250,9 @@ func (q *Querier) selectHead(v *shard.View, ms []*labels.Matcher) ([]seriesData,
 		if len(sc) == 0 {
 			continue // every sample in range is deleted: no series, as in Prometheus
 		}
-		lset, _ := v.Labels(ref)
 		out = append(out, seriesData{lset: lset, chunks: sc})
 	}
-	return out, files, nil
+	return out, nil
 }
 
 // selectBlock reads a block's matching series (already in label order, the
@@ -247,27 +335,61 @@ func mergeSorted(parts [][]seriesData, combine bool) []seriesData {
 }
 
 // LabelNames returns the sorted, distinct label names of the series
-// matching ms (all series when ms is empty).
+// matching ms (all series when ms is empty), from the head and every block
+// that overlap the querier's range (as Prometheus's /api/v1/labels: a
+// source is read when its time range overlaps, whole).
 func (q *Querier) LabelNames(ctx context.Context, ms ...*labels.Matcher) ([]string, error) {
-	return q.fanStrings(ctx, func(v *shard.View) ([]string, error) { return v.LabelNames(ms...) })
+	return q.fanStrings(ctx,
+		func(v *shard.View) ([]string, error) { return v.LabelNames(ms...) },
+		func(b *block.Block) ([]string, error) { return b.LabelNames(ms...) })
 }
 
 // LabelValues returns the sorted, distinct values of label name over the
-// series matching ms (all series when ms is empty).
+// series matching ms (all series when ms is empty), from the head and
+// every block that overlap the querier's range.
 func (q *Querier) LabelValues(ctx context.Context, name string, ms ...*labels.Matcher) ([]string, error) {
-	return q.fanStrings(ctx, func(v *shard.View) ([]string, error) { return v.LabelValues(name, ms...) })
+	return q.fanStrings(ctx,
+		func(v *shard.View) ([]string, error) { return v.LabelValues(name, ms...) },
+		func(b *block.Block) ([]string, error) { return b.LabelValues(name, ms...) })
 }
 
-func (q *Querier) fanStrings(ctx context.Context, fn func(*shard.View) ([]string, error)) ([]string, error) {
+// fanStrings runs headFn on every shard's head that overlaps the range (on
+// the shard goroutine) and blockFn on every block that does (off it), and
+// returns the sorted union.
+func (q *Querier) fanStrings(ctx context.Context, headFn func(*shard.View) ([]string, error), blockFn func(*block.Block) ([]string, error)) ([]string, error) {
+	if q.closed {
+		return nil, fmt.Errorf("label query on a closed querier")
+	}
 	parts := make([][]string, len(q.db.shards))
 	var g errgroup.Group
 	for i, s := range q.db.shards {
 		g.Go(func() error {
-			return s.View(ctx, func(v *shard.View) error {
+			var blocks []*block.Block
+			defer func() {
+				for _, b := range blocks {
+					b.Release()
+				}
+			}()
+			err := s.View(ctx, func(v *shard.View) error {
+				blocks = v.Blocks(nil, q.mint, q.maxt)
+				if !q.headOverlaps(v) {
+					return nil
+				}
 				var err error
-				parts[i], err = fn(v)
+				parts[i], err = headFn(v)
 				return err
 			})
+			if err != nil {
+				return fmt.Errorf("shard %d: %w", i, err)
+			}
+			for _, b := range blocks {
+				vals, err := blockFn(b)
+				if err != nil {
+					return fmt.Errorf("shard %d block %s: %w", i, b.Meta().ULID, err)
+				}
+				parts[i] = append(parts[i], vals...)
+			}
+			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -281,18 +403,61 @@ func (q *Querier) fanStrings(ctx context.Context, fn func(*shard.View) ([]string
 	return slices.Compact(out), nil
 }
 
+// headOverlaps reports whether the head holds queryable samples in the
+// querier's range.
+func (q *Querier) headOverlaps(v *shard.View) bool {
+	hmin, hmax := v.Bounds()
+	return hmin <= hmax && hmin <= q.maxt && hmax >= q.mint && v.HeadMinTime() <= q.maxt
+}
+
+// Stats returns cardinality statistics (top-N lists of at most topN
+// entries) of the series that have samples in the querier's range, in the
+// head or in blocks, after deletions: exactly the series Select with
+// {__name__=~".+"} returns, counted once each however many blocks hold
+// them. It reads what that Select reads; it is an operator's call, not a
+// hot path.
+func (q *Querier) Stats(ctx context.Context, topN int) (postings.Stats, error) {
+	ss, err := q.Select(ctx, labels.MustNewMatcher(labels.MatchRegexp, model.MetricNameLabel, ".+"))
+	if err != nil {
+		return postings.Stats{}, err
+	}
+	ix := postings.NewIndex()
+	for i := range ss.series {
+		ix.Add(uint32(i+1), ss.series[i].lset)
+	}
+	return ix.Stats(topN), nil
+}
+
 // SeriesSet iterates selected series in label order. Owned by one goroutine.
 type SeriesSet struct {
 	series     []seriesData
 	mint, maxt int64
 	i          int
 	cur        Series
+	q          *Querier        // its chunks alias memory the querier holds
+	ctx        context.Context // the Select's: iteration stops when it ends
+	err        error
 }
 
-// Next advances to the next series.
+// seriesCtxCheck is how often (in series) Next checks the context.
+const seriesCtxCheck = 256
+
+// Next advances to the next series. It stops with Err set when the
+// querier was closed (the chunks would alias released memory) or the
+// Select's context ended.
 func (ss *SeriesSet) Next() bool {
-	if ss.i >= len(ss.series) {
+	if ss.err != nil || ss.i >= len(ss.series) {
 		return false
+	}
+	if ss.q != nil && ss.q.closed {
+		ss.err = errors.New("series set used after its querier was closed")
+		return false
+	}
+	if ss.ctx != nil && ss.i%seriesCtxCheck == 0 {
+		if err := ss.ctx.Err(); err != nil {
+			ss.err = err
+			return false
+		}
 	}
 	ss.cur = Series{data: &ss.series[ss.i], mint: ss.mint, maxt: ss.maxt}
 	ss.i++
@@ -302,8 +467,11 @@ func (ss *SeriesSet) Next() bool {
 // At returns the current series; valid until the next call to Next.
 func (ss *SeriesSet) At() *Series { return &ss.cur }
 
-// Err returns nil: selection errors are returned by Select itself.
-func (ss *SeriesSet) Err() error { return nil }
+// Err returns why Next stopped early: the querier was closed, or the
+// Select's context ended (nil after a complete iteration). Errors reading
+// the data are returned by Select itself, and decoding errors by each
+// SampleIterator.
+func (ss *SeriesSet) Err() error { return ss.err }
 
 // Len returns the number of series in the set.
 func (ss *SeriesSet) Len() int { return len(ss.series) }

@@ -4,7 +4,7 @@ import (
 	"cmp"
 	"slices"
 
-	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/common/model"
 )
 
 // Stats describes the cardinality of an index, for `tsdb inspect` and the
@@ -74,7 +74,7 @@ func statsFor(src source, numSeries, topN int, fromBuffer bool) Stats {
 	}
 	var metrics []Count
 	for _, p := range pairs {
-		if p.Name == labels.MetricName {
+		if p.Name == model.MetricNameLabel {
 			metrics = append(metrics, p)
 		}
 	}

@@ -38,6 +38,16 @@ type Options struct {
 	// EnableExperimentalFunctions makes the parser accept the functions a
 	// server enables only with --enable-feature=promql-experimental-functions.
 	EnableExperimentalFunctions bool
+	// EnableDelayedNameRemoval removes __name__ at the end of evaluation
+	// instead of at each function (--enable-feature=promql-delayed-name-removal).
+	EnableDelayedNameRemoval bool
+	// EnableBinopFillModifiers and EnableUnquotedUTF8Names are the parser
+	// options of the same names (off in a default server).
+	EnableBinopFillModifiers bool
+	EnableUnquotedUTF8Names  bool
+	// NoStepSubqueryInterval is the step of a subquery written without one
+	// (default 1m, a server's default evaluation interval).
+	NoStepSubqueryInterval time.Duration
 }
 
 // QueryOpts are per-query options.
@@ -148,16 +158,23 @@ func NewEngine(db *pipeline.DB, o Options) *Engine {
 	if o.MaxQueued <= 0 {
 		o.MaxQueued = o.MaxConcurrent * DefaultMaxQueued
 	}
+	if o.NoStepSubqueryInterval <= 0 {
+		o.NoStepSubqueryInterval = time.Minute
+	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
 	return &Engine{
-		db:     db,
-		o:      o,
-		parser: parser.NewParser(parser.Options{EnableExperimentalFunctions: o.EnableExperimentalFunctions}),
-		slots:  make(chan struct{}, o.MaxConcurrent),
-		queue:  make(chan struct{}, o.MaxQueued),
-		m:      newMetrics(o.Registerer),
+		db: db,
+		o:  o,
+		parser: parser.NewParser(parser.Options{
+			EnableExperimentalFunctions: o.EnableExperimentalFunctions,
+			EnableBinopFillModifiers:    o.EnableBinopFillModifiers,
+			EnableUnquotedUTF8Names:     o.EnableUnquotedUTF8Names,
+		}),
+		slots: make(chan struct{}, o.MaxConcurrent),
+		queue: make(chan struct{}, o.MaxQueued),
+		m:     newMetrics(o.Registerer),
 	}
 }
 
@@ -215,6 +232,8 @@ func (e *Engine) exec(ctx context.Context, q string, start, end, interval int64,
 		lookback = o.LookbackDelta
 	}
 	ev := newEvaluator(ctx, e.db, start, end, interval, lookback.Milliseconds(), e.o.MaxSamples)
+	ev.delayedNameRemoval = e.o.EnableDelayedNameRemoval
+	ev.noStepSubquery = e.o.NoStepSubqueryInterval.Milliseconds()
 	defer ev.close()
 	evalStart := time.Now()
 	res, err := ev.run(expr)

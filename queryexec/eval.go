@@ -49,9 +49,10 @@ type vseries struct {
 
 // rseries is one series of a range vector: raw points.
 type rseries struct {
-	lset labels.Labels
-	t    []int64
-	f    []float64
+	lset     labels.Labels
+	dropName bool
+	t        []int64
+	f        []float64
 }
 
 // vectorVal is an instant vector over the grid.
@@ -86,6 +87,7 @@ type evaluator struct {
 	// delayedNameRemoval applies the __name__ removal of functions and
 	// operators at the end (the promql-delayed-name-removal feature).
 	delayedNameRemoval bool
+	noStepSubquery     int64 // ms
 	// query start/end for start()/end() in @.
 	qstart, qend int64
 }
@@ -418,46 +420,8 @@ func (ev *evaluator) selectRaw(ms []*labels.Matcher, mint, maxt int64, dropStale
 }
 
 func (ev *evaluator) evalVectorSelector(e *parser.VectorSelector, g grid) (*vectorVal, error) {
-	first := selectorTime(g.start, e.Timestamp, e.OriginalOffset)
-	last := selectorTime(g.end, e.Timestamp, e.OriginalOffset)
-	raw, err := ev.selectRaw(e.LabelMatchers, first-ev.lookback+1, last, false)
-	if err != nil {
-		return nil, err
-	}
-	out := &vectorVal{s: make([]vseries, 0, len(raw))}
-	held := 0
-	for _, rs := range raw {
-		vs := vseries{lset: rs.lset, f: make([]float64, g.n), ok: make([]bool, g.n)}
-		any := false
-		j := 0 // first sample after the reference time
-		for i := range g.n {
-			rt := selectorTime(g.ts(i), e.Timestamp, e.OriginalOffset)
-			if e.Timestamp != nil {
-				j = 0
-			}
-			for j < len(rs.t) && rs.t[j] <= rt {
-				j++
-			}
-			if j == 0 {
-				continue
-			}
-			t, f := rs.t[j-1], rs.f[j-1]
-			if t <= rt-ev.lookback || value.IsStaleNaN(f) {
-				continue
-			}
-			vs.f[i], vs.ok[i] = f, true
-			any = true
-			held++
-		}
-		if any {
-			out.s = append(out.s, vs)
-		}
-	}
-	ev.releaseRaw(raw)
-	if err := ev.hold(held); err != nil {
-		return nil, err
-	}
-	return out, nil
+	v, _, err := ev.selectInstant(e, g, false)
+	return v, err
 }
 
 func (ev *evaluator) releaseRaw(raw []rseries) {

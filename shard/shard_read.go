@@ -54,6 +54,21 @@ type View struct {
 	s *Shard
 }
 
+// ReadGen identifies the head state that a read done in several View calls
+// depends on: the ref epoch (it changes when refs are freed and may be
+// reused) and the query lower bound (it moves when a head cut published a
+// block, after which older head chunks are hidden and their files may be
+// released). Two calls that see the same ReadGen see the same series at the
+// same refs and the same head range; a piecewise read whose ReadGen changed
+// must start again (the blocks it took may lack the new one).
+type ReadGen struct {
+	epoch     uint32
+	queryMinT int64
+}
+
+// ReadGen returns the current read generation.
+func (v *View) ReadGen() ReadGen { return ReadGen{epoch: v.s.head.epoch, queryMinT: v.s.queryMinT} }
+
 // NumSeries returns the number of active series.
 func (v *View) NumSeries() int { return v.s.head.active }
 

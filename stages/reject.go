@@ -63,6 +63,9 @@ type Reject struct {
 	Sample uint32 // index into the caller's Batch.Samples
 	T      int64  // the sample's timestamp, ms
 	Reason RejectReason
+	// Rule is, for RejectInvalidSeries, the rule the series broke (0
+	// otherwise).
+	Rule SeriesRule
 	// Detail is a human-readable sentence naming the series and the rule
 	// (for example the label that is invalid, or the stored sample's
 	// timestamp). Building it allocates; it exists only for rejected

@@ -116,11 +116,15 @@ func (r *Router) Cached(key []byte) bool {
 // Split routes b into msgs, one per shard (len(msgs) == Shards; each is
 // Reset first). Series are validated and canonicalised unless the route
 // cache knows them; a series that breaks the rules is not routed, and its
-// samples are counted and described in scratch.Stats (RejectInvalidSeries),
-// so the valid rest of a batch can be stored. The error is for a malformed
-// batch (ErrInvalidBatch: a sample naming a series the batch does not
-// have); then nothing is routed. Split allocates nothing per sample; it
-// allocates per series only on cache misses, and per invalid series.
+// samples are counted and described in scratch.Stats (RejectInvalidSeries,
+// with the rule), so the valid rest of a batch can be stored. A series
+// without samples is not routed at all (it would create a series nothing
+// can see). A cache hit for a series that carries labels is used only when
+// the cached labels are those labels, so a key reused for another label set
+// cannot write into the first one. The error is for a malformed batch (a
+// *BatchError: nil, or a sample naming a series the batch does not have);
+// then nothing is routed. Split allocates nothing per sample; it allocates
+// per series only on cache misses, and per invalid series.
 func (r *Router) Split(b *Batch, msgs []*ShardBatch, scratch *SplitScratch) error {
 	if len(msgs) != r.shards {
 		panic(fmt.Sprintf("BUG: stages.Router.Split with %d messages for %d shards", len(msgs), r.shards))
@@ -128,10 +132,27 @@ func (r *Router) Split(b *Batch, msgs []*ShardBatch, scratch *SplitScratch) erro
 	for _, m := range msgs {
 		m.Reset()
 	}
+	if b == nil {
+		scratch.reset(0)
+		return &BatchError{Sample: -1}
+	}
 	scratch.reset(len(b.Series))
+	// First pass: check every sample's series index before anything is
+	// routed, and mark the series that have samples.
+	for j := range b.Samples {
+		si := b.Samples[j].Series
+		if int(si) >= len(b.Series) {
+			return &BatchError{Sample: j, Series: si, NumSeries: len(b.Series)}
+		}
+		scratch.local[si].idx = 1
+	}
 	hb := r.hashBufs.Get().(*[]byte)
 	defer r.hashBufs.Put(hb)
 	for i := range b.Series {
+		if scratch.local[i].idx == 0 {
+			scratch.local[i] = localRef{shard: -1}
+			continue // no samples: nothing to route
+		}
 		s := &b.Series[i]
 		key := s.Key
 		if key == nil {
@@ -145,12 +166,13 @@ func (r *Router) Split(b *Batch, msgs []*ShardBatch, scratch *SplitScratch) erro
 			shard = int(e.shard)
 		} else {
 			if s.Labels.IsEmpty() {
-				scratch.invalid(i, fmt.Errorf("%w: series %d has no labels and its key is not cached", ErrInvalidSeries, i))
+				scratch.invalid(i, &SeriesError{Rule: RuleNoLabels,
+					msg: fmt.Sprintf("%s: series %d has no labels and its key is not cached", ErrInvalidSeries, i)})
 				continue
 			}
 			lset, err := Canonicalize(s.Labels, r.limits)
 			if err != nil {
-				scratch.invalid(i, err)
+				scratch.invalid(i, err.(*SeriesError))
 				continue
 			}
 			var h uint64
@@ -164,17 +186,12 @@ func (r *Router) Split(b *Batch, msgs []*ShardBatch, scratch *SplitScratch) erro
 		m.Series = append(m.Series, ss)
 	}
 	for j, smp := range b.Samples {
-		if int(smp.Series) >= len(b.Series) {
-			for _, m := range msgs {
-				m.Reset()
-			}
-			return fmt.Errorf("%w: sample %d names series %d, batch has %d", ErrInvalidBatch, j, smp.Series, len(b.Series))
-		}
 		lr := scratch.local[smp.Series]
 		if lr.shard < 0 {
-			rj := Reject{Series: smp.Series, Sample: uint32(j), T: smp.T, Reason: RejectInvalidSeries}
+			inv := scratch.invalids[lr.idx]
+			rj := Reject{Series: smp.Series, Sample: uint32(j), T: smp.T, Reason: RejectInvalidSeries, Rule: inv.rule}
 			if scratch.Stats.KeepsDetail() {
-				rj.Detail = scratch.invalidText[lr.idx]
+				rj.Detail = inv.text
 			}
 			scratch.Stats.AddReject(rj)
 			continue
@@ -210,15 +227,12 @@ func (r *Router) Learn(b *Batch, shard int, msg *ShardBatch, reply *ShardReply, 
 		h, st := r.keyHash(key)
 		check := crc32.Checksum(key, castagnoli)
 		st.mu.Lock()
-		if e, ok := st.m[h]; ok && e.check == check {
-			e.ref, e.epoch = ref, reply.Epoch
-			st.m[h] = e
-		} else {
-			if len(st.m) >= r.perStripeCap {
-				clear(st.m)
-			}
-			st.m[h] = cacheEntry{labels: ss.Labels, check: check, ref: ref, epoch: reply.Epoch, shard: uint16(shard)}
+		// The whole entry is written: the key may have been cached with
+		// another label set (a hit that failed verification in Split).
+		if _, ok := st.m[h]; !ok && len(st.m) >= r.perStripeCap {
+			clear(st.m)
 		}
+		st.m[h] = cacheEntry{labels: ss.Labels, check: check, ref: ref, epoch: reply.Epoch, shard: uint16(shard)}
 		st.mu.Unlock()
 	}
 }
@@ -230,13 +244,20 @@ type SplitScratch struct {
 	// labels, RejectInvalidSeries), with their Rejects. Reset by Split.
 	Stats AppendStats
 
-	local       []localRef
-	keyBuf      []byte
-	invalidText []string // per invalid series (localRef.idx): its error's text
+	local    []localRef
+	keyBuf   []byte
+	invalids []invalidSeries // per invalid series (localRef.idx)
+}
+
+// invalidSeries is why one batch series was not routed.
+type invalidSeries struct {
+	text string
+	rule SeriesRule
 }
 
 // localRef locates a batch series in its shard message; shard -1 marks an
-// invalid series, whose idx indexes SplitScratch.invalidText.
+// invalid series, whose idx indexes SplitScratch.invalids (or a series
+// without samples). Before routing, idx 1 marks a series with samples.
 type localRef struct {
 	shard int32
 	idx   uint32
@@ -247,15 +268,16 @@ func (s *SplitScratch) reset(n int) {
 		s.local = make([]localRef, n)
 	}
 	s.local = s.local[:n]
+	clear(s.local)
 	clear(s.Stats.Rejects)
 	s.Stats = AppendStats{Rejects: s.Stats.Rejects[:0]}
-	clear(s.invalidText)
-	s.invalidText = s.invalidText[:0]
+	clear(s.invalids)
+	s.invalids = s.invalids[:0]
 }
 
 // invalid marks batch series i as rejected by err (its samples are counted
 // as RejectInvalidSeries, nothing of it is routed).
-func (s *SplitScratch) invalid(i int, err error) {
-	s.local[i] = localRef{shard: -1, idx: uint32(len(s.invalidText))}
-	s.invalidText = append(s.invalidText, err.Error())
+func (s *SplitScratch) invalid(i int, err *SeriesError) {
+	s.local[i] = localRef{shard: -1, idx: uint32(len(s.invalids))}
+	s.invalids = append(s.invalids, invalidSeries{text: err.Error(), rule: err.Rule})
 }

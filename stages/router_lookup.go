@@ -37,10 +37,17 @@ func (b *Batch) AddRouted(rt Route, key []byte) uint32 {
 }
 
 // routeOf returns the route of batch series s: the one it carries, or the
-// cache's.
+// cache's. A cached entry is used for a series that carries labels only
+// when they are its labels (one string comparison): a key must determine
+// its labels, and a caller that reuses a key for another label set gets a
+// miss, not a write into the first series.
 func (r *Router) routeOf(s *Series, key []byte) (cacheEntry, bool) {
 	if s.routed {
 		return s.route, true
 	}
-	return r.lookup(key)
+	e, ok := r.lookup(key)
+	if ok && !s.Labels.IsEmpty() && !labels.Equal(e.labels, s.Labels) {
+		return cacheEntry{}, false
+	}
+	return e, ok
 }

@@ -28,6 +28,10 @@ func TestCanonicalize(t *testing.T) {
 		{name: "name too long", in: labels.FromStrings("__name__", "up", "abcdefghi", "x"), wantErr: "limit 8"},
 		{name: "value too long", in: labels.FromStrings("__name__", "up", "a", "123456789"), wantErr: "limit 8"},
 		{name: "too many labels", in: labels.FromStrings("__name__", "up", "a", "1", "b", "2", "c", "3", "d", "4"), wantErr: "5 labels, limit 4"},
+		{name: "invalid utf-8 value", in: labels.FromStrings("__name__", "up", "a", "x\xc3"), wantErr: `value of label "a" is not valid UTF-8`},
+		{name: "nul and newline accepted", in: labels.FromStrings("__name__", "up", "a", "\x00\n"), want: labels.FromStrings("__name__", "up", "a", "\x00\n")},
+		{name: "unsorted is sorted", in: unsortedLabels("job", "a", "__name__", "up"), want: labels.FromStrings("__name__", "up", "job", "a")},
+		{name: "unsorted duplicate", in: unsortedLabels("job", "a", "__name__", "up", "job", "b"), wantErr: `duplicate label name "job"`},
 		{name: "duplicate names", in: labels.FromStrings("__name__", "up", "a", "1", "a", "2"), wantErr: `duplicate label name "a"`},
 	}
 	for _, tc := range tests {
@@ -41,6 +45,28 @@ func TestCanonicalize(t *testing.T) {
 			require.NoError(t, err)
 			require.True(t, labels.Equal(tc.want, got), "got %s", got)
 		})
+	}
+}
+
+// unsortedLabels builds a label set in the given order, without sorting
+// (as a ScratchBuilder user who forgets Sort does).
+func unsortedLabels(kv ...string) labels.Labels {
+	b := labels.NewScratchBuilder(len(kv) / 2)
+	for i := 0; i < len(kv); i += 2 {
+		b.Add(kv[i], kv[i+1])
+	}
+	return b.Labels()
+}
+
+func TestCanonicalize_TypedRule(t *testing.T) {
+	_, err := Canonicalize(labels.FromStrings("__name__", "up", "a-b", "x"), Limits{}.WithDefaults())
+	var se *SeriesError
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, RuleLabelName, se.Rule)
+	require.Equal(t, "a-b", se.Label)
+	require.Equal(t, "invalid_label_name", se.Rule.String())
+	for r := RuleNoLabels; int(r) < numSeriesRules; r++ {
+		require.NotEmpty(t, r.String(), "rule %d has a name", r)
 	}
 }
 
@@ -315,4 +341,52 @@ func TestRouter_Concurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// A series without samples is not routed (before: it reached the shard,
+// which created a series nothing could see).
+func TestRouter_SeriesWithoutSamplesNotRouted(t *testing.T) {
+	r := NewRouter(RouterOptions{Shards: 2})
+	b := &Batch{}
+	b.AddSeries(labels.FromStrings("__name__", "empty"), nil)
+	b.AddSample(b.AddSeries(labels.FromStrings("__name__", "full"), nil), 1, 1)
+	b.AddSeries(labels.FromStrings("__name__", "bad", "0x", "y"), nil) // invalid but sampleless: no reject either
+	msgs := newMsgs(2)
+	var sc SplitScratch
+	require.NoError(t, r.Split(b, msgs, &sc))
+	n := 0
+	for _, m := range msgs {
+		for _, ss := range m.Series {
+			require.Equal(t, "full", ss.Labels.Get("__name__"))
+			n++
+		}
+	}
+	require.Equal(t, 1, n)
+	require.Zero(t, sc.Stats.Rejected())
+}
+
+// A cached key used with other labels is a miss, and Learn replaces the
+// entry's labels (before: the hit returned the first labels, and Learn
+// kept them while taking the new ref).
+func TestRouter_KeyReuseVerified(t *testing.T) {
+	r := NewRouter(RouterOptions{Shards: 1})
+	a := labels.FromStrings("__name__", "a")
+	c := labels.FromStrings("__name__", "c")
+	key := []byte("k")
+	msgs := newMsgs(1)
+	var sc SplitScratch
+	b := &Batch{}
+	b.AddSample(b.AddSeries(a, key), 1, 1)
+	require.NoError(t, r.Split(b, msgs, &sc))
+	r.Learn(b, 0, msgs[0], &ShardReply{Refs: []uint32{7}, Epoch: 1}, &sc)
+
+	b.Reset()
+	b.AddSample(b.AddSeries(c, key), 2, 2)
+	require.NoError(t, r.Split(b, msgs, &sc))
+	require.True(t, labels.Equal(c, msgs[0].Series[0].Labels))
+	require.Zero(t, msgs[0].Series[0].Ref, "a's ref is not offered for c")
+	r.Learn(b, 0, msgs[0], &ShardReply{Refs: []uint32{8}, Epoch: 1}, &sc)
+	rt, ok := r.Lookup(key)
+	require.True(t, ok)
+	require.True(t, labels.Equal(c, rt.Labels()))
 }

@@ -2,7 +2,9 @@ package stages
 
 import (
 	"fmt"
+	"unicode/utf8"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
@@ -35,18 +37,93 @@ func (l Limits) WithDefaults() Limits {
 	return l
 }
 
+// SeriesRule names the data-model rule or limit an invalid series broke.
+// The names (String) are stable: they are codes in HTTP error bodies.
+type SeriesRule uint8
+
+const (
+	// RuleNoLabels: the series has no labels and its key is not cached.
+	RuleNoLabels SeriesRule = iota + 1
+	// RuleLabelName: a label name does not match [a-zA-Z_][a-zA-Z0-9_]*.
+	RuleLabelName
+	// RuleLabelNameTooLong: a label name is over Limits.MaxLabelNameLen.
+	RuleLabelNameTooLong
+	// RuleLabelValueTooLong: a label value is over Limits.MaxLabelValueLen.
+	RuleLabelValueTooLong
+	// RuleLabelValueUTF8: a label value is not valid UTF-8 (as in
+	// Prometheus; NUL, newlines and other control characters are valid
+	// UTF-8 and accepted, as Prometheus accepts them).
+	RuleLabelValueUTF8
+	// RuleMetricName: the metric name does not match [a-zA-Z_:][a-zA-Z0-9_:]*.
+	RuleMetricName
+	// RuleNoMetricName: __name__ is missing or empty.
+	RuleNoMetricName
+	// RuleTooManyLabels: more labels than Limits.MaxLabelsPerSeries.
+	RuleTooManyLabels
+	// RuleDuplicateLabel: a label name appears twice.
+	RuleDuplicateLabel
+
+	numSeriesRules = int(RuleDuplicateLabel) + 1
+)
+
+var ruleNames = [numSeriesRules]string{
+	RuleNoLabels:          "no_labels",
+	RuleLabelName:         "invalid_label_name",
+	RuleLabelNameTooLong:  "label_name_too_long",
+	RuleLabelValueTooLong: "label_value_too_long",
+	RuleLabelValueUTF8:    "invalid_utf8",
+	RuleMetricName:        "invalid_metric_name",
+	RuleNoMetricName:      "no_metric_name",
+	RuleTooManyLabels:     "too_many_labels",
+	RuleDuplicateLabel:    "duplicate_label_name",
+}
+
+// String returns the rule's stable snake_case name ("" for the zero value).
+func (r SeriesRule) String() string {
+	if int(r) < numSeriesRules {
+		return ruleNames[r]
+	}
+	return "unknown"
+}
+
+// SeriesError is the typed form of an invalid series (errors.Is
+// ErrInvalidSeries): the rule it broke, the label concerned (when one is)
+// and a sentence naming the series and the rule.
+type SeriesError struct {
+	Rule  SeriesRule
+	Label string // the offending label's name, "" when the rule is about the whole set
+	msg   string
+}
+
+func (e *SeriesError) Error() string { return e.msg }
+
+// Unwrap makes errors.Is(err, ErrInvalidSeries) hold.
+func (e *SeriesError) Unwrap() error { return ErrInvalidSeries }
+
+func seriesErr(rule SeriesRule, label string, format string, args ...any) *SeriesError {
+	return &SeriesError{Rule: rule, Label: label, msg: ErrInvalidSeries.Error() + " " + fmt.Sprintf(format, args...)}
+}
+
 // Canonicalize checks lset against the data model rules and the limits and
-// returns its canonical form: labels with empty values removed (they are
-// absent by definition). labels.Labels is sorted by construction. Errors wrap
-// ErrInvalidSeries and name the series and the rule.
+// returns its canonical form: sorted by name (a set built without sorting,
+// say with a ScratchBuilder, is sorted here rather than misread), with
+// labels with empty values removed (they are absent by definition).
+// Label values must be valid UTF-8; NUL and newlines are valid UTF-8 and
+// accepted, as in Prometheus (docs/API.md). Errors are *SeriesError
+// (wrapping ErrInvalidSeries) naming the series and the rule.
 func Canonicalize(lset labels.Labels, lim Limits) (labels.Labels, error) {
-	hasEmpty := false
+	hasEmpty, unsorted := false, false
 	n := 0
-	var err error
+	prev := ""
+	var err *SeriesError
 	lset.Range(func(l labels.Label) {
 		if err != nil {
 			return
 		}
+		if n > 0 && l.Name < prev {
+			unsorted = true
+		}
+		prev = l.Name
 		n++
 		if l.Value == "" {
 			hasEmpty = true
@@ -54,30 +131,38 @@ func Canonicalize(lset labels.Labels, lim Limits) (labels.Labels, error) {
 		}
 		switch {
 		case !validLabelName(l.Name):
-			err = fmt.Errorf("%w %s: label name %q must match [a-zA-Z_][a-zA-Z0-9_]*", ErrInvalidSeries, lset, l.Name)
+			err = seriesErr(RuleLabelName, l.Name, "%s: label name %q must match [a-zA-Z_][a-zA-Z0-9_]*", lset, l.Name)
 		case len(l.Name) > lim.MaxLabelNameLen:
-			err = fmt.Errorf("%w %s: label name %.32q... is %d bytes, limit %d", ErrInvalidSeries, lset, l.Name, len(l.Name), lim.MaxLabelNameLen)
+			err = seriesErr(RuleLabelNameTooLong, l.Name, "%s: label name %.32q... is %d bytes, limit %d", lset, l.Name, len(l.Name), lim.MaxLabelNameLen)
 		case len(l.Value) > lim.MaxLabelValueLen:
-			err = fmt.Errorf("%w %s: value of label %q is %d bytes, limit %d", ErrInvalidSeries, lset, l.Name, len(l.Value), lim.MaxLabelValueLen)
-		case l.Name == labels.MetricName && !validMetricName(l.Value):
-			err = fmt.Errorf("%w %s: metric name %q must match [a-zA-Z_:][a-zA-Z0-9_:]*", ErrInvalidSeries, lset, l.Value)
+			err = seriesErr(RuleLabelValueTooLong, l.Name, "%s: value of label %q is %d bytes, limit %d", lset, l.Name, len(l.Value), lim.MaxLabelValueLen)
+		case !utf8.ValidString(l.Value):
+			err = seriesErr(RuleLabelValueUTF8, l.Name, "%s: value of label %q is not valid UTF-8", lset, l.Name)
+		case l.Name == model.MetricNameLabel && !validMetricName(l.Value):
+			err = seriesErr(RuleMetricName, l.Name, "%s: metric name %q must match [a-zA-Z_:][a-zA-Z0-9_:]*", lset, l.Value)
 		}
 	})
 	if err != nil {
 		return labels.EmptyLabels(), err
 	}
+	if unsorted {
+		b := labels.NewScratchBuilder(n)
+		lset.Range(func(l labels.Label) { b.Add(l.Name, l.Value) })
+		b.Sort()
+		lset = b.Labels()
+	}
 	if hasEmpty {
 		lset = lset.WithoutEmpty()
 		n = lset.Len()
 	}
-	if lset.Get(labels.MetricName) == "" {
-		return labels.EmptyLabels(), fmt.Errorf("%w %s: no metric name (__name__ is missing or empty)", ErrInvalidSeries, lset)
+	if lset.Get(model.MetricNameLabel) == "" {
+		return labels.EmptyLabels(), seriesErr(RuleNoMetricName, model.MetricNameLabel, "%s: no metric name (__name__ is missing or empty)", lset)
 	}
 	if n > lim.MaxLabelsPerSeries {
-		return labels.EmptyLabels(), fmt.Errorf("%w %s: %d labels, limit %d", ErrInvalidSeries, lset, n, lim.MaxLabelsPerSeries)
+		return labels.EmptyLabels(), seriesErr(RuleTooManyLabels, "", "%s: %d labels, limit %d", lset, n, lim.MaxLabelsPerSeries)
 	}
 	if name, dup := lset.HasDuplicateLabelNames(); dup {
-		return labels.EmptyLabels(), fmt.Errorf("%w %s: duplicate label name %q", ErrInvalidSeries, lset, name)
+		return labels.EmptyLabels(), seriesErr(RuleDuplicateLabel, name, "%s: duplicate label name %q", lset, name)
 	}
 	return lset, nil
 }

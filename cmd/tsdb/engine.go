@@ -6,9 +6,11 @@ import (
 
 	"github.com/silverback-tsdb/tsdb/httpfast"
 	"github.com/silverback-tsdb/tsdb/pipeline"
+	"github.com/silverback-tsdb/tsdb/queryexec"
 )
 
-// newQueryEngine returns the PromQL engine the query API evaluates with.
-func newQueryEngine(*pipeline.DB, *zap.Logger, prometheus.Registerer) httpfast.Engine {
-	return nil // TODO(i15): queryexec.NewEngine once it lands on main (#13)
+// newQueryEngine returns the PromQL engine the query API evaluates with
+// (queryexec's defaults: 2m timeout, 20 concurrent queries, 50M samples).
+func newQueryEngine(db *pipeline.DB, log *zap.Logger, reg prometheus.Registerer) httpfast.Engine {
+	return queryexec.NewEngine(db, queryexec.Options{Logger: log, Registerer: reg})
 }

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/silverback-tsdb/tsdb/httpfast"
+	"github.com/silverback-tsdb/tsdb/httpfast/ui"
 	"github.com/silverback-tsdb/tsdb/pipeline"
 	"github.com/silverback-tsdb/tsdb/walseg"
 )
@@ -105,6 +106,9 @@ func runStart(ctx context.Context, o startOptions) error {
 	ho.PprofOnMain = o.PprofListen == ""
 	srv, err := httpfast.New(ho)
 	if err != nil {
+		return errors.Join(err, closeListeners())
+	}
+	if err := ui.Register(srv); err != nil {
 		return errors.Join(err, closeListeners())
 	}
 	served := make(chan error, 2)

@@ -1,0 +1,219 @@
+package ui
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"mime"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/silverback-tsdb/tsdb/httpfast"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// Pages are the UI's paths; each serves the same HTML shell and the
+// JavaScript router picks the page from the path.
+var Pages = []string{"/query", "/explore", "/cardinality", "/status"}
+
+// staticPrefix is where assets are served; Register appends the content
+// hash and a slash.
+const staticPrefix = "/ui/static/"
+
+// asset is one file ready to serve: raw and gzipped bytes, type, ETag.
+type asset struct {
+	raw, gz     []byte
+	contentType string
+	etag        string
+	immutable   bool // served under the hashed prefix
+}
+
+// Set is the embedded assets prepared for serving. It is immutable after
+// Load and safe for concurrent use.
+type Set struct {
+	// Prefix is the hashed asset path, e.g. "/ui/static/3f2a…/".
+	Prefix string
+	files  map[string]*asset // name under assets/ → asset
+	index  *asset
+}
+
+// Sizes reports the bytes of every embedded asset, raw and gzipped, by
+// name (the page weight the docs quote).
+func (s *Set) Sizes() map[string][2]int {
+	out := make(map[string][2]int, len(s.files)+1)
+	for n, a := range s.files {
+		out[n] = [2]int{len(a.raw), len(a.gz)}
+	}
+	out["index.html"] = [2]int{len(s.index.raw), len(s.index.gz)}
+	return out
+}
+
+// Load reads, hashes and compresses the embedded assets.
+func Load() (*Set, error) {
+	names, err := fs.Glob(assets, "assets/*")
+	if err != nil {
+		return nil, fmt.Errorf("ui: list assets: %w", err)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	raw := map[string][]byte{}
+	for _, n := range names {
+		b, err := assets.ReadFile(n)
+		if err != nil {
+			return nil, fmt.Errorf("ui: read %s: %w", n, err)
+		}
+		name := strings.TrimPrefix(n, "assets/")
+		fmt.Fprintf(h, "%s\x00%d\x00", name, len(b))
+		h.Write(b)
+		raw[name] = b
+	}
+	sum := hex.EncodeToString(h.Sum(nil))[:16]
+	s := &Set{Prefix: staticPrefix + sum + "/", files: map[string]*asset{}}
+	for name, b := range raw {
+		if name == "index.html" {
+			continue
+		}
+		a, err := newAsset(b, name, sum)
+		if err != nil {
+			return nil, err
+		}
+		a.immutable = true
+		s.files[name] = a
+	}
+	shell, ok := raw["index.html"]
+	if !ok {
+		return nil, fmt.Errorf("ui: assets/index.html is missing")
+	}
+	shell = bytes.ReplaceAll(shell, []byte("{{STATIC}}"), []byte(s.Prefix))
+	// Preload every module: without it the browser discovers them one
+	// import level at a time (app.js → query.js → chart.js → format.js).
+	var preload bytes.Buffer
+	for _, n := range names {
+		if name := strings.TrimPrefix(n, "assets/"); path.Ext(name) == ".js" && name != "app.js" {
+			fmt.Fprintf(&preload, "<link rel=\"modulepreload\" href=\"%s%s\">\n", s.Prefix, name)
+		}
+	}
+	shell = bytes.ReplaceAll(shell, []byte("{{PRELOAD}}\n"), preload.Bytes())
+	if s.index, err = newAsset(shell, "index.html", sum); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func newAsset(b []byte, name, sum string) (*asset, error) {
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		return nil, fmt.Errorf("ui: gzip %s: %w", name, err)
+	}
+	if _, err := zw.Write(b); err != nil {
+		return nil, fmt.Errorf("ui: gzip %s: %w", name, err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("ui: gzip %s: %w", name, err)
+	}
+	ct := mime.TypeByExtension(path.Ext(name))
+	switch path.Ext(name) { // not every system's mime table knows these
+	case ".js":
+		ct = "text/javascript; charset=utf-8"
+	case ".css":
+		ct = "text/css; charset=utf-8"
+	case ".html":
+		ct = "text/html; charset=utf-8"
+	case ".svg":
+		ct = "image/svg+xml"
+	}
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	fh := sha256.Sum256(b)
+	return &asset{raw: b, gz: buf.Bytes(), contentType: ct, etag: `"` + sum + "-" + hex.EncodeToString(fh[:8]) + `"`}, nil
+}
+
+// Register loads the embedded assets and adds the UI's routes to srv
+// (RegisterSet).
+func Register(srv *httpfast.Server) error {
+	s, err := Load()
+	if err != nil {
+		return err
+	}
+	RegisterSet(srv, s)
+	return nil
+}
+
+// RegisterSet adds the UI's routes to srv: "/" redirects to /query, the
+// page paths serve the HTML shell, and every asset is served under
+// s.Prefix. Call it before srv serves. UI routes are not public: with
+// basic auth configured the browser asks for credentials once and sends
+// them with the API calls too.
+func RegisterSet(srv *httpfast.Server, s *Set) {
+	srv.Handle("GET", "/", func(ctx *fasthttp.RequestCtx) {
+		ctx.Redirect("/query", fasthttp.StatusFound)
+	}, httpfast.RouteOptions{Name: "/ui"})
+	srv.Handle("GET", "/graph", func(ctx *fasthttp.RequestCtx) {
+		// Prometheus's old path; keep the query string (shared links).
+		q := ctx.URI().QueryString()
+		to := "/query"
+		if len(q) > 0 {
+			to += "?" + string(q)
+		}
+		ctx.Redirect(to, fasthttp.StatusFound)
+	}, httpfast.RouteOptions{Name: "/ui"})
+	for _, p := range Pages {
+		srv.Handle("GET", p, s.index.serve, httpfast.RouteOptions{Name: "/ui"})
+	}
+	names := make([]string, 0, len(s.files))
+	for n := range s.files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		srv.Handle("GET", s.Prefix+n, s.files[n].serve, httpfast.RouteOptions{Name: "/ui/static"})
+	}
+}
+
+// serve writes the asset, gzipped when the client accepts it, or 304 when
+// the client's copy is current.
+func (a *asset) serve(ctx *fasthttp.RequestCtx) {
+	h := &ctx.Response.Header
+	h.Set("Vary", "Accept-Encoding")
+	h.Set("ETag", a.etag)
+	if a.immutable {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "no-cache")
+	}
+	h.Set("X-Content-Type-Options", "nosniff")
+	if inm := ctx.Request.Header.Peek("If-None-Match"); len(inm) > 0 && etagMatch(inm, a.etag) {
+		ctx.SetStatusCode(fasthttp.StatusNotModified)
+		return
+	}
+	ctx.SetContentType(a.contentType)
+	if ctx.Request.Header.HasAcceptEncoding("gzip") {
+		h.Set("Content-Encoding", "gzip")
+		ctx.Response.SetBodyRaw(a.gz)
+		return
+	}
+	ctx.Response.SetBodyRaw(a.raw)
+}
+
+// etagMatch reports whether an If-None-Match list names etag.
+func etagMatch(inm []byte, etag string) bool {
+	for _, t := range bytes.Split(inm, []byte(",")) {
+		t = bytes.TrimSpace(t)
+		t = bytes.TrimPrefix(t, []byte("W/"))
+		if string(t) == etag || string(t) == "*" {
+			return true
+		}
+	}
+	return false
+}

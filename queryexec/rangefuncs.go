@@ -1,0 +1,778 @@
+package queryexec
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/value"
+	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/util/annotations"
+)
+
+// window is one step's view of a range function's input series.
+type window struct {
+	t          []int64
+	f          []float64
+	rangeStart int64 // exclusive
+	rangeEnd   int64 // inclusive
+	rangeMs    int64
+	ts         int64 // evaluation time of the step
+	args       []float64
+	lookback   int64
+	anchored   bool
+	smoothed   bool
+}
+
+type rangeFunc struct {
+	fn       func(ev *evaluator, e *parser.Call, w *window) (float64, bool, error)
+	keepName bool
+}
+
+var rangeFuncs map[string]rangeFunc
+
+func init() {
+	rangeFuncs = map[string]rangeFunc{
+		"rate": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+			f, ok := extrapolatedRate(w, true, true)
+			return f, ok, nil
+		}},
+		"increase": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+			f, ok := extrapolatedRate(w, true, false)
+			return f, ok, nil
+		}},
+		"delta": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+			f, ok := extrapolatedRate(w, false, false)
+			return f, ok, nil
+		}},
+		"irate": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+			f, ok := instantValue(w, true)
+			return f, ok, nil
+		}},
+		"idelta": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+			f, ok := instantValue(w, false)
+			return f, ok, nil
+		}},
+		"resets":  {fn: fnResets},
+		"changes": {fn: fnChanges},
+		"deriv": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+			if len(w.t) < 2 {
+				return 0, false, nil
+			}
+			slope, _ := linearRegression(w.t, w.f, w.t[0])
+			return slope, true, nil
+		}},
+		"predict_linear": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+			if len(w.t) < 2 {
+				return 0, false, nil
+			}
+			slope, icpt := linearRegression(w.t, w.f, w.ts)
+			return slope*w.args[0] + icpt, true, nil
+		}},
+		"double_exponential_smoothing": {fn: fnDoubleExpSmoothing},
+		"avg_over_time":                {fn: fnAvgOverTime},
+		"sum_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+			var sum, c float64
+			for _, f := range w.f {
+				sum, c = kahanInc(f, sum, c)
+			}
+			if math.IsInf(sum, 0) {
+				return sum, true, nil
+			}
+			return sum + c, true, nil
+		}},
+		"count_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+			return float64(len(w.f)), true, nil
+		}},
+		"present_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) { return 1, true, nil }},
+		"absent_over_time":  {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) { return 1, true, nil }},
+		"max_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+			v, _ := compareOverTime(w, func(cur, m float64) bool { return cur > m || math.IsNaN(m) })
+			return v, true, nil
+		}},
+		"min_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+			v, _ := compareOverTime(w, func(cur, m float64) bool { return cur < m || math.IsNaN(m) })
+			return v, true, nil
+		}},
+		"ts_of_max_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+			_, t := compareOverTime(w, func(cur, m float64) bool { return cur >= m || math.IsNaN(m) })
+			return float64(t) / 1000, true, nil
+		}},
+		"ts_of_min_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+			_, t := compareOverTime(w, func(cur, m float64) bool { return cur <= m || math.IsNaN(m) })
+			return float64(t) / 1000, true, nil
+		}},
+		"ts_of_first_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+			return float64(w.t[0]) / 1000, true, nil
+		}},
+		"ts_of_last_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+			return float64(w.t[len(w.t)-1]) / 1000, true, nil
+		}},
+		"last_over_time": {keepName: true, fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+			return w.f[len(w.f)-1], true, nil
+		}},
+		"first_over_time": {keepName: true, fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+			return w.f[0], true, nil
+		}},
+		"quantile_over_time": {fn: func(ev *evaluator, e *parser.Call, w *window) (float64, bool, error) {
+			q := w.args[0]
+			if math.IsNaN(q) || q < 0 || q > 1 {
+				ev.annos.Add(annotations.NewInvalidQuantileWarning(q, e.Args[0].PositionRange()))
+			}
+			vals := append([]float64(nil), w.f...)
+			return quantile(q, vals), true, nil
+		}},
+		"mad_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+			vals := make([]float64, 0, len(w.f))
+			for _, f := range w.f {
+				if math.IsNaN(f) {
+					return math.NaN(), true, nil
+				}
+				vals = append(vals, f)
+			}
+			med := quantile(0.5, vals)
+			for i := range vals {
+				vals[i] = math.Abs(vals[i] - med)
+			}
+			return quantile(0.5, vals), true, nil
+		}},
+		"stddev_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+			return math.Sqrt(varianceOverTime(w.f)), true, nil
+		}},
+		"stdvar_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+			return varianceOverTime(w.f), true, nil
+		}},
+	}
+}
+
+var (
+	anchoredSafe = []string{"changes", "delta", "increase", "rate", "resets"}
+	smoothedSafe = []string{"delta", "increase", "rate"}
+)
+
+func compareOverTime(w *window, better func(cur, m float64) bool) (float64, int64) {
+	m, t := w.f[0], w.t[0]
+	for i, f := range w.f {
+		if better(f, m) {
+			m, t = f, w.t[i]
+		}
+	}
+	return m, t
+}
+
+func varianceOverTime(fs []float64) float64 {
+	var count, mean, cMean, aux, cAux float64
+	for _, f := range fs {
+		count++
+		delta := f - (mean + cMean)
+		mean, cMean = kahanInc(delta/count, mean, cMean)
+		aux, cAux = kahanInc(delta*(f-(mean+cMean)), aux, cAux)
+	}
+	return (aux + cAux) / count
+}
+
+func fnAvgOverTime(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+	sum, count := w.f[0], 1.0
+	var mean, c float64
+	incr := false
+	for i, f := range w.f[1:] {
+		count = float64(i + 2)
+		if !incr {
+			ns, nc := kahanInc(f, sum, c)
+			if !math.IsInf(ns, 0) {
+				sum, c = ns, nc
+				continue
+			}
+			incr = true
+			mean = sum / (count - 1)
+			c /= count - 1
+		}
+		q := (count - 1) / count
+		mean, c = kahanInc(f/count, q*mean, q*c)
+	}
+	if incr {
+		return mean + c, true, nil
+	}
+	return sum/count + c/count, true, nil
+}
+
+func fnDoubleExpSmoothing(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+	sf, tf := w.args[0], w.args[1]
+	if sf <= 0 || sf >= 1 {
+		return 0, false, errorf("invalid smoothing factor. Expected: 0 < sf < 1, got: %f", sf)
+	}
+	if tf <= 0 || tf >= 1 {
+		return 0, false, errorf("invalid trend factor. Expected: 0 < tf < 1, got: %f", tf)
+	}
+	l := len(w.f)
+	if l < 2 {
+		return 0, false, nil
+	}
+	var s0, s1, b float64
+	s1 = w.f[0]
+	b = w.f[1] - w.f[0]
+	for i := 1; i < l; i++ {
+		x := sf * w.f[i]
+		if i-1 != 0 {
+			b = tf*(s1-s0) + (1-tf)*b
+		}
+		y := (1 - sf) * (s1 + b)
+		s0, s1 = s1, x+y
+	}
+	return s1, true, nil
+}
+
+func linearRegression(ts []int64, fs []float64, intercept int64) (slope, icpt float64) {
+	var n, sumX, cX, sumY, cY, sumXY, cXY, sumX2, cX2 float64
+	initY := fs[0]
+	constY := true
+	for i := range ts {
+		if constY && i > 0 && fs[i] != initY {
+			constY = false
+		}
+		n++
+		x := float64(ts[i]-intercept) / 1e3
+		sumX, cX = kahanInc(x, sumX, cX)
+		sumY, cY = kahanInc(fs[i], sumY, cY)
+		sumXY, cXY = kahanInc(x*fs[i], sumXY, cXY)
+		sumX2, cX2 = kahanInc(x*x, sumX2, cX2)
+	}
+	if constY {
+		if math.IsInf(initY, 0) {
+			return math.NaN(), math.NaN()
+		}
+		return 0, initY
+	}
+	sumX += cX
+	sumY += cY
+	sumXY += cXY
+	sumX2 += cX2
+	covXY := sumXY - sumX*sumY/n
+	varX := sumX2 - sumX*sumX/n
+	slope = covXY / varX
+	icpt = sumY/n - slope*sumX/n
+	return slope, icpt
+}
+
+func instantValue(w *window, isRate bool) (float64, bool) {
+	n := len(w.t)
+	if n < 2 {
+		return 0, false
+	}
+	t0, f0, t1, f1 := w.t[n-2], w.f[n-2], w.t[n-1], w.f[n-1]
+	dt := t1 - t0
+	if dt == 0 {
+		return 0, false
+	}
+	res := f1
+	if !isRate || !(f1 < f0) {
+		res = f1 - f0
+	}
+	if isRate {
+		res /= float64(dt) / 1000
+	}
+	return res, true
+}
+
+// firstIndex is where changes/resets start: with anchored, at the last
+// sample at or before the range start.
+func firstIndex(w *window) (int, bool) {
+	if !w.anchored {
+		return 0, true
+	}
+	le := sort.Search(len(w.t), func(i int) bool { return w.t[i] > w.rangeStart }) - 1
+	if le+1 >= len(w.t) {
+		return 0, false
+	}
+	if le < 0 {
+		return 0, true
+	}
+	return le, true
+}
+
+func fnResets(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+	first, ok := firstIndex(w)
+	if !ok {
+		return 0, false, nil
+	}
+	n := 0
+	for i := first + 1; i < len(w.f); i++ {
+		if w.f[i] < w.f[i-1] {
+			n++
+		}
+	}
+	return float64(n), true, nil
+}
+
+func fnChanges(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+	first, ok := firstIndex(w)
+	if !ok {
+		return 0, false, nil
+	}
+	n := 0
+	for i := first + 1; i < len(w.f); i++ {
+		if w.f[i] != w.f[i-1] && !(math.IsNaN(w.f[i]) && math.IsNaN(w.f[i-1])) {
+			n++
+		}
+	}
+	return float64(n), true, nil
+}
+
+func extrapolatedRate(w *window, isCounter, isRate bool) (float64, bool) {
+	if w.anchored || w.smoothed {
+		return extendedRate(w, isCounter, isRate)
+	}
+	n := len(w.t)
+	if n < 2 {
+		return 0, false
+	}
+	res := w.f[n-1] - w.f[0]
+	if isCounter {
+		for i := 1; i < n; i++ {
+			if w.f[i] < w.f[i-1] {
+				res += w.f[i-1]
+			}
+		}
+	}
+	firstT, lastT := w.t[0], w.t[n-1]
+	durToStart := float64(firstT-w.rangeStart) / 1000
+	durToEnd := float64(w.rangeEnd-lastT) / 1000
+	sampled := float64(lastT-firstT) / 1000
+	avg := sampled / float64(n-1)
+	thr := avg * 1.1
+	if durToStart >= thr {
+		durToStart = avg / 2
+	}
+	if isCounter {
+		durToZero := durToStart
+		if res > 0 && w.f[0] >= 0 {
+			durToZero = sampled * (w.f[0] / res)
+		}
+		if durToZero < durToStart {
+			durToStart = durToZero
+		}
+	}
+	if durToEnd >= thr {
+		durToEnd = avg / 2
+	}
+	factor := 1.0
+	if sampled != 0 {
+		factor = (sampled + durToStart + durToEnd) / sampled
+	}
+	if isRate {
+		factor /= float64(w.rangeMs) / 1000
+	}
+	return res * factor, true
+}
+
+func interpolate(t1 int64, y1 float64, t2 int64, y2 float64, t int64, isCounter bool) float64 {
+	if isCounter && y2 < y1 {
+		y1 = 0
+	}
+	return y1 + (y2-y1)*float64(t-t1)/float64(t2-t1)
+}
+
+// extendedRate is rate/increase/delta with the anchored or smoothed
+// modifier: the window's boundary values are taken (or interpolated) from
+// samples around the boundaries.
+func extendedRate(w *window, isCounter, isRate bool) (float64, bool) {
+	t, f := w.t, w.f
+	if len(t) == 0 {
+		return 0, false
+	}
+	last := len(t) - 1
+	first := max(0, sort.Search(last, func(i int) bool { return t[i] > w.rangeStart })-1)
+	if w.smoothed {
+		last = sort.Search(last, func(i int) bool { return t[i] >= w.rangeEnd })
+	}
+	if t[last] <= w.rangeStart {
+		return 0, false
+	}
+	if w.smoothed && t[first] > w.rangeEnd {
+		return 0, false
+	}
+	var left float64
+	switch {
+	case t[first] >= w.rangeStart:
+		left = f[first]
+	case w.smoothed:
+		left = interpolate(t[first], f[first], t[first+1], f[first+1], w.rangeStart, isCounter)
+	default:
+		left = f[first]
+	}
+	var right float64
+	switch {
+	case t[last] <= w.rangeEnd || last == 0:
+		right = f[last]
+	case w.smoothed:
+		right = interpolate(t[last-1], f[last-1], t[last], f[last], w.rangeEnd, isCounter)
+	default:
+		right = f[last-1]
+	}
+	res := right - left
+	if isCounter {
+		if t[first] <= w.rangeStart {
+			first++
+		}
+		if t[last] >= w.rangeEnd {
+			last--
+		}
+		var corr float64
+		prev := left
+		for i := first; i <= last; i++ {
+			if f[i] < prev {
+				corr += prev
+			}
+			prev = f[i]
+		}
+		if right < prev {
+			corr += prev
+		}
+		res += corr
+	}
+	if isRate {
+		res /= float64(w.rangeMs) / 1000
+	}
+	return res, true
+}
+
+// matrixSource describes where a range function's windows come from.
+type matrixSource struct {
+	series   []rseries
+	rng      int64 // ms
+	offset   int64 // ms
+	at       *int64
+	anchored bool
+	smoothed bool
+	// fromSubquery: the series came from a subquery (their dropName flags
+	// apply).
+	fromSubquery bool
+}
+
+func (ev *evaluator) matrixArg(a parser.Expr, g grid) (*matrixSource, error) {
+	switch a := unwrapParens(a).(type) {
+	case *parser.MatrixSelector:
+		vs := a.VectorSelector.(*parser.VectorSelector)
+		src := &matrixSource{rng: a.Range.Milliseconds(), offset: vs.OriginalOffset.Milliseconds(), at: vs.Timestamp,
+			anchored: vs.Anchored, smoothed: vs.Smoothed}
+		first := selectorTime(g.start, vs.Timestamp, vs.OriginalOffset)
+		last := selectorTime(g.end, vs.Timestamp, vs.OriginalOffset)
+		mint := first - src.rng + 1
+		if vs.Anchored || vs.Smoothed {
+			mint -= ev.lookback
+		}
+		if vs.Smoothed {
+			last += ev.lookback
+		}
+		raw, err := ev.selectRaw(vs.LabelMatchers, mint, last, true)
+		if err != nil {
+			return nil, err
+		}
+		src.series = raw
+		return src, nil
+	case *parser.SubqueryExpr:
+		raw, err := ev.subqueryRaw(a, g)
+		if err != nil {
+			return nil, err
+		}
+		return &matrixSource{series: raw, rng: a.Range.Milliseconds(), offset: a.OriginalOffset.Milliseconds(), at: a.Timestamp, fromSubquery: true}, nil
+	}
+	return nil, errorf("expected a range vector argument, got %T", a)
+}
+
+func (ev *evaluator) evalRangeFunc(e *parser.Call, rf rangeFunc, g grid) (any, error) {
+	name := e.Func.Name
+	mi := -1
+	for i, a := range e.Args {
+		if a.Type() == parser.ValueTypeMatrix {
+			mi = i
+			break
+		}
+	}
+	if mi < 0 {
+		return nil, errorf("function %s needs a range vector", name)
+	}
+	var scalars [][]float64
+	for i, a := range e.Args {
+		if i == mi {
+			continue
+		}
+		s, err := ev.scalarArg(a, g)
+		if err != nil {
+			return nil, err
+		}
+		scalars = append(scalars, s)
+	}
+	if ms, ok := unwrapParens(e.Args[mi]).(*parser.MatrixSelector); ok {
+		vs := ms.VectorSelector.(*parser.VectorSelector)
+		switch {
+		case vs.Anchored && !containsStr(anchoredSafe, name):
+			return nil, errorf("anchored modifier can only be used with: %s - not with %s", strings.Join(anchoredSafe, ", "), name)
+		case vs.Smoothed && !containsStr(smoothedSafe, name):
+			return nil, errorf("smoothed modifier can only be used with: %s - not with %s", strings.Join(smoothedSafe, ", "), name)
+		}
+	}
+	src, err := ev.matrixArg(e.Args[mi], g)
+	if err != nil {
+		return nil, err
+	}
+	defer ev.releaseRaw(src.series)
+	out := &vectorVal{s: make([]vseries, 0, len(src.series))}
+	w := window{rangeMs: src.rng, lookback: ev.lookback, anchored: src.anchored, smoothed: src.smoothed, args: make([]float64, len(scalars))}
+	held := 0
+	for _, rs := range src.series {
+		if err := ev.checkCtx(); err != nil {
+			return nil, err
+		}
+		vs := vseries{lset: rs.lset, f: make([]float64, g.n), ok: make([]bool, g.n)}
+		drop := !rf.keepName || (src.fromSubquery && rs.dropName)
+		lo, hi := 0, 0
+		any := false
+		for i := range g.n {
+			rt := selectorTime(g.ts(i), src.at, time.Duration(src.offset)*time.Millisecond)
+			start, end := rt-src.rng, rt
+			dataStart, dataEnd := start, end
+			if src.anchored || src.smoothed {
+				dataStart -= ev.lookback
+			}
+			if src.smoothed {
+				dataEnd += ev.lookback
+			}
+			if src.at != nil {
+				lo, hi = 0, 0
+			}
+			for lo < len(rs.t) && rs.t[lo] <= dataStart {
+				lo++
+			}
+			if hi < lo {
+				hi = lo
+			}
+			for hi < len(rs.t) && rs.t[hi] <= dataEnd {
+				hi++
+			}
+			if hi == lo {
+				continue
+			}
+			w.t, w.f = rs.t[lo:hi], rs.f[lo:hi]
+			w.rangeStart, w.rangeEnd, w.ts = start, end, g.ts(i)
+			for k := range scalars {
+				w.args[k] = scalars[k][i]
+			}
+			f, ok, err := rf.fn(ev, e, &w)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				vs.f[i], vs.ok[i] = f, true
+				any = true
+				held++
+			}
+		}
+		if !any {
+			continue
+		}
+		if (name == "rate" || name == "increase") && !src.fromSubquery {
+			if mn := rs.lset.Get(labels.MetricName); mn != "" && !strings.HasSuffix(mn, "_total") && !strings.HasSuffix(mn, "_sum") &&
+				!strings.HasSuffix(mn, "_count") && !strings.HasSuffix(mn, "_bucket") {
+				ev.annos.Add(annotations.NewPossibleNonCounterInfo(mn, e.Args[mi].PositionRange()))
+			}
+		}
+		if drop {
+			if ev.delayedNameRemoval {
+				vs.dropName = true
+			} else {
+				vs.lset = dropMetadata(vs.lset)
+			}
+		}
+		out.s = append(out.s, vs)
+	}
+	if err := ev.hold(held); err != nil {
+		return nil, err
+	}
+	if name == "absent_over_time" {
+		return ev.absentOverTime(e, out, mi, g), nil
+	}
+	if !ev.delayedNameRemoval {
+		if err := checkDuplicates(out, g.n); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func containsStr(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (ev *evaluator) absentOverTime(e *parser.Call, in *vectorVal, mi int, g grid) *vectorVal {
+	o := vseries{lset: absentLabels(e.Args[mi]), f: make([]float64, g.n), ok: make([]bool, g.n)}
+	for i := range g.n {
+		present := false
+		for k := range in.s {
+			if in.s[k].ok[i] {
+				present = true
+				break
+			}
+		}
+		if !present {
+			o.f[i], o.ok[i] = 1, true
+		}
+	}
+	return &vectorVal{s: compactSeries([]vseries{o})}
+}
+
+// subqueryGrid is the inner grid of a subquery evaluated for outer grid g.
+func (ev *evaluator) subqueryGrid(e *parser.SubqueryExpr, g grid) grid {
+	step := e.Step.Milliseconds()
+	if step == 0 {
+		step = ev.noStepSubquery
+	}
+	rng := e.Range.Milliseconds()
+	var start, end, offset int64
+	if e.Timestamp != nil {
+		start, end = *e.Timestamp, *e.Timestamp
+	} else {
+		start = g.start
+		end = g.ts(g.n - 1)
+	}
+	offset = e.OriginalOffset.Milliseconds()
+	s := step * ((start - offset - rng) / step)
+	if s <= start-offset-rng {
+		s += step
+	}
+	return newGrid(s, end-offset, step)
+}
+
+// subqueryRaw evaluates a subquery's inner expression on its grid and
+// returns its points as raw series.
+func (ev *evaluator) subqueryRaw(e *parser.SubqueryExpr, g grid) ([]rseries, error) {
+	ig := ev.subqueryGrid(e, g)
+	if ig.end < ig.start {
+		return nil, nil
+	}
+	v, err := ev.eval(e.Expr, ig)
+	if err != nil {
+		return nil, err
+	}
+	var vec *vectorVal
+	switch v := v.(type) {
+	case *vectorVal:
+		vec = v
+	case *scalarVal:
+		vec = ev.vectorOfScalar(v, ig)
+	default:
+		return nil, errorf("subquery of %T", v)
+	}
+	out := make([]rseries, 0, len(vec.s))
+	total := 0
+	for _, s := range vec.s {
+		var rs rseries
+		rs.lset, rs.dropName = s.lset, s.dropName
+		for i := range ig.n {
+			if s.ok[i] {
+				rs.t = append(rs.t, ig.ts(i))
+				rs.f = append(rs.f, s.f[i])
+			}
+		}
+		if len(rs.t) > 0 {
+			total += len(rs.t)
+			out = append(out, rs)
+		}
+	}
+	if err := ev.hold(total); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// evalSubquery is a subquery outside a function: an instant query's range
+// vector result.
+func (ev *evaluator) evalSubquery(e *parser.SubqueryExpr, g grid) (any, error) {
+	raw, err := ev.subqueryRaw(e, g)
+	if err != nil {
+		return nil, err
+	}
+	// Keep only the points inside the window of the (single) step.
+	rt := selectorTime(g.start, e.Timestamp, e.OriginalOffset)
+	lo := rt - e.Range.Milliseconds()
+	for k := range raw {
+		rs := &raw[k]
+		i := 0
+		for i < len(rs.t) && rs.t[i] <= lo {
+			i++
+		}
+		j := i
+		for j < len(rs.t) && rs.t[j] <= rt {
+			j++
+		}
+		rs.t, rs.f = rs.t[i:j], rs.f[i:j]
+		if ev.delayedNameRemoval && rs.dropName {
+			rs.lset = dropMetadata(rs.lset)
+		}
+	}
+	return &matrixVal{s: raw}, nil
+}
+
+// selectInstant evaluates a vector selector; with wantTS it also returns
+// each present point's sample timestamp.
+func (ev *evaluator) selectInstant(e *parser.VectorSelector, g grid, wantTS bool) (*vectorVal, [][]int64, error) {
+	first := selectorTime(g.start, e.Timestamp, e.OriginalOffset)
+	last := selectorTime(g.end, e.Timestamp, e.OriginalOffset)
+	raw, err := ev.selectRaw(e.LabelMatchers, first-ev.lookback+1, last, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer ev.releaseRaw(raw)
+	out := &vectorVal{s: make([]vseries, 0, len(raw))}
+	var tss [][]int64
+	held := 0
+	for _, rs := range raw {
+		vs := vseries{lset: rs.lset, f: make([]float64, g.n), ok: make([]bool, g.n)}
+		var ts []int64
+		if wantTS {
+			ts = make([]int64, g.n)
+		}
+		any := false
+		j := 0
+		for i := range g.n {
+			rt := selectorTime(g.ts(i), e.Timestamp, e.OriginalOffset)
+			if e.Timestamp != nil {
+				j = 0
+			}
+			for j < len(rs.t) && rs.t[j] <= rt {
+				j++
+			}
+			if j == 0 {
+				continue
+			}
+			t, f := rs.t[j-1], rs.f[j-1]
+			if t <= rt-ev.lookback || value.IsStaleNaN(f) {
+				continue
+			}
+			vs.f[i], vs.ok[i] = f, true
+			if wantTS {
+				ts[i] = t
+			}
+			any = true
+			held++
+		}
+		if any {
+			out.s = append(out.s, vs)
+			tss = append(tss, ts)
+		}
+	}
+	if err := ev.hold(held); err != nil {
+		return nil, nil, err
+	}
+	return out, tss, nil
+}
+
+var _ = fmt.Sprintf
