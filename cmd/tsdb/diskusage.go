@@ -20,7 +20,7 @@ type diskUsageCollector struct {
 
 func newDiskUsageCollector(dir string) *diskUsageCollector {
 	return &diskUsageCollector{dir: dir, desc: prometheus.NewDesc("tsdb_storage_bytes",
-		"Bytes of regular files in the data directory by kind (blocks, wal, chunks_head, other), measured at scrape.",
+		"Disk space (allocated blocks) of the files in the data directory by kind (blocks, wal, chunks_head, other), measured at scrape.",
 		[]string{"kind"}, nil)}
 }
 
@@ -32,7 +32,8 @@ func (c *diskUsageCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// diskUsage sums the sizes of the regular files under dir by kind. Files
+// diskUsage sums the allocated sizes of the regular files under dir by
+// kind. Files
 // that vanish during the walk (compaction, WAL truncation) are skipped.
 func diskUsage(dir string) map[string]int64 {
 	out := map[string]int64{"blocks": 0, "wal": 0, "chunks_head": 0, "other": 0}
@@ -55,7 +56,7 @@ func diskUsage(dir string) map[string]int64 {
 				}
 			}
 		}
-		out[kind] += info.Size()
+		out[kind] += allocatedBytes(info)
 		return nil
 	})
 	return out
