@@ -265,6 +265,7 @@ func Open(dir string, id int, o Options) (*Shard, error) {
 	if err := s.replay(from); err != nil {
 		return nil, errors.Join(fmt.Errorf("shard %d: %w", id, err), s.hc.close(), s.closeBlocks())
 	}
+	s.head.recountOpenBytes() // a restored snapshot filled appenders directly
 	// Everything before the newest block's end is persisted: idle series
 	// whose samples all lie there may be collected.
 	if s.appendMinT != math.MinInt64 {

@@ -431,8 +431,10 @@ func (s *Shard) appendSample(ms *memSeries, t int64, v float64) sampleResult {
 	} else if ms.lastClosed == 0 {
 		ms.app.Reset(nil) // first sample: the zero Appender needs a Reset
 	}
+	c0 := cap(ms.app.Bytes())
 	ms.app.Append(t, v)
 	h := s.head
+	h.openBytes += int64(cap(ms.app.Bytes()) - c0) // the buffer grew (cuts keep it)
 	if t < h.mint {
 		h.mint = t
 	}

@@ -300,16 +300,20 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// headBytes estimates the head's memory: series overhead plus open chunk
-// bytes. It only has to be good enough to trigger an early cut.
+// headBytes estimates the head's memory: a fixed overhead per series plus
+// the open chunks' buffers, which grow with the samples in them (a series
+// costs about twice as much with a full open chunk as with one sample;
+// BenchmarkHeadMemory). It only has to be good enough to trigger an early
+// cut.
 func (s *Shard) headBytes() int64 {
-	return int64(s.head.active) * headBytesPerSeries
+	return int64(s.head.active)*headBytesPerSeries + s.head.openBytes
 }
 
 // headBytesPerSeries is the measured heap per active series at 1M series
-// (BenchmarkHeadMemory, route cache off: 239 B after one scrape, 265 after
-// ten), so that a million active series fit the default 256 MiB bound.
-const headBytesPerSeries = 250
+// without its open chunk buffer (BenchmarkHeadMemory, route cache off:
+// heap per series minus the open-chunk capacity per series, the same at
+// 1, 60 and 119 samples per open chunk to within a few bytes).
+const headBytesPerSeries = 225
 
 // cutSeries is one series of a head-cut snapshot. It holds no reference to
 // head state: the chain head is a file reference (immutable bytes) and the
