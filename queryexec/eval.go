@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/promql/parser"
@@ -211,7 +212,7 @@ func (ev *evaluator) finishNames(v *vectorVal) error {
 	changed := false
 	for i := range v.s {
 		if v.s[i].dropName {
-			v.s[i].lset = v.s[i].lset.DropMetricName()
+			v.s[i].lset = v.s[i].lset.DropReserved(isMetricName)
 			v.s[i].dropName = false
 			changed = true
 		}
@@ -361,7 +362,7 @@ func (ev *evaluator) dropName(s *vseries) {
 		s.dropName = true
 		return
 	}
-	s.lset = s.lset.DropMetricName()
+	s.lset = s.lset.DropReserved(isMetricName)
 }
 
 // refTimes returns, for selector modifiers, the reference time of step i:
@@ -568,3 +569,6 @@ func (ev *evaluator) durationSeconds(e parser.Expr, g grid) (float64, error) {
 	}
 	return 0, fmt.Errorf("unexpected duration expression type %T", e)
 }
+
+// isMetricName selects __name__ for labels.Labels.DropReserved.
+func isMetricName(name string) bool { return name == model.MetricNameLabel }

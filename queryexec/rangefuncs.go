@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/util/annotations"
@@ -575,7 +575,7 @@ func (ev *evaluator) evalRangeFunc(e *parser.Call, rf rangeFunc, g grid) (any, e
 			continue
 		}
 		if (name == "rate" || name == "increase") && !src.fromSubquery {
-			if mn := rs.lset.Get(labels.MetricName); mn != "" && !strings.HasSuffix(mn, "_total") && !strings.HasSuffix(mn, "_sum") &&
+			if mn := rs.lset.Get(model.MetricNameLabel); mn != "" && !strings.HasSuffix(mn, "_total") && !strings.HasSuffix(mn, "_sum") &&
 				!strings.HasSuffix(mn, "_count") && !strings.HasSuffix(mn, "_bucket") {
 				ev.annos.Add(annotations.NewPossibleNonCounterInfo(mn, e.Args[mi].PositionRange()))
 			}
