@@ -163,6 +163,10 @@ func blockAlternatives(tb testing.TB, dir string) []blockAlternative {
 		if err != nil || len(failed) > 0 {
 			tb.Fatal(err, failed)
 		}
+		var want uint64 // samples of the level-1 blocks: every alternative must hold them all
+		for _, bl := range level1 {
+			want += bl.Meta().Stats.NumSamples
+		}
 		xorParent := filepath.Join(altDir, "l1xor", fmt.Sprint(si))
 		if err := os.MkdirAll(xorParent, 0o755); err != nil {
 			tb.Fatal(err)
@@ -177,6 +181,13 @@ func blockAlternatives(tb testing.TB, dir string) []blockAlternative {
 		if err != nil || len(failed) > 0 {
 			tb.Fatal(err, failed)
 		}
+		var gotXOR uint64
+		for _, bl := range xor {
+			gotXOR += bl.Meta().Stats.NumSamples
+		}
+		if gotXOR != want {
+			tb.Fatalf("shard %d, l1xor: %d samples, level 1 has %d", si, gotXOR, want)
+		}
 		groups := map[int64][]*block.Block{}
 		const window = 12 * 3600 * 1000
 		for _, bl := range xor {
@@ -188,6 +199,7 @@ func blockAlternatives(tb testing.TB, dir string) []blockAlternative {
 			if err := os.MkdirAll(parent, 0o755); err != nil {
 				tb.Fatal(err)
 			}
+			var got uint64
 			for _, g := range groups {
 				o := block.CompactOptions{}
 				if mode != "copy" {
@@ -197,9 +209,14 @@ func blockAlternatives(tb testing.TB, dir string) []blockAlternative {
 					}
 					o.SharedTimestamps = mode == "shared"
 				}
-				if _, err := block.Compact(parent, g, o); err != nil {
+				meta, err := block.Compact(parent, g, o)
+				if err != nil {
 					tb.Fatal(err)
 				}
+				got += meta.Stats.NumSamples
+			}
+			if got != want {
+				tb.Fatalf("shard %d, compacted-%s: %d samples, level 1 has %d", si, mode, got, want)
 			}
 		}
 		closeBlocks(tb, xor)
