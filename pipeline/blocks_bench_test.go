@@ -90,9 +90,11 @@ func BenchmarkBlockBytes(b *testing.B) {
 		}
 		dur := time.Since(start)
 		l2 := blockBytes(b, dir)
+		nb := numBlocks(db)
 		if err := db.Close(); err != nil {
 			b.Fatal(err)
 		}
+		b.ReportMetric(float64(nb), "compacted-blocks")
 		b.ReportMetric(float64(l1)/samples, "level1-B/sample")
 		b.ReportMetric(float64(l2)/samples, "compacted-B/sample")
 		b.ReportMetric(float64(l1)/1e6/dur.Seconds(), "compaction-MB/s")
@@ -158,6 +160,7 @@ func blockAlternatives(tb testing.TB, dir string) []blockAlternative {
 	}
 	altDir := tb.TempDir()
 	sizes := map[string]int64{}
+	const window = 12 * 3600 * 1000
 	for si, root := range roots {
 		level1, failed, err := block.OpenAll(root, block.OpenOptions{})
 		if err != nil || len(failed) > 0 {
@@ -176,6 +179,34 @@ func blockAlternatives(tb testing.TB, dir string) []blockAlternative {
 				tb.Fatal(err)
 			}
 		}
+		// The shipped options by hand over the shipped level 1, to tell
+		// the input's encoding from the database's compaction planning.
+		{
+			parent := filepath.Join(altDir, "compacted-shared-l1", fmt.Sprint(si))
+			if err := os.MkdirAll(parent, 0o755); err != nil {
+				tb.Fatal(err)
+			}
+			groups := map[int64][]*block.Block{}
+			for _, bl := range level1 {
+				k := bl.Meta().MinTime / window
+				groups[k] = append(groups[k], bl)
+			}
+			var got uint64
+			for _, g := range groups {
+				re := chunkstore.NewReencoder(chunkstore.ReencodeOptions{})
+				meta, err := block.Compact(parent, g, block.CompactOptions{SharedTimestamps: true,
+					Rechunk: func(dst []chunkstore.Chunk, _ labels.Labels, src []chunkstore.Chunk) ([]chunkstore.Chunk, error) {
+						return re.Reencode(dst, src)
+					}})
+				if err != nil {
+					tb.Fatal(err)
+				}
+				got += meta.Stats.NumSamples
+			}
+			if got != want {
+				tb.Fatalf("shard %d, compacted-shared-l1: %d samples, level 1 has %d", si, got, want)
+			}
+		}
 		closeBlocks(tb, level1)
 		xor, failed, err := block.OpenAll(xorParent, block.OpenOptions{})
 		if err != nil || len(failed) > 0 {
@@ -189,7 +220,6 @@ func blockAlternatives(tb testing.TB, dir string) []blockAlternative {
 			tb.Fatalf("shard %d, l1xor: %d samples, level 1 has %d", si, gotXOR, want)
 		}
 		groups := map[int64][]*block.Block{}
-		const window = 12 * 3600 * 1000
 		for _, bl := range xor {
 			k := bl.Meta().MinTime / window
 			groups[k] = append(groups[k], bl)
@@ -227,6 +257,7 @@ func blockAlternatives(tb testing.TB, dir string) []blockAlternative {
 		out = append(out, blockAlternative{name: name + "-from-xor", bytes: sizes[name]})
 	}
 	out[0].name = "level1-xor"
+	out = append(out, blockAlternative{name: "compacted-shared-by-hand", bytes: dirBytes(tb, filepath.Join(altDir, "compacted-shared-l1"))})
 	return out
 }
 
