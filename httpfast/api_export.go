@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
@@ -180,10 +181,10 @@ func appendExportJSON(b []byte, ls labels.Labels, ts []int64, vs []float64) []by
 
 func appendExportText(b []byte, ls labels.Labels, ts []int64, vs []float64) []byte {
 	var series []byte
-	series = append(series, ls.Get(labels.MetricName)...)
+	series = append(series, ls.Get(model.MetricNameLabel)...)
 	n := 0
 	ls.Range(func(l labels.Label) {
-		if l.Name == labels.MetricName {
+		if l.Name == model.MetricNameLabel {
 			return
 		}
 		if n == 0 {
