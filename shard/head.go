@@ -54,6 +54,21 @@ type head struct {
 	mint    int64 // smallest timestamp in the head, math.MaxInt64 when empty
 	maxt    int64 // largest timestamp in the head, math.MinInt64 when empty
 	hashBuf []byte
+	// openBytes is the sum of the open chunks' buffer capacities: the part
+	// of head memory that grows with samples (HeadMaxBytes). Kept by
+	// appendSample and removeHashed; recountOpenBytes after restores that
+	// fill appenders directly.
+	openBytes int64
+}
+
+// recountOpenBytes sets openBytes from every series (O(series)).
+func (h *head) recountOpenBytes() {
+	h.openBytes = 0
+	for ref := uint32(1); ref < h.nrefs; ref++ {
+		if ms := h.get(ref); ms != nil {
+			h.openBytes += int64(cap(ms.app.Bytes()))
+		}
+	}
 }
 
 // slabSize series per slab: series are stored by value in fixed slabs rather
@@ -239,6 +254,7 @@ func (h *head) removeHashed(ref uint32, hash uint64) {
 			h.coll[hash] = rest
 		}
 	}
+	h.openBytes -= int64(cap(s.app.Bytes()))
 	*s = memSeries{} // frees the labels and the chunk buffer; marks the slot free
 	h.free = append(h.free, ref)
 	h.active--
