@@ -116,8 +116,11 @@ func (v *View) Labels(ref uint32) (labels.Labels, bool) {
 // oldest first, and returns them with the grown arena. Closed chunks alias
 // the mapped head chunk files (valid while the caller holds the references
 // from AcquireFiles); the open chunk, last, is copied onto arena because it
-// changes with the next append. A damaged closed chunk is an error naming
-// its file and offset.
+// changes with the next append. A damaged closed chunk ends the walk (the
+// link to the older chunks is in its record): the chunks newer than it and
+// the open chunk are still returned, with a *HeadChunkError naming the file
+// and offset and the time range the damage hides, so a reader can serve the
+// rest of the series and report the damaged part.
 func (v *View) Chunks(dst []chunkstore.Chunk, arena []byte, ref uint32, mint, maxt int64) ([]chunkstore.Chunk, []byte, error) {
 	mint = max(mint, v.s.queryMinT) // older head chunks are in blocks
 	ms := v.s.head.get(ref)
@@ -125,12 +128,14 @@ func (v *View) Chunks(dst []chunkstore.Chunk, arena []byte, ref uint32, mint, ma
 		return dst, arena, nil
 	}
 	start := len(dst)
+	var damaged *HeadChunkError
 	// Walk the closed chain from the newest; stop at the first chunk that
 	// ends before mint, without touching it.
 	for cr, crMaxT := ms.lastClosed, int64(math.MaxInt64); cr != 0 && crMaxT >= mint; {
 		c, prev, prevMaxT, err := v.s.hc.chunk(cr)
 		if err != nil {
-			return dst[:start], arena, fmt.Errorf("shard %d series %s: %w", v.s.id, ms.lset, err)
+			damaged = &HeadChunkError{Shard: v.s.id, Series: ms.lset, MinT: mint, MaxT: min(crMaxT, maxt), Err: err}
+			break
 		}
 		if c.MinT <= maxt && c.MaxT >= mint {
 			dst = append(dst, c)
@@ -143,6 +148,9 @@ func (v *View) Chunks(dst []chunkstore.Chunk, arena []byte, ref uint32, mint, ma
 		arena = append(arena, c.Data...)
 		c.Data = arena[n:len(arena):len(arena)]
 		dst = append(dst, c)
+	}
+	if damaged != nil {
+		return dst, arena, damaged
 	}
 	return dst, arena, nil
 }
