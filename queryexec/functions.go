@@ -935,7 +935,7 @@ func (ev *evaluator) evalHistogramQuantiles(e *parser.Call, g grid) (any, error)
 				if forced {
 					name := ""
 					if ev.delayedNameRemoval {
-						name = bg.lset.Get(labels.MetricName)
+						name = bg.lset.Get(model.MetricNameLabel)
 					}
 					ev.annos.Add(annotations.NewHistogramQuantileForcedMonotonicityInfo(name, e.Args[0].PositionRange(), g.ts(i), minB, maxB, maxDiff))
 				}
