@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -240,8 +241,12 @@ func requireSameData(t *testing.T, want, got map[string][]sample, msg string) {
 // increasing timestamps whose values match what was written; -race checks
 // the hand-off of blocks between the shard, its worker and readers.
 func TestDB_QueriesDuringCompactionAndRetention(t *testing.T) {
+	// The wall clock follows the writer (a live stream): retention rejects
+	// samples older than 5 s before the clock.
+	var clock atomic.Int64
 	o := Options{Shards: 2, BlockRange: time.Second, ChunkSamples: 4, Retention: 5 * time.Second,
-		HeadGCInterval: time.Millisecond, Logger: zap.NewNop()}
+		HeadGCInterval: time.Millisecond, Logger: zap.NewNop(),
+		Now: func() time.Time { return time.UnixMilli(clock.Load()) }}
 	db := openTest(t, t.TempDir(), o)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -249,6 +254,7 @@ func TestDB_QueriesDuringCompactionAndRetention(t *testing.T) {
 		defer close(done)
 		var b stages.Batch
 		for ms := int64(0); ms < 20_000; ms += 100 {
+			clock.Store(ms)
 			b.Reset()
 			for i := range 10 {
 				b.AddSample(b.AddSeries(labels.FromStrings("__name__", "m", "i", fmt.Sprint(i)), nil), ms, float64(ms+int64(i)))

@@ -127,6 +127,8 @@ func (m *dbMetrics) Collect(ch chan<- prometheus.Metric) {
 		emit("tsdb_head_samples_rejected_total", c, float64(sm.SamplesConflict.Load()), "duplicate_timestamp")
 		emit("tsdb_head_samples_rejected_total", c, float64(sm.SamplesSeriesLimit.Load()), "series_limit")
 		emit("tsdb_head_samples_rejected_total", c, float64(sm.SamplesTooOld.Load()), "too_old")
+		emit("tsdb_head_samples_rejected_total", c, float64(sm.SamplesTooFarFuture.Load()), "too_far_in_future")
+		emit("tsdb_head_samples_rejected_total", c, float64(sm.SamplesOldRetention.Load()), "older_than_retention")
 		emit("tsdb_head_chunks_cut_total", c, float64(sm.ChunksCut.Load()))
 		emit("tsdb_wal_replay_samples_total", c, float64(sm.ReplayedSamples.Load()))
 		emit("tsdb_blocks", g, float64(sm.Blocks.Load()))

@@ -47,13 +47,19 @@ type head struct {
 	// the free list (the holes a replay leaves); freeRef takes them in
 	// order. A replay sets it instead of listing every hole, so a high ref
 	// read from disk costs no list of the refs below it.
-	scan    uint32
-	index   *postings.Index
-	epoch   uint32
-	active  int
-	mint    int64 // smallest timestamp in the head, math.MaxInt64 when empty
-	maxt    int64 // largest timestamp in the head, math.MinInt64 when empty
-	hashBuf []byte
+	scan   uint32
+	index  *postings.Index
+	epoch  uint32
+	active int
+	mint   int64 // smallest timestamp in the head, math.MaxInt64 when empty
+	maxt   int64 // largest timestamp in the head, math.MinInt64 when empty
+	// ranges are the block ranges holding samples not yet persisted,
+	// sorted (noteRange, dropRanges in shard_bounds.go); [rangeLo,
+	// rangeHi) is the part of the range last noted at or above its
+	// smallest sample (empty: 1, 0).
+	ranges           []headRange
+	rangeLo, rangeHi int64
+	hashBuf          []byte
 }
 
 // slabSize series per slab: series are stored by value in fixed slabs rather
@@ -78,6 +84,9 @@ func newHead() *head {
 		index:  postings.NewIndex(),
 		mint:   math.MaxInt64,
 		maxt:   math.MinInt64,
+		// An empty cache: the first sample takes the slow path.
+		rangeLo: 1,
+		rangeHi: 0,
 	}
 }
 

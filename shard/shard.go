@@ -34,7 +34,9 @@ type Options struct {
 	// (default DefaultCompactionRanges).
 	CompactionRanges []time.Duration
 	// Retention deletes blocks entirely older than this, relative to the
-	// newest sample (0: keep forever). RetentionBytes deletes the oldest
+	// newest sample but never after the wall clock (0: keep forever), and
+	// rejects appended samples older than this before the wall clock
+	// (stages.RejectOlderThanRetention). RetentionBytes deletes the oldest
 	// blocks while the shard's blocks exceed it (0: no limit).
 	Retention      time.Duration
 	RetentionBytes int64
@@ -69,6 +71,12 @@ type Options struct {
 	// ReplayStrict makes Open fail on a corrupt record in an earlier WAL
 	// segment instead of skipping the rest of that segment.
 	ReplayStrict bool
+	// MaxFuture rejects appended samples more than this ahead of the wall
+	// clock (stages.RejectTooFarInFuture; default DefaultMaxFuture; a
+	// negative value: only MaxTimestamp bounds them).
+	MaxFuture time.Duration
+	// Now is the wall clock (default time.Now); tests set it.
+	Now func() time.Time
 	// Logger receives lifecycle events (default zap.NewNop()).
 	Logger *zap.Logger
 }
@@ -109,6 +117,12 @@ func (o Options) withDefaults() Options {
 	if o.IdleSeriesTimeout <= 0 {
 		o.IdleSeriesTimeout = time.Hour
 	}
+	if o.MaxFuture == 0 {
+		o.MaxFuture = DefaultMaxFuture
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
@@ -139,7 +153,9 @@ type Metrics struct {
 	BackgroundErrors    atomic.Uint64
 	HeadEarlyCuts       atomic.Uint64
 	Deletions           atomic.Uint64
-	SamplesTooOld       atomic.Uint64 // older than the head's lower bound (already persisted range)
+	SamplesTooOld       atomic.Uint64 // older than the head's lower bound (already persisted range) or MinTimestamp
+	SamplesTooFarFuture atomic.Uint64 // more than MaxFuture ahead of the clock, or after MaxTimestamp
+	SamplesOldRetention atomic.Uint64 // older than Retention before the clock
 	SnapshotLoads       atomic.Uint64 // opens that restored the head from a clean-shutdown snapshot
 	HeadChunksRebuilt   atomic.Uint64 // opens that found a damaged head chunk after loading a snapshot and rebuilt from the WAL
 	_                   [64]byte      // keep shards' counters on separate cache lines
@@ -179,6 +195,7 @@ type Shard struct {
 	// block in shard_blocks.go.
 	appendMinT int64
 	queryMinT  int64
+	clock      int64          // the wall clock (ms) as the last append message read it
 	jobs       chan job       // to the worker; capacity 1; closed by Run on exit
 	results    chan jobResult // from the worker; closed by the worker
 	jobBusy    bool
@@ -315,7 +332,9 @@ func (s *Shard) restoreHead() (int, error) {
 
 // verifyHeadChunks checks every closed head chunk a query could reach (the
 // chains from each series' newest closed chunk, down to queryMinT): CRC and
-// structure, as a read would. It runs once, after a head snapshot was loaded.
+// structure, as a read would, and notes their time ranges in the head (the
+// snapshot does not list them). It runs once, after a head snapshot was
+// loaded.
 func (s *Shard) verifyHeadChunks() error {
 	h := s.head
 	for ref := uint32(1); ref < h.nrefs; ref++ {
@@ -324,9 +343,13 @@ func (s *Shard) verifyHeadChunks() error {
 			continue
 		}
 		for cr, crMaxT := ms.lastClosed, int64(math.MaxInt64); cr != 0 && crMaxT >= s.queryMinT; {
-			_, prev, prevMaxT, err := s.hc.chunk(cr)
+			c, prev, prevMaxT, err := s.hc.chunk(cr)
 			if err != nil {
 				return fmt.Errorf("head chunk of series %s: %w", ms.lset, err)
+			}
+			if c.NumSamples > 0 && c.MaxT >= s.queryMinT {
+				s.noteRange(c.MinT)
+				s.head.maxt = max(s.head.maxt, c.MaxT)
 			}
 			cr, crMaxT = prev, prevMaxT
 		}
@@ -402,7 +425,7 @@ func (s *Shard) Run(inbox <-chan *stages.ShardBatch, tick time.Duration) error {
 			}
 			m.Result = s.apply(m)
 			m.Reply <- m.Result
-			if !s.jobBusy && s.cutDue() {
+			if !s.jobBusy && s.cutDue(s.clock) {
 				s.maybeStartJob()
 			}
 		case r := <-s.reads:
@@ -418,10 +441,11 @@ func (s *Shard) Run(inbox <-chan *stages.ShardBatch, tick time.Duration) error {
 }
 
 // cutDue is the cheap check after every append message: the head spans
-// 1.5 block ranges or is over its memory bound.
-func (s *Shard) cutDue() bool {
-	h := s.head
-	return h.maxt-max(h.mint, s.appendMinT) >= s.opts.BlockRange.Milliseconds()*3/2 ||
+// 1.5 block ranges from its oldest unpersisted sample to the watermark at
+// now (ms), or is over its memory bound.
+func (s *Shard) cutDue(now int64) bool {
+	mint := s.oldestUnpersisted(s.appendMinT)
+	return mint != math.MaxInt64 && s.watermark(now)-mint >= s.opts.BlockRange.Milliseconds()*3/2 ||
 		s.overMemoryBound()
 }
 
@@ -483,14 +507,15 @@ func (s *Shard) CloseUnstarted() error {
 }
 
 // gc drops idle series whose data is persisted: series with no sample
-// within IdleSeriesTimeout of the shard's newest sample and whose last
+// within IdleSeriesTimeout of the watermark (the shard's newest sample, but
+// not after the wall clock) and whose last
 // sample is at or before the persisted watermark (or that never got a
 // sample). It bumps the ref epoch if it freed any ref.
 func (s *Shard) gc() int {
 	if s.head.maxt == math.MinInt64 {
 		return 0
 	}
-	return s.gcBefore(s.head.maxt - s.opts.IdleSeriesTimeout.Milliseconds())
+	return s.gcBefore(s.watermark(s.nowMs()) - s.opts.IdleSeriesTimeout.Milliseconds())
 }
 
 // removeSeries drops the series at ref from the head with its head

@@ -49,6 +49,8 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 	h := s.head
 	sc := &s.scratch
 	res := stages.ShardReply{Epoch: h.epoch, Refs: m.Result.Refs[:0]}
+	s.clock = s.nowMs()
+	lo, hi := s.admitBounds(s.clock)
 	if p := s.err.Load(); p != nil {
 		res.Err = fmt.Errorf("shard %d: %w", s.id, *p)
 		return res
@@ -151,6 +153,12 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 			if res.Stats.KeepsDetail() {
 				rj.Detail = fmt.Sprintf("series %s rejected: shard %d is at its limit of %d active series", m.Series[smp.Series].Labels, s.id, s.opts.MaxActiveSeries)
 			}
+			res.Stats.AddReject(rj)
+			continue
+		}
+		if smp.T < lo || smp.T > hi {
+			rj := s.boundsReject(&res.Stats, ms.lset, smp.T, lo, hi, s.clock)
+			rj.Series, rj.Sample, rj.T = src, smp.Src, smp.T
 			res.Stats.AddReject(rj)
 			continue
 		}
@@ -381,6 +389,12 @@ func (s *Shard) count(st *stages.AppendStats, newSeries int) {
 	if st.TooOld > 0 {
 		s.m.SamplesTooOld.Add(uint64(st.TooOld))
 	}
+	if st.TooFarInFuture > 0 {
+		s.m.SamplesTooFarFuture.Add(uint64(st.TooFarInFuture))
+	}
+	if st.OlderThanRetention > 0 {
+		s.m.SamplesOldRetention.Add(uint64(st.OlderThanRetention))
+	}
 	if st.SeriesLimit > 0 {
 		s.m.SamplesSeriesLimit.Add(uint64(st.SeriesLimit))
 	}
@@ -422,6 +436,7 @@ func (s *Shard) appendSample(ms *memSeries, t int64, v float64) sampleResult {
 		ms.app.Reset(nil) // first sample: the zero Appender needs a Reset
 	}
 	ms.app.Append(t, v)
+	s.noteRange(t)
 	h := s.head
 	if t < h.mint {
 		h.mint = t

@@ -233,7 +233,8 @@ func (s *Shard) startJob(j job) {
 }
 
 // planHeadCut returns the job that persists the oldest block range of the
-// head, or (with force) everything in the head.
+// head that holds samples, or (with force) everything in the head up to
+// the wall clock.
 func (s *Shard) planHeadCut(force bool) (job, bool) {
 	h := s.head
 	if h.maxt == math.MinInt64 {
@@ -241,17 +242,30 @@ func (s *Shard) planHeadCut(force bool) (job, bool) {
 	}
 	r := s.opts.BlockRange.Milliseconds()
 	// The unpersisted data starts at queryMinT (equal to appendMinT unless
-	// an earlier cut failed and was undone).
-	mint := max(h.mint, s.queryMinT)
+	// an earlier cut failed and was undone), at the oldest range holding a
+	// sample: empty ranges between an old sample and the rest cost no cut.
+	mint := s.oldestUnpersisted(s.queryMinT)
+	if mint == math.MaxInt64 {
+		return job{}, false
+	}
+	now := s.nowMs()
+	// A cut of everything stops before samples ahead of the clock: they
+	// stay in the head, and the boundary (then the start of the clock's
+	// range, where no chunk straddles) does not close the present to
+	// appends.
+	all := h.maxt + 1
+	if h.maxt > now {
+		all = floorDiv(now, r) * r
+	}
 	var boundary int64
 	early := false
 	switch {
 	case force:
-		boundary = h.maxt + 1
-	case h.maxt-mint >= r*3/2:
+		boundary = all
+	case s.watermark(now)-mint >= r*3/2:
 		boundary = floorDiv(mint, r)*r + r
-	case s.overMemoryBound():
-		boundary = h.maxt + 1
+	case s.overMemoryBound() && all > s.appendMinT:
+		boundary = all
 		early = true
 		s.m.HeadEarlyCuts.Add(1)
 		s.earlyCutFloor = s.headBytes() * 5 / 4
@@ -464,6 +478,7 @@ func (s *Shard) publishCut(b *block.Block, boundary int64) error {
 	}
 	s.queryMinT = max(s.queryMinT, boundary)
 	s.persistT = max(s.persistT, boundary-1)
+	s.dropRanges(boundary)
 	s.dropPersistedTombstones(boundary)
 	s.hc.releaseBefore(s.queryMinT, s.pinnedHeadFiles())
 	s.gc()
