@@ -90,15 +90,17 @@ func TestDB_BlocksLifecycle(t *testing.T) {
 	appendSeconds(t, db, 20, 200, 230, want)
 	requireSameData(t, want, readAll(t, db), "read back")
 
-	// Old samples in an already persisted range are rejected, not stored.
+	// Old samples in an already persisted range are stored (the shard's
+	// out-of-order head) and read back with the rest.
 	var b stages.Batch
-	b.AddSample(b.AddSeries(labels.FromStrings("__name__", "m", "i", "new"), nil), 1000, 1)
+	late := labels.FromStrings("__name__", "m", "i", "new")
+	b.AddSample(b.AddSeries(late, nil), 1000, 1)
 	st, err := db.Append(ctx, &b)
 	require.NoError(t, err)
-	require.Equal(t, 1, st.TooOld)
-	require.Contains(t, st.FirstErrText, "too old")
-	require.Len(t, st.Rejects, 1)
-	require.Equal(t, stages.Reject{Series: 0, Sample: 0, T: 1000, Reason: stages.RejectTooOld, Detail: st.FirstErrText}, st.Rejects[0])
+	require.Equal(t, 1, st.Appended)
+	require.Empty(t, st.Rejects)
+	want[late.String()] = []sample{{1000, math.Float64bits(1)}}
+	requireSameData(t, want, readAll(t, db), "a late sample")
 
 	// Deletion spans blocks and head, survives a restart and compaction.
 	del := labels.FromStrings("__name__", "m", "i", "3").String()

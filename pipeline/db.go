@@ -67,6 +67,10 @@ type Options struct {
 	// shard.MaxTimestamp). Now is the wall clock (default time.Now).
 	MaxFuture time.Duration
 	Now       func() time.Time
+	// RejectLate rejects late samples (older than their series' last
+	// sample, or than a shard head's lower bound) as out_of_order and
+	// too_old instead of storing them in the shards' out-of-order heads.
+	RejectLate bool
 	// BackgroundJobs bounds block writes and compactions running at once
 	// across all shards (default 1), so background work never starves
 	// ingest of cores.
@@ -192,6 +196,7 @@ func open(dir string, o Options, lock *os.File) (*DB, error) {
 				HeadMaxBytes:      headMax,
 				MaxFuture:         o.MaxFuture,
 				Now:               o.Now,
+				RejectLate:        o.RejectLate,
 				Background:        background,
 				IdleSeriesTimeout: o.IdleSeriesTimeout,
 				WAL:               o.WAL,

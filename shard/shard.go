@@ -77,6 +77,10 @@ type Options struct {
 	MaxFuture time.Duration
 	// Now is the wall clock (default time.Now); tests set it.
 	Now func() time.Time
+	// RejectLate rejects late samples (older than their series' last
+	// sample: out_of_order; older than the head's lower bound: too_old)
+	// instead of storing them in the out-of-order head (shard_ooo.go).
+	RejectLate bool
 	// Logger receives lifecycle events (default zap.NewNop()).
 	Logger *zap.Logger
 }
@@ -158,6 +162,9 @@ type Metrics struct {
 	SamplesOldRetention atomic.Uint64 // older than Retention before the clock
 	SnapshotLoads       atomic.Uint64 // opens that restored the head from a clean-shutdown snapshot
 	HeadChunksRebuilt   atomic.Uint64 // opens that found a damaged head chunk after loading a snapshot and rebuilt from the WAL
+	SamplesLate         atomic.Uint64 // stored in the out-of-order head
+	OOOSamples          atomic.Int64  // gauge: samples in the out-of-order head
+	OOOBlocksCut        atomic.Uint64 // blocks written from the out-of-order head
 	_                   [64]byte      // keep shards' counters on separate cache lines
 }
 
@@ -196,6 +203,9 @@ type Shard struct {
 	appendMinT int64
 	queryMinT  int64
 	clock      int64          // the wall clock (ms) as the last append message read it
+	ooo        *oooHead       // late samples (shard_ooo.go)
+	oooCut     *oooHead       // late samples a running head cut persists, nil if none
+	lateGen    uint64         // bumped when late samples move to blocks (ReadGen)
 	jobs       chan job       // to the worker; capacity 1; closed by Run on exit
 	results    chan jobResult // from the worker; closed by the worker
 	jobBusy    bool
@@ -227,9 +237,11 @@ type applyScratch struct {
 	seriesRecs   []walseg.RefSeries
 	sampleRecs   []walseg.RefSample
 	sampleSeries []uint32 // per sampleRecs entry: its index in the message's series
-	recBuf       []byte   // encoded records, back to back
-	recEnds      []int    // end offset of each record in recBuf
-	recs         [][]byte // the records, aliasing recBuf
+	lateRecs     []walseg.RefSample
+	lateSrc      [][2]uint32 // per lateRecs entry: the caller's series and sample index
+	recBuf       []byte      // encoded records, back to back
+	recEnds      []int       // end offset of each record in recBuf
+	recs         [][]byte    // the records, aliasing recBuf
 	hashBuf      []byte
 }
 
@@ -246,6 +258,7 @@ func Open(dir string, id int, o Options) (*Shard, error) {
 		m:          &Metrics{},
 		walM:       o.WAL.Metrics,
 		head:       newHead(),
+		ooo:        newOOOHead(),
 		persistT:   math.MinInt64,
 		appendMinT: math.MinInt64,
 		queryMinT:  math.MinInt64,
@@ -321,6 +334,7 @@ func (s *Shard) restoreHead() (int, error) {
 	// Start over: nothing the snapshot may have half restored survives.
 	_ = s.hc.close()
 	s.head = newHead()
+	s.ooo = newOOOHead()
 	s.tombs = map[uint32]block.Intervals{}
 	hc, err = openHeadChunks(dir, s.opts.HeadChunkFileSize)
 	if err != nil {
@@ -471,7 +485,9 @@ func (s *Shard) shutdown() error {
 	fromSegment := s.wal.Segment() + 1
 	if err := s.wal.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("shard %d: close wal: %w", s.id, err))
-	} else if s.err.Load() == nil {
+	} else if s.err.Load() == nil && s.ooo.n == 0 {
+		// NB: the snapshot format has no late samples; with some, the next
+		// start replays the whole WAL instead.
 		// The WAL holds everything; the snapshot only makes the next start
 		// fast, so failing to write it is not an error of Close.
 		if err := s.writeHeadSnapshot(fromSegment); err != nil {
@@ -522,6 +538,7 @@ func (s *Shard) gc() int {
 // tombstones (the ref will name another series).
 func (s *Shard) removeSeries(ref uint32) {
 	s.head.remove(ref)
+	s.ooo.drop(ref)
 	delete(s.tombs, ref)
 }
 
@@ -539,6 +556,9 @@ func (s *Shard) gcBefore(idleBefore int64) int {
 			if last := ms.app.MaxTime(); last >= idleBefore || last > s.persistT {
 				continue
 			}
+		}
+		if s.ooo.has(ref) || s.oooCut.has(ref) {
+			continue // late samples not yet persisted
 		}
 		s.removeSeries(ref)
 		removed++

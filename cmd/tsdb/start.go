@@ -35,6 +35,9 @@ type startOptions struct {
 	// (--ingest.max-future; 0: no bound but the latest supported
 	// timestamp).
 	MaxFuture time.Duration
+	// RejectLate rejects late samples instead of storing them
+	// (--ingest.reject-late).
+	RejectLate bool
 	// ShutdownTimeout bounds how long in-flight HTTP requests may take to
 	// finish at shutdown before their connections are closed; the
 	// database drain that follows is not bounded (it must finish).
@@ -154,6 +157,7 @@ func runStart(ctx context.Context, o startOptions) error {
 		RetentionBytes:  o.RetentionBytes,
 		MaxActiveSeries: o.MaxActiveSeries,
 		MaxFuture:       pipelineMaxFuture(o.MaxFuture),
+		RejectLate:      o.RejectLate,
 		Logger:          log,
 		Registerer:      reg,
 	})
