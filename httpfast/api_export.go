@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
 
 	"github.com/silverback-tsdb/tsdb/pipeline"
 )
@@ -101,7 +102,7 @@ func (s *Server) export(ctx *fasthttp.RequestCtx, text bool) {
 				vs = append(vs, v)
 			}
 			if err := it.Err(); err != nil {
-				log.Warn("export cut short: a chunk failed to decode")
+				log.Error("export cut short: a chunk failed to decode", zap.Stringer("series", se.Labels()), zap.Error(err))
 				return
 			}
 			if len(ts) == 0 {

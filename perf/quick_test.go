@@ -175,3 +175,28 @@ func TestMedianQuantile(t *testing.T) {
 	require.Equal(t, 20.0, quantile(xs, 0.99))
 	require.Equal(t, 10.0, quantile(xs, 0.5))
 }
+
+// TestReadResults_Report: a results file read back gives the same tables
+// as the run that wrote it; a bad line is an error naming it.
+func TestReadResults_Report(t *testing.T) {
+	var file bytes.Buffer
+	rec := &recorder{w: &file}
+	for i, v := range []float64{1, 3, 2} {
+		rec.add(Result{Scenario: "restart", Case: "WAL", Metric: "ready", Unit: "s", System: "silverback", Run: i, Value: v})
+		rec.add(Result{Scenario: "restart", Case: "WAL", Metric: "ready", Unit: "s", System: "prometheus", Run: i, Value: 10 * v})
+	}
+	rec.add(Result{Scenario: "ingest", Case: "x", Metric: "y", System: "silverback", Value: 1})
+	rs, err := ReadResults(bytes.NewReader(file.Bytes()))
+	require.NoError(t, err)
+	require.Equal(t, rec.results(), rs)
+	var md bytes.Buffer
+	charts := t.TempDir()
+	files, err := Report(rs, []string{"restart"}, &md, charts)
+	require.NoError(t, err)
+	require.Len(t, files, 1)
+	require.NotContains(t, md.String(), "### ingest")
+	require.Contains(t, md.String(), "| WAL | ready (s) | **2** (1–3, 3 runs) | **20** (10–30, 3 runs) | 0.10 |")
+
+	_, err = ReadResults(strings.NewReader("{\"scenario\":\"a\"}\n{oops\n"))
+	require.ErrorContains(t, err, "line 2")
+}

@@ -252,3 +252,41 @@ func cellText(c *Cell) string {
 	}
 	return fmt.Sprintf("**%s** (%s–%s, %d runs)", fmtNum(c.Median), fmtNum(c.Lo), fmtNum(c.Hi), c.N)
 }
+
+// ReadResults reads a results file (JSON lines as Run appends them).
+// Errors name the line.
+func ReadResults(r io.Reader) ([]Result, error) {
+	var out []Result
+	dec := json.NewDecoder(r)
+	for line := 1; dec.More(); line++ {
+		var res Result
+		if err := dec.Decode(&res); err != nil {
+			return out, fmt.Errorf("perf: results line %d: %w", line, err)
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// Report writes the tables of rs (only scenarios in keep, when not empty)
+// to out and their charts to chartDir (when not empty), as Run does at
+// its end: for results read back from a file.
+func Report(rs []Result, keep []string, out io.Writer, chartDir string) ([]string, error) {
+	var files []string
+	for _, t := range Tables(rs) {
+		if len(keep) > 0 && !slices.Contains(keep, t.Scenario) && !slices.Contains(keep, "all") {
+			continue
+		}
+		if out != nil {
+			t.Markdown(out)
+		}
+		if chartDir != "" {
+			f, err := t.Charts(chartDir)
+			files = append(files, f...)
+			if err != nil {
+				return files, err
+			}
+		}
+	}
+	return files, nil
+}

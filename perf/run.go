@@ -239,6 +239,9 @@ func (e *env) load(ctx context.Context, p *Proc, c loadgen.Config) (loadgen.Summ
 	if err != nil {
 		return sum, err
 	}
+	if err := ctx.Err(); err != nil {
+		return sum, err // stopped: a partial load is no measurement
+	}
 	if sum.SamplesFailed > 0 {
 		return sum, fmt.Errorf("%s refused %d of %d samples: %s", p.Sys.Name, sum.SamplesFailed, sum.SamplesFailed+sum.Samples, sum.FirstError)
 	}

@@ -2,13 +2,18 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/labels"
 	"go.uber.org/zap"
 
+	"github.com/silverback-tsdb/tsdb/chunkstore"
+	"github.com/silverback-tsdb/tsdb/chunkstore/block"
 	"github.com/silverback-tsdb/tsdb/walseg"
 )
 
@@ -44,7 +49,8 @@ func blockBytes(tb testing.TB, dir string) int64 {
 // the head (level 1, 2 h) and after compaction into 12 h blocks, for a day
 // of the node_exporter-like workload (10 hosts, 5,070 series, 15 s scrapes
 // with real jitter). Index, chunks, meta and tombstones all count. It also
-// reports compaction throughput. Run with -benchtime=1x.
+// reports compaction throughput, and the alternatives of blockAlternatives
+// (every row of PERFORMANCE.md's block table). Run with -benchtime=1x.
 func BenchmarkBlockBytes(b *testing.B) {
 	for b.Loop() {
 		dir := b.TempDir()
@@ -64,6 +70,13 @@ func BenchmarkBlockBytes(b *testing.B) {
 		l1 := blockBytes(b, dir)
 		if err := db.Close(); err != nil {
 			b.Fatal(err)
+		}
+		// The design alternatives, from the same level-1 blocks: XOR-only
+		// level 1, and its 12 h compactions by copy, by long re-encoded
+		// chunks, and with shared timestamps.
+		alt := blockAlternatives(b, dir)
+		for _, a := range alt {
+			b.ReportMetric(float64(a.bytes)/samples, a.name+"-B/sample")
 		}
 		// Reopen with leveled ranges and compact.
 		o.CompactionRanges = nil
@@ -120,4 +133,137 @@ func BenchmarkOpenBlocks(b *testing.B) {
 	}
 	b.ReportMetric(float64(n), "blocks")
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/open")
+}
+
+// blockAlternative is the on-disk size of one design alternative.
+type blockAlternative struct {
+	name  string
+	bytes int64
+}
+
+// blockAlternatives rebuilds the level-1 blocks of the database in dir
+// (closed) in other designs, beside it, and returns their sizes:
+//   - l1xor: each level-1 block with every chunk re-encoded as XOR chunks
+//     of at most 120 samples (what level 1 was before closed head chunks
+//     were re-encoded as EncDecimal when smaller);
+//   - the 12 h compactions of l1xor: copy (chunks copied), long (series
+//     re-encoded into long chunks, XOR or EncDecimal per chunk), shared (as
+//     long, with timestamps shared per scrape target: what ships, from XOR
+//     input).
+func blockAlternatives(tb testing.TB, dir string) []blockAlternative {
+	tb.Helper()
+	roots, err := filepath.Glob(filepath.Join(dir, "shards", "*", "blocks"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	altDir := tb.TempDir()
+	sizes := map[string]int64{}
+	for si, root := range roots {
+		level1, failed, err := block.OpenAll(root, block.OpenOptions{})
+		if err != nil || len(failed) > 0 {
+			tb.Fatal(err, failed)
+		}
+		xorParent := filepath.Join(altDir, "l1xor", fmt.Sprint(si))
+		if err := os.MkdirAll(xorParent, 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		for _, bl := range level1 {
+			if _, err := block.Compact(xorParent, []*block.Block{bl}, block.CompactOptions{Level: 1, Rechunk: xorRechunk}); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		closeBlocks(tb, level1)
+		xor, failed, err := block.OpenAll(xorParent, block.OpenOptions{})
+		if err != nil || len(failed) > 0 {
+			tb.Fatal(err, failed)
+		}
+		groups := map[int64][]*block.Block{}
+		const window = 12 * 3600 * 1000
+		for _, bl := range xor {
+			k := bl.Meta().MinTime / window
+			groups[k] = append(groups[k], bl)
+		}
+		for _, mode := range []string{"copy", "long", "shared"} {
+			parent := filepath.Join(altDir, "compacted-"+mode, fmt.Sprint(si))
+			if err := os.MkdirAll(parent, 0o755); err != nil {
+				tb.Fatal(err)
+			}
+			for _, g := range groups {
+				o := block.CompactOptions{}
+				if mode != "copy" {
+					re := chunkstore.NewReencoder(chunkstore.ReencodeOptions{})
+					o.Rechunk = func(dst []chunkstore.Chunk, _ labels.Labels, src []chunkstore.Chunk) ([]chunkstore.Chunk, error) {
+						return re.Reencode(dst, src)
+					}
+					o.SharedTimestamps = mode == "shared"
+				}
+				if _, err := block.Compact(parent, g, o); err != nil {
+					tb.Fatal(err)
+				}
+			}
+		}
+		closeBlocks(tb, xor)
+	}
+	var out []blockAlternative
+	for _, name := range []string{"l1xor", "compacted-copy", "compacted-long", "compacted-shared"} {
+		sizes[name] = dirBytes(tb, filepath.Join(altDir, name))
+		out = append(out, blockAlternative{name: name + "-from-xor", bytes: sizes[name]})
+	}
+	out[0].name = "level1-xor"
+	return out
+}
+
+// xorRechunk re-encodes a series' chunks as XOR chunks of at most
+// chunkstore.DefaultSamplesPerChunk samples, cut where the input cut.
+func xorRechunk(dst []chunkstore.Chunk, _ labels.Labels, src []chunkstore.Chunk) ([]chunkstore.Chunk, error) {
+	var it chunkstore.Iterator
+	for _, c := range src {
+		var app chunkstore.Appender
+		app.Reset(nil)
+		it.Reset(c)
+		for it.Next() {
+			if app.NumSamples() >= chunkstore.DefaultSamplesPerChunk {
+				dst = append(dst, app.Chunk())
+				app = chunkstore.Appender{}
+				app.Reset(nil)
+			}
+			t, v := it.At()
+			app.Append(t, v)
+		}
+		if err := it.Err(); err != nil {
+			return dst, err
+		}
+		if app.NumSamples() > 0 {
+			dst = append(dst, app.Chunk())
+		}
+	}
+	return dst, nil
+}
+
+func closeBlocks(tb testing.TB, bs []*block.Block) {
+	for _, bl := range bs {
+		if err := bl.Close(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// dirBytes sums the sizes of the files under dir.
+func dirBytes(tb testing.TB, dir string) int64 {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		n += info.Size()
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n
 }

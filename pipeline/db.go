@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/silverback-tsdb/tsdb/internal/vfs"
 	"github.com/silverback-tsdb/tsdb/shard"
 	"github.com/silverback-tsdb/tsdb/stages"
 	"github.com/silverback-tsdb/tsdb/walseg"
@@ -132,7 +133,7 @@ func Open(dir string, o Options) (*DB, error) {
 	if o.HeadGCInterval == 0 {
 		o.HeadGCInterval = time.Minute
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := vfs.MkdirAll(vfs.OS, dir, 0o755); err != nil { // durably: see vfs.MkdirAll
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	lock, err := lockDir(filepath.Join(dir, "LOCK"))

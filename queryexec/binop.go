@@ -2,6 +2,7 @@ package queryexec
 
 import (
 	"math"
+	"slices"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
@@ -126,6 +127,9 @@ func (ev *evaluator) evalBinary(e *parser.BinaryExpr, g grid) (any, error) {
 			return ev.vectorScalar(e, l, r, false, g)
 		case *vectorVal:
 			var out *vectorVal
+			if e.VectorMatching != nil {
+				sortMatching(e.VectorMatching)
+			}
 			switch e.Op {
 			case parser.LAND:
 				out = ev.vectorAnd(l, r, e.VectorMatching, g, false)
@@ -221,7 +225,16 @@ func signature(l labels.Labels, m *parser.VectorMatching, buf []byte) string {
 		return string(l.BytesWithLabels(buf, m.MatchingLabels...))
 	}
 	names := append([]string{labels.MetricName, "__type__", "__unit__"}, m.MatchingLabels...)
+	slices.Sort(names)
 	return string(l.BytesWithoutLabels(buf, names...))
+}
+
+// sortMatching sorts the matching labels once: signatures need them sorted.
+func sortMatching(m *parser.VectorMatching) {
+	if !slices.IsSorted(m.MatchingLabels) {
+		m.MatchingLabels = slices.Clone(m.MatchingLabels)
+		slices.Sort(m.MatchingLabels)
+	}
 }
 
 func sigPresence(r *vectorVal, m *parser.VectorMatching, n int) map[string][]bool {
@@ -285,6 +298,7 @@ func (ev *evaluator) vectorOr(l, r *vectorVal, m *parser.VectorMatching, g grid)
 // one-to-one, many-to-one or one-to-many matching.
 func (ev *evaluator) vectorBinop(e *parser.BinaryExpr, lhs, rhs *vectorVal, g grid) (*vectorVal, error) {
 	m := e.VectorMatching
+	sortMatching(m)
 	fill := m.FillValues
 	fillL, fillR := fill.LHS, fill.RHS
 	if len(lhs.s) == 0 && len(rhs.s) == 0 || (len(lhs.s) == 0 || len(rhs.s) == 0) && fillL == nil && fillR == nil {

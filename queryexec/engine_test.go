@@ -175,3 +175,69 @@ func TestMaxSamples(t *testing.T) {
 		t.Fatalf("under the limit: %v", err)
 	}
 }
+
+func TestConcurrencyLimitAndQueue(t *testing.T) {
+	e := NewEngine(testDB(t), Options{MaxConcurrent: 1, MaxQueued: 1})
+	e.slots <- struct{}{} // the one running query
+	// A second query waits in the queue until its context ends.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := e.Instant(ctx, `up`, time.Now(), QueryOpts{})
+	var qe *Error
+	if !errors.As(err, &qe) || qe.Kind != KindTimeout {
+		t.Fatalf("queued query past its deadline: %v", err)
+	}
+	// With the queue full too, a query fails at once.
+	e.queue <- struct{}{}
+	_, err = e.Instant(context.Background(), `up`, time.Now(), QueryOpts{})
+	if !errors.As(err, &qe) || qe.Kind != KindExecution || !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("full queue: %v", err)
+	}
+	<-e.queue
+	// A waiting query runs as soon as the slot frees.
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.Instant(context.Background(), `1`, time.Now(), QueryOpts{})
+		done <- err
+	}()
+	time.Sleep(10 * time.Millisecond)
+	<-e.slots
+	if err := <-done; err != nil {
+		t.Fatalf("queued query after the slot freed: %v", err)
+	}
+}
+
+func TestAnnotationsReturned(t *testing.T) {
+	db := testDB(t)
+	appendSeries(t, db, testSeries{labels.FromStrings("__name__", "gauge"), []int64{0, 15_000, 30_000}, []float64{1, 2, 3}})
+	e := NewEngine(db, Options{})
+	res, err := e.Instant(context.Background(), `rate(gauge[1m])`, time.UnixMilli(30_000), QueryOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: "gauge" (1:6)`
+	if len(res.Infos) != 1 || res.Infos[0] != want {
+		t.Fatalf("infos %q, want %q", res.Infos, want)
+	}
+	res, err = e.Instant(context.Background(), `quantile(2, gauge)`, time.UnixMilli(30_000), QueryOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) != 1 || res.Warnings[0] != `PromQL warning: quantile value should be between 0 and 1, got 2 (1:10)` {
+		t.Fatalf("warnings %q", res.Warnings)
+	}
+}
+
+func TestDuplicateLabelsetError(t *testing.T) {
+	db := testDB(t)
+	appendSeries(t, db,
+		testSeries{labels.FromStrings("__name__", "a", "x", "1"), []int64{0}, []float64{1}},
+		testSeries{labels.FromStrings("__name__", "b", "x", "1"), []int64{0}, []float64{2}},
+	)
+	e := NewEngine(db, Options{})
+	_, err := e.Instant(context.Background(), `abs({x="1"})`, time.UnixMilli(0), QueryOpts{})
+	var qe *Error
+	if !errors.As(err, &qe) || qe.Kind != KindExecution || qe.Error() != "vector cannot contain metrics with the same labelset" {
+		t.Fatalf("duplicate labelset: %v", err)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/silverback-tsdb/tsdb/chunkstore"
 	"github.com/silverback-tsdb/tsdb/chunkstore/block"
+	"github.com/silverback-tsdb/tsdb/internal/vfs"
 	"github.com/silverback-tsdb/tsdb/stages"
 	"github.com/silverback-tsdb/tsdb/walseg"
 )
@@ -55,7 +55,8 @@ type Options struct {
 	MaxBatchSeries  int
 	MaxBatchSamples int
 	MaxBatchBytes   int
-	// MaxActiveSeries bounds this shard's series; 0 means unlimited. New
+	// MaxActiveSeries bounds this shard's series; 0 means the hard limit
+	// of 2^24 - 1 per shard (refs read from disk are bounded by it). New
 	// series beyond it are rejected while existing ones keep ingesting.
 	MaxActiveSeries int
 	// HeadChunkFileSize bounds one head chunk file
@@ -68,6 +69,10 @@ type Options struct {
 	// WAL configures the write-ahead log. Its Logger and Metrics are set by
 	// the shard.
 	WAL walseg.Options
+	// FS is the file system of the WAL (unless WAL.FS is set) and the head
+	// snapshot (default vfs.OS). Head chunk files and blocks always use the
+	// OS: they are mapped.
+	FS vfs.FS
 	// ReplayStrict makes Open fail on a corrupt record in an earlier WAL
 	// segment instead of skipping the rest of that segment.
 	ReplayStrict bool
@@ -189,6 +194,7 @@ type Shard struct {
 	log  *zap.Logger
 	m    *Metrics
 	walM *walseg.Metrics
+	fs   vfs.FS // the WAL's and the head snapshot's (Options.FS)
 
 	// Owned by the Run goroutine.
 	wal      *walseg.Writer
@@ -257,6 +263,7 @@ func Open(dir string, id int, o Options) (*Shard, error) {
 		log:        o.Logger.Named("shard").With(zap.Int("shard", id)),
 		m:          &Metrics{},
 		walM:       o.WAL.Metrics,
+		fs:         vfs.Or(o.FS),
 		head:       newHead(),
 		ooo:        newOOOHead(),
 		persistT:   math.MinInt64,
@@ -269,7 +276,13 @@ func Open(dir string, id int, o Options) (*Shard, error) {
 	if s.walM == nil {
 		s.walM = &walseg.Metrics{}
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "wal"), 0o755); err != nil {
+	if o.WAL.FS == nil {
+		o.WAL.FS = s.fs
+		s.opts.WAL.FS = s.fs
+	}
+	// Durably: a shard directory or WAL directory whose entry is lost at
+	// a power cut takes every acknowledged record with it.
+	if err := vfs.MkdirAll(o.WAL.FS, filepath.Join(dir, "wal"), 0o755); err != nil {
 		return nil, fmt.Errorf("shard %d: create wal dir: %w", id, err)
 	}
 	if err := s.openBlocks(); err != nil {
@@ -282,6 +295,7 @@ func Open(dir string, id int, o Options) (*Shard, error) {
 	if err := s.replay(from); err != nil {
 		return nil, errors.Join(fmt.Errorf("shard %d: %w", id, err), s.hc.close(), s.closeBlocks())
 	}
+	s.head.recountOpenBytes() // a restored snapshot filled appenders directly
 	// Everything before the newest block's end is persisted: idle series
 	// whose samples all lie there may be collected.
 	if s.appendMinT != math.MinInt64 {

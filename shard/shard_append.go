@@ -117,7 +117,7 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 			// A label set repeated in one message is created once.
 			ref, ms := h.lookup(ss.Hash, ss.Labels)
 			if ms == nil {
-				if s.opts.MaxActiveSeries > 0 && h.active >= s.opts.MaxActiveSeries {
+				if h.active >= s.maxActive() {
 					continue // res.Refs[i] stays 0: rejected below
 				}
 				ref, ms = h.create(0, ss.Hash, ss.Labels)
@@ -153,7 +153,7 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 		if ms == nil {
 			rj := stages.Reject{Series: src, Sample: smp.Src, T: smp.T, Reason: stages.RejectSeriesLimit}
 			if res.Stats.KeepsDetail() {
-				rj.Detail = fmt.Sprintf("series %s rejected: shard %d is at its limit of %d active series", m.Series[smp.Series].Labels, s.id, s.opts.MaxActiveSeries)
+				rj.Detail = fmt.Sprintf("series %s rejected: shard %d is at its limit of %d active series", m.Series[smp.Series].Labels, s.id, s.maxActive())
 			}
 			res.Stats.AddReject(rj)
 			continue
@@ -266,6 +266,16 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 		s.m.OOOSamples.Store(int64(s.ooo.n))
 	}
 	return res
+}
+
+// maxActive is the shard's series limit: MaxActiveSeries, and in any case
+// fewer than maxSeriesRef, so a new series always finds a ref within the
+// bound the head accepts from disk.
+func (s *Shard) maxActive() int {
+	if m := s.opts.MaxActiveSeries; m > 0 && m < maxSeriesRef {
+		return m
+	}
+	return maxSeriesRef - 1
 }
 
 // fail puts the shard in its failed state (ErrFailed wrapping err) unless it
@@ -483,9 +493,11 @@ func (s *Shard) appendSample(ms *memSeries, t int64, v float64) sampleResult {
 	} else if ms.lastClosed == 0 {
 		ms.app.Reset(nil) // first sample: the zero Appender needs a Reset
 	}
+	c0 := cap(ms.app.Bytes())
 	ms.app.Append(t, v)
 	s.noteRange(t)
 	h := s.head
+	h.openBytes += int64(cap(ms.app.Bytes()) - c0) // the buffer grew (cuts keep it)
 	if t < h.mint {
 		h.mint = t
 	}

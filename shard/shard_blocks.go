@@ -21,6 +21,7 @@ import (
 	"github.com/silverback-tsdb/tsdb/chunkstore"
 	"github.com/silverback-tsdb/tsdb/chunkstore/block"
 	"github.com/silverback-tsdb/tsdb/internal/fsutil"
+	"github.com/silverback-tsdb/tsdb/internal/vfs"
 	"github.com/silverback-tsdb/tsdb/walseg"
 )
 
@@ -67,6 +68,9 @@ func (s *Shard) worker(jobs <-chan job, results chan<- jobResult) {
 			s.opts.Background <- struct{}{}
 		}
 		start := time.Now()
+		// With "background job done"/"failed" this brackets the job in
+		// the log (the crash test tells from it where a kill landed).
+		s.log.Info("background job started", zap.String("job", j.name))
 		res.apply, res.err = j.run(context.Background())
 		if s.opts.Background != nil {
 			<-s.opts.Background
@@ -112,7 +116,9 @@ func (s *Shard) blocksDir() string { return filepath.Join(s.dir, "blocks") }
 // survived a crash are deleted. Called by Open before replay.
 func (s *Shard) openBlocks() error {
 	dir := s.blocksDir()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// Durably: blocks published into a directory whose own entry is not
+	// durable could vanish after the WAL that held their data is truncated.
+	if err := vfs.MkdirAll(vfs.OS, dir, 0o755); err != nil {
 		return fmt.Errorf("create blocks dir: %w", err)
 	}
 	ents, err := os.ReadDir(dir)
@@ -190,7 +196,7 @@ func (s *Shard) deleteBlock(b *block.Block) error {
 // <data>/quarantine/shardNN-<name>, so the database serves the rest.
 func (s *Shard) quarantine(path, name string) error {
 	qdir := filepath.Join(filepath.Dir(filepath.Dir(s.dir)), "quarantine") // s.dir is <data>/shards/NN
-	if err := os.MkdirAll(qdir, 0o755); err != nil {
+	if err := vfs.MkdirAll(vfs.OS, qdir, 0o755); err != nil {
 		return fmt.Errorf("create quarantine dir: %w", err)
 	}
 	dst := filepath.Join(qdir, fmt.Sprintf("shard%02d-%s", s.id, name))
@@ -326,16 +332,20 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// headBytes estimates the head's memory: series overhead plus open chunk
-// bytes. It only has to be good enough to trigger an early cut.
+// headBytes estimates the head's memory: a fixed overhead per series plus
+// the open chunks' buffers, which grow with the samples in them (a series
+// costs about twice as much with a full open chunk as with one sample;
+// BenchmarkHeadMemory). It only has to be good enough to trigger an early
+// cut.
 func (s *Shard) headBytes() int64 {
-	return int64(s.head.active)*headBytesPerSeries + s.ooo.bytes() + s.oooCut.bytes()
+	return int64(s.head.active)*headBytesPerSeries + s.head.openBytes + s.ooo.bytes() + s.oooCut.bytes()
 }
 
 // headBytesPerSeries is the measured heap per active series at 1M series
-// (BenchmarkHeadMemory, route cache off: 239 B after one scrape, 265 after
-// ten), so that a million active series fit the default 256 MiB bound.
-const headBytesPerSeries = 250
+// without its open chunk buffer (BenchmarkHeadMemory, route cache off:
+// heap per series minus the open-chunk capacity per series, the same at
+// 1, 60 and 119 samples per open chunk to within a few bytes).
+const headBytesPerSeries = 225
 
 // cutSeries is one series of a head-cut snapshot. It holds no reference to
 // head state: the chain head is a file reference (immutable bytes) and the
@@ -492,7 +502,7 @@ func (s *Shard) addSnapshotSeries(w *block.Writer, snap *headSnapshot) (int, err
 // segments.
 func (s *Shard) checkpointWAL(sealed int, snap *headSnapshot) error {
 	dir := filepath.Join(s.dir, "wal")
-	if sealed < 0 || sealed <= lastCheckpoint(dir) {
+	if sealed < 0 || sealed <= lastCheckpoint(s.opts.WAL.FS, dir) {
 		return nil // nothing new was sealed since the last checkpoint
 	}
 	_, err := walseg.Checkpoint(dir, sealed, walseg.CheckpointOptions{
@@ -505,11 +515,12 @@ func (s *Shard) checkpointWAL(sealed int, snap *headSnapshot) error {
 		KeepOOOSample: func(smp walseg.RefSample) bool { return smp.T >= snap.boundary },
 		Logger:        s.log,
 		Metrics:       s.walM,
+		FS:            s.opts.WAL.FS,
 	})
 	if err != nil {
 		return fmt.Errorf("checkpoint wal through segment %d: %w", sealed, err)
 	}
-	if err := walseg.Truncate(dir, sealed, s.walM); err != nil {
+	if err := walseg.TruncateFS(s.opts.WAL.FS, dir, sealed, s.walM); err != nil {
 		return fmt.Errorf("truncate wal through segment %d: %w", sealed, err)
 	}
 	return nil
@@ -568,8 +579,8 @@ func (s *Shard) pinnedHeadFiles() map[uint32]bool {
 
 // lastCheckpoint returns the segment number of the newest WAL checkpoint in
 // dir (docs/format/wal.md: checkpoint.NNNNNNNN), or -1.
-func lastCheckpoint(dir string) int {
-	ents, err := os.ReadDir(dir)
+func lastCheckpoint(fsys vfs.FS, dir string) int {
+	ents, err := fsys.ReadDir(dir)
 	if err != nil {
 		return -1
 	}

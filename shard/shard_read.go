@@ -73,6 +73,13 @@ func (v *View) ReadGen() ReadGen {
 	return ReadGen{epoch: v.s.head.epoch, queryMinT: v.s.queryMinT, lateGen: v.s.lateGen}
 }
 
+// HeadBytes returns the head memory estimate that HeadMaxBytes bounds
+// (series overhead plus open chunk buffers), in bytes.
+func (v *View) HeadBytes() int64 { return v.s.headBytes() }
+
+// OpenChunkBytes returns the summed capacity of the open chunks' buffers.
+func (v *View) OpenChunkBytes() int64 { return v.s.head.openBytes }
+
 // NumSeries returns the number of active series.
 func (v *View) NumSeries() int { return v.s.head.active }
 

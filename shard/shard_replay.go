@@ -21,7 +21,7 @@ import (
 func (s *Shard) replay(fromSegment int) error {
 	start := time.Now()
 	r, err := walseg.OpenReader(filepath.Join(s.dir, "wal"), walseg.ReaderOptions{
-		Strict: s.opts.ReplayStrict, Logger: s.log, Metrics: s.walM, FromSegment: fromSegment,
+		Strict: s.opts.ReplayStrict, Logger: s.log, Metrics: s.walM, FromSegment: fromSegment, FS: s.opts.WAL.FS,
 	})
 	if err != nil {
 		return fmt.Errorf("replay wal: %w", err)

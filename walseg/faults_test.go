@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/silverback-tsdb/tsdb/internal/vfs"
 )
 
 // Faults on disk: every missing piece of a WAL is reported (ReplayStats,
@@ -100,7 +102,7 @@ func TestReader_DeletedLastSegment(t *testing.T) {
 			// own first one; losing that is noticed too.
 			writeRecords(t, dir, Options{CompressMinBytes: -1}, idRecord(20))
 		}
-		segs, err := listSegments(dir)
+		segs, err := listSegments(vfs.OS, dir)
 		require.NoError(t, err)
 		last := segs[len(segs)-1]
 		require.NoError(t, os.Remove(filepath.Join(dir, segmentName(last))))
@@ -163,4 +165,24 @@ func TestReader_TornTailIsOnlyAnIncompleteLastRecord(t *testing.T) {
 	require.Empty(t, st.Skipped)
 	_, err = os.Stat(filepath.Join(dir, QuarantineDir))
 	require.ErrorIs(t, err, os.ErrNotExist)
+}
+
+// TestReader_DeletedCheckpointSegment: a checkpoint whose segment file is
+// gone (or that holds none) is reported too.
+func TestReader_DeletedCheckpointSegment(t *testing.T) {
+	dir := t.TempDir()
+	cp := faultWAL(t, dir)
+	cpDir := filepath.Join(dir, checkpointName(cp))
+	segs, err := listSegments(vfs.OS, cpDir)
+	require.NoError(t, err)
+	require.NotEmpty(t, segs)
+	require.NoError(t, os.Remove(filepath.Join(cpDir, segmentName(segs[0]))))
+	m := &Metrics{}
+	_, st, err := replayIDs(t, dir, ReaderOptions{Metrics: m})
+	require.NoError(t, err)
+	require.Len(t, st.Skipped, 1)
+	require.Contains(t, st.Skipped[0].Err.Error(), "checkpoint")
+	require.Positive(t, m.SegmentsMissing.Load())
+	_, _, err = replayIDs(t, dir, ReaderOptions{Strict: true})
+	require.ErrorIs(t, err, ErrCorrupt)
 }

@@ -22,7 +22,7 @@ type perfFlags struct {
 	peers                     string
 	results, charts, markdown string
 	capture, workDir, bin     string
-	commit                    string
+	commit, from              string
 }
 
 func newPerfCmd(g *globalFlags) *cobra.Command {
@@ -45,6 +45,9 @@ per scenario metric; the Markdown tables go to stdout (and --markdown).
 smoke test, not measurements). See PERFORMANCE.md.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.from != "" {
+				return perfReport(f, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			o, closeFn, err := f.options(args, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -66,6 +69,7 @@ smoke test, not measurements). See PERFORMANCE.md.`,
 	fl.StringVar(&f.workDir, "work-dir", "", "where the servers' data directories go (default: a temporary directory, removed)")
 	fl.StringVar(&f.bin, "bin", "", "the tsdb binary to measure (default: this one)")
 	fl.StringVar(&f.commit, "commit", "", "commit recorded with the results (default: the binary's VCS revision)")
+	fl.StringVar(&f.from, "from", "", "measure nothing: print the tables (and --charts, --markdown) of SCENARIO... from this results file")
 	return cmd
 }
 
@@ -118,6 +122,32 @@ func (f *perfFlags) options(args []string, out, errOut io.Writer) (o perf.Option
 		o.Results = rf
 	}
 	return o, closeFn, nil
+}
+
+// perfReport prints the tables of a results file and draws its charts.
+func perfReport(f perfFlags, scenarios []string, out, errOut io.Writer) error {
+	rf, err := os.Open(f.from)
+	if err != nil {
+		return flagErr("from", err)
+	}
+	defer rf.Close()
+	rs, err := perf.ReadResults(rf)
+	if err != nil {
+		return flagErr("from", err)
+	}
+	if f.markdown != "" {
+		mf, err := os.Create(f.markdown)
+		if err != nil {
+			return flagErr("markdown", err)
+		}
+		defer mf.Close()
+		out = io.MultiWriter(out, mf)
+	}
+	files, err := perf.Report(rs, scenarios, out, f.charts)
+	for _, c := range files {
+		fmt.Fprintf(errOut, "perf: chart %s\n", c)
+	}
+	return err
 }
 
 // vcsRevision is the commit the binary was built from ("" when unknown),
