@@ -260,7 +260,15 @@ func (q *Querier) headPiece(v *shard.View, it roaring.IntPeekable, n int, out []
 		if len(sc) == 0 {
 			continue // every sample in range is deleted: no series, as in Prometheus
 		}
-		out = append(out, seriesData{lset: lset, chunks: sc})
+		// Late samples (the shard's out-of-order head) come as chunks that
+		// may overlap the others; View.Chunks sorts them by MinT.
+		overlap := false
+		for k := 1; k < len(sc); k++ {
+			if sc[k].MinT <= sc[k-1].MaxT {
+				overlap = true
+			}
+		}
+		out = append(out, seriesData{lset: lset, chunks: sc, overlap: overlap})
 	}
 	return out, nil
 }
