@@ -104,7 +104,7 @@ func TestShard_LateSamples(t *testing.T) {
 	require.Equal(t, want, uniq(got), "after the cut")
 	require.NoError(t, stop())
 	s = openShard(t, s.dir, Options{Now: fixedClock(boundsNow)})
-	inbox, stop = runShard(t, s)
+	_, stop = runShard(t, s)
 	got = allSamples(t, s)
 	require.Equal(t, want, uniq(got), "after a restart")
 	for k := range got {
