@@ -1,18 +1,21 @@
 package httpfast
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
 
 	"github.com/silverback-tsdb/tsdb/pipeline"
 )
@@ -130,7 +133,10 @@ func (s *Server) apiHandler(f apiFunc) fasthttp.RequestHandler {
 		res := f(ctx, qb)
 		if res.err != nil {
 			if res.err.typ == errorInternal {
-				s.log.Warn("query API internal error") // message logged, not leaked beyond the envelope
+				// Storage failures may name files: logged in full, answered
+				// without detail (as every other endpoint does).
+				s.log.Error("query API: internal error", zap.ByteString("path", ctx.Path()), zap.Error(res.err.err))
+				res.err = &apiError{typ: errorInternal, err: errors.New("internal storage error; see the server log")}
 			}
 			writeAPIError(ctx, res.err)
 			return
@@ -163,8 +169,20 @@ func apiOptions(ctx *fasthttp.RequestCtx) {
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }
 
+// answerBufs recycles answer buffers: SetBody copies, so the buffer is
+// free again once the handler set it (encoding allocates nothing per
+// sample in steady state).
+var answerBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
 func writeAPISuccess(ctx *fasthttp.RequestCtx, res apiResult) {
-	b := make([]byte, 0, 256)
+	bp := answerBufs.Get().(*[]byte)
+	b := (*bp)[:0]
+	defer func() {
+		if cap(b) <= 16<<20 { // do not keep huge answers' buffers
+			*bp = b[:0]
+			answerBufs.Put(bp)
+		}
+	}()
 	b = append(b, `{"status":"success","data":`...)
 	switch d := res.data.(type) {
 	case jsonAppender:
@@ -220,20 +238,43 @@ func writeAPIError(ctx *fasthttp.RequestCtx, e *apiError) {
 // formValue returns a form parameter the way Go's Request.FormValue does:
 // a form-encoded POST body's value first, then the URL query's.
 func formValue(ctx *fasthttp.RequestCtx, name string) string {
-	if ctx.IsPost() {
-		if v := ctx.PostArgs().Peek(name); v != nil {
+	if a := bodyArgs(ctx); a != nil {
+		if v := a.Peek(name); v != nil {
 			return string(v)
 		}
 	}
 	return string(ctx.QueryArgs().Peek(name))
 }
 
+// bodyArgs returns the form-encoded body's arguments of a POST, PUT or
+// PATCH (the methods Go's ParseForm reads a body for), or nil.
+func bodyArgs(ctx *fasthttp.RequestCtx) *fasthttp.Args {
+	if ctx.IsPost() {
+		return ctx.PostArgs()
+	}
+	if !ctx.IsPut() && !ctx.IsPatch() {
+		return nil
+	}
+	if a, ok := ctx.UserValue(bodyArgsKey{}).(*fasthttp.Args); ok {
+		return a
+	}
+	if !bytes.HasPrefix(ctx.Request.Header.ContentType(), []byte("application/x-www-form-urlencoded")) {
+		return nil
+	}
+	a := &fasthttp.Args{}
+	a.ParseBytes(ctx.PostBody())
+	ctx.SetUserValue(bodyArgsKey{}, a)
+	return a
+}
+
+type bodyArgsKey struct{}
+
 // formValues returns every value of a repeated parameter (match[]): the
 // body's, then the URL query's.
 func formValues(ctx *fasthttp.RequestCtx, name string) []string {
 	var out []string
-	if ctx.IsPost() {
-		for _, v := range ctx.PostArgs().PeekMulti(name) {
+	if a := bodyArgs(ctx); a != nil {
+		for _, v := range a.PeekMulti(name) {
 			out = append(out, string(v))
 		}
 	}

@@ -159,7 +159,7 @@ func TestAPI_QueryErrors(t *testing.T) {
 		{&EngineError{Kind: "execution", Err: errors.New("query processing would load too many samples into memory in query execution")}, 422, "execution", "query processing would load too many samples"},
 		{&EngineError{Kind: "timeout", Err: errors.New("query timed out in expression evaluation")}, 503, "timeout", "query timed out"},
 		{&EngineError{Kind: "canceled", Err: errors.New("query was canceled in expression evaluation")}, 499, "canceled", "query was canceled"},
-		{&EngineError{Kind: "internal", Err: errors.New("boom")}, 500, "internal", "boom"},
+		{&EngineError{Kind: "internal", Err: errors.New("open /data/shards/00/x: no such file")}, 500, "internal", "internal storage error; see the server log"},
 		{context.DeadlineExceeded, 503, "timeout", "context deadline exceeded"},
 		{errors.New("other"), 422, "execution", "other"},
 	} {

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"time"
 
 	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
 
 	"github.com/silverback-tsdb/tsdb/pipeline"
 )
@@ -41,6 +43,9 @@ const (
 	maxReadRequestBytes  = 32 << 20
 	readContentTypeProto = "application/x-protobuf"
 	readContentStreamed  = "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse"
+	// maxConcurrentReads is Prometheus's default remote read concurrency
+	// limit; a read that finds no slot within the queue timeout gets 503.
+	maxConcurrentReads = 10
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -51,49 +56,69 @@ func (s *Server) handleRemoteRead(ctx *fasthttp.RequestCtx) {
 		s.unavailable(ctx, "not ready: the database is replaying its write-ahead log; retry later")
 		return
 	}
-	body := ctx.Request.Body()
-	if n, err := snappy.DecodedLen(body); err != nil || n > maxReadRequestBytes {
-		textError(ctx, fmt.Sprintf("remote read: body is not snappy block format or decodes to more than %d bytes", maxReadRequestBytes), fasthttp.StatusBadRequest)
-		return
-	}
-	raw, err := snappy.Decode(nil, body)
+	queries, typ, err := decodeReadRequest(ctx.Request.Body())
 	if err != nil {
-		textError(ctx, "remote read: snappy: "+err.Error(), fasthttp.StatusBadRequest)
+		textError(ctx, err.Error(), fasthttp.StatusBadRequest)
 		return
 	}
-	var req prompb.ReadRequest
-	if err := req.Unmarshal(raw); err != nil {
-		textError(ctx, "remote read: not a prometheus.ReadRequest: "+err.Error(), fasthttp.StatusBadRequest)
-		return
-	}
-	queries := make([]readQuery, len(req.Queries))
-	for i, q := range req.Queries {
-		ms, err := fromLabelMatchers(q.Matchers)
-		if err != nil {
-			textError(ctx, fmt.Sprintf("remote read: query %d: %v", i, err), fasthttp.StatusBadRequest)
-			return
-		}
-		queries[i] = readQuery{mint: q.StartTimestampMs, maxt: q.EndTimestampMs, ms: ms}
-	}
-	typ := prompb.ReadRequest_SAMPLES
-	if len(req.AcceptedResponseTypes) > 0 {
-		found := false
-		for _, t := range req.AcceptedResponseTypes {
-			if t == prompb.ReadRequest_SAMPLES || t == prompb.ReadRequest_STREAMED_XOR_CHUNKS {
-				typ, found = t, true
-				break
-			}
-		}
-		if !found {
-			textError(ctx, fmt.Sprintf("remote read: server does not support any of the requested response types: %v; supported: SAMPLES, STREAMED_XOR_CHUNKS", req.AcceptedResponseTypes), fasthttp.StatusBadRequest)
+	select {
+	case s.readGate <- struct{}{}:
+	default:
+		t := time.NewTimer(s.lim.QueueTimeout)
+		select {
+		case s.readGate <- struct{}{}:
+			t.Stop()
+		case <-t.C:
+			s.unavailable(ctx, fmt.Sprintf("overloaded: %d remote reads are running; retry later", maxConcurrentReads))
 			return
 		}
 	}
+	// The slot is held until the answer is written: for a streamed answer
+	// that is after the handler returns (readStreamed releases it).
+	release := func() { <-s.readGate }
 	if typ == prompb.ReadRequest_SAMPLES {
+		defer release()
 		s.readSamples(ctx, qb.DB, queries)
 		return
 	}
-	s.readStreamed(ctx, qb.DB, queries)
+	s.readStreamed(ctx, qb.DB, queries, release)
+}
+
+// decodeReadRequest decodes a snappy-compressed ReadRequest into its
+// queries and the response type to answer with; errors name what is wrong
+// (they are the 400 answer's text).
+func decodeReadRequest(body []byte) ([]readQuery, prompb.ReadRequest_ResponseType, error) {
+	if n, err := snappy.DecodedLen(body); err != nil || n > maxReadRequestBytes {
+		return nil, 0, fmt.Errorf("remote read: body is not snappy block format or decodes to more than %d bytes", maxReadRequestBytes)
+	}
+	raw, err := snappy.Decode(nil, body)
+	if err != nil {
+		return nil, 0, fmt.Errorf("remote read: snappy: %w", err)
+	}
+	var req prompb.ReadRequest
+	if err := req.Unmarshal(raw); err != nil {
+		return nil, 0, fmt.Errorf("remote read: not a prometheus.ReadRequest: %w", err)
+	}
+	queries := make([]readQuery, len(req.Queries))
+	for i, q := range req.Queries {
+		if q == nil {
+			return nil, 0, fmt.Errorf("remote read: query %d is empty", i)
+		}
+		ms, err := fromLabelMatchers(q.Matchers)
+		if err != nil {
+			return nil, 0, fmt.Errorf("remote read: query %d: %w", i, err)
+		}
+		queries[i] = readQuery{mint: q.StartTimestampMs, maxt: q.EndTimestampMs, ms: ms}
+	}
+	if len(req.AcceptedResponseTypes) == 0 {
+		return queries, prompb.ReadRequest_SAMPLES, nil
+	}
+	for _, t := range req.AcceptedResponseTypes {
+		if t == prompb.ReadRequest_SAMPLES || t == prompb.ReadRequest_STREAMED_XOR_CHUNKS {
+			return queries, t, nil
+		}
+	}
+	return nil, 0, fmt.Errorf("remote read: server does not support any of the requested response types: %v; supported: SAMPLES, STREAMED_XOR_CHUNKS", req.AcceptedResponseTypes)
 }
 
 type readQuery struct {
@@ -104,6 +129,9 @@ type readQuery struct {
 func fromLabelMatchers(in []*prompb.LabelMatcher) ([]*labels.Matcher, error) {
 	out := make([]*labels.Matcher, 0, len(in))
 	for _, m := range in {
+		if m == nil {
+			return nil, errors.New("empty matcher")
+		}
 		var t labels.MatchType
 		switch m.Type {
 		case prompb.LabelMatcher_EQ:
@@ -134,6 +162,9 @@ func toLabelPairs(ls labels.Labels) []prompb.Label {
 
 // readSelect runs one query and calls fn per series.
 func readSelect(ctx context.Context, db *pipeline.DB, q readQuery, fn func(*pipeline.Series) error) error {
+	if q.mint > q.maxt {
+		return nil // an empty range selects nothing
+	}
 	qr, err := db.Querier(q.mint, q.maxt)
 	if err != nil {
 		return err
@@ -195,23 +226,24 @@ func (s *Server) readSamples(ctx *fasthttp.RequestCtx, db *pipeline.DB, queries 
 var errReadTooManySamples = fmt.Errorf("remote read: exceeded the sample limit of %d; narrow the query", maxReadSamples)
 
 func (s *Server) readError(ctx *fasthttp.RequestCtx, err error) {
-	code := fasthttp.StatusInternalServerError
 	if errors.Is(err, errReadTooManySamples) {
-		code = fasthttp.StatusBadRequest
-	} else {
-		s.log.Warn("remote read failed")
+		textError(ctx, err.Error(), fasthttp.StatusBadRequest)
+		return
 	}
-	textError(ctx, err.Error(), code)
+	// Storage failures may name files: logged, answered without detail.
+	s.log.Error("remote read failed", zap.Error(err))
+	textError(ctx, "remote read: internal storage error; see the server log", fasthttp.StatusInternalServerError)
 }
 
 // readStreamed streams the answer frame by frame from the response body
 // writer (after the handler returns; fasthttp runs it on the same
 // connection goroutine). An error after the first frame can only cut the
 // stream short: the client sees a truncated or CRC-failing frame.
-func (s *Server) readStreamed(ctx *fasthttp.RequestCtx, db *pipeline.DB, queries []readQuery) {
+func (s *Server) readStreamed(ctx *fasthttp.RequestCtx, db *pipeline.DB, queries []readQuery, release func()) {
 	ctx.SetContentType(readContentStreamed)
 	log := s.log
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer release()
 		rctx, cancel := requestContext(0)
 		defer cancel()
 		fw := frameWriter{w: w}
@@ -222,7 +254,7 @@ func (s *Server) readStreamed(ctx *fasthttp.RequestCtx, db *pipeline.DB, queries
 				return fw.series(int64(i), toLabelPairs(se.Labels()), it)
 			})
 			if err != nil {
-				log.Warn("remote read stream cut short")
+				log.Error("remote read stream cut short", zap.Int("query", i), zap.Error(err))
 				return
 			}
 		}

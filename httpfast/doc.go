@@ -1,6 +1,8 @@
 // Package httpfast is the HTTP server on valyala/fasthttp: every ingest
-// protocol, health and readiness, /metrics, pprof, and the route table,
-// middlewares and options the query API (next issue) registers into.
+// protocol, Prometheus 3.16's query API (api_*.go: query, query_range,
+// series, labels, metadata, status, parsing), remote read, export, the
+// admin API, health and readiness, /metrics, pprof, and the route table
+// and middlewares they all go through.
 //
 // # What it owns
 //
@@ -21,8 +23,15 @@
 //     storage failures (logged).
 //   - MetadataStore (type, unit, help per metric name) and the self-scrape
 //     (RunSelfScrape).
+//   - The query API over a QueryBackend (SetQueryBackend: the database,
+//     the PromQL Engine — *queryexec.Engine — and status facts): the
+//     envelope, Prometheus's parameter parsing, error types and statuses,
+//     JSON appenders with Prometheus's number formatting; remote read
+//     (SAMPLES, STREAMED_XOR_CHUNKS) and export streamed from the body
+//     writer. docs/API.md lists every endpoint.
 //
-// It does not own storage: it writes through Storage (a *pipeline.DB),
+// It does not own storage or evaluation: it writes through Storage (a
+// *pipeline.DB), reads through pipeline.Querier, evaluates through Engine,
 // and never interprets per-sample rules itself — it maps the
 // stages.RejectReason the core returns to lines.
 //

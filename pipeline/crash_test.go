@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/silverback-tsdb/tsdb/internal/crashtest"
 	"github.com/silverback-tsdb/tsdb/stages"
@@ -29,7 +31,59 @@ const (
 	crashRole        = "pipeline-append"
 	crashFixedSeries = 8
 	crashRounds      = 20
+	// crashMaxRounds bounds the rounds run until kills have landed in a
+	// head cut's block write and in a compaction (at least crashRounds).
+	// About one round in fifteen kills a compaction (measured: 1-2 in 20),
+	// so 120 rounds miss it with a probability below 1e-3.
+	crashMaxRounds = 120
+	crashJobLog    = "jobs.log"
 )
+
+// crashKillAfter is the kill delay of a round: mostly within 150 ms (kills
+// in appends and head cuts), every third round up to 600 ms, so the child
+// lives long enough to compact.
+func crashKillAfter(rng *rand.Rand, round int) time.Duration {
+	if round%3 == 2 {
+		return time.Duration(150+rng.IntN(450)) * time.Millisecond
+	}
+	return time.Duration(rng.IntN(150)) * time.Millisecond
+}
+
+// crashJobsInFlight reads the child's job log (truncating it for the next
+// round) and returns the background jobs that had started and not ended
+// when the child was killed, by shard.
+func crashJobsInFlight(t *testing.T, dir string) []string {
+	t.Helper()
+	p := filepath.Join(dir, crashJobLog)
+	b, err := os.ReadFile(p)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	require.NoError(t, err)
+	require.NoError(t, os.Truncate(p, 0))
+	inFlight := map[float64]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		var e struct {
+			Msg   string  `json:"msg"`
+			Job   string  `json:"job"`
+			Shard float64 `json:"shard"`
+		}
+		if json.Unmarshal([]byte(line), &e) != nil || e.Job == "" {
+			continue // a torn last line, or another event
+		}
+		switch e.Msg {
+		case "background job started":
+			inFlight[e.Shard] = e.Job
+		case "background job done", "background job failed":
+			delete(inFlight, e.Shard)
+		}
+	}
+	var jobs []string
+	for _, j := range inFlight {
+		jobs = append(jobs, j)
+	}
+	return jobs
+}
 
 // crashValue is the value batch k writes to fixed series i; a stored value
 // that is not crashValue of its series and timestamp was invented.
@@ -42,7 +96,15 @@ func crashChild(dir string) error {
 	// A 20 ms block range makes the child cut a block every ~20 batches
 	// and compact every few cuts, so kills land in block writes, WAL
 	// checkpoints and compactions as well as in appends.
-	db, err := Open(filepath.Join(dir, "db"), crashOptions())
+	o := crashOptions()
+	// The job log tells the parent which background job a kill landed in:
+	// one JSON line per job start and end, each a write(2) of its own.
+	jobLog, err := os.OpenFile(filepath.Join(dir, crashJobLog), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	o.Logger = zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(jobLog), zap.InfoLevel))
+	db, err := Open(filepath.Join(dir, "db"), o)
 	if err != nil {
 		return err
 	}
@@ -136,15 +198,28 @@ func TestCrash_AckedSamplesSurvive(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 0))
 	dir := t.TempDir()
 	var blocks int64
-	defer func() { t.Logf("blocks seen across rounds: %d", blocks) }()
-	for round := range crashRounds {
+	var inCut, inCompaction int
+	defer func() {
+		t.Logf("blocks seen across rounds: %d; kills during a head cut: %d, during a compaction: %d", blocks, inCut, inCompaction)
+	}()
+	for round := 0; round < crashRounds || inCut == 0 || inCompaction == 0; round++ {
+		require.Less(t, round, crashMaxRounds, "no kill landed in a head cut (%d) or a compaction (%d) in %d rounds: the test would not cover them", inCut, inCompaction, round)
 		res, err := crashtest.Run(t, crashtest.Options{
 			Test: t.Name(), Role: crashRole, Dir: dir,
-			KillAfter: time.Duration(rng.IntN(150)) * time.Millisecond,
+			KillAfter: crashKillAfter(rng, round),
 		})
 		require.NoError(t, err, "round %d", round)
 		require.True(t, res.Killed, "round %d: child exited by itself: %v\n%s", round, res.Exit, res.Output)
 
+		for _, job := range crashJobsInFlight(t, dir) {
+			switch {
+			case strings.HasPrefix(job, "head cut"):
+				inCut++
+			case strings.HasPrefix(job, "compaction"):
+				inCompaction++
+			}
+			t.Logf("round %d: killed during %s", round, job)
+		}
 		acked := readAcked(t, filepath.Join(dir, "acked"))
 		o := crashOptions()
 		o.HeadGCInterval = -1

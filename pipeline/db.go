@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/silverback-tsdb/tsdb/internal/vfs"
 	"github.com/silverback-tsdb/tsdb/shard"
 	"github.com/silverback-tsdb/tsdb/stages"
 	"github.com/silverback-tsdb/tsdb/walseg"
@@ -53,13 +54,24 @@ type Options struct {
 	BlockRange       time.Duration
 	CompactionRanges []time.Duration
 	// Retention deletes blocks entirely older than this relative to the
-	// newest sample (0: forever). RetentionBytes bounds the blocks' size on
-	// disk (0: no bound); each shard keeps its share, RetentionBytes/Shards.
+	// newest sample, never after the wall clock (0: forever), and rejects
+	// appended samples older than this before the wall clock.
+	// RetentionBytes bounds the blocks' size on disk (0: no bound); each
+	// shard keeps its share, RetentionBytes/Shards.
 	Retention      time.Duration
 	RetentionBytes int64
 	// HeadMaxBytes cuts a shard's head early when its estimated memory
 	// passes its share of this bound (default 256 MiB; negative: none).
 	HeadMaxBytes int64
+	// MaxFuture rejects appended samples more than this ahead of the wall
+	// clock (default shard.DefaultMaxFuture, 2 days; negative: no bound but
+	// shard.MaxTimestamp). Now is the wall clock (default time.Now).
+	MaxFuture time.Duration
+	Now       func() time.Time
+	// RejectLate rejects late samples (older than their series' last
+	// sample, or than a shard head's lower bound) as out_of_order and
+	// too_old instead of storing them in the shards' out-of-order heads.
+	RejectLate bool
 	// BackgroundJobs bounds block writes and compactions running at once
 	// across all shards (default 1), so background work never starves
 	// ingest of cores.
@@ -121,7 +133,7 @@ func Open(dir string, o Options) (*DB, error) {
 	if o.HeadGCInterval == 0 {
 		o.HeadGCInterval = time.Minute
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := vfs.MkdirAll(vfs.OS, dir, 0o755); err != nil { // durably: see vfs.MkdirAll
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	lock, err := lockDir(filepath.Join(dir, "LOCK"))
@@ -183,6 +195,9 @@ func open(dir string, o Options, lock *os.File) (*DB, error) {
 				Retention:         o.Retention,
 				RetentionBytes:    o.RetentionBytes / int64(n),
 				HeadMaxBytes:      headMax,
+				MaxFuture:         o.MaxFuture,
+				Now:               o.Now,
+				RejectLate:        o.RejectLate,
 				Background:        background,
 				IdleSeriesTimeout: o.IdleSeriesTimeout,
 				WAL:               o.WAL,

@@ -6,6 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -13,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/silverback-tsdb/tsdb/loadgen"
+	"github.com/silverback-tsdb/tsdb/shard"
 	"github.com/silverback-tsdb/tsdb/stages"
 	"github.com/silverback-tsdb/tsdb/walseg"
 )
@@ -54,6 +58,8 @@ func shiftBatch(b *stages.Batch, d int64) {
 
 // BenchmarkAppend measures steady-state in-process Append throughput with
 // the WAL in batch sync mode: one op is one host's scrape (507 samples);
+// samples/s counts the samples each Append's stats report as stored (and
+// the benchmark fails if any sample was not stored);
 // appenders goroutines append concurrently, as HTTP connections would, each
 // owning a disjoint set of hosts. The warm-up appends every pre-generated
 // scrape once, so that series exist and each has cut its first chunk (after
@@ -82,6 +88,7 @@ func BenchmarkAppend(b *testing.B) {
 				}
 				var wg sync.WaitGroup
 				perApp := b.N/appenders + 1
+				stored := make([]int, appenders) // per appender: samples the stats say were stored
 				b.ReportAllocs()
 				b.ResetTimer()
 				for a := range appenders {
@@ -93,16 +100,28 @@ func BenchmarkAppend(b *testing.B) {
 									shiftBatch(o, span)
 								}
 							}
-							if _, err := db.Append(ctx, mine[k%len(mine)]); err != nil {
+							bt := mine[k%len(mine)]
+							st, err := db.Append(ctx, bt)
+							if err != nil {
 								b.Error(err)
 								return
 							}
+							// Every sample is new: anything else is a broken
+							// benchmark, not a throughput figure.
+							if st.Appended != len(bt.Samples) {
+								b.Errorf("append stored %d of %d samples: %+v", st.Appended, len(bt.Samples), st)
+								return
+							}
+							stored[a] += st.Appended
 						}
 					})
 				}
 				wg.Wait()
 				b.StopTimer()
-				samples := perApp * appenders * len(batches[0].Samples)
+				samples := 0
+				for _, n := range stored {
+					samples += n
+				}
 				b.ReportMetric(float64(samples)/b.Elapsed().Seconds(), "samples/s")
 				b.ReportMetric(float64(len(batches[0].Samples)), "samples/op")
 				if err := db.Close(); err != nil {
@@ -117,98 +136,160 @@ func BenchmarkAppend(b *testing.B) {
 // samples (one op = one Open of every shard, in parallel):
 // restart=crash removes the head snapshots first, so every sample is
 // replayed from the WAL; restart=clean opens from the head snapshots a clean
-// Close writes (docs/format/head_snapshot.md).
+// Close writes (docs/format/head_snapshot.md). cache=warm opens with the
+// data directory in the page cache (a restart right after a stop);
+// cache=cold evicts every file of it first (fsync, then
+// posix_fadvise(DONTNEED) per file: a restart after a reboot or under
+// memory pressure; no root needed, and only this directory's pages go).
 func BenchmarkReplay(b *testing.B) {
 	for _, restart := range []string{"crash", "clean"} {
 		for _, shards := range []int{1, 2} {
-			b.Run(fmt.Sprintf("restart=%s/shards=%d/samples=10M", restart, shards), func(b *testing.B) {
-				const hosts, scrapes = 100, 200 // 100 × 507 × 200 ≈ 10.1M samples
-				dir := b.TempDir()
-				db, err := Open(dir, Options{Shards: shards, Logger: zap.NewNop(), WAL: walseg.Options{Sync: walseg.SyncNone}})
-				if err != nil {
-					b.Fatal(err)
-				}
-				total := 0
-				batches, _ := scrapeBatches(b, hosts, scrapes)
-				for _, bt := range batches {
-					st, err := db.Append(context.Background(), bt)
-					if err != nil {
-						b.Fatal(err)
-					}
-					total += st.Appended
-				}
-				batches = nil
-				if err := db.Close(); err != nil {
-					b.Fatal(err)
-				}
-				runtime.GC()
-				b.ResetTimer()
-				for b.Loop() {
-					if restart == "crash" {
-						b.StopTimer()
-						snaps, _ := filepath.Glob(filepath.Join(dir, "shards", "*", "head.snapshot"))
-						for _, p := range snaps {
-							if err := os.Remove(p); err != nil {
-								b.Fatal(err)
-							}
-						}
-						b.StartTimer()
-					}
-					db, err := Open(dir, Options{Logger: zap.NewNop()})
-					if err != nil {
-						b.Fatal(err)
-					}
-					b.StopTimer()
-					if err := db.Close(); err != nil {
-						b.Fatal(err)
-					}
-					b.StartTimer()
-				}
-				b.ReportMetric(float64(total)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
-				b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/open")
-				b.ReportMetric(float64(total), "samples/op")
-			})
+			for _, cache := range []string{"warm", "cold"} {
+				b.Run(fmt.Sprintf("restart=%s/shards=%d/cache=%s/samples=10M", restart, shards, cache), func(b *testing.B) {
+					benchReplay(b, restart, shards, cache == "cold")
+				})
+			}
 		}
 	}
 }
 
-// BenchmarkHeadMemory measures heap bytes per active series with about 1M
-// node_exporter-like series after a few scrapes: Go heap in use after GC,
-// with the benchmark's own references to labels and batches dropped,
-// divided by the series count. Run with -benchtime=1x.
-func BenchmarkHeadMemory(b *testing.B) {
-	for _, scrapes := range []int{1, 10} {
-		for _, cache := range []int{-1, 0} {
-			name := "route_cache=on"
-			if cache < 0 {
-				name = "route_cache=off"
+func benchReplay(b *testing.B, restart string, shards int, cold bool) {
+	const hosts, scrapes = 100, 200 // 100 × 507 × 200 ≈ 10.1M samples
+	dir := b.TempDir()
+	db, err := Open(dir, Options{Shards: shards, Logger: zap.NewNop(), WAL: walseg.Options{Sync: walseg.SyncNone}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	total := 0
+	batches, _ := scrapeBatches(b, hosts, scrapes)
+	for _, bt := range batches {
+		st, err := db.Append(context.Background(), bt)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st.Appended != len(bt.Samples) {
+			b.Fatalf("stored %d of %d samples: %+v", st.Appended, len(bt.Samples), st)
+		}
+		total += st.Appended
+	}
+	batches = nil
+	if err := db.Close(); err != nil {
+		b.Fatal(err)
+	}
+	runtime.GC()
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		if restart == "crash" {
+			snaps, _ := filepath.Glob(filepath.Join(dir, "shards", "*", "head.snapshot"))
+			for _, p := range snaps {
+				if err := os.Remove(p); err != nil {
+					b.Fatal(err)
+				}
 			}
-			b.Run(fmt.Sprintf("series=1M/scrapes=%d/%s", scrapes, name), func(b *testing.B) {
-				for b.Loop() {
-					const hosts = 1973 // × 507 ≈ 1.0M series
-					var before runtime.MemStats
-					runtime.GC()
-					runtime.ReadMemStats(&before)
-					// HeadMaxBytes off: an early head cut in the middle would
-					// measure a block write's scratch, not the head.
-					db, err := Open(b.TempDir(), Options{Shards: 2, Logger: zap.NewNop(), RouteCacheSize: cache,
-						WAL: walseg.Options{Sync: walseg.SyncNone}, HeadMaxBytes: -1})
-					if err != nil {
-						b.Fatal(err)
-					}
-					series := ingestScrapes(b, db, hosts, scrapes)
-					var after runtime.MemStats
-					runtime.GC()
-					runtime.GC()
-					runtime.ReadMemStats(&after)
-					b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(series), "heapB/series")
-					if err := db.Close(); err != nil {
+		}
+		if cold {
+			evictPageCache(b, dir)
+		}
+		b.StartTimer()
+		db, err := Open(dir, Options{Logger: zap.NewNop()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if err := db.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/open")
+	b.ReportMetric(float64(total), "samples/op")
+}
+
+// BenchmarkHeadMemory measures memory per active series with about 1M
+// node_exporter-like series after 1, 60 and 119 scrapes, that is with 1,
+// 60 and 119 samples in each series' open chunk (chunks close at 120): Go
+// heap in use after GC (heapB/series, HeapAlloc delta) and the process's
+// resident set (rssB/series, VmRSS delta after debug.FreeOSMemory, so it
+// counts the heap's partly used spans and the runtime's overhead but not
+// freed memory), with the benchmark's own references to labels and batches
+// dropped, divided by the series count. It also reports the head memory
+// estimate that HeadMaxBytes bounds (estB/series) and its open-chunk part
+// (openB/series), to compare with the measured heap. Run with
+// -benchtime=1x.
+func BenchmarkHeadMemory(b *testing.B) {
+	cases := []struct {
+		scrapes int
+		cache   int
+	}{{1, -1}, {1, 0}, {60, -1}, {119, -1}}
+	for _, c := range cases {
+		name := "route_cache=on"
+		if c.cache < 0 {
+			name = "route_cache=off"
+		}
+		b.Run(fmt.Sprintf("series=1M/samples_per_open_chunk=%d/%s", c.scrapes, name), func(b *testing.B) {
+			for b.Loop() {
+				const hosts = 1973 // × 507 ≈ 1.0M series
+				var before runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				debug.FreeOSMemory() // RSS from here on: what the heap holds, not what it held
+				rss0 := rssBytes(b)
+				// HeadMaxBytes off: an early head cut in the middle would
+				// measure a block write's scratch, not the head.
+				db, err := Open(b.TempDir(), Options{Shards: 2, Logger: zap.NewNop(), RouteCacheSize: c.cache,
+					WAL: walseg.Options{Sync: walseg.SyncNone}, HeadMaxBytes: -1, HeadGCInterval: -1})
+				if err != nil {
+					b.Fatal(err)
+				}
+				series := ingestScrapes(b, db, hosts, c.scrapes)
+				var after runtime.MemStats
+				runtime.GC()
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				debug.FreeOSMemory()
+				rss1 := rssBytes(b)
+				var est, open int64
+				for _, s := range db.shards {
+					if err := s.View(context.Background(), func(v *shard.View) error {
+						est += v.HeadBytes()
+						open += v.OpenChunkBytes()
+						return nil
+					}); err != nil {
 						b.Fatal(err)
 					}
 				}
-			})
+				n := float64(series)
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heapB/series")
+				b.ReportMetric(float64(rss1-rss0)/n, "rssB/series")
+				b.ReportMetric(float64(est)/n, "estB/series")
+				b.ReportMetric(float64(open)/n, "openB/series")
+				if err := db.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// rssBytes returns the process's resident set size (VmRSS).
+func rssBytes(tb testing.TB) int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		tb.Skipf("no /proc/self/status: %v", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return kb << 10
 		}
 	}
+	tb.Fatal("no VmRSS in /proc/self/status")
+	return 0
 }
 
 // ingestScrapes appends scrapes of hosts hosts, building each host's batch

@@ -2,17 +2,19 @@ package queryexec
 
 import (
 	"math"
+	"slices"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 )
 
 // metadataLabels are the labels an arithmetic operation or a function
 // removes with the metric name.
-var metadataLabels = []string{labels.MetricName, "__type__", "__unit__"}
+var metadataLabels = []string{model.MetricNameLabel, "__type__", "__unit__"}
 
 func dropMetadata(l labels.Labels) labels.Labels {
-	if l.Get(labels.MetricName) == "" && l.Get("__type__") == "" && l.Get("__unit__") == "" {
+	if l.Get(model.MetricNameLabel) == "" && l.Get("__type__") == "" && l.Get("__unit__") == "" {
 		return l
 	}
 	b := labels.NewBuilder(l)
@@ -126,6 +128,9 @@ func (ev *evaluator) evalBinary(e *parser.BinaryExpr, g grid) (any, error) {
 			return ev.vectorScalar(e, l, r, false, g)
 		case *vectorVal:
 			var out *vectorVal
+			if e.VectorMatching != nil {
+				sortMatching(e.VectorMatching)
+			}
 			switch e.Op {
 			case parser.LAND:
 				out = ev.vectorAnd(l, r, e.VectorMatching, g, false)
@@ -220,8 +225,17 @@ func signature(l labels.Labels, m *parser.VectorMatching, buf []byte) string {
 	if m.On {
 		return string(l.BytesWithLabels(buf, m.MatchingLabels...))
 	}
-	names := append([]string{labels.MetricName, "__type__", "__unit__"}, m.MatchingLabels...)
+	names := append([]string{model.MetricNameLabel, "__type__", "__unit__"}, m.MatchingLabels...)
+	slices.Sort(names)
 	return string(l.BytesWithoutLabels(buf, names...))
+}
+
+// sortMatching sorts the matching labels once: signatures need them sorted.
+func sortMatching(m *parser.VectorMatching) {
+	if !slices.IsSorted(m.MatchingLabels) {
+		m.MatchingLabels = slices.Clone(m.MatchingLabels)
+		slices.Sort(m.MatchingLabels)
+	}
 }
 
 func sigPresence(r *vectorVal, m *parser.VectorMatching, n int) map[string][]bool {
@@ -285,6 +299,7 @@ func (ev *evaluator) vectorOr(l, r *vectorVal, m *parser.VectorMatching, g grid)
 // one-to-one, many-to-one or one-to-many matching.
 func (ev *evaluator) vectorBinop(e *parser.BinaryExpr, lhs, rhs *vectorVal, g grid) (*vectorVal, error) {
 	m := e.VectorMatching
+	sortMatching(m)
 	fill := m.FillValues
 	fillL, fillR := fill.LHS, fill.RHS
 	if len(lhs.s) == 0 && len(rhs.s) == 0 || (len(lhs.s) == 0 || len(rhs.s) == 0) && fillL == nil && fillR == nil {
@@ -382,7 +397,7 @@ func (ev *evaluator) vectorBinop(e *parser.BinaryExpr, lhs, rhs *vectorVal, g gr
 				if m.On {
 					ml = rhs.s[k].lset.MatchLabels(true, m.MatchingLabels...)
 				} else {
-					ml = rhs.s[k].lset.MatchLabels(false, append([]string{labels.MetricName, "__type__", "__unit__"}, m.MatchingLabels...)...)
+					ml = rhs.s[k].lset.MatchLabels(false, append([]string{model.MetricNameLabel, "__type__", "__unit__"}, m.MatchingLabels...)...)
 				}
 				d1, d2 := rhs.s[k].lset.String(), rhs.s[prev].lset.String()
 				if d1 > d2 {
@@ -466,5 +481,5 @@ func matchOnly(l labels.Labels, m *parser.VectorMatching) labels.Labels {
 	if m.On {
 		return l.MatchLabels(true, m.MatchingLabels...)
 	}
-	return l.MatchLabels(false, append([]string{labels.MetricName, "__type__", "__unit__"}, m.MatchingLabels...)...)
+	return l.MatchLabels(false, append([]string{model.MetricNameLabel, "__type__", "__unit__"}, m.MatchingLabels...)...)
 }

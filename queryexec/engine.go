@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,6 +46,10 @@ type Options struct {
 	// options of the same names (off in a default server).
 	EnableBinopFillModifiers bool
 	EnableUnquotedUTF8Names  bool
+	// Parallelism bounds the extra goroutines all queries together use to
+	// evaluate range functions over many series (default GOMAXPROCS/2, at
+	// least 1), so heavy queries leave cores to ingest.
+	Parallelism int
 	// NoStepSubqueryInterval is the step of a subquery written without one
 	// (default 1m, a server's default evaluation interval).
 	NoStepSubqueryInterval time.Duration
@@ -137,6 +142,7 @@ type Engine struct {
 	o      Options
 	parser parser.Parser
 	slots  chan struct{} // one token per running query
+	pool   chan struct{} // one token per extra evaluation goroutine
 	queue  chan struct{} // one token per waiting query
 	m      *metrics
 }
@@ -157,6 +163,9 @@ func NewEngine(db *pipeline.DB, o Options) *Engine {
 	}
 	if o.MaxQueued <= 0 {
 		o.MaxQueued = o.MaxConcurrent * DefaultMaxQueued
+	}
+	if o.Parallelism <= 0 {
+		o.Parallelism = max(1, runtime.GOMAXPROCS(0)/2)
 	}
 	if o.NoStepSubqueryInterval <= 0 {
 		o.NoStepSubqueryInterval = time.Minute
@@ -234,9 +243,10 @@ func (e *Engine) exec(ctx context.Context, q string, start, end, interval int64,
 	ev := newEvaluator(ctx, e.db, start, end, interval, lookback.Milliseconds(), e.o.MaxSamples)
 	ev.delayedNameRemoval = e.o.EnableDelayedNameRemoval
 	ev.noStepSubquery = e.o.NoStepSubqueryInterval.Milliseconds()
+	ev.workers = e.pool
 	defer ev.close()
 	evalStart := time.Now()
-	res, err := ev.run(expr)
+	res, err := ev.runSafe(expr)
 	e.m.queries.Inc()
 	if err != nil {
 		e.m.failed.Inc()
@@ -252,6 +262,17 @@ func (e *Engine) exec(ctx context.Context, q string, start, end, interval int64,
 	}
 	e.m.duration.Observe(time.Since(began).Seconds())
 	return res, nil
+}
+
+// runSafe evaluates, turning a panic (a bug) into an internal error for
+// this query instead of a crash of the server.
+func (ev *evaluator) runSafe(expr parser.Expr) (res *Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			res, err = nil, &Error{Kind: KindInternal, Err: fmt.Errorf("query evaluation panicked: %v", r)}
+		}
+	}()
+	return ev.run(expr)
 }
 
 // acquire takes a running slot, waiting in the bounded queue when all are

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"strconv"
 	"testing"
 	"time"
 
@@ -173,5 +174,100 @@ func TestMaxSamples(t *testing.T) {
 	}
 	if _, err := e.Instant(context.Background(), `m[10s]`, time.UnixMilli(99_000), QueryOpts{}); err != nil {
 		t.Fatalf("under the limit: %v", err)
+	}
+}
+
+func TestConcurrencyLimitAndQueue(t *testing.T) {
+	e := NewEngine(testDB(t), Options{MaxConcurrent: 1, MaxQueued: 1})
+	e.slots <- struct{}{} // the one running query
+	// A second query waits in the queue until its context ends.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := e.Instant(ctx, `up`, time.Now(), QueryOpts{})
+	var qe *Error
+	if !errors.As(err, &qe) || qe.Kind != KindTimeout {
+		t.Fatalf("queued query past its deadline: %v", err)
+	}
+	// With the queue full too, a query fails at once.
+	e.queue <- struct{}{}
+	_, err = e.Instant(context.Background(), `up`, time.Now(), QueryOpts{})
+	if !errors.As(err, &qe) || qe.Kind != KindExecution || !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("full queue: %v", err)
+	}
+	<-e.queue
+	// A waiting query runs as soon as the slot frees.
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.Instant(context.Background(), `1`, time.Now(), QueryOpts{})
+		done <- err
+	}()
+	time.Sleep(10 * time.Millisecond)
+	<-e.slots
+	if err := <-done; err != nil {
+		t.Fatalf("queued query after the slot freed: %v", err)
+	}
+}
+
+func TestAnnotationsReturned(t *testing.T) {
+	db := testDB(t)
+	appendSeries(t, db, testSeries{labels.FromStrings("__name__", "gauge"), []int64{0, 15_000, 30_000}, []float64{1, 2, 3}})
+	e := NewEngine(db, Options{})
+	res, err := e.Instant(context.Background(), `rate(gauge[1m])`, time.UnixMilli(30_000), QueryOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: "gauge" (1:6)`
+	if len(res.Infos) != 1 || res.Infos[0] != want {
+		t.Fatalf("infos %q, want %q", res.Infos, want)
+	}
+	res, err = e.Instant(context.Background(), `quantile(2, gauge)`, time.UnixMilli(30_000), QueryOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) != 1 || res.Warnings[0] != `PromQL warning: quantile value should be between 0 and 1, got 2 (1:10)` {
+		t.Fatalf("warnings %q", res.Warnings)
+	}
+}
+
+func TestDuplicateLabelsetError(t *testing.T) {
+	db := testDB(t)
+	appendSeries(t, db,
+		testSeries{labels.FromStrings("__name__", "a", "x", "1"), []int64{0}, []float64{1}},
+		testSeries{labels.FromStrings("__name__", "b", "x", "1"), []int64{0}, []float64{2}},
+	)
+	e := NewEngine(db, Options{})
+	_, err := e.Instant(context.Background(), `abs({x="1"})`, time.UnixMilli(0), QueryOpts{})
+	var qe *Error
+	if !errors.As(err, &qe) || qe.Kind != KindExecution || qe.Error() != "vector cannot contain metrics with the same labelset" {
+		t.Fatalf("duplicate labelset: %v", err)
+	}
+}
+
+func TestCancellationStopsRunningQuery(t *testing.T) {
+	db := testDB(t)
+	var ss []testSeries
+	for i := range 200 {
+		s := testSeries{lset: labels.FromStrings("__name__", "c_total", "i", strconv.Itoa(i))}
+		for k := range 2000 {
+			s.t = append(s.t, int64(k)*15_000)
+			s.f = append(s.f, float64(k))
+		}
+		ss = append(ss, s)
+	}
+	appendSeries(t, db, ss...)
+	e := NewEngine(db, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(5*time.Millisecond, cancel)
+	began := time.Now()
+	_, err := e.Range(ctx, `sum(rate(c_total[5m])) + sum(increase(c_total[1m])) + count(c_total)`, time.UnixMilli(0), time.UnixMilli(30_000_000), 15*time.Second, QueryOpts{})
+	var qe *Error
+	if err == nil {
+		t.Skip("query finished before the cancellation (fast machine)")
+	}
+	if !errors.As(err, &qe) || qe.Kind != KindCanceled {
+		t.Fatalf("canceled query: %v", err)
+	}
+	if d := time.Since(began); d > 5*time.Second {
+		t.Fatalf("cancellation took %s", d)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -88,6 +89,8 @@ type evaluator struct {
 	// operators at the end (the promql-delayed-name-removal feature).
 	delayedNameRemoval bool
 	noStepSubquery     int64 // ms
+	// workers is the engine-wide pool of extra goroutines (nil: none).
+	workers chan struct{}
 	// query start/end for start()/end() in @.
 	qstart, qend int64
 }
@@ -128,6 +131,9 @@ func (ev *evaluator) checkCtx() error { return ev.ctx.Err() }
 func (ev *evaluator) run(expr parser.Expr) (*Result, error) {
 	if err := ev.preprocess(expr); err != nil {
 		return nil, &Error{Kind: KindBadData, Err: err}
+	}
+	if _, wrap := wrapInvariant(expr); wrap {
+		expr = &parser.StepInvariantExpr{Expr: expr}
 	}
 	v, err := ev.eval(expr, ev.g)
 	if err != nil {
@@ -211,7 +217,7 @@ func (ev *evaluator) finishNames(v *vectorVal) error {
 	changed := false
 	for i := range v.s {
 		if v.s[i].dropName {
-			v.s[i].lset = v.s[i].lset.DropMetricName()
+			v.s[i].lset = dropMetadata(v.s[i].lset)
 			v.s[i].dropName = false
 			changed = true
 		}
@@ -291,7 +297,7 @@ func (ev *evaluator) eval(e parser.Expr, g grid) (any, error) {
 	case *parser.ParenExpr:
 		return ev.eval(e.Expr, g)
 	case *parser.StepInvariantExpr:
-		return ev.eval(e.Expr, g)
+		return ev.evalInvariant(e, g)
 	case *parser.UnaryExpr:
 		return ev.evalUnary(e, g)
 	case *parser.VectorSelector:
@@ -361,7 +367,7 @@ func (ev *evaluator) dropName(s *vseries) {
 		s.dropName = true
 		return
 	}
-	s.lset = s.lset.DropMetricName()
+	s.lset = dropMetadata(s.lset)
 }
 
 // refTimes returns, for selector modifiers, the reference time of step i:
@@ -436,11 +442,28 @@ func (ev *evaluator) releaseRaw(raw []rseries) {
 // are taken by the consumer (a range function or the result conversion).
 func (ev *evaluator) evalMatrixSelector(e *parser.MatrixSelector, g grid) (*matrixVal, error) {
 	vs := e.VectorSelector.(*parser.VectorSelector)
-	first := selectorTime(g.start, vs.Timestamp, vs.OriginalOffset)
-	last := selectorTime(g.end, vs.Timestamp, vs.OriginalOffset)
-	raw, err := ev.selectRaw(vs.LabelMatchers, first-e.Range.Milliseconds()+1, last, true)
+	rt := selectorTime(g.start, vs.Timestamp, vs.OriginalOffset)
+	mint, maxt := rt-e.Range.Milliseconds(), rt
+	dataMint, dataMaxt := mint, maxt
+	if vs.Anchored || vs.Smoothed {
+		dataMint -= ev.lookback
+	}
+	if vs.Smoothed {
+		dataMaxt += ev.lookback
+	}
+	raw, err := ev.selectRaw(vs.LabelMatchers, dataMint+1, dataMaxt, true)
 	if err != nil {
 		return nil, err
+	}
+	if vs.Anchored || vs.Smoothed {
+		out := raw[:0]
+		for _, rs := range raw {
+			rs.t, rs.f = extendFloats(rs.t, rs.f, mint, maxt, vs.Smoothed)
+			if len(rs.t) > 0 {
+				out = append(out, rs)
+			}
+		}
+		raw = out
 	}
 	return &matrixVal{s: raw}, nil
 }
@@ -567,4 +590,43 @@ func (ev *evaluator) durationSeconds(e parser.Expr, g grid) (float64, error) {
 		return 0, fmt.Errorf("unexpected duration expression operator %q", n.Op)
 	}
 	return 0, fmt.Errorf("unexpected duration expression type %T", e)
+}
+
+// minSeriesPerWorker keeps tiny selections on one goroutine.
+var minSeriesPerWorker = 64
+
+// splitWork cuts n series into contiguous ranges, one per worker the
+// query may use.
+func (ev *evaluator) splitWork(n int) [][2]int {
+	k := 1
+	if ev.workers != nil {
+		k = min(cap(ev.workers)+1, max(1, n/minSeriesPerWorker))
+	}
+	parts := make([][2]int, 0, k)
+	for i := range k {
+		parts = append(parts, [2]int{i * n / k, (i + 1) * n / k})
+	}
+	return parts
+}
+
+// parallel runs fn(0..n-1): part 0 on this goroutine, the others on extra
+// goroutines for which a token of the engine-wide worker pool is free at
+// once (else on this goroutine too), so all queries together never use
+// more than the pool's cores beyond their own goroutines.
+func (ev *evaluator) parallel(n int, fn func(int)) {
+	var wg sync.WaitGroup
+	for k := 1; k < n; k++ {
+		select {
+		case ev.workers <- struct{}{}:
+			wg.Add(1)
+			go func() {
+				defer func() { <-ev.workers; wg.Done() }()
+				fn(k)
+			}()
+		default:
+			fn(k)
+		}
+	}
+	fn(0)
+	wg.Wait()
 }

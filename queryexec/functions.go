@@ -90,8 +90,8 @@ var simpleFuncs = map[string]func(float64) float64{
 	"asinh": math.Asinh,
 	"acosh": math.Acosh,
 	"atanh": math.Atanh,
-	"rad":   func(f float64) float64 { return f * math.Pi / 180 },
-	"deg":   func(f float64) float64 { return f * 180 / math.Pi },
+	"rad":   func(f float64) float64 { return f * (math.Pi / 180) },
+	"deg":   func(f float64) float64 { return f * (180 / math.Pi) },
 	"sgn": func(v float64) float64 {
 		switch {
 		case v < 0:
@@ -293,7 +293,24 @@ func (ev *evaluator) evalCall(e *parser.Call, g grid) (any, error) {
 		ev.dropNames(v)
 		return v, ev.dedupe(v, g)
 	case "min_of", "max_of":
-		return nil, errorf("function %s is not supported", name)
+		a, err := ev.scalarArg(e.Args[0], g)
+		if err != nil {
+			return nil, err
+		}
+		b, err := ev.scalarArg(e.Args[1], g)
+		if err != nil {
+			return nil, err
+		}
+		for i := range a {
+			if name == "min_of" {
+				a[i] = math.Min(a[i], b[i])
+			} else {
+				a[i] = math.Max(a[i], b[i])
+			}
+		}
+		return &scalarVal{f: a}, nil
+	case "histogram_quantiles":
+		return ev.evalHistogramQuantiles(e, g)
 	case "sort", "sort_desc", "sort_by_label", "sort_by_label_desc":
 		return ev.evalSort(e, g)
 	case "label_replace":
@@ -304,7 +321,7 @@ func (ev *evaluator) evalCall(e *parser.Call, g grid) (any, error) {
 		return ev.evalHistogramQuantile(e, g)
 	case "histogram_fraction":
 		return ev.evalHistogramFraction(e, g)
-	case "histogram_count", "histogram_sum", "histogram_avg", "histogram_stddev", "histogram_stdvar", "histogram_quantiles":
+	case "histogram_count", "histogram_sum", "histogram_avg", "histogram_stddev", "histogram_stdvar":
 		// Native histograms are not stored: over float series these
 		// functions return nothing, as Prometheus does.
 		for _, a := range e.Args {
@@ -340,7 +357,7 @@ func absentLabels(e parser.Expr) labels.Labels {
 	b := labels.NewBuilder(labels.EmptyLabels())
 	has := map[string]bool{}
 	for _, m := range lm {
-		if m.Name == labels.MetricName || m.Name == "__type__" || m.Name == "__unit__" {
+		if m.Name == model.MetricNameLabel || m.Name == "__type__" || m.Name == "__unit__" {
 			continue
 		}
 		if m.Type == labels.MatchEqual && !has[m.Name] {
@@ -517,7 +534,7 @@ func (ev *evaluator) evalLabelReplace(e *parser.Call, g grid) (any, error) {
 		b := labels.NewBuilder(s.lset)
 		b.Set(dst, string(res))
 		s.lset = b.Labels()
-		if dst == labels.MetricName {
+		if dst == model.MetricNameLabel {
 			s.dropName = false
 		}
 	}
@@ -550,7 +567,7 @@ func (ev *evaluator) evalLabelJoin(e *parser.Call, g grid) (any, error) {
 		b := labels.NewBuilder(s.lset)
 		b.Set(dst, strings.Join(vals, sep))
 		s.lset = b.Labels()
-		if dst == labels.MetricName {
+		if dst == model.MetricNameLabel {
 			s.dropName = false
 		}
 	}
@@ -580,7 +597,7 @@ func (ev *evaluator) bucketGroups(v *vectorVal, arg parser.Expr, g grid) ([]*buc
 		if err != nil || math.IsNaN(u) {
 			name := ""
 			if ev.delayedNameRemoval {
-				name = s.lset.Get(labels.MetricName)
+				name = s.lset.Get(model.MetricNameLabel)
 			}
 			for i := range s.ok {
 				if s.ok[i] {
@@ -626,7 +643,7 @@ func (ev *evaluator) evalHistogramQuantile(e *parser.Call, g grid) (any, error) 
 	}
 	warned := false
 	for i := range g.n {
-		if len(v.s) > 0 && !warned && (math.IsNaN(q[i]) || q[i] < 0 || q[i] > 1) {
+		if !warned && (math.IsNaN(q[i]) || q[i] < 0 || q[i] > 1) {
 			ev.annos.Add(annotations.NewInvalidQuantileWarning(q[i], e.Args[0].PositionRange()))
 			warned = true
 		}
@@ -648,7 +665,7 @@ func (ev *evaluator) evalHistogramQuantile(e *parser.Call, g grid) (any, error) 
 			if forced {
 				name := ""
 				if ev.delayedNameRemoval {
-					name = bg.lset.Get(labels.MetricName)
+					name = bg.lset.Get(model.MetricNameLabel)
 				}
 				ev.annos.Add(annotations.NewHistogramQuantileForcedMonotonicityInfo(name, e.Args[1].PositionRange(), g.ts(i), minB, maxB, maxDiff))
 			}
@@ -870,4 +887,78 @@ func bucketFraction(lower, upper float64, b []bucket) float64 {
 		upperRank = count
 	}
 	return (upperRank - lowerRank) / count
+}
+
+func (ev *evaluator) evalHistogramQuantiles(e *parser.Call, g grid) (any, error) {
+	v, err := ev.vectorArg(e.Args[0], g)
+	if err != nil {
+		return nil, err
+	}
+	qlabel := stringArg(e.Args[1])
+	var qs [][]float64
+	for _, a := range e.Args[2:] {
+		q, err := ev.scalarArg(a, g)
+		if err != nil {
+			return nil, err
+		}
+		qs = append(qs, q)
+	}
+	for k, q := range qs {
+		for i := range q {
+			if math.IsNaN(q[i]) || q[i] < 0 || q[i] > 1 {
+				ev.annos.Add(annotations.NewInvalidQuantileWarning(q[i], e.Args[2+k].PositionRange()))
+				break
+			}
+		}
+	}
+	groups, seriesGroup, uppers := ev.bucketGroups(v, e.Args[0], g)
+	out := &vectorVal{}
+	outIdx := map[string]int{}
+	for i := range g.n {
+		for _, bg := range groups {
+			bg.buckets = bg.buckets[:0]
+		}
+		for k := range v.s {
+			if seriesGroup[k] < 0 || !v.s[k].ok[i] {
+				continue
+			}
+			bg := groups[seriesGroup[k]]
+			bg.buckets = append(bg.buckets, bucket{uppers[k], v.s[k].f[i]})
+		}
+		for _, q := range qs {
+			for _, bg := range groups {
+				if len(bg.buckets) == 0 {
+					continue
+				}
+				bs := append([]bucket(nil), bg.buckets...)
+				res, forced, minB, maxB, maxDiff := bucketQuantile(q[i], bs)
+				if forced {
+					name := ""
+					if ev.delayedNameRemoval {
+						name = bg.lset.Get(model.MetricNameLabel)
+					}
+					ev.annos.Add(annotations.NewHistogramQuantileForcedMonotonicityInfo(name, e.Args[0].PositionRange(), g.ts(i), minB, maxB, maxDiff))
+				}
+				l := bg.lset
+				if !ev.delayedNameRemoval {
+					l = dropMetadata(l)
+				}
+				b := labels.NewBuilder(l)
+				b.Set(qlabel, labels.FormatOpenMetricsFloat(q[i]))
+				l = b.Labels()
+				key := string(l.Bytes(nil))
+				o, ok := outIdx[key]
+				if !ok {
+					o = len(out.s)
+					outIdx[key] = o
+					out.s = append(out.s, vseries{lset: l, f: make([]float64, g.n), ok: make([]bool, g.n), dropName: true})
+				}
+				if out.s[o].ok[i] {
+					return nil, errDuplicateLabelset
+				}
+				out.s[o].f[i], out.s[o].ok[i] = res, true
+			}
+		}
+	}
+	return out, nil
 }

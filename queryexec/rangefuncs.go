@@ -2,15 +2,18 @@ package queryexec
 
 import (
 	"fmt"
+	"github.com/prometheus/common/model"
 	"math"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/promql/parser/posrange"
 	"github.com/prometheus/prometheus/util/annotations"
+
+	"github.com/silverback-tsdb/tsdb/pipeline"
 )
 
 // window is one step's view of a range function's input series.
@@ -28,7 +31,7 @@ type window struct {
 }
 
 type rangeFunc struct {
-	fn       func(ev *evaluator, e *parser.Call, w *window) (float64, bool, error)
+	fn       func(a *annotations.Annotations, e *parser.Call, w *window) (float64, bool, error)
 	keepName bool
 }
 
@@ -36,36 +39,36 @@ var rangeFuncs map[string]rangeFunc
 
 func init() {
 	rangeFuncs = map[string]rangeFunc{
-		"rate": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"rate": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			f, ok := extrapolatedRate(w, true, true)
 			return f, ok, nil
 		}},
-		"increase": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"increase": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			f, ok := extrapolatedRate(w, true, false)
 			return f, ok, nil
 		}},
-		"delta": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"delta": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			f, ok := extrapolatedRate(w, false, false)
 			return f, ok, nil
 		}},
-		"irate": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"irate": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			f, ok := instantValue(w, true)
 			return f, ok, nil
 		}},
-		"idelta": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"idelta": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			f, ok := instantValue(w, false)
 			return f, ok, nil
 		}},
 		"resets":  {fn: fnResets},
 		"changes": {fn: fnChanges},
-		"deriv": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"deriv": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			if len(w.t) < 2 {
 				return 0, false, nil
 			}
 			slope, _ := linearRegression(w.t, w.f, w.t[0])
 			return slope, true, nil
 		}},
-		"predict_linear": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"predict_linear": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			if len(w.t) < 2 {
 				return 0, false, nil
 			}
@@ -73,8 +76,9 @@ func init() {
 			return slope*w.args[0] + icpt, true, nil
 		}},
 		"double_exponential_smoothing": {fn: fnDoubleExpSmoothing},
+		"integral":                     {fn: fnIntegral},
 		"avg_over_time":                {fn: fnAvgOverTime},
-		"sum_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"sum_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			var sum, c float64
 			for _, f := range w.f {
 				sum, c = kahanInc(f, sum, c)
@@ -84,48 +88,52 @@ func init() {
 			}
 			return sum + c, true, nil
 		}},
-		"count_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"count_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			return float64(len(w.f)), true, nil
 		}},
-		"present_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) { return 1, true, nil }},
-		"absent_over_time":  {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) { return 1, true, nil }},
-		"max_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"present_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
+			return 1, true, nil
+		}},
+		"absent_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
+			return 1, true, nil
+		}},
+		"max_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			v, _ := compareOverTime(w, func(cur, m float64) bool { return cur > m || math.IsNaN(m) })
 			return v, true, nil
 		}},
-		"min_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"min_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			v, _ := compareOverTime(w, func(cur, m float64) bool { return cur < m || math.IsNaN(m) })
 			return v, true, nil
 		}},
-		"ts_of_max_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"ts_of_max_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			_, t := compareOverTime(w, func(cur, m float64) bool { return cur >= m || math.IsNaN(m) })
 			return float64(t) / 1000, true, nil
 		}},
-		"ts_of_min_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"ts_of_min_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			_, t := compareOverTime(w, func(cur, m float64) bool { return cur <= m || math.IsNaN(m) })
 			return float64(t) / 1000, true, nil
 		}},
-		"ts_of_first_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"ts_of_first_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			return float64(w.t[0]) / 1000, true, nil
 		}},
-		"ts_of_last_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"ts_of_last_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			return float64(w.t[len(w.t)-1]) / 1000, true, nil
 		}},
-		"last_over_time": {keepName: true, fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"last_over_time": {keepName: true, fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			return w.f[len(w.f)-1], true, nil
 		}},
-		"first_over_time": {keepName: true, fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"first_over_time": {keepName: true, fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			return w.f[0], true, nil
 		}},
-		"quantile_over_time": {fn: func(ev *evaluator, e *parser.Call, w *window) (float64, bool, error) {
+		"quantile_over_time": {fn: func(a *annotations.Annotations, e *parser.Call, w *window) (float64, bool, error) {
 			q := w.args[0]
 			if math.IsNaN(q) || q < 0 || q > 1 {
-				ev.annos.Add(annotations.NewInvalidQuantileWarning(q, e.Args[0].PositionRange()))
+				a.Add(annotations.NewInvalidQuantileWarning(q, e.Args[0].PositionRange()))
 			}
 			vals := append([]float64(nil), w.f...)
 			return quantile(q, vals), true, nil
 		}},
-		"mad_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"mad_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			vals := make([]float64, 0, len(w.f))
 			for _, f := range w.f {
 				if math.IsNaN(f) {
@@ -139,10 +147,10 @@ func init() {
 			}
 			return quantile(0.5, vals), true, nil
 		}},
-		"stddev_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"stddev_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			return math.Sqrt(varianceOverTime(w.f)), true, nil
 		}},
-		"stdvar_over_time": {fn: func(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+		"stdvar_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 			return varianceOverTime(w.f), true, nil
 		}},
 	}
@@ -174,7 +182,7 @@ func varianceOverTime(fs []float64) float64 {
 	return (aux + cAux) / count
 }
 
-func fnAvgOverTime(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+func fnAvgOverTime(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 	sum, count := w.f[0], 1.0
 	var mean, c float64
 	incr := false
@@ -199,7 +207,7 @@ func fnAvgOverTime(_ *evaluator, _ *parser.Call, w *window) (float64, bool, erro
 	return sum/count + c/count, true, nil
 }
 
-func fnDoubleExpSmoothing(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+func fnDoubleExpSmoothing(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 	sf, tf := w.args[0], w.args[1]
 	if sf <= 0 || sf >= 1 {
 		return 0, false, errorf("invalid smoothing factor. Expected: 0 < sf < 1, got: %f", sf)
@@ -293,7 +301,7 @@ func firstIndex(w *window) (int, bool) {
 	return le, true
 }
 
-func fnResets(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+func fnResets(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 	first, ok := firstIndex(w)
 	if !ok {
 		return 0, false, nil
@@ -307,7 +315,7 @@ func fnResets(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
 	return float64(n), true, nil
 }
 
-func fnChanges(_ *evaluator, _ *parser.Call, w *window) (float64, bool, error) {
+func fnChanges(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
 	first, ok := firstIndex(w)
 	if !ok {
 		return 0, false, nil
@@ -439,8 +447,15 @@ func extendedRate(w *window, isCounter, isRate bool) (float64, bool) {
 	return res, true
 }
 
+// forceMaterialized makes selectors read whole series into memory, the
+// simple path the streaming one is tested against.
+var forceMaterialized = false
+
 // matrixSource describes where a range function's windows come from.
 type matrixSource struct {
+	// stream, when set, is read series by series with a window buffer
+	// instead of series.
+	stream   *pipeline.SeriesSet
 	series   []rseries
 	rng      int64 // ms
 	offset   int64 // ms
@@ -466,6 +481,14 @@ func (ev *evaluator) matrixArg(a parser.Expr, g grid) (*matrixSource, error) {
 		}
 		if vs.Smoothed {
 			last += ev.lookback
+		}
+		if !forceMaterialized {
+			ss, err := ev.selectSeries(vs.LabelMatchers, mint, last)
+			if err != nil {
+				return nil, err
+			}
+			src.stream = ss
+			return src, nil
 		}
 		raw, err := ev.selectRaw(vs.LabelMatchers, mint, last, true)
 		if err != nil {
@@ -520,74 +543,61 @@ func (ev *evaluator) evalRangeFunc(e *parser.Call, rf rangeFunc, g grid) (any, e
 		return nil, err
 	}
 	defer ev.releaseRaw(src.series)
-	out := &vectorVal{s: make([]vseries, 0, len(src.series))}
-	w := window{rangeMs: src.rng, lookback: ev.lookback, anchored: src.anchored, smoothed: src.smoothed, args: make([]float64, len(scalars))}
+	out := &vectorVal{}
+	rw := &rangeWork{ev: ev, e: e, rf: rf, src: src, scalars: scalars, g: g, mi: mi}
 	held := 0
-	for _, rs := range src.series {
-		if err := ev.checkCtx(); err != nil {
-			return nil, err
+	if src.stream != nil {
+		n := src.stream.Len()
+		parts := ev.splitWork(n)
+		res := make([]rangeResult, len(parts))
+		run := func(k int) {
+			r := &res[k]
+			var st rangeState
+			st.init(rw)
+			for i := parts[k][0]; i < parts[k][1]; i++ {
+				if r.err = ev.checkCtx(); r.err != nil {
+					return
+				}
+				s := src.stream.Series(i)
+				st.it = s.Iterator(st.it)
+				st.c.reset(st.it)
+				st.buf.reset()
+				vs, ok, err := rw.series(&st, rseries{lset: s.Labels()}, true, &r.annos)
+				if err != nil {
+					r.err = err
+					return
+				}
+				if ok {
+					r.out = append(r.out, vs)
+				}
+			}
+			r.held = st.held
 		}
-		vs := vseries{lset: rs.lset, f: make([]float64, g.n), ok: make([]bool, g.n)}
-		drop := !rf.keepName || (src.fromSubquery && rs.dropName)
-		lo, hi := 0, 0
-		any := false
-		for i := range g.n {
-			rt := selectorTime(g.ts(i), src.at, time.Duration(src.offset)*time.Millisecond)
-			start, end := rt-src.rng, rt
-			dataStart, dataEnd := start, end
-			if src.anchored || src.smoothed {
-				dataStart -= ev.lookback
+		ev.parallel(len(parts), run)
+		for k := range res {
+			if res[k].err != nil {
+				return nil, res[k].err
 			}
-			if src.smoothed {
-				dataEnd += ev.lookback
+			ev.annos.Merge(res[k].annos)
+			out.s = append(out.s, res[k].out...)
+			held += res[k].held
+		}
+	} else {
+		var st rangeState
+		st.init(rw)
+		for _, rs := range src.series {
+			if err := ev.checkCtx(); err != nil {
+				return nil, err
 			}
-			if src.at != nil {
-				lo, hi = 0, 0
-			}
-			for lo < len(rs.t) && rs.t[lo] <= dataStart {
-				lo++
-			}
-			if hi < lo {
-				hi = lo
-			}
-			for hi < len(rs.t) && rs.t[hi] <= dataEnd {
-				hi++
-			}
-			if hi == lo {
-				continue
-			}
-			w.t, w.f = rs.t[lo:hi], rs.f[lo:hi]
-			w.rangeStart, w.rangeEnd, w.ts = start, end, g.ts(i)
-			for k := range scalars {
-				w.args[k] = scalars[k][i]
-			}
-			f, ok, err := rf.fn(ev, e, &w)
+			vs, ok, err := rw.series(&st, rs, false, &ev.annos)
 			if err != nil {
 				return nil, err
 			}
 			if ok {
-				vs.f[i], vs.ok[i] = f, true
-				any = true
-				held++
+				out.s = append(out.s, vs)
 			}
 		}
-		if !any {
-			continue
-		}
-		if (name == "rate" || name == "increase") && !src.fromSubquery {
-			if mn := rs.lset.Get(labels.MetricName); mn != "" && !strings.HasSuffix(mn, "_total") && !strings.HasSuffix(mn, "_sum") &&
-				!strings.HasSuffix(mn, "_count") && !strings.HasSuffix(mn, "_bucket") {
-				ev.annos.Add(annotations.NewPossibleNonCounterInfo(mn, e.Args[mi].PositionRange()))
-			}
-		}
-		if drop {
-			if ev.delayedNameRemoval {
-				vs.dropName = true
-			} else {
-				vs.lset = dropMetadata(vs.lset)
-			}
-		}
-		out.s = append(out.s, vs)
+		held = st.held
 	}
 	if err := ev.hold(held); err != nil {
 		return nil, err
@@ -724,6 +734,13 @@ func (ev *evaluator) evalSubquery(e *parser.SubqueryExpr, g grid) (any, error) {
 // selectInstant evaluates a vector selector; with wantTS it also returns
 // each present point's sample timestamp.
 func (ev *evaluator) selectInstant(e *parser.VectorSelector, g grid, wantTS bool) (*vectorVal, [][]int64, error) {
+	if e.Smoothed {
+		v, err := ev.selectSmoothed(e, g)
+		return v, nil, err
+	}
+	if !forceMaterialized {
+		return ev.selectInstantStream(e, g, wantTS)
+	}
 	first := selectorTime(g.start, e.Timestamp, e.OriginalOffset)
 	last := selectorTime(g.end, e.Timestamp, e.OriginalOffset)
 	raw, err := ev.selectRaw(e.LabelMatchers, first-ev.lookback+1, last, false)
@@ -776,3 +793,285 @@ func (ev *evaluator) selectInstant(e *parser.VectorSelector, g grid, wantTS bool
 }
 
 var _ = fmt.Sprintf
+
+// selectSmoothed is a vector selector with the smoothed modifier: the value
+// at each step is interpolated between the samples around it (within the
+// lookback delta on both sides), staleness ignored.
+func (ev *evaluator) selectSmoothed(e *parser.VectorSelector, g grid) (*vectorVal, error) {
+	first := selectorTime(g.start, e.Timestamp, e.OriginalOffset)
+	last := selectorTime(g.end, e.Timestamp, e.OriginalOffset)
+	raw, err := ev.selectRaw(e.LabelMatchers, first-ev.lookback+1, last+ev.lookback, true)
+	if err != nil {
+		return nil, err
+	}
+	defer ev.releaseRaw(raw)
+	out := &vectorVal{}
+	for _, rs := range raw {
+		vs := vseries{lset: rs.lset, f: make([]float64, g.n), ok: make([]bool, g.n)}
+		any := false
+		for i := range g.n {
+			dt := selectorTime(g.ts(i), e.Timestamp, e.OriginalOffset)
+			lo := sort.Search(len(rs.t), func(k int) bool { return rs.t[k] > dt-ev.lookback })
+			hi := sort.Search(len(rs.t), func(k int) bool { return rs.t[k] > dt+ev.lookback })
+			t, f := rs.t[lo:hi], rs.f[lo:hi]
+			if len(t) == 0 {
+				continue
+			}
+			k := sort.Search(len(t), func(k int) bool { return t[k] >= dt })
+			switch {
+			case k < len(t) && t[k] == dt:
+				vs.f[i] = f[k]
+			case k > 0 && k < len(t):
+				vs.f[i] = interpolate(t[k-1], f[k-1], t[k], f[k], dt, false)
+			case k > 0:
+				vs.f[i] = f[k-1]
+			default:
+				continue
+			}
+			vs.ok[i] = true
+			any = true
+		}
+		if any {
+			out.s = append(out.s, vs)
+		}
+	}
+	return out, nil
+}
+
+// extendFloats gives an anchored or smoothed range selector's points in
+// (mint, maxt]: the boundary values at mint and maxt and the samples
+// strictly inside.
+func extendFloats(t []int64, f []float64, mint, maxt int64, smoothed bool) ([]int64, []float64) {
+	if len(t) == 0 {
+		return nil, nil
+	}
+	last := len(t) - 1
+	first := max(0, sort.Search(last, func(i int) bool { return t[i] > mint })-1)
+	if smoothed {
+		last = sort.Search(last, func(i int) bool { return t[i] >= maxt })
+	}
+	if t[last] <= mint {
+		return nil, nil
+	}
+	var left, right float64
+	switch {
+	case t[first] >= mint:
+		left = f[first]
+	case smoothed:
+		left = interpolate(t[first], f[first], t[first+1], f[first+1], mint, false)
+	default:
+		left = f[first]
+	}
+	switch {
+	case t[last] <= maxt || last == 0:
+		right = f[last]
+	case smoothed:
+		right = interpolate(t[last-1], f[last-1], t[last], f[last], maxt, false)
+	default:
+		right = f[last-1]
+	}
+	if t[first] <= mint {
+		first++
+	}
+	if t[last] >= maxt {
+		last--
+	}
+	ot := []int64{mint}
+	of := []float64{left}
+	if first <= last {
+		ot = append(ot, t[first:last+1]...)
+		of = append(of, f[first:last+1]...)
+	}
+	ot = append(ot, maxt)
+	of = append(of, right)
+	return ot, of
+}
+
+func fnIntegral(an *annotations.Annotations, e *parser.Call, w *window) (float64, bool, error) {
+	const (
+		leftPoint = iota
+		rightPoint
+		trapezoidal
+	)
+	strategy := trapezoidal
+	if len(w.args) > 0 {
+		a := w.args[0]
+		if math.IsNaN(a) || math.IsInf(a, 0) || math.Trunc(a) != a || a < leftPoint || a > trapezoidal {
+			an.Add(annotations.NewInvalidIntegralStrategyWarning(a, e.Args[1].PositionRange()))
+		} else {
+			strategy = int(a)
+		}
+	}
+	nz := func(v float64) float64 {
+		if math.IsNaN(v) {
+			return 0
+		}
+		return v
+	}
+	var sum, c float64
+	var prevT int64
+	var prevF float64
+	for i := range w.t {
+		var val, cval float64
+		cur, prev := nz(w.f[i]), nz(prevF)
+		switch strategy {
+		case leftPoint:
+			val = prev
+		case rightPoint:
+			val = cur
+		case trapezoidal:
+			if prev != 0 || cur != 0 {
+				val, cval = kahanInc(cur, prev, 0)
+				if math.IsInf(val, 0) && !math.IsInf(cur, 0) && !math.IsInf(prev, 0) {
+					val, cval = kahanInc(cur/2, prev/2, 0)
+				} else {
+					val /= 2
+					cval /= 2
+				}
+			}
+		}
+		if i > 0 && (val != 0 || cval != 0) {
+			dt := float64(w.t[i]-prevT) / 1000
+			sum, c = kahanInc(val*dt, sum, c+cval*dt)
+		}
+		prevT, prevF = w.t[i], w.f[i]
+	}
+	if math.IsInf(sum, 0) {
+		return sum, true, nil
+	}
+	return sum + c, true, nil
+}
+
+// rangeWork is one range-function call's fixed inputs, shared read-only by
+// its workers.
+type rangeWork struct {
+	ev      *evaluator
+	e       *parser.Call
+	rf      rangeFunc
+	src     *matrixSource
+	scalars [][]float64
+	g       grid
+	mi      int
+}
+
+// rangeState is one worker's reusable state.
+type rangeState struct {
+	w    window
+	it   *pipeline.SampleIterator
+	c    cursor
+	buf  windowBuf
+	held int
+}
+
+func (st *rangeState) init(rw *rangeWork) {
+	st.w = window{rangeMs: rw.src.rng, lookback: rw.ev.lookback, anchored: rw.src.anchored, smoothed: rw.src.smoothed, args: make([]float64, len(rw.scalars))}
+}
+
+type rangeResult struct {
+	out   []vseries
+	annos annotations.Annotations
+	held  int
+	err   error
+}
+
+// series evaluates the range function over one series at every step.
+func (rw *rangeWork) series(st *rangeState, rs rseries, streaming bool, annos *annotations.Annotations) (vseries, bool, error) {
+	ev, e, rf, src, g := rw.ev, rw.e, rw.rf, rw.src, rw.g
+	w := &st.w
+	vs := vseries{lset: rs.lset}
+	drop := !rf.keepName || (src.fromSubquery && rs.dropName)
+	lo, hi := 0, 0
+	any := false
+	for i := range g.n {
+		rt := selectorTime(g.ts(i), src.at, time.Duration(src.offset)*time.Millisecond)
+		start, end := rt-src.rng, rt
+		dataStart, dataEnd := start, end
+		if src.anchored || src.smoothed {
+			dataStart -= ev.lookback
+		}
+		if src.smoothed {
+			dataEnd += ev.lookback
+		}
+		if streaming {
+			if src.at == nil || i == 0 {
+				st.buf.dropTo(dataStart)
+				if st.buf.len() == 0 {
+					st.c.seek(dataStart + 1)
+				}
+				for st.c.pend && st.c.pt <= dataEnd {
+					if !value.IsStaleNaN(st.c.pf) {
+						st.buf.t = append(st.buf.t, st.c.pt)
+						st.buf.f = append(st.buf.f, st.c.pf)
+					}
+					st.c.next()
+				}
+			}
+			w.t, w.f = st.buf.live()
+		} else {
+			if src.at != nil {
+				lo, hi = 0, 0
+			}
+			for lo < len(rs.t) && rs.t[lo] <= dataStart {
+				lo++
+			}
+			if hi < lo {
+				hi = lo
+			}
+			for hi < len(rs.t) && rs.t[hi] <= dataEnd {
+				hi++
+			}
+			w.t, w.f = rs.t[lo:hi], rs.f[lo:hi]
+		}
+		if len(w.t) == 0 {
+			continue
+		}
+		w.rangeStart, w.rangeEnd, w.ts = start, end, g.ts(i)
+		for k := range rw.scalars {
+			w.args[k] = rw.scalars[k][i]
+		}
+		f, ok, err := rf.fn(annos, e, w)
+		if err != nil {
+			return vseries{}, false, err
+		}
+		if ok {
+			if vs.f == nil {
+				vs.f, vs.ok = make([]float64, g.n), make([]bool, g.n)
+			}
+			vs.f[i], vs.ok[i] = f, true
+			any = true
+			st.held++
+		}
+	}
+	if streaming {
+		if err := st.it.Err(); err != nil {
+			return vseries{}, false, err
+		}
+		if ev.maxSamples > 0 && int64(st.buf.len()) > ev.maxSamples {
+			return vseries{}, false, ErrTooManySamples
+		}
+	}
+	if !any {
+		return vseries{}, false, nil
+	}
+	name := e.Func.Name
+	if name == "rate" || name == "increase" {
+		if mn := rs.lset.Get(model.MetricNameLabel); mn != "" && !strings.HasSuffix(mn, "_total") && !strings.HasSuffix(mn, "_sum") &&
+			!strings.HasSuffix(mn, "_count") && !strings.HasSuffix(mn, "_bucket") {
+			// Prometheus reports a subquery argument at position 0
+			// (it replaces the argument by an unpositioned selector).
+			pos := posrange.PositionRange{}
+			if !src.fromSubquery {
+				pos = e.Args[rw.mi].PositionRange()
+			}
+			annos.Add(annotations.NewPossibleNonCounterInfo(mn, pos))
+		}
+	}
+	if drop {
+		if ev.delayedNameRemoval {
+			vs.dropName = true
+		} else {
+			vs.lset = dropMetadata(vs.lset)
+		}
+	}
+	return vs, true, nil
+}

@@ -54,6 +54,27 @@ type head struct {
 	mint    int64 // smallest timestamp in the head, math.MaxInt64 when empty
 	maxt    int64 // largest timestamp in the head, math.MinInt64 when empty
 	hashBuf []byte
+	// ranges are the block ranges holding samples not yet persisted,
+	// sorted (noteRange, dropRanges in shard_bounds.go); [rangeLo,
+	// rangeHi) is the part of the range last noted at or above its
+	// smallest sample (empty: 1, 0).
+	ranges           []headRange
+	rangeLo, rangeHi int64
+	// openBytes is the sum of the open chunks' buffer capacities: the part
+	// of head memory that grows with samples (HeadMaxBytes). Kept by
+	// appendSample and removeHashed; recountOpenBytes after restores that
+	// fill appenders directly.
+	openBytes int64
+}
+
+// recountOpenBytes sets openBytes from every series (O(series)).
+func (h *head) recountOpenBytes() {
+	h.openBytes = 0
+	for ref := uint32(1); ref < h.nrefs; ref++ {
+		if ms := h.get(ref); ms != nil {
+			h.openBytes += int64(cap(ms.app.Bytes()))
+		}
+	}
 }
 
 // slabSize series per slab: series are stored by value in fixed slabs rather
@@ -78,6 +99,9 @@ func newHead() *head {
 		index:  postings.NewIndex(),
 		mint:   math.MaxInt64,
 		maxt:   math.MinInt64,
+		// An empty cache: the first sample takes the slow path.
+		rangeLo: 1,
+		rangeHi: 0,
 	}
 }
 
@@ -239,6 +263,7 @@ func (h *head) removeHashed(ref uint32, hash uint64) {
 			h.coll[hash] = rest
 		}
 	}
+	h.openBytes -= int64(cap(s.app.Bytes()))
 	*s = memSeries{} // frees the labels and the chunk buffer; marks the slot free
 	h.free = append(h.free, ref)
 	h.active--

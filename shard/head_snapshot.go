@@ -16,6 +16,7 @@ import (
 	"github.com/silverback-tsdb/tsdb/chunkstore"
 	"github.com/silverback-tsdb/tsdb/chunkstore/block"
 	"github.com/silverback-tsdb/tsdb/internal/fsutil"
+	"github.com/silverback-tsdb/tsdb/internal/vfs"
 	"github.com/silverback-tsdb/tsdb/stages"
 )
 
@@ -98,7 +99,7 @@ func (s *Shard) writeHeadSnapshot(fromSegment int) error {
 		}
 	}
 	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoliTable))
-	if err := fsutil.WriteFile(filepath.Join(s.dir, headSnapshotName), b, 0o644); err != nil {
+	if err := vfs.WriteFile(s.fs, filepath.Join(s.dir, headSnapshotName), b, 0o644); err != nil {
 		return fmt.Errorf("write head snapshot: %w", err)
 	}
 	s.log.Info("head snapshot written", zap.Int("series", h.active), zap.Int("bytes", len(b)))
@@ -183,10 +184,10 @@ type snapFile struct {
 func (s *Shard) loadHeadSnapshot() (fromSegment int, ok bool, err error) {
 	path := filepath.Join(s.dir, headSnapshotName)
 	// A shutdown that died while writing the snapshot leaves its temporary.
-	if err := os.Remove(path + fsutil.TmpSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := s.fs.Remove(path + fsutil.TmpSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return 0, false, fmt.Errorf("remove unfinished head snapshot: %w", err)
 	}
-	b, err := os.ReadFile(path)
+	b, err := vfs.ReadFile(s.fs, path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, false, nil
 	}
@@ -194,10 +195,10 @@ func (s *Shard) loadHeadSnapshot() (fromSegment int, ok bool, err error) {
 		return 0, false, fmt.Errorf("read head snapshot: %w", err)
 	}
 	// Remove it now: from here on new WAL records are not in it.
-	if err := os.Remove(path); err != nil {
+	if err := s.fs.Remove(path); err != nil {
 		return 0, false, fmt.Errorf("remove head snapshot: %w", err)
 	}
-	if err := fsutil.SyncDir(s.dir); err != nil {
+	if err := s.fs.SyncDir(s.dir); err != nil {
 		return 0, false, err
 	}
 	from, err := s.decodeHeadSnapshot(b)
@@ -278,6 +279,7 @@ func (s *Shard) decodeHeadSnapshot(b []byte) (int, error) {
 			for it.Next() {
 				t, v := it.At()
 				ms.app.Append(t, v)
+				s.noteRange(t)
 				h.maxt = max(h.maxt, t)
 			}
 			if err := it.Err(); err != nil {

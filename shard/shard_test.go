@@ -288,3 +288,55 @@ func TestShard_ApplyAllocsSteadyState(t *testing.T) {
 	t.Logf("%.2f allocations per message of %d samples", allocs, samples)
 	require.LessOrEqual(t, allocs, 2.0, "per-message allocations only (WAL group-commit bookkeeping)")
 }
+
+// Before: the head memory estimate behind HeadMaxBytes was a flat 250 B
+// per series, the one-sample best case; a series with a full open chunk
+// costs about twice that. It now counts the open chunks' buffers, and a
+// restart (snapshot restore, WAL replay) recounts them.
+func TestShard_HeadBytesCountsOpenChunks(t *testing.T) {
+	dir := t.TempDir()
+	s := openShard(t, dir, Options{})
+	const series = 100
+	m := &stages.ShardBatch{}
+	for i := range series {
+		ls := labels.FromStrings("__name__", "m", "i", string(rune('a'+i%26))+string(rune('a'+i/26)))
+		h, _ := stages.HashLabels(nil, ls)
+		m.Series = append(m.Series, stages.ShardSeries{Labels: ls, Hash: h})
+	}
+	appendRound := func(ts int64) {
+		m.Samples = m.Samples[:0]
+		for i := range series {
+			m.Samples = append(m.Samples, stages.Sample{Series: uint32(i), T: ts, V: float64(ts*7 + int64(i))})
+		}
+		r := s.apply(m)
+		require.NoError(t, r.Err)
+		require.Equal(t, series, r.Stats.Appended)
+	}
+	appendRound(1000)
+	one := s.headBytes()
+	require.Equal(t, int64(series*headBytesPerSeries)+s.head.openBytes, one)
+	for k := int64(2); k <= 60; k++ {
+		appendRound(k * 1000)
+	}
+	sixty := s.headBytes()
+	require.Greater(t, sixty-one, int64(series*40), "60 samples of changing values take more than 40 B per series")
+	// A clean stop (Run's shutdown) writes the head snapshot.
+	inbox := make(chan *stages.ShardBatch)
+	close(inbox)
+	require.NoError(t, s.Run(inbox, 0))
+	require.FileExists(t, filepath.Join(dir, "head.snapshot"))
+
+	for _, snapshot := range []bool{true, false} {
+		if !snapshot {
+			require.NoError(t, os.Remove(filepath.Join(dir, "head.snapshot")))
+		}
+		s = openShard(t, dir, Options{})
+		got := s.headBytes()
+		s.head.recountOpenBytes()
+		require.Equal(t, got, s.headBytes(), "snapshot=%v: the count after Open is the recount", snapshot)
+		require.InDelta(t, sixty, got, float64(sixty)/4, "snapshot=%v: restored head counts its open chunks", snapshot)
+		inbox := make(chan *stages.ShardBatch)
+		close(inbox)
+		require.NoError(t, s.Run(inbox, 0))
+	}
+}

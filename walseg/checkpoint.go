@@ -2,12 +2,12 @@ package walseg
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"go.uber.org/zap"
 
 	"github.com/silverback-tsdb/tsdb/internal/fsutil"
+	"github.com/silverback-tsdb/tsdb/internal/vfs"
 )
 
 // CheckpointOptions select what a checkpoint keeps. Nil predicates drop
@@ -20,10 +20,15 @@ type CheckpointOptions struct {
 	KeepSample func(s RefSample) bool
 	// KeepTombstone reports whether a tombstone is still needed.
 	KeepTombstone func(t Tombstone) bool
+	// KeepOOOSample reports whether an out-of-order sample
+	// (RecordOOOSamples) is still needed; nil drops them all.
+	KeepOOOSample func(s RefSample) bool
 	// Logger receives checkpoint events (default zap.NewNop()).
 	Logger *zap.Logger
 	// Metrics receives the counters (default: a private Metrics).
 	Metrics *Metrics
+	// FS is the file system (default vfs.OS).
+	FS vfs.FS
 }
 
 // CheckpointStats describe a finished checkpoint.
@@ -59,12 +64,13 @@ func Checkpoint(dir string, through int, o CheckpointOptions) (CheckpointStats, 
 		o.Metrics = &Metrics{}
 	}
 	st := CheckpointStats{Through: through}
-	if cp, ok, err := lastCheckpoint(dir); err != nil {
+	fsys := vfs.Or(o.FS)
+	if cp, ok, err := lastCheckpoint(fsys, dir); err != nil {
 		return st, err
 	} else if ok && cp >= through {
 		return st, fmt.Errorf("checkpoint through segment %d: checkpoint %d already covers it", through, cp)
 	}
-	r, err := openReader(dir, ReaderOptions{Logger: o.Logger, Metrics: o.Metrics}, through)
+	r, err := openReader(dir, ReaderOptions{Logger: o.Logger, Metrics: o.Metrics, FS: fsys}, through)
 	if err != nil {
 		return st, err
 	}
@@ -72,39 +78,43 @@ func Checkpoint(dir string, through int, o CheckpointOptions) (CheckpointStats, 
 
 	final := filepath.Join(dir, checkpointName(through))
 	tmp := final + fsutil.TmpSuffix
-	if err := os.RemoveAll(tmp); err != nil {
+	if err := fsys.RemoveAll(tmp); err != nil {
 		return st, fmt.Errorf("remove stale %s: %w", tmp, err)
 	}
 	// NB: SyncNone: the checkpoint is made durable once, by Close's fsync
 	// and the directory fsyncs below, not per record.
-	w, err := Open(tmp, Options{Sync: SyncNone, Logger: o.Logger})
+	w, err := Open(tmp, Options{Sync: SyncNone, Logger: o.Logger, FS: fsys})
 	if err != nil {
 		return st, err
 	}
 	if err := copyKept(r, w, o, &st); err != nil {
 		_ = w.Close()
-		_ = os.RemoveAll(tmp)
+		_ = fsys.RemoveAll(tmp)
 		return st, err
 	}
 	if err := w.Close(); err != nil {
-		_ = os.RemoveAll(tmp)
+		_ = fsys.RemoveAll(tmp)
 		return st, fmt.Errorf("close checkpoint %d: %w", through, err)
 	}
-	if err := fsutil.SyncDir(tmp); err != nil {
+	// Close fsynced the last segment; SyncNone sealed the others without.
+	if err := syncSegments(fsys, tmp); err != nil {
+		return st, fmt.Errorf("checkpoint %d: %w", through, err)
+	}
+	if err := fsys.SyncDir(tmp); err != nil {
 		return st, err
 	}
-	if err := fsutil.Rename(tmp, final); err != nil {
+	if err := vfs.Rename(fsys, tmp, final); err != nil {
 		return st, err
 	}
 	st.Replay = r.Stats()
 	o.Metrics.Checkpoints.Add(1)
-	cps, err := listCheckpoints(dir)
+	cps, err := listCheckpoints(fsys, dir)
 	if err != nil {
 		return st, err
 	}
 	for _, cp := range cps {
 		if cp < through {
-			if err := os.RemoveAll(filepath.Join(dir, checkpointName(cp))); err != nil {
+			if err := fsys.RemoveAll(filepath.Join(dir, checkpointName(cp))); err != nil {
 				return st, fmt.Errorf("remove old checkpoint %d: %w", cp, err)
 			}
 		}
@@ -165,6 +175,14 @@ func copyKept(r *Reader, w *Writer, o CheckpointOptions, st *CheckpointStats) er
 			if len(kept) > 0 {
 				buf = AppendSamples(buf, kept)
 			}
+		case RecordOOOSamples:
+			samples, err = DecodeOOOSamples(samples[:0], rec)
+			kept := keep(samples, o.KeepOOOSample)
+			st.SamplesIn += uint64(len(samples))
+			st.SamplesOut += uint64(len(kept))
+			if len(kept) > 0 {
+				buf = AppendOOOSamples(buf, kept)
+			}
 		case RecordTombstones:
 			tombs, err = DecodeTombstones(tombs[:0], rec)
 			kept := keep(tombs, o.KeepTombstone)
@@ -199,7 +217,12 @@ func copyKept(r *Reader, w *Writer, o CheckpointOptions, st *CheckpointStats) er
 // its current segment.
 // m receives SegmentsTruncated and may be nil.
 func Truncate(dir string, through int, m *Metrics) error {
-	cp, ok, err := lastCheckpoint(dir)
+	return TruncateFS(vfs.OS, dir, through, m)
+}
+
+// TruncateFS is Truncate on the file system fsys.
+func TruncateFS(fsys vfs.FS, dir string, through int, m *Metrics) error {
+	cp, ok, err := lastCheckpoint(fsys, dir)
 	if err != nil {
 		return err
 	}
@@ -209,7 +232,7 @@ func Truncate(dir string, through int, m *Metrics) error {
 	if m == nil {
 		m = &Metrics{}
 	}
-	segs, err := listSegments(dir)
+	segs, err := listSegments(fsys, dir)
 	if err != nil {
 		return err
 	}
@@ -218,7 +241,7 @@ func Truncate(dir string, through int, m *Metrics) error {
 		if s > through {
 			break
 		}
-		if err := os.Remove(filepath.Join(dir, segmentName(s))); err != nil {
+		if err := fsys.Remove(filepath.Join(dir, segmentName(s))); err != nil {
 			return fmt.Errorf("truncate segment %d: %w", s, err)
 		}
 		removed++
@@ -227,5 +250,27 @@ func Truncate(dir string, through int, m *Metrics) error {
 	if removed == 0 {
 		return nil
 	}
-	return fsutil.SyncDir(dir)
+	return fsys.SyncDir(dir)
+}
+
+// syncSegments fsyncs every segment file in dir.
+func syncSegments(fsys vfs.FS, dir string) error {
+	segs, err := listSegments(fsys, dir)
+	if err != nil {
+		return err
+	}
+	for _, s := range segs {
+		f, err := vfs.Open(fsys, filepath.Join(dir, segmentName(s)))
+		if err != nil {
+			return err
+		}
+		err = f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("fsync segment %d: %w", s, err)
+		}
+	}
+	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/silverback-tsdb/tsdb/internal/vfs"
 )
 
 // TestCheckpoint_TruncateReplay writes series, samples and tombstones over
@@ -96,7 +98,7 @@ func TestCheckpoint_TruncateReplay(t *testing.T) {
 	}
 	require.Equal(t, []Tombstone{{Ref: 2, MinT: 0, MaxT: 3}}, tombs)
 
-	segs, err := listSegments(dir)
+	segs, err := listSegments(vfs.OS, dir)
 	require.NoError(t, err)
 	require.Greater(t, segs[0], through, "segments up to the checkpoint are gone")
 
@@ -109,7 +111,7 @@ func TestCheckpoint_TruncateReplay(t *testing.T) {
 	_, err = Checkpoint(dir, through2, CheckpointOptions{KeepSeries: even})
 	require.NoError(t, err)
 	require.NoError(t, w.Close())
-	cps, err := listCheckpoints(dir)
+	cps, err := listCheckpoints(vfs.OS, dir)
 	require.NoError(t, err)
 	require.Equal(t, []int{through2}, cps)
 	_, err = Checkpoint(dir, through2, CheckpointOptions{})
@@ -120,7 +122,7 @@ func TestTruncate_NeedsCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	writeRecords(t, dir, Options{}, idRecord(1))
 	require.ErrorIs(t, Truncate(dir, 0, nil), ErrNoCheckpoint)
-	segs, err := listSegments(dir)
+	segs, err := listSegments(vfs.OS, dir)
 	require.NoError(t, err)
 	require.Equal(t, []int{0}, segs)
 }

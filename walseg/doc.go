@@ -87,6 +87,17 @@
 // covers them. A crash at any step leaves a consistent directory: replay
 // uses the newest complete checkpoint and ignores segments it covers.
 //
+// # File system
+//
+// Every file operation goes through Options.FS / ReaderOptions.FS /
+// CheckpointOptions.FS (internal/vfs; default the OS). The power-cut test
+// (powercut_test.go) runs the writer, checkpoints and truncation over
+// vfs.MemFS, cuts power at hundreds of random operations and checks that
+// replay returns every acknowledged record (SyncAlways) or loses only
+// records acknowledged after the last fsync (SyncBatch); it fails when the
+// fsyncs are removed (TestPowerCut_FailsWithoutFsync, and by hand: replace
+// the f.Sync call in Writer.fsync and run go test -run TestPowerCut).
+//
 // # Concurrency
 //
 // Writer is safe for concurrent use; it runs one flusher goroutine, which

@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/silverback-tsdb/tsdb/internal/vfs"
 )
 
 // Faults on disk: every missing piece of a WAL is reported (ReplayStats,
@@ -100,7 +102,7 @@ func TestReader_DeletedLastSegment(t *testing.T) {
 			// own first one; losing that is noticed too.
 			writeRecords(t, dir, Options{CompressMinBytes: -1}, idRecord(20))
 		}
-		segs, err := listSegments(dir)
+		segs, err := listSegments(vfs.OS, dir)
 		require.NoError(t, err)
 		last := segs[len(segs)-1]
 		require.NoError(t, os.Remove(filepath.Join(dir, segmentName(last))))
@@ -163,4 +165,58 @@ func TestReader_TornTailIsOnlyAnIncompleteLastRecord(t *testing.T) {
 	require.Empty(t, st.Skipped)
 	_, err = os.Stat(filepath.Join(dir, QuarantineDir))
 	require.ErrorIs(t, err, os.ErrNotExist)
+}
+
+// TestReader_DeletedCheckpointSegment: a checkpoint whose segment file is
+// gone (or that holds none) is reported too.
+func TestReader_DeletedCheckpointSegment(t *testing.T) {
+	dir := t.TempDir()
+	cp := faultWAL(t, dir)
+	cpDir := filepath.Join(dir, checkpointName(cp))
+	segs, err := listSegments(vfs.OS, cpDir)
+	require.NoError(t, err)
+	require.NotEmpty(t, segs)
+	require.NoError(t, os.Remove(filepath.Join(cpDir, segmentName(segs[0]))))
+	m := &Metrics{}
+	_, st, err := replayIDs(t, dir, ReaderOptions{Metrics: m})
+	require.NoError(t, err)
+	require.Len(t, st.Skipped, 1)
+	require.Contains(t, st.Skipped[0].Err.Error(), "checkpoint")
+	require.Positive(t, m.SegmentsMissing.Load())
+	_, _, err = replayIDs(t, dir, ReaderOptions{Strict: true})
+	require.ErrorIs(t, err, ErrCorrupt)
+}
+
+// TestReader_DeletedOnlySegmentAfterCheckpoint: the seal of a head cut
+// creates the next segment before the checkpoint is written, so a checkpoint
+// with no segment after it lost that segment (before the fix: not noticed,
+// and the records written there after the cut were silently gone).
+func TestReader_DeletedOnlySegmentAfterCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Open(dir, Options{CompressMinBytes: -1, Logger: zaptest.NewLogger(t)})
+	require.NoError(t, err)
+	require.NoError(t, w.Log(t.Context(), idRecord(0)))
+	through, err := w.Rotate(t.Context())
+	require.NoError(t, err)
+	_, err = Checkpoint(dir, through, CheckpointOptions{KeepSample: func(RefSample) bool { return true }})
+	require.NoError(t, err)
+	require.NoError(t, Truncate(dir, through, nil))
+	require.NoError(t, w.Log(t.Context(), idRecord(1)))
+	require.NoError(t, w.Close())
+	segs, err := listSegments(vfs.OS, dir)
+	require.NoError(t, err)
+	require.Equal(t, []int{through + 1}, segs)
+
+	ids, st, err := replayIDs(t, dir, ReaderOptions{})
+	require.NoError(t, err)
+	require.Equal(t, []uint64{0, 1}, ids)
+	require.Empty(t, st.Skipped)
+
+	require.NoError(t, os.Remove(filepath.Join(dir, segmentName(through+1))))
+	m := &Metrics{}
+	_, st, err = replayIDs(t, dir, ReaderOptions{Metrics: m})
+	require.NoError(t, err)
+	require.Len(t, st.Skipped, 1)
+	require.Equal(t, through+1, st.Skipped[0].Err.Segment)
+	require.Equal(t, uint64(1), m.SegmentsMissing.Load())
 }

@@ -8,7 +8,6 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -19,7 +18,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"go.uber.org/zap"
 
-	"github.com/silverback-tsdb/tsdb/internal/fsutil"
+	"github.com/silverback-tsdb/tsdb/internal/vfs"
 )
 
 // ReaderOptions configure replay. The zero value is valid.
@@ -35,6 +34,8 @@ type ReaderOptions struct {
 	Logger *zap.Logger
 	// Metrics receives replay counters (default: a private Metrics).
 	Metrics *Metrics
+	// FS is the file system (default vfs.OS).
+	FS vfs.FS
 	// FromSegment, when > 0, replays only the segments numbered
 	// FromSegment and later, and no checkpoint: for a caller that restored
 	// its state up to the end of segment FromSegment-1 from elsewhere (a
@@ -83,6 +84,7 @@ type source struct {
 // ReaderOptions and in the package doc.
 type Reader struct {
 	opts ReaderOptions
+	fs   vfs.FS
 	log  *zap.Logger
 	m    *Metrics
 	srcs []source
@@ -91,7 +93,7 @@ type Reader struct {
 	// record, for which the CRC over the stored bytes is enough.
 	scanOnly bool
 
-	f      *os.File
+	f      vfs.File
 	br     *bufio.Reader
 	size   int64
 	off    int64 // offset of the next frame in f
@@ -126,9 +128,9 @@ func openReader(dir string, o ReaderOptions, through int) (*Reader, error) {
 	if o.Metrics == nil {
 		o.Metrics = &Metrics{}
 	}
-	r := &Reader{opts: o, log: o.Logger.Named("walseg"), m: o.Metrics, start: time.Now(), sealedInto: -1}
+	r := &Reader{opts: o, fs: vfs.Or(o.FS), log: o.Logger.Named("walseg"), m: o.Metrics, start: time.Now(), sealedInto: -1}
 	r.stats.Checkpoint = -1
-	cp, ok, err := lastCheckpoint(dir)
+	cp, ok, err := lastCheckpoint(r.fs, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -138,15 +140,33 @@ func openReader(dir string, o ReaderOptions, through int) (*Reader, error) {
 	if ok {
 		r.stats.Checkpoint = cp
 		cpDir := filepath.Join(dir, checkpointName(cp))
-		segs, err := listSegments(cpDir)
+		segs, err := listSegments(r.fs, cpDir)
 		if err != nil {
 			return nil, err
 		}
-		for _, s := range segs {
+		// A checkpoint's own segments are numbered from 0 without gaps.
+		for i, s := range segs {
+			if want := 0; i > 0 {
+				want = segs[i-1] + 1
+				if s != want {
+					if err := r.missingCheckpointSegments(cpDir, want, s); err != nil {
+						return nil, err
+					}
+				}
+			} else if s != want {
+				if err := r.missingCheckpointSegments(cpDir, want, s); err != nil {
+					return nil, err
+				}
+			}
 			r.srcs = append(r.srcs, source{path: filepath.Join(cpDir, segmentName(s)), seg: s, checkpoint: true})
 		}
+		if len(segs) == 0 {
+			if err := r.missingCheckpointSegments(cpDir, 0, 1); err != nil {
+				return nil, err
+			}
+		}
 	}
-	segs, err := listSegments(dir)
+	segs, err := listSegments(r.fs, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -182,10 +202,37 @@ func openReader(dir string, o ReaderOptions, through int) (*Reader, error) {
 		prev = s
 		r.srcs = append(r.srcs, source{path: filepath.Join(dir, segmentName(s)), seg: s})
 	}
+	if ok && prev == cp && through < 0 && o.FromSegment <= 0 {
+		// A checkpoint is written only after the segment after it exists
+		// (Writer.Seal creates it; the Sync before Checkpoint waits for
+		// it): none means it was lost.
+		ce := &CorruptionError{File: filepath.Join(dir, segmentName(cp+1)), Segment: cp + 1,
+			Err: fmt.Errorf("segment %d missing: checkpoint %d is followed by no segment", cp+1, cp)}
+		if o.Strict {
+			return nil, ce
+		}
+		r.log.Warn("wal segments missing", zap.Int("segment", cp+1), zap.Error(ce))
+		r.stats.Skipped = append(r.stats.Skipped, Skipped{Err: ce})
+		r.m.SegmentsMissing.Add(1)
+	}
 	if through < 0 && len(r.srcs) > 0 && !r.srcs[len(r.srcs)-1].checkpoint {
 		r.srcs[len(r.srcs)-1].last = true
 	}
 	return r, nil
+}
+
+// missingCheckpointSegments reports checkpoint segments [from, to) missing
+// (Strict: returned as the error).
+func (r *Reader) missingCheckpointSegments(cpDir string, from, to int) error {
+	ce := &CorruptionError{File: filepath.Join(cpDir, segmentName(from)), Segment: from,
+		Err: fmt.Errorf("checkpoint %s: segments %d..%d missing", filepath.Base(cpDir), from, to-1)}
+	r.m.SegmentsMissing.Add(uint64(to - from))
+	if r.opts.Strict {
+		return ce
+	}
+	r.log.Warn("wal checkpoint segments missing", zap.String("checkpoint", filepath.Base(cpDir)), zap.Error(ce))
+	r.stats.Skipped = append(r.stats.Skipped, Skipped{Err: ce})
+	return nil
 }
 
 // Next advances to the next record and reports whether there is one. After
@@ -242,7 +289,16 @@ func (r *Reader) Next() bool {
 		}
 		if cause == io.EOF {
 			r.closeFile()
-			if src := r.srcs[r.idx]; src.last && r.sealedInto >= 0 && !r.scanOnly {
+			src := r.srcs[r.idx]
+			if src.checkpoint && r.sealedInto >= 0 && (r.idx+1 >= len(r.srcs) || !r.srcs[r.idx+1].checkpoint) {
+				// The checkpoint's last segment present was sealed into
+				// one that is gone.
+				if err := r.missingCheckpointSegments(filepath.Dir(src.path), r.sealedInto, r.sealedInto+1); err != nil {
+					r.err = err
+					return false
+				}
+			}
+			if src.last && r.sealedInto >= 0 && !r.scanOnly {
 				// The newest segment present was sealed into one that is
 				// gone: the records written there are lost.
 				ce := &CorruptionError{File: filepath.Join(filepath.Dir(src.path), segmentName(r.sealedInto)),
@@ -307,7 +363,7 @@ func (r *Reader) closeFile() {
 // r.f nil.
 func (r *Reader) openSource() (cause error, err error) {
 	s := r.srcs[r.idx]
-	f, err := os.Open(s.path)
+	f, err := vfs.Open(r.fs, s.path)
 	if err != nil {
 		return nil, fmt.Errorf("open segment %d: %w", s.seg, err)
 	}
@@ -437,7 +493,7 @@ func (r *Reader) corrupt(cause error) bool {
 	r.closeFile()
 	// A bad frame followed by good ones is damage, not a torn tail: a torn
 	// tail is an incomplete last record, with nothing valid after it.
-	if next, data, err := findNextFrame(s.path, max(ce.Offset+1, segmentHeaderSize)); err != nil {
+	if next, data, err := findNextFrame(r.fs, s.path, max(ce.Offset+1, segmentHeaderSize)); err != nil {
 		r.err = fmt.Errorf("look past damage in segment %d at offset %d: %w", s.seg, ce.Offset, err)
 		return false
 	} else if next > 0 {
@@ -457,7 +513,7 @@ func (r *Reader) corrupt(cause error) bool {
 		if cut <= segmentHeaderSize {
 			cut = 0 // no good record: an empty file is a valid empty segment
 		}
-		if err := truncateFile(s.path, cut); err != nil {
+		if err := vfs.TruncateFile(r.fs, s.path, cut); err != nil {
 			r.err = fmt.Errorf("repair torn tail of segment %d at offset %d: %w", s.seg, cut, err)
 			return false
 		}
@@ -496,7 +552,7 @@ func (r *Reader) skipDamage(s source, ce *CorruptionError, next int64, data []by
 		zap.Bool("read_only", r.opts.ReadOnly || r.scanOnly), zap.Error(ce.Err))
 	resume := next
 	if !r.opts.ReadOnly && !r.scanOnly {
-		if err := quarantineDamage(s, ce.Offset, data, next); err != nil {
+		if err := quarantineDamage(r.fs, s, ce.Offset, data, next); err != nil {
 			r.err = fmt.Errorf("quarantine damage of segment %d at offset %d: %w", s.seg, ce.Offset, err)
 			return false
 		}
@@ -511,7 +567,7 @@ func (r *Reader) skipDamage(s source, ce *CorruptionError, next int64, data []by
 
 // reopenAt opens path as the current source again, positioned at off.
 func (r *Reader) reopenAt(path string, off int64) error {
-	f, err := os.Open(path)
+	f, err := vfs.Open(r.fs, path)
 	if err != nil {
 		return fmt.Errorf("reopen segment %s: %w", path, err)
 	}
@@ -536,14 +592,14 @@ const QuarantineDir = "quarantine"
 // quarantine/<segment>-<offset>.damaged (under the segment's directory) and
 // rewrites the segment without those bytes (temporary file, fsync, rename,
 // directory fsync).
-func quarantineDamage(s source, off int64, data []byte, next int64) error {
+func quarantineDamage(fsys vfs.FS, s source, off int64, data []byte, next int64) error {
 	dir := filepath.Dir(s.path)
 	qdir := filepath.Join(dir, QuarantineDir)
-	if err := os.MkdirAll(qdir, 0o755); err != nil {
+	if err := vfs.MkdirAll(fsys, qdir, 0o755); err != nil {
 		return err
 	}
 	q := filepath.Join(qdir, fmt.Sprintf("%s-%d.damaged", segmentName(s.seg), off))
-	if err := fsutil.WriteFile(q, data[off:next], 0o644); err != nil {
+	if err := vfs.WriteFile(fsys, q, data[off:next], 0o644); err != nil {
 		return err
 	}
 	kept := make([]byte, 0, int64(len(data))-(next-off)+segmentHeaderSize)
@@ -556,14 +612,14 @@ func quarantineDamage(s source, off int64, data []byte, next int64) error {
 		kept = append(kept, data[:off]...)
 	}
 	kept = append(kept, data[next:]...)
-	return fsutil.WriteFile(s.path, kept, 0o644)
+	return vfs.WriteFile(fsys, s.path, kept, 0o644)
 }
 
 // findNextFrame reads the segment at path and returns the offset of the
 // first frame at from or later that passes its CRC, with the file's bytes;
 // next is 0 when there is none. Run only on damage.
-func findNextFrame(path string, from int64) (next int64, data []byte, err error) {
-	data, err = os.ReadFile(path)
+func findNextFrame(fsys vfs.FS, path string, from int64) (next int64, data []byte, err error) {
+	data, err = vfs.ReadFile(fsys, path)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -585,28 +641,12 @@ func findNextFrame(path string, from int64) (next int64, data []byte, err error)
 	return 0, nil, nil
 }
 
-// truncateFile cuts path to size bytes and fsyncs it.
-func truncateFile(path string, size int64) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	if err := f.Truncate(size); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
-}
-
 // repairSegment cuts a torn tail of segment seg of dir (treated as the last
 // segment), reporting whether it cut anything.
-func repairSegment(dir string, seg int, log *zap.Logger, m *Metrics) (bool, error) {
+func repairSegment(fsys vfs.FS, dir string, seg int, log *zap.Logger, m *Metrics) (bool, error) {
 	r := &Reader{
-		opts:     ReaderOptions{Logger: log, Metrics: &Metrics{}},
+		opts:     ReaderOptions{Logger: log, Metrics: &Metrics{}, FS: fsys},
+		fs:       fsys,
 		log:      log.Named("walseg"),
 		m:        m,
 		srcs:     []source{{path: filepath.Join(dir, segmentName(seg)), seg: seg, last: true}},
@@ -620,8 +660,8 @@ func repairSegment(dir string, seg int, log *zap.Logger, m *Metrics) (bool, erro
 
 // listSegments returns the segment numbers in dir, ascending. Names that
 // are not exactly segmentNameDigits decimal digits are ignored.
-func listSegments(dir string) ([]int, error) {
-	ents, err := os.ReadDir(dir)
+func listSegments(fsys vfs.FS, dir string) ([]int, error) {
+	ents, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("list wal dir %s: %w", dir, err)
 	}
@@ -636,8 +676,8 @@ func listSegments(dir string) ([]int, error) {
 }
 
 // lastCheckpoint returns the highest complete checkpoint number in dir.
-func lastCheckpoint(dir string) (int, bool, error) {
-	cps, err := listCheckpoints(dir)
+func lastCheckpoint(fsys vfs.FS, dir string) (int, bool, error) {
+	cps, err := listCheckpoints(fsys, dir)
 	if err != nil || len(cps) == 0 {
 		return 0, false, err
 	}
@@ -646,8 +686,8 @@ func lastCheckpoint(dir string) (int, bool, error) {
 
 // listCheckpoints returns the numbers of complete checkpoint directories in
 // dir, ascending. Temporary ones (suffix .tmp) are not listed.
-func listCheckpoints(dir string) ([]int, error) {
-	ents, err := os.ReadDir(dir)
+func listCheckpoints(fsys vfs.FS, dir string) ([]int, error) {
+	ents, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("list wal dir %s: %w", dir, err)
 	}

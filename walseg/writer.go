@@ -15,7 +15,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"go.uber.org/zap"
 
-	"github.com/silverback-tsdb/tsdb/internal/fsutil"
+	"github.com/silverback-tsdb/tsdb/internal/vfs"
 )
 
 // castagnoli is the CRC32C table used by every frame (docs/format/wal.md §3).
@@ -92,6 +92,9 @@ type Options struct {
 	Logger *zap.Logger
 	// Metrics receives the counters (default: a private Metrics).
 	Metrics *Metrics
+	// FS is the file system the segments are written through (default
+	// vfs.OS; tests pass a vfs.MemFS to simulate power cuts).
+	FS vfs.FS
 }
 
 func (o Options) withDefaults() Options {
@@ -177,6 +180,7 @@ type Writer struct {
 	// Immutable after Open.
 	dir   string
 	opts  Options
+	fs    vfs.FS
 	log   *zap.Logger
 	m     *Metrics
 	kick  chan struct{} // 1-slot: coalesced "pending changed" signal
@@ -203,7 +207,7 @@ type Writer struct {
 	}
 
 	// Owned by the flusher goroutine (and by Open before it starts).
-	f         *os.File
+	f         vfs.File
 	fseg      int
 	fWritten  uint64
 	fSynced   uint64
@@ -218,22 +222,23 @@ type Writer struct {
 // stop it. Replay with OpenReader before Open: Open never reads records.
 func Open(dir string, o Options) (*Writer, error) {
 	o = o.withDefaults()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	fsys := vfs.Or(o.FS)
+	if err := vfs.MkdirAll(fsys, dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create wal dir %s: %w", dir, err)
 	}
-	segs, err := listSegments(dir)
+	segs, err := listSegments(fsys, dir)
 	if err != nil {
 		return nil, err
 	}
 	next := 0
 	if len(segs) > 0 {
 		last := segs[len(segs)-1]
-		if _, err := repairSegment(dir, last, o.Logger, o.Metrics); err != nil {
+		if _, err := repairSegment(fsys, dir, last, o.Logger, o.Metrics); err != nil {
 			return nil, err
 		}
 		next = last + 1
 	}
-	if cp, ok, err := lastCheckpoint(dir); err != nil {
+	if cp, ok, err := lastCheckpoint(fsys, dir); err != nil {
 		return nil, err
 	} else if ok && cp+1 > next {
 		next = cp + 1
@@ -249,6 +254,7 @@ func Open(dir string, o Options) (*Writer, error) {
 	w := &Writer{
 		dir:  dir,
 		opts: o,
+		fs:   fsys,
 		log:  o.Logger.Named("walseg"),
 		m:    o.Metrics,
 		kick: make(chan struct{}, 1),
@@ -262,7 +268,7 @@ func Open(dir string, o Options) (*Writer, error) {
 		// Seal the previous run's last segment into the new one, so that
 		// losing the new segment is detected (docs/format/wal.md §4.4).
 		last := segs[len(segs)-1]
-		f, err := os.OpenFile(filepath.Join(dir, segmentName(last)), os.O_WRONLY|os.O_APPEND, 0)
+		f, err := fsys.OpenFile(filepath.Join(dir, segmentName(last)), os.O_WRONLY|os.O_APPEND, 0)
 		if err != nil {
 			return nil, fmt.Errorf("open segment %d to seal it: %w", last, err)
 		}
@@ -538,6 +544,18 @@ func (w *Writer) Seal() (sealed int, err error) {
 	if w.mu.segBytes > segmentHeaderSize {
 		w.mu.seg++
 		w.mu.segBytes = segmentHeaderSize
+		// The next segment is created by the flusher's next round even if
+		// no record comes, under a sequence number of its own, so the
+		// Sync that must precede a checkpoint of the sealed segments also
+		// waits for it: a checkpoint then always has its successor on
+		// disk, and replay can tell a lost one (docs/format/wal.md §1).
+		b := w.tailBatchLocked(w.mu.seg)
+		w.mu.nextSeq++
+		b.lastSeq = w.mu.nextSeq
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
 	}
 	return w.mu.seg - 1, nil
 }
@@ -659,13 +677,16 @@ func (w *Writer) notifyLocked() {
 func (w *Writer) writeBatches(batches []batch) error {
 	for i := range batches {
 		b := &batches[i]
-		if len(b.buf) == 0 {
-			continue // left empty by a rotation in appendLocked
-		}
 		if b.seg != w.fseg {
+			// Also for an empty batch: Seal's, or one left empty by a
+			// rotation in appendLocked; the segment exists either way.
 			if err := w.createSegment(b.seg); err != nil {
 				return err
 			}
+		}
+		if len(b.buf) == 0 {
+			w.fWritten = max(w.fWritten, b.lastSeq)
+			continue
 		}
 		if _, err := w.f.Write(b.buf); err != nil {
 			return fmt.Errorf("write segment %d: %w", w.fseg, err)
@@ -724,7 +745,7 @@ func (w *Writer) fsync() error {
 // the two. Flusher only (or Open).
 func (w *Writer) createSegment(seg int) error {
 	path := filepath.Join(w.dir, segmentName(seg))
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := w.fs.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return fmt.Errorf("create segment %d: %w", seg, err)
 	}
@@ -742,7 +763,7 @@ func (w *Writer) createSegment(seg int) error {
 			_ = f.Close()
 			return fmt.Errorf("fsync segment %d: %w", seg, err)
 		}
-		if err := fsutil.SyncDir(w.dir); err != nil {
+		if err := w.fs.SyncDir(w.dir); err != nil {
 			_ = f.Close()
 			return err
 		}

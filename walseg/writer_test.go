@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/silverback-tsdb/tsdb/internal/vfs"
 )
 
 func TestWriter_RoundTrip(t *testing.T) {
@@ -54,7 +56,7 @@ func TestWriter_ReopenContinues(t *testing.T) {
 	for i, r := range got {
 		require.Equal(t, uint64(i), recordID(t, r))
 	}
-	segs, err := listSegments(dir)
+	segs, err := listSegments(vfs.OS, dir)
 	require.NoError(t, err)
 	require.Equal(t, []int{0, 1}, segs, "every Open starts a fresh segment")
 }
@@ -146,7 +148,7 @@ func TestWriter_Rotation(t *testing.T) {
 	huge := bigRecord(3, 1000) // larger than a segment once framed
 	recs = append(recs, huge, idRecord(200))
 	writeRecords(t, dir, Options{SegmentSize: segSize, CompressMinBytes: -1}, recs...)
-	segs, err := listSegments(dir)
+	segs, err := listSegments(vfs.OS, dir)
 	require.NoError(t, err)
 	require.Greater(t, len(segs), 3)
 	for _, s := range segs {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/silverback-tsdb/tsdb/chunkstore"
 	"github.com/silverback-tsdb/tsdb/internal/fsutil"
+	"github.com/silverback-tsdb/tsdb/internal/vfs"
 	"github.com/silverback-tsdb/tsdb/postings"
 )
 
@@ -23,6 +24,10 @@ import (
 type WriterOptions struct {
 	// ULID names the block; zero means ulid.Make().
 	ULID ulid.ULID
+	// FS is the file system the block is written through (default
+	// vfs.OS; the power-cut test writes to a vfs.MemFS). Blocks are read
+	// through mmap, so only the OS file system can be opened.
+	FS vfs.FS
 	// SegmentSize is the size in bytes after which a new chunk segment file
 	// is started; 0 means DefaultSegmentSize. At most 4 GiB - 1.
 	SegmentSize int64
@@ -50,19 +55,20 @@ type WriterOptions struct {
 // Owned by one goroutine; not safe for concurrent use.
 type Writer struct {
 	parent, tmp string
+	fs          vfs.FS
 	meta        Meta
 	segSize     int64
 	log         *zap.Logger
 
 	// Chunk segment being written.
-	seg    *os.File
+	seg    vfs.File
 	segBuf *bufio.Writer
 	segNum uint64 // file number of seg, from 1
 	segOff int64  // bytes written to seg
 	rec    []byte // scratch for one record
 
 	// Index: the series section is streamed straight into the index file.
-	idx       *os.File
+	idx       vfs.File
 	idxBuf    *bufio.Writer
 	seriesLen int64  // series payload bytes so far
 	seriesCRC uint32 // running CRC32C of the series payload
@@ -112,6 +118,7 @@ func NewWriter(parent string, mint, maxt int64, o WriterOptions) (*Writer, error
 	}
 	w := &Writer{
 		parent:  parent,
+		fs:      vfs.Or(o.FS),
 		tmp:     filepath.Join(parent, o.ULID.String()+fsutil.TmpSuffix),
 		segSize: o.SegmentSize,
 		log:     o.Logger.Named("block").With(zap.String("block", o.ULID.String())),
@@ -130,14 +137,14 @@ func NewWriter(parent string, mint, maxt int64, o WriterOptions) (*Writer, error
 		post:   postings.NewIndex(),
 		shared: o.SharedTimestamps,
 	}
-	if err := os.MkdirAll(filepath.Join(w.tmp, chunksDirname), 0o755); err != nil {
+	if err := w.fs.MkdirAll(filepath.Join(w.tmp, chunksDirname), 0o755); err != nil {
 		return nil, fmt.Errorf("block: create %s: %w", w.tmp, err)
 	}
 	if err := w.openSegment(); err != nil {
 		w.Abort()
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(w.tmp, indexFilename), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := w.fs.OpenFile(filepath.Join(w.tmp, indexFilename), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		w.Abort()
 		return nil, fmt.Errorf("block: create index: %w", err)
@@ -173,7 +180,7 @@ func segmentName(n uint64) string {
 func (w *Writer) openSegment() error {
 	w.segNum++
 	p := filepath.Join(w.tmp, chunksDirname, segmentName(w.segNum))
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := w.fs.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return fmt.Errorf("block: create chunk segment: %w", err)
 	}
@@ -453,23 +460,23 @@ func (w *Writer) finish() error {
 	if err := w.finishIndex(); err != nil {
 		return err
 	}
-	if err := writeSynced(filepath.Join(w.tmp, tombstonesFilename), encodeTombstones(nil, nil)); err != nil {
+	if err := writeSynced(w.fs, filepath.Join(w.tmp, tombstonesFilename), encodeTombstones(nil, nil)); err != nil {
 		return err
 	}
 	mb, err := encodeMeta(w.meta)
 	if err != nil {
 		return err
 	}
-	if err := writeSynced(filepath.Join(w.tmp, metaFilename), mb); err != nil {
+	if err := writeSynced(w.fs, filepath.Join(w.tmp, metaFilename), mb); err != nil {
 		return err
 	}
-	if err := fsutil.SyncDir(filepath.Join(w.tmp, chunksDirname)); err != nil {
+	if err := w.fs.SyncDir(filepath.Join(w.tmp, chunksDirname)); err != nil {
 		return err
 	}
-	if err := fsutil.SyncDir(w.tmp); err != nil {
+	if err := w.fs.SyncDir(w.tmp); err != nil {
 		return err
 	}
-	return fsutil.Rename(w.tmp, filepath.Join(w.parent, w.meta.ULID.String()))
+	return vfs.Rename(w.fs, w.tmp, filepath.Join(w.parent, w.meta.ULID.String()))
 }
 
 // finishIndex completes the index file after the streamed series section.
@@ -548,8 +555,8 @@ func appendTOC(dst []byte, toc []uint64) []byte {
 
 // writeSynced creates path with data and fsyncs it (no rename: the whole
 // temporary block directory is renamed later).
-func writeSynced(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+func writeSynced(fsys vfs.FS, path string, data []byte) error {
+	f, err := fsys.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("block: create %s: %w", path, err)
 	}
@@ -582,7 +589,7 @@ func (w *Writer) Abort() {
 		_ = w.idx.Close()
 		w.idx = nil
 	}
-	if err := os.RemoveAll(w.tmp); err != nil {
+	if err := w.fs.RemoveAll(w.tmp); err != nil {
 		w.log.Warn("block temporary directory not removed", zap.String("dir", w.tmp), zap.Error(err))
 	}
 }

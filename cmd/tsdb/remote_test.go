@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -115,3 +117,49 @@ func TestCLI_ImportExportCapture(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestCLI_Query(t *testing.T) {
+	addr := startServer(t)
+	t.Setenv("TSDB_ADDR", addr)
+	_, stderr, code := run(t, "up{instance=\"a\",job=\"node\"} 1 1700000000000\nup{instance=\"b\",job=\"node\"} 0.5 1700000000000\nup{instance=\"a\",job=\"node\"} 1 1700000060000\n", "write")
+	require.Equal(t, 0, code, stderr)
+
+	out, stderr, code := run(t, "", "query", "up", "--time", "1700000030")
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, `SERIES                        TIMESTAMP                 VALUE
+up{instance="a", job="node"}  2023-11-14T22:13:50.000Z  1
+up{instance="b", job="node"}  2023-11-14T22:13:50.000Z  0.5
+`, out)
+
+	out, _, code = run(t, "", "query", `up{instance="b"}`, "--time", "2023-11-14T22:13:50Z", "-o", "json")
+	require.Equal(t, 0, code)
+	require.Equal(t, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"up","instance":"b","job":"node"},"value":[1700000030,"0.5"]}]}}`+"\n", out)
+
+	out, _, code = run(t, "", "query", `up{instance="a"}`, "--start", "1700000000", "--end", "1700000060", "--step", "30s", "-o", "csv")
+	require.Equal(t, 0, code)
+	require.Equal(t, "__name__,instance,job,timestamp,value\nup,a,node,1700000000000,1\nup,a,node,1700000030000,1\nup,a,node,1700000060000,1\n", out)
+
+	out, _, code = run(t, "", "query", "nothing", "--time", "1700000030")
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "(no data)")
+
+	_, stderr, code = run(t, "", "query", "up{")
+	require.Equal(t, exitRejected, code)
+	require.Contains(t, stderr, "bad_data")
+	_, _, code = run(t, "", "query", "up", "--time", "later")
+	require.Equal(t, exitUsage, code)
+	_, _, code = run(t, "", "query", "up", "--time", "1", "--step", "1m")
+	require.Equal(t, exitUsage, code)
+
+	// tsdb start serves the status API.
+	resp, err := http.Get(addr + "/api/v1/status/flags")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	require.Contains(t, string(body), `"status":"success"`)
+
+	out, _, code = run(t, "", "completion", "bash")
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "__start_tsdb")
+}

@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,6 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/snappy"
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/stretchr/testify/require"
 
 	"github.com/silverback-tsdb/tsdb/httpfast"
@@ -161,8 +167,7 @@ func ask(t *testing.T, base, method, path string, params url.Values) answer {
 // the success data must match: "all", "shape" (same JSON types and keys,
 // not values), "stats" (shape, less Prometheus's seriesTouched), "tsdb"
 // (status/tsdb less our shards and the uncounted chunkCount), "engine"
-// (all, but a difference is PromQL coverage: logged, not failed) or
-// "none".
+// (all; a difference is PromQL coverage, counted apart) or "none".
 type compareCase struct {
 	method, path string
 	params       []string
@@ -390,13 +395,163 @@ func TestPrometheus3_CompareAPI(t *testing.T) {
 		{"GET", "/api/v1/nosuch", nil, "none"},
 		{"POST", "/api/v1/read", nil, "none"},
 		{"OPTIONS", "/api/v1/query", nil, "none"},
+		{"HEAD", "/api/v1/query", []string{"query", "go_goroutines"}, "none"},
+		{"GET", "/api/v1/label/", nil, "none"},
+		{"GET", "/api/v1/label//values", nil, "none"},
+		{"GET", "/api/v1/label/mode/values/", nil, "none"},
+		{"GET", "/api/v1/series", []string{"match[]", `{"go_goroutines"}`}, "all"},
+		{"GET", "/api/v1/series", []string{"match[]", `{"node_cpu_seconds_total", mode="idle", cpu="0"}`}, "all"},
+		{"GET", "/api/v1/label/U__/values", nil, "all"},
+		{"GET", "/api/v1/label/U___5f_/values", nil, "all"},
+		{"GET", "/api/v1/label/%C3%A9/values", nil, "all"},
+		{"POST", "/api/v1/query", []string{"query", "go_goroutines", "time", t1, "time", "1"}, "all"},
+		{"GET", "/api/v1/query", []string{"query", "go_goroutines", "query", "node_load1", "time", t1}, "all"},
 		{"OPTIONS", "/api/v1/anything/at/all", nil, "none"},
+		// PromQL breadth (the engine's; differences logged, not failed).
+		{"GET", "/api/v1/query", []string{"query", "sum(node_cpu_seconds_total)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "sum by (mode) (node_cpu_seconds_total)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "avg without (cpu) (node_cpu_seconds_total)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "count(node_cpu_seconds_total)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "max by (cpu) (node_cpu_seconds_total)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "min(node_memory_MemFree_bytes)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "topk(3, node_cpu_seconds_total)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "bottomk(2, node_network_receive_bytes_total)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "count_values(\"v\", go_goroutines)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "quantile(0.9, node_cpu_seconds_total)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "stddev(node_cpu_seconds_total)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "group by (mode) (node_cpu_seconds_total)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "rate(node_cpu_seconds_total[5m])", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "irate(node_network_receive_bytes_total[2m])", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "increase(node_cpu_seconds_total{mode=\"idle\"}[5m])", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "delta(node_memory_MemFree_bytes[5m])", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "deriv(node_memory_MemFree_bytes[5m])", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "avg_over_time(go_goroutines[5m])", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "max_over_time(node_load1[10m])", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "count_over_time(go_goroutines[10m])", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "sum_over_time(node_load1[3m])", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "last_over_time(node_load1[5m])", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "quantile_over_time(0.5, node_load1[10m])", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "stddev_over_time(node_load1[10m])", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "changes(node_load1[10m])", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "resets(node_cpu_seconds_total{mode=\"idle\"}[10m])", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "predict_linear(node_memory_MemFree_bytes[5m], 3600)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "abs(-node_load1)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "ceil(node_load1)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "floor(node_load1)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "round(node_load1, 0.1)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "sqrt(node_load1)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "exp(node_load1)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "ln(node_memory_MemFree_bytes)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "log2(node_memory_MemFree_bytes)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "log10(node_memory_MemFree_bytes)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "clamp(node_load1, 0.1, 0.2)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "clamp_min(node_load1, 1)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "clamp_max(node_load1, 0)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "timestamp(go_goroutines)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "vector(1)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "scalar(go_goroutines)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "time()", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "absent(nothing_here)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "absent(go_goroutines)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "label_replace(go_goroutines, \"x\", \"$1\", \"__name__\", \"go_(.*)\")", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "label_join(go_goroutines, \"y\", \"-\", \"__name__\")", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "sort(node_cpu_seconds_total{mode=\"idle\"})", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "sort_desc(node_cpu_seconds_total{mode=\"idle\"})", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "go_goroutines + 1", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "go_goroutines * 2 - 3", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "2 ^ 10", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "10 % 3", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "-go_goroutines", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "go_goroutines > 5", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "go_goroutines > bool 5", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "go_goroutines == 7", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "node_cpu_seconds_total / on(cpu, mode, instance, job) node_cpu_seconds_total", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "sum by (cpu) (node_cpu_seconds_total) / on(cpu) group_left sum by (cpu) (node_cpu_seconds_total)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "node_cpu_seconds_total and node_cpu_seconds_total{mode=\"idle\"}", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "node_cpu_seconds_total unless node_cpu_seconds_total{mode=\"idle\"}", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "go_goroutines or node_load1", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "rate(node_cpu_seconds_total[5m])[5m:1m]", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "max_over_time(rate(node_cpu_seconds_total[1m])[5m:30s])", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "histogram_quantile(0.9, rate(go_gc_duration_seconds_bucket[5m]))", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "sum(rate(node_network_receive_bytes_total[5m])) by (device)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "1e-7 * go_goroutines", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "go_goroutines / 0", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "-go_goroutines / 0", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "0 / 0", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "node_memory_MemTotal_bytes * 1e15", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "day_of_week()", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "hour(vector(1795476319))", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "minute()", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "month()", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "year()", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "days_in_month()", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "sgn(node_load1 - 0.1)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "deg(1)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "rad(180)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "sin(1)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "cos(0)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "tan(1)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "asin(0.5)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "acos(0.5)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "atan(1)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "sinh(1)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "cosh(1)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "tanh(1)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "avg(rate(node_cpu_seconds_total[5m])) by (instance)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "count by (__name__) ({__name__=~\"node_network_.*\"})", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "sum(node_cpu_seconds_total) offset 5m", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "node_load1 @ 1795476000", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "present_over_time(go_goroutines[1m])", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "mad_over_time(node_load1[10m])", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "limitk(2, node_cpu_seconds_total)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "limit_ratio(0.5, node_cpu_seconds_total)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query", []string{"query", "info(go_goroutines)", "time", t1}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "rate(node_cpu_seconds_total[5m])", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "irate(node_network_receive_bytes_total[2m])", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "increase(node_cpu_seconds_total{mode=\"idle\"}[5m])", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "delta(node_memory_MemFree_bytes[5m])", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "deriv(node_memory_MemFree_bytes[5m])", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "avg_over_time(go_goroutines[5m])", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "max_over_time(node_load1[10m])", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "count_over_time(go_goroutines[10m])", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "sum_over_time(node_load1[3m])", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "last_over_time(node_load1[5m])", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "quantile_over_time(0.5, node_load1[10m])", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "stddev_over_time(node_load1[10m])", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "changes(node_load1[10m])", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "resets(node_cpu_seconds_total{mode=\"idle\"}[10m])", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "predict_linear(node_memory_MemFree_bytes[5m], 3600)", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "abs(-node_load1)", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "ceil(node_load1)", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "floor(node_load1)", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "round(node_load1, 0.1)", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "sqrt(node_load1)", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "exp(node_load1)", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "ln(node_memory_MemFree_bytes)", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "log2(node_memory_MemFree_bytes)", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "log10(node_memory_MemFree_bytes)", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "clamp(node_load1, 0.1, 0.2)", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "clamp_min(node_load1, 1)", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "clamp_max(node_load1, 0)", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "timestamp(go_goroutines)", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "sort_desc(node_cpu_seconds_total{mode=\"idle\"})", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "go_goroutines + 1", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "go_goroutines * 2 - 3", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "2 ^ 10", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "10 % 3", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "-go_goroutines", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "go_goroutines > 5", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "go_goroutines > bool 5", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "go_goroutines == 7", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "node_cpu_seconds_total / on(cpu, mode, instance, job) node_cpu_seconds_total", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "sum by (cpu) (node_cpu_seconds_total) / on(cpu) group_left sum by (cpu) (node_cpu_seconds_total)", "start", t0, "end", t1, "step", "30"}, "engine"},
+		{"GET", "/api/v1/query_range", []string{"query", "node_cpu_seconds_total and node_cpu_seconds_total{mode=\"idle\"}", "start", t0, "end", t1, "step", "30"}, "engine"},
 		// Admin (disabled on both).
 		{"POST", "/api/v1/admin/tsdb/delete_series", []string{"match[]", "go_goroutines"}, "all"},
 		{"POST", "/api/v1/admin/tsdb/snapshot", nil, "all"},
 		{"POST", "/api/v1/admin/tsdb/clean_tombstones", nil, "all"},
 	}
-	mismatches, engineGaps := 0, 0
+	mismatches, engineGaps, successes := 0, 0, 0
 	for i, c := range cases {
 		v := vals(c.params...)
 		ours, theirs := ask(t, ts.addr, c.method, c.path, v), ask(t, pbase, c.method, c.path, v)
@@ -454,18 +609,20 @@ func TestPrometheus3_CompareAPI(t *testing.T) {
 				probs = append(probs, "data shape differs")
 			}
 		}
+		if theirs.code == 200 && ours.code == 200 {
+			successes++
+		}
 		if len(probs) > 0 && c.data == "engine" {
-			// PromQL coverage is the engine's (issue 13); reported, not failed.
+			// PromQL coverage is the engine's (issue 13): counted apart,
+			// and failed like the rest (there were none left to excuse).
 			engineGaps++
-			t.Logf("engine gap %s: %s\n  ours:       %.300s\n  Prometheus: %.300s", name, strings.Join(probs, "; "), ours.raw, theirs.raw)
-			continue
 		}
 		if len(probs) > 0 {
 			mismatches++
 			t.Errorf("%s: %s\n  ours:       %.600s\n  Prometheus: %.600s", name, strings.Join(probs, "; "), ours.raw, theirs.raw)
 		}
 	}
-	t.Logf("%d cases, %d mismatches, %d engine gaps", len(cases), mismatches, engineGaps)
+	t.Logf("%d cases (%d answered 200 by both), %d mismatches, %d engine gaps", len(cases), successes, mismatches, engineGaps)
 }
 
 // sameTop compares two top-N tables [{"name":..,"value":..}]: the same
@@ -499,4 +656,164 @@ func sameTop(a, b any) bool {
 		}
 	}
 	return reflect.DeepEqual(an, bn)
+}
+
+// TestPrometheus3_CompareAdmin runs the admin API on both (enabled) over
+// the capture: deletions, then the reads that must reflect them.
+func TestPrometheus3_CompareAdmin(t *testing.T) {
+	prom := prometheus3()
+	if prom == "" {
+		t.Skip("Prometheus 3 is not installed (go install github.com/prometheus/prometheus/cmd/prometheus@v0.316.0, or set TSDB_PROMETHEUS3)")
+	}
+	ts := newTestServer(t, httpfast.Options{EnableAdminAPI: true})
+	pbase := startPrometheus(t, prom, "--web.enable-admin-api")
+	loadBoth(t, newClient(t, ts.addr, client.Options{}), pbase)
+	const t1 = "1795476319"
+	steps := []compareCase{
+		{"POST", "/api/v1/admin/tsdb/delete_series", nil, "all"},
+		{"POST", "/api/v1/admin/tsdb/delete_series", []string{"match[]", "up{"}, "all"},
+		{"POST", "/api/v1/admin/tsdb/delete_series", []string{"match[]", "go_goroutines", "start", "x"}, "all"},
+		{"POST", "/api/v1/admin/tsdb/delete_series", []string{"match[]", "go_goroutines"}, "all"},
+		// Known difference: Prometheus still lists a series deleted whole
+		// while its open head chunk exists (the head reports that chunk as
+		// ending at +Inf, so no deletion covers it); we list series with
+		// samples left, as its queries do.
+		{"GET", "/api/v1/series", []string{"match[]", "go_goroutines"}, "shape"},
+		{"GET", "/api/v1/query", []string{"query", "go_goroutines", "time", t1}, "all"},
+		{"PUT", "/api/v1/admin/tsdb/delete_series", []string{"match[]", `node_cpu_seconds_total{mode="idle"}`, "start", "1795476000"}, "all"},
+		{"GET", "/api/v1/query_range", []string{"query", `node_cpu_seconds_total{mode="idle"}`, "start", "1795475719.404", "end", t1, "step", "60"}, "all"},
+		{"POST", "/api/v1/admin/tsdb/clean_tombstones", nil, "all"},
+		{"GET", "/api/v1/query_range", []string{"query", `node_cpu_seconds_total{mode="idle"}`, "start", "1795475719.404", "end", t1, "step", "60"}, "all"},
+		{"POST", "/api/v1/admin/tsdb/snapshot", nil, "shape"},
+		{"POST", "/api/v1/admin/tsdb/snapshot", []string{"skip_head", "x"}, "all"},
+		{"GET", "/api/v1/admin/tsdb/snapshot", nil, "none"},
+	}
+	for i, c := range steps {
+		v := vals(c.params...)
+		ours, theirs := ask(t, ts.addr, c.method, c.path, v), ask(t, pbase, c.method, c.path, v)
+		name := fmt.Sprintf("#%d %s %s?%s", i, c.method, c.path, v.Encode())
+		require.Equal(t, theirs.code, ours.code, "%s\n  ours: %.300s\n  Prometheus: %.300s", name, ours.raw, theirs.raw)
+		require.Equal(t, theirs.env["status"], ours.env["status"], name)
+		require.Equal(t, theirs.env["errorType"], ours.env["errorType"], name)
+		switch c.data {
+		case "all":
+			require.Equal(t, theirs.env["data"], ours.env["data"], name)
+		case "shape":
+			require.True(t, sameShape(theirs.env["data"], ours.env["data"]), "%s: %s vs %s", name, ours.raw, theirs.raw)
+		}
+	}
+}
+
+// readBoth posts a remote read request to a server and decodes the
+// answer: SAMPLES into series, STREAMED_XOR_CHUNKS frame by frame.
+func readAnswer(t *testing.T, base string, req *prompb.ReadRequest) (int, string, map[string][]prompb.Sample) {
+	t.Helper()
+	b, err := req.Marshal()
+	require.NoError(t, err)
+	hr, err := http.NewRequest("POST", base+"/api/v1/read", bytes.NewReader(snappy.Encode(nil, b)))
+	require.NoError(t, err)
+	hr.Header.Set("Content-Type", "application/x-protobuf")
+	hr.Header.Set("Content-Encoding", "snappy")
+	hr.Header.Set("X-Prometheus-Remote-Read-Version", "0.1.0")
+	resp, err := http.DefaultClient.Do(hr)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	out := map[string][]prompb.Sample{}
+	ct := resp.Header.Get("Content-Type")
+	if resp.StatusCode != 200 {
+		return resp.StatusCode, ct, nil
+	}
+	key := func(qi int64, ls []prompb.Label) string {
+		k := strconv.FormatInt(qi, 10)
+		for _, l := range ls {
+			k += " " + l.Name + "=" + l.Value
+		}
+		return k
+	}
+	if strings.HasPrefix(ct, "application/x-streamed-protobuf") {
+		r := bufio.NewReader(bytes.NewReader(body))
+		for {
+			n, err := binary.ReadUvarint(r)
+			if err == io.EOF {
+				break
+			}
+			require.NoError(t, err)
+			frame := make([]byte, 4+n)
+			_, err = io.ReadFull(r, frame)
+			require.NoError(t, err)
+			require.Equal(t, binary.BigEndian.Uint32(frame[:4]), crc32.Checksum(frame[4:], crc32.MakeTable(crc32.Castagnoli)))
+			var m prompb.ChunkedReadResponse
+			require.NoError(t, m.Unmarshal(frame[4:]))
+			for _, cs := range m.ChunkedSeries {
+				k := key(m.QueryIndex, cs.Labels)
+				for _, c := range cs.Chunks {
+					xc, err := chunkenc.FromData(chunkenc.EncXOR, c.Data)
+					require.NoError(t, err)
+					it := xc.Iterator(nil)
+					for it.Next() == chunkenc.ValFloat {
+						ts, v := it.At()
+						out[k] = append(out[k], prompb.Sample{Timestamp: ts, Value: v})
+					}
+				}
+			}
+		}
+		return 200, ct, out
+	}
+	raw, err := snappy.Decode(nil, body)
+	require.NoError(t, err)
+	var rr prompb.ReadResponse
+	require.NoError(t, rr.Unmarshal(raw))
+	for qi, res := range rr.Results {
+		for _, ts := range res.Timeseries {
+			out[key(int64(qi), ts.Labels)] = ts.Samples
+		}
+	}
+	return 200, ct, out
+}
+
+// TestPrometheus3_CompareRemoteRead reads the capture through remote read
+// from Prometheus 3.16 and from us, in both response types, and compares
+// every series and sample.
+func TestPrometheus3_CompareRemoteRead(t *testing.T) {
+	prom := prometheus3()
+	if prom == "" {
+		t.Skip("Prometheus 3 is not installed (go install github.com/prometheus/prometheus/cmd/prometheus@v0.316.0, or set TSDB_PROMETHEUS3)")
+	}
+	ts := newTestServer(t, httpfast.Options{})
+	pbase := startPrometheus(t, prom)
+	loadBoth(t, newClient(t, ts.addr, client.Options{}), pbase)
+	queries := []*prompb.Query{
+		{StartTimestampMs: 1795475719404, EndTimestampMs: 1795476319000, Matchers: []*prompb.LabelMatcher{{Type: prompb.LabelMatcher_EQ, Name: "__name__", Value: "node_cpu_seconds_total"}}},
+		{StartTimestampMs: 1795476000000, EndTimestampMs: 1795476100000, Matchers: []*prompb.LabelMatcher{{Type: prompb.LabelMatcher_RE, Name: "__name__", Value: "go_.*"}, {Type: prompb.LabelMatcher_NEQ, Name: "quantile", Value: "0.5"}}},
+		{StartTimestampMs: 0, EndTimestampMs: 1, Matchers: []*prompb.LabelMatcher{{Type: prompb.LabelMatcher_EQ, Name: "__name__", Value: "go_goroutines"}}},
+	}
+	for _, types := range [][]prompb.ReadRequest_ResponseType{nil, {prompb.ReadRequest_SAMPLES}, {prompb.ReadRequest_STREAMED_XOR_CHUNKS}, {prompb.ReadRequest_STREAMED_XOR_CHUNKS, prompb.ReadRequest_SAMPLES}} {
+		req := &prompb.ReadRequest{Queries: queries, AcceptedResponseTypes: types}
+		oc, oct, ours := readAnswer(t, ts.addr, req)
+		pc, pct, theirs := readAnswer(t, pbase, req)
+		require.Equal(t, pc, oc, "%v", types)
+		require.Equal(t, pct, oct, "%v", types)
+		require.NotEmpty(t, ours)
+		require.Equal(t, len(theirs), len(ours), "%v", types)
+		for k, ps := range theirs {
+			os := ours[k]
+			require.Len(t, os, len(ps), k)
+			for i := range ps {
+				require.Equal(t, ps[i].Timestamp, os[i].Timestamp, k)
+				require.Equal(t, math.Float64bits(ps[i].Value), math.Float64bits(os[i].Value), k)
+			}
+		}
+	}
+	// Malformed: both refuse with 400.
+	for _, body := range [][]byte{[]byte("garbage"), snappy.Encode(nil, []byte{0xff, 0xff})} {
+		o, err := http.Post(ts.addr+"/api/v1/read", "application/x-protobuf", bytes.NewReader(body))
+		require.NoError(t, err)
+		o.Body.Close()
+		p, err := http.Post(pbase+"/api/v1/read", "application/x-protobuf", bytes.NewReader(body))
+		require.NoError(t, err)
+		p.Body.Close()
+		require.Equal(t, p.StatusCode, o.StatusCode)
+	}
 }

@@ -207,6 +207,9 @@ func TestBrowser_ManySeriesStackedAndNotes(t *testing.T) {
 func TestBrowser_Explore(t *testing.T) {
 	b := newBrowser(t, testServer(t, nil), 1280, 800)
 	b.open("/explore")
+	// The list is drawn again when the counts arrive: wait for them, as a
+	// user would, so the click does not land on a replaced node.
+	b.wait(`#label-names li[data-name="job"] .count`)
 	b.click(`#label-names li[data-name="job"]`)
 	b.wait(`#label-values li[data-value="node"]`)
 	if s := b.text(`#label-names li[data-name="job"] .count`); s != "2" {

@@ -170,7 +170,8 @@ export class Chart {
     if (lo === hi) { const d = Math.abs(lo) * 0.1 || 1; lo -= d; hi += d; }
     // A little headroom so lines at the extremes do not sit on the frame.
     const pad = (hi - lo) * 0.04;
-    if (!(stacked && lo === 0)) lo -= pad;
+    // Not below zero for data that never is (counts, rates, bytes).
+    lo = lo >= 0 ? Math.max(0, lo - pad) : lo - pad;
     hi += pad;
     const T = 10;
     const B = 24;
