@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
@@ -75,6 +76,13 @@ func (s *Server) export(ctx *fasthttp.RequestCtx, text bool) {
 		}
 		all = append(all, ss)
 	}
+	series, err := mergeSeriesSets(all)
+	if err != nil {
+		cancel()
+		q.Close()
+		writeAPIError(ctx, storageError(err))
+		return
+	}
 	if text {
 		ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 	} else {
@@ -90,7 +98,7 @@ func (s *Server) export(ctx *fasthttp.RequestCtx, text bool) {
 			ts  []int64
 			vs  []float64
 		)
-		for _, se := range mergeSeriesSets(all) {
+		for _, se := range series {
 			if mint > maxt {
 				break
 			}
@@ -122,20 +130,24 @@ func (s *Server) export(ctx *fasthttp.RequestCtx, text bool) {
 }
 
 // mergeSeriesSets returns the series of every set in label order, each
-// once (several match[] may select the same series).
-func mergeSeriesSets(sets []*pipeline.SeriesSet) []*pipeline.Series {
+// once (several match[] may select the same series), or the first set's
+// error.
+func mergeSeriesSets(sets []*pipeline.SeriesSet) ([]*pipeline.Series, error) {
 	var out []*pipeline.Series
 	for _, ss := range sets {
 		for ss.Next() {
 			se := *ss.At()
 			out = append(out, &se)
 		}
+		if err := ss.Err(); err != nil {
+			return nil, err
+		}
 	}
 	if len(sets) > 1 {
 		slices.SortStableFunc(out, func(a, b *pipeline.Series) int { return labels.Compare(a.Labels(), b.Labels()) })
 		out = slices.CompactFunc(out, func(a, b *pipeline.Series) bool { return labels.Equal(a.Labels(), b.Labels()) })
 	}
-	return out
+	return out, nil
 }
 
 // appendExportFloat appends v in the shortest form that parses back to
@@ -180,10 +192,10 @@ func appendExportJSON(b []byte, ls labels.Labels, ts []int64, vs []float64) []by
 
 func appendExportText(b []byte, ls labels.Labels, ts []int64, vs []float64) []byte {
 	var series []byte
-	series = append(series, ls.Get(labels.MetricName)...)
+	series = append(series, ls.Get(model.MetricNameLabel)...)
 	n := 0
 	ls.Range(func(l labels.Label) {
-		if l.Name == labels.MetricName {
+		if l.Name == model.MetricNameLabel {
 			return
 		}
 		if n == 0 {

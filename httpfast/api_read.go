@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"time"
 
 	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/prometheus/model/labels"
@@ -42,6 +43,9 @@ const (
 	maxReadRequestBytes  = 32 << 20
 	readContentTypeProto = "application/x-protobuf"
 	readContentStreamed  = "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse"
+	// maxConcurrentReads is Prometheus's default remote read concurrency
+	// limit; a read that finds no slot within the queue timeout gets 503.
+	maxConcurrentReads = 10
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -57,11 +61,27 @@ func (s *Server) handleRemoteRead(ctx *fasthttp.RequestCtx) {
 		textError(ctx, err.Error(), fasthttp.StatusBadRequest)
 		return
 	}
+	select {
+	case s.readGate <- struct{}{}:
+	default:
+		t := time.NewTimer(s.lim.QueueTimeout)
+		select {
+		case s.readGate <- struct{}{}:
+			t.Stop()
+		case <-t.C:
+			s.unavailable(ctx, fmt.Sprintf("overloaded: %d remote reads are running; retry later", maxConcurrentReads))
+			return
+		}
+	}
+	// The slot is held until the answer is written: for a streamed answer
+	// that is after the handler returns (readStreamed releases it).
+	release := func() { <-s.readGate }
 	if typ == prompb.ReadRequest_SAMPLES {
+		defer release()
 		s.readSamples(ctx, qb.DB, queries)
 		return
 	}
-	s.readStreamed(ctx, qb.DB, queries)
+	s.readStreamed(ctx, qb.DB, queries, release)
 }
 
 // decodeReadRequest decodes a snappy-compressed ReadRequest into its
@@ -219,10 +239,11 @@ func (s *Server) readError(ctx *fasthttp.RequestCtx, err error) {
 // writer (after the handler returns; fasthttp runs it on the same
 // connection goroutine). An error after the first frame can only cut the
 // stream short: the client sees a truncated or CRC-failing frame.
-func (s *Server) readStreamed(ctx *fasthttp.RequestCtx, db *pipeline.DB, queries []readQuery) {
+func (s *Server) readStreamed(ctx *fasthttp.RequestCtx, db *pipeline.DB, queries []readQuery, release func()) {
 	ctx.SetContentType(readContentStreamed)
 	log := s.log
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer release()
 		rctx, cancel := requestContext(0)
 		defer cancel()
 		fw := frameWriter{w: w}

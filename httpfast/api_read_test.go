@@ -10,6 +10,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/prometheus/prompb"
@@ -156,4 +157,25 @@ func TestRemoteRead_Malformed(t *testing.T) {
 		require.Equal(t, 400, r.code, c.name)
 		require.Contains(t, r.body, c.want, c.name)
 	}
+}
+
+func TestRemoteRead_ConcurrencyBound(t *testing.T) {
+	ts := newAPITestServer(t, func(o *Options) { o.Limits.QueueTimeout = 10 * time.Millisecond })
+	body := readRequest(t, nil, &prompb.Query{StartTimestampMs: 0, EndTimestampMs: math.MaxInt64, Matchers: []*prompb.LabelMatcher{eqMatcher("__name__", "up")}})
+	for range maxConcurrentReads {
+		ts.s.readGate <- struct{}{} // every slot taken
+	}
+	r := ts.post("/api/v1/read", body)
+	require.Equal(t, 503, r.code, r.body)
+	require.Contains(t, r.body, "remote reads are running")
+	for range maxConcurrentReads {
+		<-ts.s.readGate
+	}
+	// Both answer types give their slot back.
+	for range 2 * maxConcurrentReads {
+		require.Equal(t, 200, ts.post("/api/v1/read", body).code)
+		streamed := readRequest(t, []prompb.ReadRequest_ResponseType{prompb.ReadRequest_STREAMED_XOR_CHUNKS}, &prompb.Query{StartTimestampMs: 0, EndTimestampMs: math.MaxInt64, Matchers: []*prompb.LabelMatcher{eqMatcher("__name__", "up")}})
+		require.Equal(t, 200, ts.post("/api/v1/read", streamed).code)
+	}
+	require.Eventually(t, func() bool { return len(ts.s.readGate) == 0 }, 5*time.Second, time.Millisecond)
 }

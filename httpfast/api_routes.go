@@ -11,6 +11,7 @@ import (
 // for the query and metadata endpoints; so do we.
 func (s *Server) registerAPIRoutes() {
 	s.optionsHandler = s.wrap(apiOptions, RouteOptions{Name: "/api/v1/*options", Public: true})
+	s.readGate = make(chan struct{}, maxConcurrentReads)
 	both := func(path string, f apiFunc) {
 		h := s.apiHandler(f)
 		s.Handle("GET", path, h, RouteOptions{})

@@ -65,6 +65,9 @@ func apiSeries(ctx *fasthttp.RequestCtx, qb *QueryBackend) apiResult {
 		for ss.Next() {
 			out = append(out, ss.At().Labels())
 		}
+		if err := ss.Err(); err != nil {
+			return apiResult{err: storageError(err)}
+		}
 	}
 	if len(sets) > 1 {
 		slices.SortFunc(out, labels.Compare)

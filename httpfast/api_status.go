@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/valyala/fasthttp"
 )
@@ -200,7 +201,7 @@ func apiTSDBStatus(ctx *fasthttp.RequestCtx, qb *QueryBackend) apiResult {
 			values++
 			bytes += labels.SizeOfLabels(p.Name, p.Value, p.Count)
 			pairs = append(pairs, tsdbStat{Name: p.Name + "=" + p.Value, Value: p.Count})
-			if name == labels.MetricName {
+			if name == model.MetricNameLabel {
 				metrics = append(metrics, tsdbStat{Name: p.Value, Value: p.Count})
 			}
 		}

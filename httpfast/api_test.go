@@ -234,3 +234,28 @@ func TestAppendFloat(t *testing.T) {
 		require.Equal(t, c.want, string(appendTimestamp(nil, c.t)))
 	}
 }
+
+// TestAPI_StatusShapes checks the keys of the status answers Prometheus's
+// clients read (client_golang's v1 API decodes them by these names).
+func TestAPI_StatusShapes(t *testing.T) {
+	ts := newAPITestServer(t)
+	for path, keys := range map[string][]string{
+		"/api/v1/status/buildinfo":   {"version", "revision", "branch", "buildUser", "buildDate", "goVersion"},
+		"/api/v1/status/runtimeinfo": {"startTime", "CWD", "hostname", "serverTime", "reloadConfigSuccess", "lastConfigTime", "corruptionCount", "goroutineCount", "GOMAXPROCS", "GOMEMLIMIT", "GOGC", "GODEBUG", "storageRetention"},
+		"/api/v1/status/config":      {"yaml"},
+	} {
+		r := ts.get(path)
+		require.Equal(t, 200, r.code, path)
+		var env struct {
+			Status string
+			Data   map[string]any
+		}
+		require.NoError(t, json.Unmarshal([]byte(r.body), &env), path)
+		require.Equal(t, "success", env.Status)
+		got := make([]string, 0, len(env.Data))
+		for k := range env.Data {
+			got = append(got, k)
+		}
+		require.ElementsMatch(t, keys, got, path)
+	}
+}

@@ -1,8 +1,10 @@
 package httpfast
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -68,9 +70,17 @@ func TestInflux_CoreRejectsNameLines(t *testing.T) {
 	require.Equal(t, 204, ts.post("/write?precision=ms", []byte("m v=1 5000")).code)
 	r := ts.post("/write?precision=ms", []byte("m v=2 6000\nm v=3 4000\nm v=4 6000\nm v=5 7000"))
 	require.Equal(t, 400, r.code, r.body)
-	require.Contains(t, r.body, "2 rejected (duplicate_timestamp: 1, out_of_order: 1)")
-	require.Contains(t, r.body, "line 2: out_of_order")
+	// Line 2 is late (older than the series' last sample): stored.
+	require.Contains(t, r.body, "1 rejected (duplicate_timestamp: 1)")
 	require.Contains(t, r.body, "line 3: duplicate_timestamp")
 	require.Contains(t, r.body, `{"error":`)
-	require.Equal(t, []sample{{5000, 1}, {6000, 2}, {7000, 5}}, ts.read()[`{__name__="m_v"}`])
+	require.Equal(t, []sample{{4000, 3}, {5000, 1}, {6000, 2}, {7000, 5}}, ts.read()[`{__name__="m_v"}`])
+
+	// Outside the time bounds: named by line and reason.
+	future := time.Now().Add(72 * time.Hour).UnixMilli()
+	r = ts.post("/write?precision=ms", fmt.Appendf(nil, "m v=6 8000\nm v=7 %d", future))
+	require.Equal(t, 400, r.code, r.body)
+	require.Contains(t, r.body, "1 rejected (too_far_in_future: 1)")
+	require.Contains(t, r.body, "line 2: too_far_in_future")
+	require.Contains(t, r.body, "--ingest.max-future")
 }

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/silverback-tsdb/tsdb/pipeline"
+	"github.com/silverback-tsdb/tsdb/shard"
 	"github.com/silverback-tsdb/tsdb/stages"
 )
 
@@ -424,6 +425,21 @@ func (s *Server) fatal(ctx *fasthttp.RequestCtx, err error, accepted int, style 
 	case errors.Is(err, pipeline.ErrClosed):
 		ctx.Response.Header.Set("Retry-After", strconv.Itoa(max(1, int(s.lim.RetryAfter.Seconds()))))
 		writeError(ctx, fasthttp.StatusServiceUnavailable, "shutting down; retry later", style, 0)
+	case errors.Is(err, shard.ErrBatchTooLarge):
+		// The message names the bound, no file: split the body and retry.
+		var be *shard.BatchTooLargeError
+		msg := "batch too large"
+		if errors.As(err, &be) {
+			msg = strings.TrimPrefix(be.Error(), "shard: ")
+		}
+		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf(
+			"%s (%d samples of this request were stored before); split the request", msg, accepted), style, 0)
+	case errors.Is(err, shard.ErrFailed):
+		// A failed shard refuses appends until a restart rebuilds it; the
+		// cause names files and goes to the log.
+		s.log.Error("ingest refused by a failed shard", zap.Error(err))
+		writeError(ctx, fasthttp.StatusServiceUnavailable, fmt.Sprintf(
+			"storage failed: a shard stopped accepting samples and needs a restart (see the server log and /-/ready; %d samples of this request were stored before)", accepted), style, 0)
 	default:
 		// The error names files; it goes to the log, not to the client.
 		s.log.Error("ingest append failed", zap.Error(err))

@@ -168,7 +168,10 @@ type Server struct {
 	query atomic.Pointer[QueryBackend] // nil until SetQueryBackend: the query API answers 503
 	// optionsHandler answers OPTIONS on /api/v1/ paths (CORS preflight).
 	optionsHandler fasthttp.RequestHandler
-	ready          atomic.Bool // /-/ready
+	// readGate bounds concurrent remote reads (a token per read), as
+	// Prometheus's --storage.remote.read-concurrent-limit does.
+	readGate chan struct{}
+	ready    atomic.Bool // /-/ready
 
 	// ingestSlots bounds concurrent ingest requests (a token per slot);
 	// decodeBudget the decompressed bytes held by all of them.

@@ -97,6 +97,18 @@ func scenarioCompression(ctx context.Context, e *env) error {
 						return fmt.Errorf("tsdb compact: %w: %s", err, out)
 					}
 					compacted = dirBytes(dir)
+					bs, err := blocks(dir)
+					if err != nil {
+						return err
+					}
+					var inBlocks int64
+					for _, b := range bs {
+						inBlocks += b.bytes
+					}
+					// What the blocks alone take: the rest of the directory
+					// is head state (mapped head chunk files, snapshot, WAL).
+					e.cell(sc, ds.name, "bytes per sample, compacted, blocks only", "B", "lower", s, run, float64(inBlocks)/float64(sum.Samples),
+						map[string]any{"samples": sum.Samples, "bytes_blocks": inBlocks})
 				case "victoriametrics":
 					// A clean stop flushes every in-memory part; merges
 					// are then asked for on a restarted server and waited

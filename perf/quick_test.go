@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,7 +57,12 @@ func TestQuick(t *testing.T) {
 		require.Equal(t, "silverback", r.System, "no peers were asked for")
 		if r.Skipped == "" {
 			seen[r.Scenario]++
-			require.Greater(t, r.Value, 0.0, "%+v", r)
+			// Tiny workloads: a CPU delta can be 0 ticks, RSS above idle
+			// negative (the heap shrank); only nonsense is an error.
+			require.False(t, math.IsNaN(r.Value) || math.IsInf(r.Value, 0), "%+v", r)
+			if r.Better == "higher" {
+				require.Greater(t, r.Value, 0.0, "a rate: %+v", r)
+			}
 		}
 	}
 	for _, sc := range Scenarios {

@@ -67,12 +67,10 @@ type cellKey struct{ Case, Metric string }
 
 // Cell is the summary of one system's runs of one row.
 type Cell struct {
-	N               int
-	Median, Lo, Hi  float64
-	Skipped         string
-	Unit, Better    string
-	systemLabel     string
-	caseOrd, metOrd int
+	N              int
+	Median, Lo, Hi float64
+	Skipped        string
+	Unit, Better   string
 }
 
 // Table is a scenario's results: rows (case, metric) × systems.

@@ -258,18 +258,4 @@ func protocolFor(s *System, prefs ...loadgen.Protocol) (loadgen.Protocol, bool) 
 	return "", false
 }
 
-// present returns the systems with a binary, recording skip for the
-// others through fn.
-func (e *env) present(fn func(s *System)) []*System {
-	var out []*System
-	for _, s := range e.systems {
-		if s.Bin == "" {
-			fn(s)
-			continue
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
 const mb = 1 << 20

@@ -90,9 +90,17 @@ func BenchmarkBlockBytes(b *testing.B) {
 		}
 		dur := time.Since(start)
 		l2 := blockBytes(b, dir)
+		nb := numBlocks(db)
 		if err := db.Close(); err != nil {
 			b.Fatal(err)
 		}
+		b.ReportMetric(float64(nb), "compacted-blocks")
+		// The database compacts only complete 12 h windows: a level-1
+		// block alone in the newest window stays as it is. Its share, and
+		// the compacted blocks alone:
+		cBytes, cSamples, l1Samples := compactedOnly(b, dir)
+		b.ReportMetric(float64(cBytes)/float64(cSamples), "compacted-only-B/sample")
+		b.ReportMetric(float64(l1Samples)/samples, "uncompacted-share")
 		b.ReportMetric(float64(l1)/samples, "level1-B/sample")
 		b.ReportMetric(float64(l2)/samples, "compacted-B/sample")
 		b.ReportMetric(float64(l1)/1e6/dur.Seconds(), "compaction-MB/s")
@@ -158,10 +166,15 @@ func blockAlternatives(tb testing.TB, dir string) []blockAlternative {
 	}
 	altDir := tb.TempDir()
 	sizes := map[string]int64{}
+	const window = 12 * 3600 * 1000
 	for si, root := range roots {
 		level1, failed, err := block.OpenAll(root, block.OpenOptions{})
 		if err != nil || len(failed) > 0 {
 			tb.Fatal(err, failed)
+		}
+		var want uint64 // samples of the level-1 blocks: every alternative must hold them all
+		for _, bl := range level1 {
+			want += bl.Meta().Stats.NumSamples
 		}
 		xorParent := filepath.Join(altDir, "l1xor", fmt.Sprint(si))
 		if err := os.MkdirAll(xorParent, 0o755); err != nil {
@@ -172,13 +185,47 @@ func blockAlternatives(tb testing.TB, dir string) []blockAlternative {
 				tb.Fatal(err)
 			}
 		}
+		// The shipped options by hand over the shipped level 1, to tell
+		// the input's encoding from the database's compaction planning.
+		{
+			parent := filepath.Join(altDir, "compacted-shared-l1", fmt.Sprint(si))
+			if err := os.MkdirAll(parent, 0o755); err != nil {
+				tb.Fatal(err)
+			}
+			groups := map[int64][]*block.Block{}
+			for _, bl := range level1 {
+				k := bl.Meta().MinTime / window
+				groups[k] = append(groups[k], bl)
+			}
+			var got uint64
+			for _, g := range groups {
+				re := chunkstore.NewReencoder(chunkstore.ReencodeOptions{})
+				meta, err := block.Compact(parent, g, block.CompactOptions{SharedTimestamps: true,
+					Rechunk: func(dst []chunkstore.Chunk, _ labels.Labels, src []chunkstore.Chunk) ([]chunkstore.Chunk, error) {
+						return re.Reencode(dst, src)
+					}})
+				if err != nil {
+					tb.Fatal(err)
+				}
+				got += meta.Stats.NumSamples
+			}
+			if got != want {
+				tb.Fatalf("shard %d, compacted-shared-l1: %d samples, level 1 has %d", si, got, want)
+			}
+		}
 		closeBlocks(tb, level1)
 		xor, failed, err := block.OpenAll(xorParent, block.OpenOptions{})
 		if err != nil || len(failed) > 0 {
 			tb.Fatal(err, failed)
 		}
+		var gotXOR uint64
+		for _, bl := range xor {
+			gotXOR += bl.Meta().Stats.NumSamples
+		}
+		if gotXOR != want {
+			tb.Fatalf("shard %d, l1xor: %d samples, level 1 has %d", si, gotXOR, want)
+		}
 		groups := map[int64][]*block.Block{}
-		const window = 12 * 3600 * 1000
 		for _, bl := range xor {
 			k := bl.Meta().MinTime / window
 			groups[k] = append(groups[k], bl)
@@ -188,6 +235,7 @@ func blockAlternatives(tb testing.TB, dir string) []blockAlternative {
 			if err := os.MkdirAll(parent, 0o755); err != nil {
 				tb.Fatal(err)
 			}
+			var got uint64
 			for _, g := range groups {
 				o := block.CompactOptions{}
 				if mode != "copy" {
@@ -197,9 +245,14 @@ func blockAlternatives(tb testing.TB, dir string) []blockAlternative {
 					}
 					o.SharedTimestamps = mode == "shared"
 				}
-				if _, err := block.Compact(parent, g, o); err != nil {
+				meta, err := block.Compact(parent, g, o)
+				if err != nil {
 					tb.Fatal(err)
 				}
+				got += meta.Stats.NumSamples
+			}
+			if got != want {
+				tb.Fatalf("shard %d, compacted-%s: %d samples, level 1 has %d", si, mode, got, want)
 			}
 		}
 		closeBlocks(tb, xor)
@@ -210,6 +263,7 @@ func blockAlternatives(tb testing.TB, dir string) []blockAlternative {
 		out = append(out, blockAlternative{name: name + "-from-xor", bytes: sizes[name]})
 	}
 	out[0].name = "level1-xor"
+	out = append(out, blockAlternative{name: "compacted-shared-by-hand", bytes: dirBytes(tb, filepath.Join(altDir, "compacted-shared-l1"))})
 	return out
 }
 
@@ -266,4 +320,31 @@ func dirBytes(tb testing.TB, dir string) int64 {
 		tb.Fatal(err)
 	}
 	return n
+}
+
+// compactedOnly returns the bytes and samples of the blocks above level 1
+// of the (closed) database in dir, and the samples left at level 1.
+func compactedOnly(tb testing.TB, dir string) (bytes int64, samples, level1Samples uint64) {
+	tb.Helper()
+	roots, err := filepath.Glob(filepath.Join(dir, "shards", "*", "blocks"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, root := range roots {
+		bs, failed, err := block.OpenAll(root, block.OpenOptions{})
+		if err != nil || len(failed) > 0 {
+			tb.Fatal(err, failed)
+		}
+		for _, bl := range bs {
+			m := bl.Meta()
+			if m.Compaction.Level > 1 {
+				bytes += dirBytes(tb, bl.Dir())
+				samples += m.Stats.NumSamples
+			} else {
+				level1Samples += m.Stats.NumSamples
+			}
+		}
+		closeBlocks(tb, bs)
+	}
+	return bytes, samples, level1Samples
 }

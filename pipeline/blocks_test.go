@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -89,15 +90,17 @@ func TestDB_BlocksLifecycle(t *testing.T) {
 	appendSeconds(t, db, 20, 200, 230, want)
 	requireSameData(t, want, readAll(t, db), "read back")
 
-	// Old samples in an already persisted range are rejected, not stored.
+	// Old samples in an already persisted range are stored (the shard's
+	// out-of-order head) and read back with the rest.
 	var b stages.Batch
-	b.AddSample(b.AddSeries(labels.FromStrings("__name__", "m", "i", "new"), nil), 1000, 1)
+	late := labels.FromStrings("__name__", "m", "i", "new")
+	b.AddSample(b.AddSeries(late, nil), 1000, 1)
 	st, err := db.Append(ctx, &b)
 	require.NoError(t, err)
-	require.Equal(t, 1, st.TooOld)
-	require.Contains(t, st.FirstErrText, "too old")
-	require.Len(t, st.Rejects, 1)
-	require.Equal(t, stages.Reject{Series: 0, Sample: 0, T: 1000, Reason: stages.RejectTooOld, Detail: st.FirstErrText}, st.Rejects[0])
+	require.Equal(t, 1, st.Appended)
+	require.Empty(t, st.Rejects)
+	want[late.String()] = []sample{{1000, math.Float64bits(1)}}
+	requireSameData(t, want, readAll(t, db), "a late sample")
 
 	// Deletion spans blocks and head, survives a restart and compaction.
 	del := labels.FromStrings("__name__", "m", "i", "3").String()
@@ -240,8 +243,12 @@ func requireSameData(t *testing.T, want, got map[string][]sample, msg string) {
 // increasing timestamps whose values match what was written; -race checks
 // the hand-off of blocks between the shard, its worker and readers.
 func TestDB_QueriesDuringCompactionAndRetention(t *testing.T) {
+	// The wall clock follows the writer (a live stream): retention rejects
+	// samples older than 5 s before the clock.
+	var clock atomic.Int64
 	o := Options{Shards: 2, BlockRange: time.Second, ChunkSamples: 4, Retention: 5 * time.Second,
-		HeadGCInterval: time.Millisecond, Logger: zap.NewNop()}
+		HeadGCInterval: time.Millisecond, Logger: zap.NewNop(),
+		Now: func() time.Time { return time.UnixMilli(clock.Load()) }}
 	db := openTest(t, t.TempDir(), o)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -249,6 +256,7 @@ func TestDB_QueriesDuringCompactionAndRetention(t *testing.T) {
 		defer close(done)
 		var b stages.Batch
 		for ms := int64(0); ms < 20_000; ms += 100 {
+			clock.Store(ms)
 			b.Reset()
 			for i := range 10 {
 				b.AddSample(b.AddSeries(labels.FromStrings("__name__", "m", "i", fmt.Sprint(i)), nil), ms, float64(ms+int64(i)))

@@ -54,13 +54,24 @@ type Options struct {
 	BlockRange       time.Duration
 	CompactionRanges []time.Duration
 	// Retention deletes blocks entirely older than this relative to the
-	// newest sample (0: forever). RetentionBytes bounds the blocks' size on
-	// disk (0: no bound); each shard keeps its share, RetentionBytes/Shards.
+	// newest sample, never after the wall clock (0: forever), and rejects
+	// appended samples older than this before the wall clock.
+	// RetentionBytes bounds the blocks' size on disk (0: no bound); each
+	// shard keeps its share, RetentionBytes/Shards.
 	Retention      time.Duration
 	RetentionBytes int64
 	// HeadMaxBytes cuts a shard's head early when its estimated memory
 	// passes its share of this bound (default 256 MiB; negative: none).
 	HeadMaxBytes int64
+	// MaxFuture rejects appended samples more than this ahead of the wall
+	// clock (default shard.DefaultMaxFuture, 2 days; negative: no bound but
+	// shard.MaxTimestamp). Now is the wall clock (default time.Now).
+	MaxFuture time.Duration
+	Now       func() time.Time
+	// RejectLate rejects late samples (older than their series' last
+	// sample, or than a shard head's lower bound) as out_of_order and
+	// too_old instead of storing them in the shards' out-of-order heads.
+	RejectLate bool
 	// BackgroundJobs bounds block writes and compactions running at once
 	// across all shards (default 1), so background work never starves
 	// ingest of cores.
@@ -184,6 +195,9 @@ func open(dir string, o Options, lock *os.File) (*DB, error) {
 				Retention:         o.Retention,
 				RetentionBytes:    o.RetentionBytes / int64(n),
 				HeadMaxBytes:      headMax,
+				MaxFuture:         o.MaxFuture,
+				Now:               o.Now,
+				RejectLate:        o.RejectLate,
 				Background:        background,
 				IdleSeriesTimeout: o.IdleSeriesTimeout,
 				WAL:               o.WAL,

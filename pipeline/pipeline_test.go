@@ -119,7 +119,7 @@ func TestDB_AppendSelectReopen(t *testing.T) {
 }
 
 func TestDB_SeriesRules(t *testing.T) {
-	db := openTest(t, t.TempDir(), Options{Shards: 2})
+	db := openTest(t, t.TempDir(), Options{Shards: 2, RejectLate: true})
 	defer db.Close()
 	ctx := context.Background()
 	ls := labels.FromStrings("__name__", "m", "job", "x")
@@ -401,7 +401,7 @@ func TestQuerier_TimeRangeAndSeek(t *testing.T) {
 // TestDB_RejectsNameBatchIndexes: rejects from several shards come back with
 // the caller's series and sample indexes, in batch order.
 func TestDB_RejectsNameBatchIndexes(t *testing.T) {
-	db := openTest(t, t.TempDir(), Options{Shards: 4})
+	db := openTest(t, t.TempDir(), Options{Shards: 4, RejectLate: true})
 	defer db.Close()
 	ctx := context.Background()
 	var b stages.Batch

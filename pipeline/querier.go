@@ -62,6 +62,10 @@ func (q *Querier) Close() error {
 type SeriesChunk struct {
 	chunkstore.Chunk
 	Deleted block.Intervals
+	// Err, when set, stands for a damaged head chunk covering [MinT, MaxT]
+	// (a *shard.HeadChunkError): it has no data; iteration skips it, serves
+	// the rest of the series and reports it in Err.
+	Err error
 }
 
 // seriesData is one selected series: its labels and the chunks overlapping
@@ -234,14 +238,20 @@ func (q *Querier) headPiece(v *shard.View, it roaring.IntPeekable, n int, out []
 			return out, fmt.Errorf("head postings name series ref %d, which does not exist", ref)
 		}
 		chunks, arena, err = v.Chunks(chunks[:0], arena, ref, q.mint, q.maxt)
-		if err != nil {
+		var damaged *shard.HeadChunkError
+		if err != nil && !errors.As(err, &damaged) {
 			return out, err
 		}
-		if len(chunks) == 0 {
+		if len(chunks) == 0 && damaged == nil {
 			continue
 		}
 		del := v.Deleted(ref)
-		sc := make([]SeriesChunk, 0, len(chunks))
+		sc := make([]SeriesChunk, 0, len(chunks)+1)
+		if damaged != nil {
+			// Only this part of the series fails; its other head chunks
+			// and its block data are served (SampleIterator.Err reports it).
+			sc = append(sc, SeriesChunk{Chunk: chunkstore.Chunk{MinT: damaged.MinT, MaxT: damaged.MaxT}, Err: damaged})
+		}
 		for _, c := range chunks {
 			if !del.Covers(c.MinT, c.MaxT) {
 				sc = append(sc, SeriesChunk{Chunk: c, Deleted: del})
@@ -250,7 +260,15 @@ func (q *Querier) headPiece(v *shard.View, it roaring.IntPeekable, n int, out []
 		if len(sc) == 0 {
 			continue // every sample in range is deleted: no series, as in Prometheus
 		}
-		out = append(out, seriesData{lset: lset, chunks: sc})
+		// Late samples (the shard's out-of-order head) come as chunks that
+		// may overlap the others; View.Chunks sorts them by MinT.
+		overlap := false
+		for k := 1; k < len(sc); k++ {
+			if sc[k].MinT <= sc[k-1].MaxT {
+				overlap = true
+			}
+		}
+		out = append(out, seriesData{lset: lset, chunks: sc, overlap: overlap})
 	}
 	return out, nil
 }
@@ -516,6 +534,7 @@ type SampleIterator struct {
 	done       bool
 	it         chunkstore.Iterator
 	err        error
+	damaged    error // the first damaged chunk skipped (SeriesChunk.Err)
 	// merged holds the de-duplicated samples of overlapping chunks; used
 	// instead of chunks when the series overlaps (rare: after a crash in
 	// compaction or a backfill).
@@ -541,6 +560,12 @@ func (si *SampleIterator) reset(d *seriesData, mint, maxt int64) {
 func (si *SampleIterator) materialize() {
 	var it chunkstore.Iterator
 	for _, c := range si.chunks {
+		if c.Err != nil {
+			if si.damaged == nil {
+				si.damaged = c.Err
+			}
+			continue
+		}
 		it.Reset(c.Chunk)
 		for it.Next() {
 			t, v := it.At()
@@ -632,6 +657,17 @@ func (si *SampleIterator) advance(from int64) bool {
 		for si.ci < len(si.chunks) && si.chunks[si.ci].MaxT < from {
 			si.ci++
 		}
+		// A damaged head chunk (SeriesChunk.Err) in range is skipped and
+		// reported by Err; the rest of the series is served.
+		for si.ci < len(si.chunks) && si.chunks[si.ci].Err != nil && si.chunks[si.ci].MinT <= si.maxt {
+			if si.damaged == nil {
+				si.damaged = si.chunks[si.ci].Err
+			}
+			si.ci++
+			for si.ci < len(si.chunks) && si.chunks[si.ci].MaxT < from {
+				si.ci++
+			}
+		}
 		if si.ci >= len(si.chunks) || si.chunks[si.ci].MinT > si.maxt {
 			si.done = true
 			return false
@@ -653,5 +689,12 @@ func (si *SampleIterator) At() (int64, float64) {
 	return si.it.At()
 }
 
-// Err returns the first decoding error met.
-func (si *SampleIterator) Err() error { return si.err }
+// Err returns the first decoding error met, else the first damaged head
+// chunk skipped (a *shard.HeadChunkError: the rest of the series was
+// served).
+func (si *SampleIterator) Err() error {
+	if si.err != nil {
+		return si.err
+	}
+	return si.damaged
+}

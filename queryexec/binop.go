@@ -4,16 +4,17 @@ import (
 	"math"
 	"slices"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 )
 
 // metadataLabels are the labels an arithmetic operation or a function
 // removes with the metric name.
-var metadataLabels = []string{labels.MetricName, "__type__", "__unit__"}
+var metadataLabels = []string{model.MetricNameLabel, "__type__", "__unit__"}
 
 func dropMetadata(l labels.Labels) labels.Labels {
-	if l.Get(labels.MetricName) == "" && l.Get("__type__") == "" && l.Get("__unit__") == "" {
+	if l.Get(model.MetricNameLabel) == "" && l.Get("__type__") == "" && l.Get("__unit__") == "" {
 		return l
 	}
 	b := labels.NewBuilder(l)
@@ -224,7 +225,7 @@ func signature(l labels.Labels, m *parser.VectorMatching, buf []byte) string {
 	if m.On {
 		return string(l.BytesWithLabels(buf, m.MatchingLabels...))
 	}
-	names := append([]string{labels.MetricName, "__type__", "__unit__"}, m.MatchingLabels...)
+	names := append([]string{model.MetricNameLabel, "__type__", "__unit__"}, m.MatchingLabels...)
 	slices.Sort(names)
 	return string(l.BytesWithoutLabels(buf, names...))
 }
@@ -396,7 +397,7 @@ func (ev *evaluator) vectorBinop(e *parser.BinaryExpr, lhs, rhs *vectorVal, g gr
 				if m.On {
 					ml = rhs.s[k].lset.MatchLabels(true, m.MatchingLabels...)
 				} else {
-					ml = rhs.s[k].lset.MatchLabels(false, append([]string{labels.MetricName, "__type__", "__unit__"}, m.MatchingLabels...)...)
+					ml = rhs.s[k].lset.MatchLabels(false, append([]string{model.MetricNameLabel, "__type__", "__unit__"}, m.MatchingLabels...)...)
 				}
 				d1, d2 := rhs.s[k].lset.String(), rhs.s[prev].lset.String()
 				if d1 > d2 {
@@ -480,5 +481,5 @@ func matchOnly(l labels.Labels, m *parser.VectorMatching) labels.Labels {
 	if m.On {
 		return l.MatchLabels(true, m.MatchingLabels...)
 	}
-	return l.MatchLabels(false, append([]string{labels.MetricName, "__type__", "__unit__"}, m.MatchingLabels...)...)
+	return l.MatchLabels(false, append([]string{model.MetricNameLabel, "__type__", "__unit__"}, m.MatchingLabels...)...)
 }

@@ -287,11 +287,11 @@ func (r *confRun) load(head string, block []string) error {
 			return fmt.Errorf("%q: %w", l, err)
 		}
 		if nhcb {
-			name := lset.Get(labels.MetricName)
+			name := lset.Get(model.MetricNameLabel)
 			for _, suf := range []string{"_bucket", "_count", "_sum"} {
 				if strings.HasSuffix(name, suf) {
 					b := labels.NewBuilder(lset)
-					b.Set(labels.MetricName, strings.TrimSuffix(name, suf))
+					b.Set(model.MetricNameLabel, strings.TrimSuffix(name, suf))
 					b.Del("le")
 					r.hist = append(r.hist, b.Labels())
 				}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"strconv"
 	"testing"
 	"time"
 
@@ -239,5 +240,34 @@ func TestDuplicateLabelsetError(t *testing.T) {
 	var qe *Error
 	if !errors.As(err, &qe) || qe.Kind != KindExecution || qe.Error() != "vector cannot contain metrics with the same labelset" {
 		t.Fatalf("duplicate labelset: %v", err)
+	}
+}
+
+func TestCancellationStopsRunningQuery(t *testing.T) {
+	db := testDB(t)
+	var ss []testSeries
+	for i := range 200 {
+		s := testSeries{lset: labels.FromStrings("__name__", "c_total", "i", strconv.Itoa(i))}
+		for k := range 2000 {
+			s.t = append(s.t, int64(k)*15_000)
+			s.f = append(s.f, float64(k))
+		}
+		ss = append(ss, s)
+	}
+	appendSeries(t, db, ss...)
+	e := NewEngine(db, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(5*time.Millisecond, cancel)
+	began := time.Now()
+	_, err := e.Range(ctx, `sum(rate(c_total[5m])) + sum(increase(c_total[1m])) + count(c_total)`, time.UnixMilli(0), time.UnixMilli(30_000_000), 15*time.Second, QueryOpts{})
+	var qe *Error
+	if err == nil {
+		t.Skip("query finished before the cancellation (fast machine)")
+	}
+	if !errors.As(err, &qe) || qe.Kind != KindCanceled {
+		t.Fatalf("canceled query: %v", err)
+	}
+	if d := time.Since(began); d > 5*time.Second {
+		t.Fatalf("cancellation took %s", d)
 	}
 }

@@ -367,7 +367,7 @@ func (ev *evaluator) dropName(s *vseries) {
 		s.dropName = true
 		return
 	}
-	s.lset = s.lset.DropMetricName()
+	s.lset = dropMetadata(s.lset)
 }
 
 // refTimes returns, for selector modifiers, the reference time of step i:

@@ -357,7 +357,7 @@ func absentLabels(e parser.Expr) labels.Labels {
 	b := labels.NewBuilder(labels.EmptyLabels())
 	has := map[string]bool{}
 	for _, m := range lm {
-		if m.Name == labels.MetricName || m.Name == "__type__" || m.Name == "__unit__" {
+		if m.Name == model.MetricNameLabel || m.Name == "__type__" || m.Name == "__unit__" {
 			continue
 		}
 		if m.Type == labels.MatchEqual && !has[m.Name] {
@@ -534,7 +534,7 @@ func (ev *evaluator) evalLabelReplace(e *parser.Call, g grid) (any, error) {
 		b := labels.NewBuilder(s.lset)
 		b.Set(dst, string(res))
 		s.lset = b.Labels()
-		if dst == labels.MetricName {
+		if dst == model.MetricNameLabel {
 			s.dropName = false
 		}
 	}
@@ -567,7 +567,7 @@ func (ev *evaluator) evalLabelJoin(e *parser.Call, g grid) (any, error) {
 		b := labels.NewBuilder(s.lset)
 		b.Set(dst, strings.Join(vals, sep))
 		s.lset = b.Labels()
-		if dst == labels.MetricName {
+		if dst == model.MetricNameLabel {
 			s.dropName = false
 		}
 	}
@@ -597,7 +597,7 @@ func (ev *evaluator) bucketGroups(v *vectorVal, arg parser.Expr, g grid) ([]*buc
 		if err != nil || math.IsNaN(u) {
 			name := ""
 			if ev.delayedNameRemoval {
-				name = s.lset.Get(labels.MetricName)
+				name = s.lset.Get(model.MetricNameLabel)
 			}
 			for i := range s.ok {
 				if s.ok[i] {
@@ -665,7 +665,7 @@ func (ev *evaluator) evalHistogramQuantile(e *parser.Call, g grid) (any, error) 
 			if forced {
 				name := ""
 				if ev.delayedNameRemoval {
-					name = bg.lset.Get(labels.MetricName)
+					name = bg.lset.Get(model.MetricNameLabel)
 				}
 				ev.annos.Add(annotations.NewHistogramQuantileForcedMonotonicityInfo(name, e.Args[1].PositionRange(), g.ts(i), minB, maxB, maxDiff))
 			}
@@ -935,7 +935,7 @@ func (ev *evaluator) evalHistogramQuantiles(e *parser.Call, g grid) (any, error)
 				if forced {
 					name := ""
 					if ev.delayedNameRemoval {
-						name = bg.lset.Get(labels.MetricName)
+						name = bg.lset.Get(model.MetricNameLabel)
 					}
 					ev.annos.Add(annotations.NewHistogramQuantileForcedMonotonicityInfo(name, e.Args[0].PositionRange(), g.ts(i), minB, maxB, maxDiff))
 				}

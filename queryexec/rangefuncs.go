@@ -2,12 +2,12 @@ package queryexec
 
 import (
 	"fmt"
+	"github.com/prometheus/common/model"
 	"math"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/promql/parser/posrange"
@@ -1055,7 +1055,7 @@ func (rw *rangeWork) series(st *rangeState, rs rseries, streaming bool, annos *a
 	}
 	name := e.Func.Name
 	if name == "rate" || name == "increase" {
-		if mn := rs.lset.Get(labels.MetricName); mn != "" && !strings.HasSuffix(mn, "_total") && !strings.HasSuffix(mn, "_sum") &&
+		if mn := rs.lset.Get(model.MetricNameLabel); mn != "" && !strings.HasSuffix(mn, "_total") && !strings.HasSuffix(mn, "_sum") &&
 			!strings.HasSuffix(mn, "_count") && !strings.HasSuffix(mn, "_bucket") {
 			// Prometheus reports a subquery argument at position 0
 			// (it replaces the argument by an unpositioned selector).

@@ -189,7 +189,13 @@ func TestShard_HeadChunkFailureMidBatch(t *testing.T) {
 // label sets of one batch, so a message may list a series twice; its samples
 // are classified in one sequence, as the head appends them.
 func TestShard_SeriesListedTwiceInOneMessage(t *testing.T) {
-	s := openShard(t, t.TempDir(), Options{})
+	for _, rejectLate := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reject-late=%v", rejectLate), func(t *testing.T) { testSeriesListedTwice(t, rejectLate) })
+	}
+}
+
+func testSeriesListedTwice(t *testing.T, rejectLate bool) {
+	s := openShard(t, t.TempDir(), Options{RejectLate: rejectLate})
 	defer func() { require.NoError(t, s.CloseUnstarted()) }()
 	a := labels.FromStrings("__name__", "a")
 	for _, existing := range []bool{false, true} {
@@ -206,8 +212,16 @@ func TestShard_SeriesListedTwiceInOneMessage(t *testing.T) {
 		r := s.apply(m)
 		require.NoError(t, r.Err)
 		require.Equal(t, 2, r.Stats.Appended)
-		require.Equal(t, 1, r.Stats.Duplicates)
-		require.Equal(t, 1, r.Stats.OutOfOrder)
+		if rejectLate {
+			require.Equal(t, 1, r.Stats.Duplicates)
+			require.Equal(t, 1, r.Stats.OutOfOrder)
+		} else {
+			// The late sample at base+1 repeats the in-order one of the
+			// same message: a duplicate, found after the in-order ones
+			// are applied.
+			require.Equal(t, 2, r.Stats.Duplicates)
+			require.Zero(t, r.Stats.OutOfOrder)
+		}
 		require.Equal(t, r.Refs[0], r.Refs[1])
 	}
 	require.Equal(t, map[string][]int64{a.String(): {1, 2, 101, 102}}, selectT(t, s, "__name__", "a"))

@@ -3,6 +3,8 @@ package shard
 import (
 	"errors"
 	"fmt"
+
+	"github.com/prometheus/prometheus/model/labels"
 )
 
 // ErrBatchTooLarge marks an append message over one of the batch bounds
@@ -15,6 +17,26 @@ var ErrBatchTooLarge = errors.New("shard: batch too large")
 // because its WAL or its head chunk files failed (see Shard.Err). It is
 // cleared only by a restart, which rebuilds the head from the WAL.
 var ErrFailed = errors.New("shard: failed")
+
+// HeadChunkError is a damaged closed head chunk met by View.Chunks: the
+// series' head samples in [MinT, MaxT] (ms; MaxT is the damaged chunk's end,
+// known from the newer chunk's link) cannot be read until a restart rebuilds
+// the head chunk files from the WAL. errors.Is(err, chunkstore.ErrCorrupt)
+// holds through Unwrap.
+type HeadChunkError struct {
+	Shard      int
+	Series     labels.Labels
+	MinT, MaxT int64
+	Err        error
+}
+
+// Error implements error.
+func (e *HeadChunkError) Error() string {
+	return fmt.Sprintf("shard %d series %s: head samples in [%d, %d] unreadable until a restart rebuilds them from the WAL: %s", e.Shard, e.Series, e.MinT, e.MaxT, e.Err.Error())
+}
+
+// Unwrap returns the cause.
+func (e *HeadChunkError) Unwrap() error { return e.Err }
 
 // BatchTooLargeError says which bound an append message exceeded.
 type BatchTooLargeError struct {

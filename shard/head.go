@@ -54,6 +54,12 @@ type head struct {
 	mint    int64 // smallest timestamp in the head, math.MaxInt64 when empty
 	maxt    int64 // largest timestamp in the head, math.MinInt64 when empty
 	hashBuf []byte
+	// ranges are the block ranges holding samples not yet persisted,
+	// sorted (noteRange, dropRanges in shard_bounds.go); [rangeLo,
+	// rangeHi) is the part of the range last noted at or above its
+	// smallest sample (empty: 1, 0).
+	ranges           []headRange
+	rangeLo, rangeHi int64
 	// openBytes is the sum of the open chunks' buffer capacities: the part
 	// of head memory that grows with samples (HeadMaxBytes). Kept by
 	// appendSample and removeHashed; recountOpenBytes after restores that
@@ -93,6 +99,9 @@ func newHead() *head {
 		index:  postings.NewIndex(),
 		mint:   math.MaxInt64,
 		maxt:   math.MinInt64,
+		// An empty cache: the first sample takes the slow path.
+		rangeLo: 1,
+		rangeHi: 0,
 	}
 }
 

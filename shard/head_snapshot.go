@@ -279,6 +279,7 @@ func (s *Shard) decodeHeadSnapshot(b []byte) (int, error) {
 			for it.Next() {
 				t, v := it.At()
 				ms.app.Append(t, v)
+				s.noteRange(t)
 				h.maxt = max(h.maxt, t)
 			}
 			if err := it.Err(); err != nil {

@@ -34,7 +34,9 @@ type Options struct {
 	// (default DefaultCompactionRanges).
 	CompactionRanges []time.Duration
 	// Retention deletes blocks entirely older than this, relative to the
-	// newest sample (0: keep forever). RetentionBytes deletes the oldest
+	// newest sample but never after the wall clock (0: keep forever), and
+	// rejects appended samples older than this before the wall clock
+	// (stages.RejectOlderThanRetention). RetentionBytes deletes the oldest
 	// blocks while the shard's blocks exceed it (0: no limit).
 	Retention      time.Duration
 	RetentionBytes int64
@@ -74,6 +76,16 @@ type Options struct {
 	// ReplayStrict makes Open fail on a corrupt record in an earlier WAL
 	// segment instead of skipping the rest of that segment.
 	ReplayStrict bool
+	// MaxFuture rejects appended samples more than this ahead of the wall
+	// clock (stages.RejectTooFarInFuture; default DefaultMaxFuture; a
+	// negative value: only MaxTimestamp bounds them).
+	MaxFuture time.Duration
+	// Now is the wall clock (default time.Now); tests set it.
+	Now func() time.Time
+	// RejectLate rejects late samples (older than their series' last
+	// sample: out_of_order; older than the head's lower bound: too_old)
+	// instead of storing them in the out-of-order head (shard_ooo.go).
+	RejectLate bool
 	// Logger receives lifecycle events (default zap.NewNop()).
 	Logger *zap.Logger
 }
@@ -114,6 +126,12 @@ func (o Options) withDefaults() Options {
 	if o.IdleSeriesTimeout <= 0 {
 		o.IdleSeriesTimeout = time.Hour
 	}
+	if o.MaxFuture == 0 {
+		o.MaxFuture = DefaultMaxFuture
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
@@ -144,9 +162,14 @@ type Metrics struct {
 	BackgroundErrors    atomic.Uint64
 	HeadEarlyCuts       atomic.Uint64
 	Deletions           atomic.Uint64
-	SamplesTooOld       atomic.Uint64 // older than the head's lower bound (already persisted range)
+	SamplesTooOld       atomic.Uint64 // older than the head's lower bound (already persisted range) or MinTimestamp
+	SamplesTooFarFuture atomic.Uint64 // more than MaxFuture ahead of the clock, or after MaxTimestamp
+	SamplesOldRetention atomic.Uint64 // older than Retention before the clock
 	SnapshotLoads       atomic.Uint64 // opens that restored the head from a clean-shutdown snapshot
 	HeadChunksRebuilt   atomic.Uint64 // opens that found a damaged head chunk after loading a snapshot and rebuilt from the WAL
+	SamplesLate         atomic.Uint64 // stored in the out-of-order head
+	OOOSamples          atomic.Int64  // gauge: samples in the out-of-order head
+	OOOBlocksCut        atomic.Uint64 // blocks written from the out-of-order head
 	_                   [64]byte      // keep shards' counters on separate cache lines
 }
 
@@ -185,6 +208,10 @@ type Shard struct {
 	// block in shard_blocks.go.
 	appendMinT int64
 	queryMinT  int64
+	clock      int64          // the wall clock (ms) as the last append message read it
+	ooo        *oooHead       // late samples (shard_ooo.go)
+	oooCut     *oooHead       // late samples a running head cut persists, nil if none
+	lateGen    uint64         // bumped when late samples move to blocks (ReadGen)
 	jobs       chan job       // to the worker; capacity 1; closed by Run on exit
 	results    chan jobResult // from the worker; closed by the worker
 	jobBusy    bool
@@ -216,9 +243,11 @@ type applyScratch struct {
 	seriesRecs   []walseg.RefSeries
 	sampleRecs   []walseg.RefSample
 	sampleSeries []uint32 // per sampleRecs entry: its index in the message's series
-	recBuf       []byte   // encoded records, back to back
-	recEnds      []int    // end offset of each record in recBuf
-	recs         [][]byte // the records, aliasing recBuf
+	lateRecs     []walseg.RefSample
+	lateSrc      [][2]uint32 // per lateRecs entry: the caller's series and sample index
+	recBuf       []byte      // encoded records, back to back
+	recEnds      []int       // end offset of each record in recBuf
+	recs         [][]byte    // the records, aliasing recBuf
 	hashBuf      []byte
 }
 
@@ -236,6 +265,7 @@ func Open(dir string, id int, o Options) (*Shard, error) {
 		walM:       o.WAL.Metrics,
 		fs:         vfs.Or(o.FS),
 		head:       newHead(),
+		ooo:        newOOOHead(),
 		persistT:   math.MinInt64,
 		appendMinT: math.MinInt64,
 		queryMinT:  math.MinInt64,
@@ -318,6 +348,7 @@ func (s *Shard) restoreHead() (int, error) {
 	// Start over: nothing the snapshot may have half restored survives.
 	_ = s.hc.close()
 	s.head = newHead()
+	s.ooo = newOOOHead()
 	s.tombs = map[uint32]block.Intervals{}
 	hc, err = openHeadChunks(dir, s.opts.HeadChunkFileSize)
 	if err != nil {
@@ -329,7 +360,9 @@ func (s *Shard) restoreHead() (int, error) {
 
 // verifyHeadChunks checks every closed head chunk a query could reach (the
 // chains from each series' newest closed chunk, down to queryMinT): CRC and
-// structure, as a read would. It runs once, after a head snapshot was loaded.
+// structure, as a read would, and notes their time ranges in the head (the
+// snapshot does not list them). It runs once, after a head snapshot was
+// loaded.
 func (s *Shard) verifyHeadChunks() error {
 	h := s.head
 	for ref := uint32(1); ref < h.nrefs; ref++ {
@@ -338,9 +371,13 @@ func (s *Shard) verifyHeadChunks() error {
 			continue
 		}
 		for cr, crMaxT := ms.lastClosed, int64(math.MaxInt64); cr != 0 && crMaxT >= s.queryMinT; {
-			_, prev, prevMaxT, err := s.hc.chunk(cr)
+			c, prev, prevMaxT, err := s.hc.chunk(cr)
 			if err != nil {
 				return fmt.Errorf("head chunk of series %s: %w", ms.lset, err)
+			}
+			if c.NumSamples > 0 && c.MaxT >= s.queryMinT {
+				s.noteRange(c.MinT)
+				s.head.maxt = max(s.head.maxt, c.MaxT)
 			}
 			cr, crMaxT = prev, prevMaxT
 		}
@@ -416,7 +453,7 @@ func (s *Shard) Run(inbox <-chan *stages.ShardBatch, tick time.Duration) error {
 			}
 			m.Result = s.apply(m)
 			m.Reply <- m.Result
-			if !s.jobBusy && s.cutDue() {
+			if !s.jobBusy && s.cutDue(s.clock) {
 				s.maybeStartJob()
 			}
 		case r := <-s.reads:
@@ -432,10 +469,11 @@ func (s *Shard) Run(inbox <-chan *stages.ShardBatch, tick time.Duration) error {
 }
 
 // cutDue is the cheap check after every append message: the head spans
-// 1.5 block ranges or is over its memory bound.
-func (s *Shard) cutDue() bool {
-	h := s.head
-	return h.maxt-max(h.mint, s.appendMinT) >= s.opts.BlockRange.Milliseconds()*3/2 ||
+// 1.5 block ranges from its oldest unpersisted sample to the watermark at
+// now (ms), or is over its memory bound.
+func (s *Shard) cutDue(now int64) bool {
+	mint := s.oldestUnpersisted(s.appendMinT)
+	return mint != math.MaxInt64 && s.watermark(now)-mint >= s.opts.BlockRange.Milliseconds()*3/2 ||
 		s.overMemoryBound()
 }
 
@@ -461,7 +499,9 @@ func (s *Shard) shutdown() error {
 	fromSegment := s.wal.Segment() + 1
 	if err := s.wal.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("shard %d: close wal: %w", s.id, err))
-	} else if s.err.Load() == nil {
+	} else if s.err.Load() == nil && s.ooo.n == 0 {
+		// NB: the snapshot format has no late samples; with some, the next
+		// start replays the whole WAL instead.
 		// The WAL holds everything; the snapshot only makes the next start
 		// fast, so failing to write it is not an error of Close.
 		if err := s.writeHeadSnapshot(fromSegment); err != nil {
@@ -497,20 +537,22 @@ func (s *Shard) CloseUnstarted() error {
 }
 
 // gc drops idle series whose data is persisted: series with no sample
-// within IdleSeriesTimeout of the shard's newest sample and whose last
+// within IdleSeriesTimeout of the watermark (the shard's newest sample, but
+// not after the wall clock) and whose last
 // sample is at or before the persisted watermark (or that never got a
 // sample). It bumps the ref epoch if it freed any ref.
 func (s *Shard) gc() int {
 	if s.head.maxt == math.MinInt64 {
 		return 0
 	}
-	return s.gcBefore(s.head.maxt - s.opts.IdleSeriesTimeout.Milliseconds())
+	return s.gcBefore(s.watermark(s.nowMs()) - s.opts.IdleSeriesTimeout.Milliseconds())
 }
 
 // removeSeries drops the series at ref from the head with its head
 // tombstones (the ref will name another series).
 func (s *Shard) removeSeries(ref uint32) {
 	s.head.remove(ref)
+	s.ooo.drop(ref)
 	delete(s.tombs, ref)
 }
 
@@ -528,6 +570,9 @@ func (s *Shard) gcBefore(idleBefore int64) int {
 			if last := ms.app.MaxTime(); last >= idleBefore || last > s.persistT {
 				continue
 			}
+		}
+		if s.ooo.has(ref) || s.oooCut.has(ref) {
+			continue // late samples not yet persisted
 		}
 		s.removeSeries(ref)
 		removed++

@@ -101,6 +101,16 @@ func (s *Shard) Snapshot(ctx context.Context, dir string) error {
 				return fmt.Errorf("snapshot block %s: %w", b.Meta().ULID, err)
 			}
 		}
+		if s.ooo.n > 0 {
+			// The late samples, as a cut would write them (the head stays).
+			late, err := s.writeOOOBlocks(bdir, s.snapshotOOO())
+			for _, b := range late {
+				err = errors.Join(err, b.Close())
+			}
+			if err != nil {
+				return fmt.Errorf("snapshot late samples: %w", err)
+			}
+		}
 		h := s.head
 		if h.maxt == math.MinInt64 || h.maxt < s.queryMinT {
 			return nil

@@ -49,6 +49,8 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 	h := s.head
 	sc := &s.scratch
 	res := stages.ShardReply{Epoch: h.epoch, Refs: m.Result.Refs[:0]}
+	s.clock = s.nowMs()
+	lo, hi := s.admitBounds(s.clock)
 	if p := s.err.Load(); p != nil {
 		res.Err = fmt.Errorf("shard %d: %w", s.id, *p)
 		return res
@@ -60,6 +62,8 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 	sc.seriesRecs = sc.seriesRecs[:0]
 	sc.sampleRecs = sc.sampleRecs[:0]
 	sc.sampleSeries = sc.sampleSeries[:0]
+	sc.lateRecs = sc.lateRecs[:0]
+	sc.lateSrc = sc.lateSrc[:0]
 	defer clear(sc.series) // do not keep series alive from scratch
 
 	// 1. Resolve.
@@ -154,9 +158,25 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 			res.Stats.AddReject(rj)
 			continue
 		}
+		if smp.T < lo || smp.T > hi {
+			rj := s.boundsReject(&res.Stats, ms.lset, smp.T, lo, hi, s.clock)
+			rj.Series, rj.Sample, rj.T = src, smp.Src, smp.T
+			res.Stats.AddReject(rj)
+			continue
+		}
 		cur := &sc.cursors[sc.curOf[smp.Series]]
 		var rj stages.Reject
-		switch r := s.classify(cur, smp.T, smp.V); r {
+		r := s.classify(cur, smp.T, smp.V)
+		if (r == sampleOutOfOrder || r == sampleTooOld) && !s.opts.RejectLate {
+			// A late sample: for the out-of-order head (shard_ooo.go).
+			if r = s.ooo.lookup(res.Refs[smp.Series], smp.T, smp.V); r == sampleAppended {
+				res.Stats.Appended++
+				sc.lateRecs = append(sc.lateRecs, walseg.RefSample{Ref: res.Refs[smp.Series], T: smp.T, V: smp.V})
+				sc.lateSrc = append(sc.lateSrc, [2]uint32{src, smp.Src})
+				continue
+			}
+		}
+		switch r {
 		case sampleAppended:
 			res.Stats.Appended++
 			sc.sampleRecs = append(sc.sampleRecs, walseg.RefSample{Ref: res.Refs[smp.Series], T: smp.T, V: smp.V})
@@ -214,6 +234,36 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 		default:
 			panic("BUG: shard.apply: a sample classified as appended was refused by the head")
 		}
+	}
+	// 5b. Apply the late samples (they cannot fail), after the in-order ones:
+	// a timestamp the message holds twice, or that an in-order sample of it
+	// holds, is found only now; replay drops it the same way.
+	dropped := 0
+	for i, r := range sc.lateRecs {
+		switch s.insertLate(h.get(r.Ref), r.Ref, r.T, r.V) {
+		case sampleAppended:
+			s.m.SamplesLate.Add(1)
+		case sampleDuplicate:
+			res.Stats.Appended--
+			res.Stats.Duplicates++
+			dropped++
+			s.m.SamplesDuplicate.Add(1)
+		case sampleConflict:
+			res.Stats.Appended--
+			dropped++
+			rj := stages.Reject{Series: sc.lateSrc[i][0], Sample: sc.lateSrc[i][1], T: r.T, Reason: stages.RejectConflict}
+			if res.Stats.KeepsDetail() {
+				rj.Detail = fmt.Sprintf("duplicate sample for timestamp %d of series %s: another value is stored", r.T, h.get(r.Ref).lset)
+			}
+			res.Stats.AddReject(rj)
+			s.m.SamplesConflict.Add(1)
+		}
+	}
+	if dropped > 0 {
+		s.m.SamplesAppended.Add(^uint64(dropped - 1)) // counted as appended above
+	}
+	if len(sc.lateRecs) > 0 {
+		s.m.OOOSamples.Store(int64(s.ooo.n))
 	}
 	return res
 }
@@ -339,6 +389,12 @@ func (s *Shard) encodeRecords() [][]byte {
 		sc.recEnds = append(sc.recEnds, len(buf))
 		rest = rest[n:]
 	}
+	for rest := sc.lateRecs; len(rest) > 0; {
+		n := min(len(rest), maxRecordSamples)
+		buf = walseg.AppendOOOSamples(buf, rest[:n])
+		sc.recEnds = append(sc.recEnds, len(buf))
+		rest = rest[n:]
+	}
 	sc.recBuf = buf
 	start := 0
 	for _, end := range sc.recEnds {
@@ -391,6 +447,12 @@ func (s *Shard) count(st *stages.AppendStats, newSeries int) {
 	if st.TooOld > 0 {
 		s.m.SamplesTooOld.Add(uint64(st.TooOld))
 	}
+	if st.TooFarInFuture > 0 {
+		s.m.SamplesTooFarFuture.Add(uint64(st.TooFarInFuture))
+	}
+	if st.OlderThanRetention > 0 {
+		s.m.SamplesOldRetention.Add(uint64(st.OlderThanRetention))
+	}
 	if st.SeriesLimit > 0 {
 		s.m.SamplesSeriesLimit.Add(uint64(st.SeriesLimit))
 	}
@@ -433,6 +495,7 @@ func (s *Shard) appendSample(ms *memSeries, t int64, v float64) sampleResult {
 	}
 	c0 := cap(ms.app.Bytes())
 	ms.app.Append(t, v)
+	s.noteRange(t)
 	h := s.head
 	h.openBytes += int64(cap(ms.app.Bytes()) - c0) // the buffer grew (cuts keep it)
 	if t < h.mint {

@@ -239,33 +239,58 @@ func (s *Shard) startJob(j job) {
 }
 
 // planHeadCut returns the job that persists the oldest block range of the
-// head, or (with force) everything in the head.
+// head that holds samples, or (with force) everything in the head up to
+// the wall clock.
 func (s *Shard) planHeadCut(force bool) (job, bool) {
 	h := s.head
-	if h.maxt == math.MinInt64 {
-		return job{}, false
-	}
+	// Late samples go with every cut, and alone when they are many, the
+	// head is over its memory bound, or everything is persisted.
+	lateWanted := s.ooo.n > 0 && (force || s.oooDue() || s.overMemoryBound()) && s.ooo.hasBelow(s.appendMinT)
 	r := s.opts.BlockRange.Milliseconds()
 	// The unpersisted data starts at queryMinT (equal to appendMinT unless
-	// an earlier cut failed and was undone).
-	mint := max(h.mint, s.queryMinT)
+	// an earlier cut failed and was undone), at the oldest range holding a
+	// sample: empty ranges between an old sample and the rest cost no cut.
+	mint := s.oldestUnpersisted(s.queryMinT)
+	if h.maxt == math.MinInt64 || mint == math.MaxInt64 {
+		if !lateWanted {
+			return job{}, false
+		}
+		mint = s.appendMinT
+	}
+	now := s.nowMs()
+	// A cut of everything stops before samples ahead of the clock: they
+	// stay in the head, and the boundary (then the start of the clock's
+	// range, where no chunk straddles) does not close the present to
+	// appends.
+	all := h.maxt + 1
+	if h.maxt > now {
+		all = floorDiv(now, r) * r
+	}
 	var boundary int64
 	early := false
 	switch {
 	case force:
-		boundary = h.maxt + 1
-	case h.maxt-mint >= r*3/2:
+		boundary = all
+	case s.watermark(now)-mint >= r*3/2:
 		boundary = floorDiv(mint, r)*r + r
-	case s.overMemoryBound():
-		boundary = h.maxt + 1
+	case s.overMemoryBound() && all > s.appendMinT:
+		boundary = all
 		early = true
 		s.m.HeadEarlyCuts.Add(1)
 		s.earlyCutFloor = s.headBytes() * 5 / 4
 	default:
-		return job{}, false
+		boundary = math.MinInt64
 	}
-	if boundary <= s.appendMinT {
-		return job{}, false
+	lateOnly := false
+	if boundary <= s.appendMinT || mint >= boundary {
+		if !lateWanted {
+			return job{}, false
+		}
+		// Only the late samples: no in-order range is due.
+		lateOnly, mint, boundary = true, s.appendMinT, s.appendMinT
+		if s.overMemoryBound() {
+			s.earlyCutFloor = s.headBytes() * 5 / 4
+		}
 	}
 	// Seal, not Rotate: the shard goroutine never waits for an fsync; the
 	// worker syncs the sealed segments before it checkpoints them. Seal
@@ -278,13 +303,20 @@ func (s *Shard) planHeadCut(force bool) (job, bool) {
 		s.fail(fmt.Errorf("seal wal for head cut: %w", err))
 		return job{}, false
 	}
-	snap := s.snapshotHead(mint, boundary)
+	var snap *headSnapshot
+	if lateOnly {
+		snap = &headSnapshot{mint: mint, boundary: boundary, queryMinT: s.queryMinT, alive: s.aliveRefs(), lateOnly: true}
+	} else {
+		snap = s.snapshotHead(mint, boundary)
+	}
+	snap.late = s.takeOOO(boundary)
 	prevAppendMinT := s.appendMinT
 	s.appendMinT = boundary
 	return job{
 		// A failed cut published nothing: samples below the boundary are
-		// welcome again and the next cut retries the range.
-		undo: func(s *Shard) { s.appendMinT = prevAppendMinT },
+		// welcome again, the late samples go back to the out-of-order
+		// head, and the next cut retries.
+		undo: func(s *Shard) { s.appendMinT = prevAppendMinT; s.untakeOOO() },
 		name: fmt.Sprintf("head cut [%d, %d)", mint, boundary),
 		run: func(ctx context.Context) (func(*Shard) error, error) {
 			return s.runHeadCut(snap, sealed, early)
@@ -306,7 +338,7 @@ func floorDiv(a, b int64) int64 {
 // BenchmarkHeadMemory). It only has to be good enough to trigger an early
 // cut.
 func (s *Shard) headBytes() int64 {
-	return int64(s.head.active)*headBytesPerSeries + s.head.openBytes
+	return int64(s.head.active)*headBytesPerSeries + s.head.openBytes + s.ooo.bytes() + s.oooCut.bytes()
 }
 
 // headBytesPerSeries is the measured heap per active series at 1M series
@@ -332,6 +364,20 @@ type headSnapshot struct {
 	alive          *roaring.Bitmap // refs alive at the snapshot, for the WAL checkpoint
 	files          *FileRefs
 	fileMap        map[uint32]*headFile // copy: the shard goroutine changes the live map
+	late           *oooSnapshot         // the out-of-order head to persist, nil if empty
+	lateOnly       bool                 // no in-order range: series, files and fileMap are empty
+}
+
+// aliveRefs returns the refs of the head's series (for a checkpoint).
+func (s *Shard) aliveRefs() *roaring.Bitmap {
+	alive := roaring.New()
+	h := s.head
+	for ref := uint32(1); ref < h.nrefs; ref++ {
+		if h.get(ref) != nil {
+			alive.Add(ref)
+		}
+	}
+	return alive
 }
 
 // snapshotHead copies what a cut of [mint, boundary) needs. It runs on the
@@ -369,17 +415,29 @@ func (s *Shard) snapshotHead(mint, boundary int64) *headSnapshot {
 // runHeadCut writes the snapshot's block, then checkpoints and truncates the
 // WAL through sealed. Runs on the worker goroutine.
 func (s *Shard) runHeadCut(snap *headSnapshot, sealed int, early bool) (func(*Shard) error, error) {
-	defer snap.files.Release()
+	if snap.files != nil {
+		defer snap.files.Release()
+	}
 	// The sealed segments must be complete on disk before the checkpoint
 	// reads them; this is the fsync the shard goroutine did not wait for.
 	if err := s.wal.Sync(context.Background()); err != nil {
 		return nil, fmt.Errorf("sync wal through sealed segment %d: %w", sealed, err)
 	}
+	late, err := s.writeOOOBlocks(s.blocksDir(), snap.late)
+	if err != nil {
+		return nil, fmt.Errorf("write blocks of late samples: %w", err)
+	}
 	// b is nil when there was nothing to persist (for example everything
 	// was deleted): the boundary still holds.
-	b, err := s.writeSnapshotBlock(s.blocksDir(), snap)
-	if err != nil {
-		return nil, fmt.Errorf("write block: %w", err)
+	var b *block.Block
+	if !snap.lateOnly {
+		if b, err = s.writeSnapshotBlock(s.blocksDir(), snap); err != nil {
+			for _, lb := range late {
+				_ = lb.MarkForDeletion()
+				_ = lb.Close()
+			}
+			return nil, fmt.Errorf("write block: %w", err)
+		}
 	}
 	// The block is durable (Finish fsyncs and renames): only now may the
 	// WAL forget what it holds. If checkpointing fails the block stays and
@@ -387,6 +445,7 @@ func (s *Shard) runHeadCut(snap *headSnapshot, sealed int, early bool) (func(*Sh
 	cerr := s.checkpointWAL(sealed, snap)
 	return func(s *Shard) error {
 		err := s.publishCut(b, snap.boundary)
+		s.publishLate(late, snap.late != nil) // after: it sorts the block list
 		if early {
 			// The cut was for memory: drop every series that got no
 			// sample since it (a burst of series that came and went),
@@ -450,6 +509,10 @@ func (s *Shard) checkpointWAL(sealed int, snap *headSnapshot) error {
 		KeepSeries:    func(ref uint32) bool { return snap.alive.Contains(ref) },
 		KeepSample:    func(smp walseg.RefSample) bool { return smp.T >= snap.boundary },
 		KeepTombstone: func(t walseg.Tombstone) bool { return t.MaxT >= snap.boundary },
+		// Every late sample before the boundary logged through the sealed
+		// segment is in snap.late (taken at the seal); later ones stay in
+		// the out-of-order head.
+		KeepOOOSample: func(smp walseg.RefSample) bool { return smp.T >= snap.boundary },
 		Logger:        s.log,
 		Metrics:       s.walM,
 		FS:            s.opts.WAL.FS,
@@ -475,10 +538,28 @@ func (s *Shard) publishCut(b *block.Block, boundary int64) error {
 	}
 	s.queryMinT = max(s.queryMinT, boundary)
 	s.persistT = max(s.persistT, boundary-1)
+	s.dropRanges(boundary)
 	s.dropPersistedTombstones(boundary)
 	s.hc.releaseBefore(s.queryMinT, s.pinnedHeadFiles())
 	s.gc()
 	return nil
+}
+
+// publishLate adds the blocks of a cut's late samples to the block list and
+// forgets the late samples they hold (taken: the cut had some).
+func (s *Shard) publishLate(bs []*block.Block, taken bool) {
+	if taken {
+		s.oooCut = nil
+		s.lateGen++
+		s.m.OOOSamples.Store(int64(s.ooo.n))
+	}
+	if len(bs) == 0 {
+		return
+	}
+	s.blocks = append(s.blocks, bs...)
+	slices.SortFunc(s.blocks, func(a, b *block.Block) int { return cmp.Compare(a.Meta().MinTime, b.Meta().MinTime) })
+	s.m.Blocks.Store(int64(len(s.blocks)))
+	s.m.OOOBlocksCut.Add(uint64(len(bs)))
 }
 
 // pinnedHeadFiles returns the head chunk files holding a live series' newest

@@ -158,7 +158,8 @@ func (s *Shard) replaceBlocks(old []*block.Block, nb *block.Block) error {
 }
 
 // applyRetention deletes whole blocks, oldest first, that are entirely older
-// than the retention time (relative to the newest sample) or that push the
+// than the retention time (relative to the newest sample, but never after
+// the wall clock: one sample ahead of it must not expire the rest) or that push the
 // shard's blocks over its share of the size limit. A block a reader holds is
 // removed from the list now and from disk when the reader lets go.
 func (s *Shard) applyRetention() {
@@ -169,6 +170,7 @@ func (s *Shard) applyRetention() {
 	for _, b := range s.blocks {
 		newest = max(newest, b.Meta().MaxTime-1)
 	}
+	newest = min(newest, s.nowMs())
 	var total int64
 	for _, b := range s.blocks {
 		total += s.blockSize(b)

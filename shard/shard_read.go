@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -64,10 +65,13 @@ type View struct {
 type ReadGen struct {
 	epoch     uint32
 	queryMinT int64
+	lateGen   uint64 // late samples moved from the head to blocks
 }
 
 // ReadGen returns the current read generation.
-func (v *View) ReadGen() ReadGen { return ReadGen{epoch: v.s.head.epoch, queryMinT: v.s.queryMinT} }
+func (v *View) ReadGen() ReadGen {
+	return ReadGen{epoch: v.s.head.epoch, queryMinT: v.s.queryMinT, lateGen: v.s.lateGen}
+}
 
 // HeadBytes returns the head memory estimate that HeadMaxBytes bounds
 // (series overhead plus open chunk buffers), in bytes.
@@ -81,7 +85,16 @@ func (v *View) NumSeries() int { return v.s.head.active }
 
 // Bounds returns the smallest and largest timestamp in the head; mint >
 // maxt when the head is empty.
-func (v *View) Bounds() (mint, maxt int64) { return v.s.head.mint, v.s.head.maxt }
+// The late samples of the out-of-order head count.
+func (v *View) Bounds() (mint, maxt int64) {
+	mint, maxt = v.s.head.mint, v.s.head.maxt
+	for _, o := range []*oooHead{v.s.ooo, v.s.oooCut} {
+		if o != nil && o.n > 0 {
+			mint, maxt = min(mint, o.mint), max(maxt, o.maxt)
+		}
+	}
+	return mint, maxt
+}
 
 // Postings returns the refs of the series matching ms (owned by the caller).
 func (v *View) Postings(ms ...*labels.Matcher) (*roaring.Bitmap, error) {
@@ -116,21 +129,43 @@ func (v *View) Labels(ref uint32) (labels.Labels, bool) {
 // oldest first, and returns them with the grown arena. Closed chunks alias
 // the mapped head chunk files (valid while the caller holds the references
 // from AcquireFiles); the open chunk, last, is copied onto arena because it
-// changes with the next append. A damaged closed chunk is an error naming
-// its file and offset.
+// changes with the next append. A damaged closed chunk ends the walk (the
+// link to the older chunks is in its record): the chunks newer than it and
+// the open chunk are still returned, with a *HeadChunkError naming the file
+// and offset and the time range the damage hides, so a reader can serve the
+// rest of the series and report the damaged part. The series' late samples
+// (out-of-order head) follow as chunks encoded onto arena, and then all the
+// chunks are sorted by MinT: they may overlap, which the caller detects by
+// MinT <= previous MaxT.
 func (v *View) Chunks(dst []chunkstore.Chunk, arena []byte, ref uint32, mint, maxt int64) ([]chunkstore.Chunk, []byte, error) {
+	start := len(dst)
+	if v.s.ooo.has(ref) || v.s.oooCut.has(ref) {
+		// A damaged in-order chunk still returns the rest (and the late
+		// samples), with its error.
+		var err error
+		dst, arena, err = v.inOrderChunks(dst, arena, ref, mint, maxt)
+		dst, arena = v.s.appendOOOChunks(dst, arena, ref, mint, maxt)
+		slices.SortStableFunc(dst[start:], func(a, b chunkstore.Chunk) int { return cmp.Compare(a.MinT, b.MinT) })
+		return dst, arena, err
+	}
+	return v.inOrderChunks(dst, arena, ref, mint, maxt)
+}
+
+func (v *View) inOrderChunks(dst []chunkstore.Chunk, arena []byte, ref uint32, mint, maxt int64) ([]chunkstore.Chunk, []byte, error) {
 	mint = max(mint, v.s.queryMinT) // older head chunks are in blocks
 	ms := v.s.head.get(ref)
 	if ms == nil || !ms.hasSamples() || ms.app.MaxTime() < mint {
 		return dst, arena, nil
 	}
 	start := len(dst)
+	var damaged *HeadChunkError
 	// Walk the closed chain from the newest; stop at the first chunk that
 	// ends before mint, without touching it.
 	for cr, crMaxT := ms.lastClosed, int64(math.MaxInt64); cr != 0 && crMaxT >= mint; {
 		c, prev, prevMaxT, err := v.s.hc.chunk(cr)
 		if err != nil {
-			return dst[:start], arena, fmt.Errorf("shard %d series %s: %w", v.s.id, ms.lset, err)
+			damaged = &HeadChunkError{Shard: v.s.id, Series: ms.lset, MinT: mint, MaxT: min(crMaxT, maxt), Err: err}
+			break
 		}
 		if c.MinT <= maxt && c.MaxT >= mint {
 			dst = append(dst, c)
@@ -143,6 +178,9 @@ func (v *View) Chunks(dst []chunkstore.Chunk, arena []byte, ref uint32, mint, ma
 		arena = append(arena, c.Data...)
 		c.Data = arena[n:len(arena):len(arena)]
 		dst = append(dst, c)
+	}
+	if damaged != nil {
+		return dst, arena, damaged
 	}
 	return dst, arena, nil
 }
@@ -167,7 +205,15 @@ func (v *View) Blocks(dst []*block.Block, mint, maxt int64) []*block.Block {
 
 // HeadMinTime returns the smallest timestamp a query can see in the head;
 // older data is in blocks.
-func (v *View) HeadMinTime() int64 { return max(v.s.head.mint, v.s.queryMinT) }
+func (v *View) HeadMinTime() int64 {
+	m := max(v.s.head.mint, v.s.queryMinT)
+	for _, o := range []*oooHead{v.s.ooo, v.s.oooCut} {
+		if o != nil && o.n > 0 {
+			m = min(m, o.mint)
+		}
+	}
+	return m
+}
 
 // FileRefs holds reader references on mapped head chunk files.
 type FileRefs struct {

@@ -30,6 +30,7 @@ func (s *Shard) replay(fromSegment int) error {
 	var (
 		series  []walseg.RefSeries
 		tombs   []walseg.Tombstone
+		late    []walseg.RefSample
 		nSeries uint64
 		badRefs uint64
 		rb      = replayBuffer{buf: make([]walseg.RefSample, 0, replayBatchSamples)}
@@ -70,6 +71,7 @@ func (s *Shard) replay(fromSegment int) error {
 					s.removeSeries(old)
 				}
 				delete(s.tombs, rs.Ref) // tombstones of a superseded series
+				s.ooo.drop(rs.Ref)      // and its late samples (persisted before it was collected)
 				h.create(rs.Ref, hash, rs.Labels)
 				nSeries++
 			}
@@ -83,6 +85,26 @@ func (s *Shard) replay(fromSegment int) error {
 			if len(rb.buf) >= replayBatchSamples {
 				if err := s.flushReplay(&rb); err != nil {
 					return err
+				}
+			}
+		case walseg.RecordOOOSamples:
+			late, err = walseg.DecodeOOOSamples(late[:0], rec)
+			if err != nil {
+				return fmt.Errorf("replay wal at %+v: %w", r.Position(), err)
+			}
+			// The samples before it first: the live path classified the
+			// late samples after the in-order ones (insertLate).
+			if err := s.flushReplay(&rb); err != nil {
+				return err
+			}
+			for _, smp := range late {
+				ms := h.get(smp.Ref)
+				if ms == nil {
+					rb.unknown++
+					continue
+				}
+				if s.insertLate(ms, smp.Ref, smp.T, smp.V) == sampleAppended {
+					rb.appended++
 				}
 			}
 		case walseg.RecordTombstones:
@@ -117,6 +139,7 @@ func (s *Shard) replay(fromSegment int) error {
 	}
 	dur := time.Since(start)
 	s.m.ReplayedSamples.Add(nSamples)
+	s.m.OOOSamples.Store(int64(s.ooo.n))
 	s.m.ReplayedSeries.Add(nSeries)
 	s.m.ReplayUnknownRefs.Add(unknown)
 	s.m.ReplayDurationNanos.Store(int64(dur))

@@ -140,9 +140,11 @@ type AppendStats struct {
 	OutOfOrder     int // RejectOutOfOrder: older than the series' last sample
 	TooOld         int // RejectTooOld: before what the database accepts
 	TooFarInFuture int // RejectTooFarInFuture
-	SeriesLimit    int // RejectSeriesLimit: samples of new series over the active-series limit
-	InvalidSeries  int // RejectInvalidSeries: samples of series with invalid labels
-	NewSeries      int // series created by this append
+	// OlderThanRetention counts RejectOlderThanRetention.
+	OlderThanRetention int
+	SeriesLimit        int // RejectSeriesLimit: samples of new series over the active-series limit
+	InvalidSeries      int // RejectInvalidSeries: samples of series with invalid labels
+	NewSeries          int // series created by this append
 	// Rejects describes rejected samples (see Reject). In a ShardReply it
 	// aliases the message's buffer; AppendStats.Add copies.
 	Rejects []Reject
@@ -159,6 +161,7 @@ func (s *AppendStats) Add(o AppendStats) {
 	s.OutOfOrder += o.OutOfOrder
 	s.TooOld += o.TooOld
 	s.TooFarInFuture += o.TooFarInFuture
+	s.OlderThanRetention += o.OlderThanRetention
 	s.SeriesLimit += o.SeriesLimit
 	s.InvalidSeries += o.InvalidSeries
 	s.NewSeries += o.NewSeries

@@ -22,24 +22,29 @@ const (
 	// RejectOutOfOrder: older than the series' last sample, where the
 	// shard does not accept out-of-order samples.
 	RejectOutOfOrder
-	// RejectTooOld: older than what the database accepts (its persisted
-	// range or its retention).
+	// RejectTooOld: older than what the shard accepts: before its persisted
+	// range (the head's lower bound) or before the earliest supported
+	// timestamp (MinTimestamp in package shard).
 	RejectTooOld
 	// RejectTooFarInFuture: more than the allowed bound ahead of the wall
-	// clock.
+	// clock (--ingest.max-future), or after the latest supported timestamp.
 	RejectTooFarInFuture
+	// RejectOlderThanRetention: older than the retention period before the
+	// wall clock: it would be deleted at once.
+	RejectOlderThanRetention
 
 	// NumRejectReasons bounds the reasons, for arrays indexed by reason.
-	NumRejectReasons = int(RejectTooFarInFuture) + 1
+	NumRejectReasons = int(RejectOlderThanRetention) + 1
 )
 
 var rejectNames = [NumRejectReasons]string{
-	RejectInvalidSeries:  "invalid_series",
-	RejectSeriesLimit:    "series_limit",
-	RejectConflict:       "duplicate_timestamp",
-	RejectOutOfOrder:     "out_of_order",
-	RejectTooOld:         "too_old",
-	RejectTooFarInFuture: "too_far_in_future",
+	RejectInvalidSeries:      "invalid_series",
+	RejectSeriesLimit:        "series_limit",
+	RejectConflict:           "duplicate_timestamp",
+	RejectOutOfOrder:         "out_of_order",
+	RejectTooOld:             "too_old",
+	RejectTooFarInFuture:     "too_far_in_future",
+	RejectOlderThanRetention: "older_than_retention",
 }
 
 // String returns the reason's stable snake_case name ("unknown" for a value
@@ -101,6 +106,8 @@ func (s *AppendStats) countReject(reason RejectReason, n int) {
 		s.TooOld += n
 	case RejectTooFarInFuture:
 		s.TooFarInFuture += n
+	case RejectOlderThanRetention:
+		s.OlderThanRetention += n
 	default:
 		panic("BUG: stages: unknown reject reason")
 	}
@@ -121,6 +128,8 @@ func (s *AppendStats) Count(reason RejectReason) int {
 		return s.TooOld
 	case RejectTooFarInFuture:
 		return s.TooFarInFuture
+	case RejectOlderThanRetention:
+		return s.OlderThanRetention
 	}
 	return 0
 }

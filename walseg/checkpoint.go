@@ -20,6 +20,9 @@ type CheckpointOptions struct {
 	KeepSample func(s RefSample) bool
 	// KeepTombstone reports whether a tombstone is still needed.
 	KeepTombstone func(t Tombstone) bool
+	// KeepOOOSample reports whether an out-of-order sample
+	// (RecordOOOSamples) is still needed; nil drops them all.
+	KeepOOOSample func(s RefSample) bool
 	// Logger receives checkpoint events (default zap.NewNop()).
 	Logger *zap.Logger
 	// Metrics receives the counters (default: a private Metrics).
@@ -171,6 +174,14 @@ func copyKept(r *Reader, w *Writer, o CheckpointOptions, st *CheckpointStats) er
 			st.SamplesOut += uint64(len(kept))
 			if len(kept) > 0 {
 				buf = AppendSamples(buf, kept)
+			}
+		case RecordOOOSamples:
+			samples, err = DecodeOOOSamples(samples[:0], rec)
+			kept := keep(samples, o.KeepOOOSample)
+			st.SamplesIn += uint64(len(samples))
+			st.SamplesOut += uint64(len(kept))
+			if len(kept) > 0 {
+				buf = AppendOOOSamples(buf, kept)
 			}
 		case RecordTombstones:
 			tombs, err = DecodeTombstones(tombs[:0], rec)

@@ -186,3 +186,37 @@ func TestReader_DeletedCheckpointSegment(t *testing.T) {
 	_, _, err = replayIDs(t, dir, ReaderOptions{Strict: true})
 	require.ErrorIs(t, err, ErrCorrupt)
 }
+
+// TestReader_DeletedOnlySegmentAfterCheckpoint: the seal of a head cut
+// creates the next segment before the checkpoint is written, so a checkpoint
+// with no segment after it lost that segment (before the fix: not noticed,
+// and the records written there after the cut were silently gone).
+func TestReader_DeletedOnlySegmentAfterCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Open(dir, Options{CompressMinBytes: -1, Logger: zaptest.NewLogger(t)})
+	require.NoError(t, err)
+	require.NoError(t, w.Log(t.Context(), idRecord(0)))
+	through, err := w.Rotate(t.Context())
+	require.NoError(t, err)
+	_, err = Checkpoint(dir, through, CheckpointOptions{KeepSample: func(RefSample) bool { return true }})
+	require.NoError(t, err)
+	require.NoError(t, Truncate(dir, through, nil))
+	require.NoError(t, w.Log(t.Context(), idRecord(1)))
+	require.NoError(t, w.Close())
+	segs, err := listSegments(vfs.OS, dir)
+	require.NoError(t, err)
+	require.Equal(t, []int{through + 1}, segs)
+
+	ids, st, err := replayIDs(t, dir, ReaderOptions{})
+	require.NoError(t, err)
+	require.Equal(t, []uint64{0, 1}, ids)
+	require.Empty(t, st.Skipped)
+
+	require.NoError(t, os.Remove(filepath.Join(dir, segmentName(through+1))))
+	m := &Metrics{}
+	_, st, err = replayIDs(t, dir, ReaderOptions{Metrics: m})
+	require.NoError(t, err)
+	require.Len(t, st.Skipped, 1)
+	require.Equal(t, through+1, st.Skipped[0].Err.Segment)
+	require.Equal(t, uint64(1), m.SegmentsMissing.Load())
+}

@@ -59,7 +59,7 @@ const (
 type RecordType byte
 
 // Record types. Zero is invalid so that a zeroed page never parses as a
-// record. Types 5..255 are reserved; readers return them unchanged and
+// record. Types 6..255 are reserved; readers return them unchanged and
 // checkpoints copy them.
 const (
 	RecordInvalid    RecordType = 0
@@ -72,6 +72,11 @@ const (
 	// segment knows the segment was lost (§4.4). Readers consume it: Next
 	// never returns it, and checkpoints do not copy it.
 	RecordSegmentEnd RecordType = 4
+	// RecordOOOSamples holds late samples (older than their series' last
+	// sample or than the head's lower bound) for the out-of-order head;
+	// its body is a samples body (§4.6). Added with issue 12: an older
+	// reader refuses it (unknown record type at replay).
+	RecordOOOSamples RecordType = 5
 )
 
 // String returns the record type's name for logs and errors.
@@ -85,6 +90,8 @@ func (t RecordType) String() string {
 		return "tombstones"
 	case RecordSegmentEnd:
 		return "segment end"
+	case RecordOOOSamples:
+		return "ooo samples"
 	case RecordInvalid:
 		return "invalid"
 	default:

@@ -38,10 +38,11 @@ const powerCutRecords = 120
 var errAckedLost = errors.New("acknowledged record lost")
 
 type powerCutResult struct {
-	acked     []uint64 // ids acknowledged before the cut
-	syncedSeq uint64   // the writer's last fsynced seq when the cut came
-	got       []uint64 // ids replayed after the reboot
-	err       error    // replay error
+	acked     []uint64          // ids acknowledged before the cut
+	seqs      map[uint64]uint64 // id → its sequence number
+	syncedSeq uint64            // the writer's last fsynced seq when the cut came
+	got       []uint64          // ids replayed after the reboot
+	err       error             // replay error
 }
 
 // powerCutRound runs one round with the cut at file-system operation cutAt
@@ -57,15 +58,20 @@ func powerCutRound(t *testing.T, seed uint64, mode SyncMode, cutAt int, knob fun
 	if cutAt > 0 {
 		m.CrashAfter(cutAt)
 	}
-	var res powerCutResult
+	res := powerCutResult{seqs: map[uint64]uint64{}}
 	o := Options{FS: m, Sync: mode, SegmentSize: 256, CompressMinBytes: -1, Logger: zap.NewNop()}
 	w, err := Open("/wal", o)
 	if err == nil {
 		ctx := context.Background()
 		for id := uint64(0); id < powerCutRecords; id++ {
-			if err := w.Log(ctx, idRecord(id)); err != nil {
+			seq, err := w.Write(idRecord(id))
+			if err == nil {
+				err = w.WaitDurable(ctx, seq)
+			}
+			if err != nil {
 				break
 			}
+			res.seqs[id] = seq
 			res.acked = append(res.acked, id)
 			if id%40 == 39 {
 				// Head-cut style: seal, checkpoint everything, truncate.
@@ -154,7 +160,7 @@ func checkPowerCut(mode SyncMode, r powerCutResult) error {
 		if have[id] {
 			continue
 		}
-		if mode == SyncBatch && id+1 > r.syncedSeq {
+		if mode == SyncBatch && r.seqs[id] > r.syncedSeq {
 			continue // acknowledged after the last fsync: inside the window
 		}
 		return fmt.Errorf("%w: record %d (acked %d, synced through seq %d, replayed %v)", errAckedLost, id, len(r.acked), r.syncedSeq, r.got)

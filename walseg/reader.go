@@ -202,6 +202,19 @@ func openReader(dir string, o ReaderOptions, through int) (*Reader, error) {
 		prev = s
 		r.srcs = append(r.srcs, source{path: filepath.Join(dir, segmentName(s)), seg: s})
 	}
+	if ok && prev == cp && through < 0 && o.FromSegment <= 0 {
+		// A checkpoint is written only after the segment after it exists
+		// (Writer.Seal creates it; the Sync before Checkpoint waits for
+		// it): none means it was lost.
+		ce := &CorruptionError{File: filepath.Join(dir, segmentName(cp+1)), Segment: cp + 1,
+			Err: fmt.Errorf("segment %d missing: checkpoint %d is followed by no segment", cp+1, cp)}
+		if o.Strict {
+			return nil, ce
+		}
+		r.log.Warn("wal segments missing", zap.Int("segment", cp+1), zap.Error(ce))
+		r.stats.Skipped = append(r.stats.Skipped, Skipped{Err: ce})
+		r.m.SegmentsMissing.Add(1)
+	}
 	if through < 0 && len(r.srcs) > 0 && !r.srcs[len(r.srcs)-1].checkpoint {
 		r.srcs[len(r.srcs)-1].last = true
 	}

@@ -92,7 +92,22 @@ func DecodeSeries(dst []RefSeries, rec []byte) ([]RefSeries, error) {
 // sample, t delta to the base, and the 8 raw value bytes. It does not
 // allocate when dst has room.
 func AppendSamples(dst []byte, s []RefSample) []byte {
-	dst = append(dst, byte(RecordSamples))
+	return appendSamples(dst, RecordSamples, s)
+}
+
+// AppendOOOSamples appends an out-of-order samples record (RecordOOOSamples,
+// the body of a samples record) holding s to dst.
+func AppendOOOSamples(dst []byte, s []RefSample) []byte {
+	return appendSamples(dst, RecordOOOSamples, s)
+}
+
+// DecodeOOOSamples is DecodeSamples for a RecordOOOSamples record.
+func DecodeOOOSamples(dst []RefSample, rec []byte) ([]RefSample, error) {
+	return decodeSamples(dst, rec, RecordOOOSamples)
+}
+
+func appendSamples(dst []byte, typ RecordType, s []RefSample) []byte {
+	dst = append(dst, byte(typ))
 	dst = binary.AppendUvarint(dst, uint64(len(s)))
 	if len(s) == 0 {
 		return dst
@@ -115,8 +130,12 @@ func AppendSamples(dst []byte, s []RefSample) []byte {
 // does not allocate when dst has capacity for them, never writes into rec,
 // and returns an ErrCorrupt-marked error for malformed input.
 func DecodeSamples(dst []RefSample, rec []byte) ([]RefSample, error) {
+	return decodeSamples(dst, rec, RecordSamples)
+}
+
+func decodeSamples(dst []RefSample, rec []byte, typ RecordType) ([]RefSample, error) {
 	d := decoder{b: rec}
-	if err := d.header(RecordSamples); err != nil {
+	if err := d.header(typ); err != nil {
 		return dst, err
 	}
 	n := d.count(10) // smallest sample: ref delta, t delta, 8 value bytes

@@ -544,6 +544,18 @@ func (w *Writer) Seal() (sealed int, err error) {
 	if w.mu.segBytes > segmentHeaderSize {
 		w.mu.seg++
 		w.mu.segBytes = segmentHeaderSize
+		// The next segment is created by the flusher's next round even if
+		// no record comes, under a sequence number of its own, so the
+		// Sync that must precede a checkpoint of the sealed segments also
+		// waits for it: a checkpoint then always has its successor on
+		// disk, and replay can tell a lost one (docs/format/wal.md §1).
+		b := w.tailBatchLocked(w.mu.seg)
+		w.mu.nextSeq++
+		b.lastSeq = w.mu.nextSeq
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
 	}
 	return w.mu.seg - 1, nil
 }
@@ -665,13 +677,16 @@ func (w *Writer) notifyLocked() {
 func (w *Writer) writeBatches(batches []batch) error {
 	for i := range batches {
 		b := &batches[i]
-		if len(b.buf) == 0 {
-			continue // left empty by a rotation in appendLocked
-		}
 		if b.seg != w.fseg {
+			// Also for an empty batch: Seal's, or one left empty by a
+			// rotation in appendLocked; the segment exists either way.
 			if err := w.createSegment(b.seg); err != nil {
 				return err
 			}
+		}
+		if len(b.buf) == 0 {
+			w.fWritten = max(w.fWritten, b.lastSeq)
+			continue
 		}
 		if _, err := w.f.Write(b.buf); err != nil {
 			return fmt.Errorf("write segment %d: %w", w.fseg, err)

@@ -209,6 +209,8 @@ func TestStartCmd_BadFlagsNameTheKey(t *testing.T) {
 	}{
 		{[]string{"start", "--log.format=xml"}, "--log.format"},
 		{[]string{"start", "--retention=forever"}, "--retention"},
+		{[]string{"start", "--ingest.max-future=soon"}, "--ingest.max-future"},
+		{[]string{"start", "--ingest.max-future=-1h"}, "--ingest.max-future"},
 		{[]string{"start", "--ingest.max-body-size=lots"}, "--ingest.max-body-size"},
 		{[]string{"start", "--influx.db-label=1db"}, "--influx.db-label"},
 		{[]string{"start", "--web.config.file=/nonexistent/web.yml"}, "--web.config.file"},

@@ -109,6 +109,7 @@ func newStartCmd(g *globalFlags) *cobra.Command {
 		configFile, webConfig    string
 		maxBody, maxDecoded      string
 		maxDecodeInFlight        string
+		maxFuture                string
 	)
 	lim := &o.HTTP.Limits
 	cmd := &cobra.Command{
@@ -145,6 +146,9 @@ WAL and are replayed at the next start).`,
 			}
 			if o.RetentionBytes, err = parseSize(retentionSize); err != nil {
 				return fmt.Errorf("--retention-size: %w", err)
+			}
+			if o.MaxFuture, err = parseDuration(maxFuture); err != nil || o.MaxFuture < 0 {
+				return fmt.Errorf("--ingest.max-future: %w: %q (want a duration such as 2d or 1h; 0: no bound)", errFlag, maxFuture)
 			}
 			if o.WALSync, err = parseSyncMode(walSync); err != nil {
 				return fmt.Errorf("--wal-sync: %w", err)
@@ -227,6 +231,8 @@ WAL and are replayed at the next start).`,
 	f.StringVar(&maxBody, "ingest.max-body-size", "64MiB", "bound on a request body as sent (413 beyond)")
 	f.StringVar(&maxDecoded, "ingest.max-decoded-body-size", "256MiB", "bound on a body after gzip/snappy decompression (413 beyond)")
 	f.StringVar(&maxDecodeInFlight, "ingest.max-decode-bytes-in-flight", "1GiB", "bound on decompressed bodies held by all requests (503 beyond)")
+	f.StringVar(&maxFuture, "ingest.max-future", "2d", "reject samples more than this ahead of the server's clock (too_far_in_future); 0: no bound")
+	f.BoolVar(&o.RejectLate, "ingest.reject-late", false, "reject samples older than their series' last sample (out_of_order) or than the head (too_old) instead of storing them in the out-of-order head")
 	f.IntVar(&lim.MaxLinesPerRequest, "ingest.max-lines-per-request", httpfast.DefaultMaxLinesPerRequest, "bound on lines of line protocol, text and CSV bodies (413 beyond, nothing stored)")
 	f.IntVar(&lim.MaxSeriesPerRequest, "ingest.max-series-per-request", httpfast.DefaultMaxSeriesPerRequest, "bound on series of remote-write, JSON and OTLP bodies (413 beyond, nothing stored)")
 	f.IntVar(&lim.MaxConcurrentIngest, "ingest.max-concurrent-requests", 0, "ingest requests parsed at once (0: 2 x GOMAXPROCS); others wait --ingest.queue-timeout, then 503")

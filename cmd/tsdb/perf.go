@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"runtime/debug"
 	"strings"
@@ -68,7 +69,7 @@ smoke test, not measurements). See PERFORMANCE.md.`,
 	fl.StringVar(&f.capture, "capture", "", "real capture for the compression scenario (e.g. ../shared/data/node_exporter_10min.prom)")
 	fl.StringVar(&f.workDir, "work-dir", "", "where the servers' data directories go (default: a temporary directory, removed)")
 	fl.StringVar(&f.bin, "bin", "", "the tsdb binary to measure (default: this one)")
-	fl.StringVar(&f.commit, "commit", "", "commit recorded with the results (default: the binary's VCS revision)")
+	fl.StringVar(&f.commit, "commit", "", "commit recorded with the results (default: the binary's VCS revision, else the current directory's git HEAD followed by ?)")
 	fl.StringVar(&f.from, "from", "", "measure nothing: print the tables (and --charts, --markdown) of SCENARIO... from this results file")
 	return cmd
 }
@@ -103,6 +104,13 @@ func (f *perfFlags) options(args []string, out, errOut io.Writer) (o perf.Option
 	}
 	if o.Commit == "" {
 		o.Commit = vcsRevision()
+	}
+	if o.Commit == "" {
+		// Built with -buildvcs=false (this machine's GOFLAGS): the
+		// checkout the command runs in, when it is one.
+		if b, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output(); err == nil {
+			o.Commit = strings.TrimSpace(string(b)) + "?"
+		}
 	}
 	o.Out = out
 	if f.markdown != "" {

@@ -31,6 +31,13 @@ type startOptions struct {
 	WALSync        walseg.SyncMode
 	// MaxActiveSeries bounds the database's series (0: unlimited).
 	MaxActiveSeries int
+	// MaxFuture rejects samples more than this ahead of the clock
+	// (--ingest.max-future; 0: no bound but the latest supported
+	// timestamp).
+	MaxFuture time.Duration
+	// RejectLate rejects late samples instead of storing them
+	// (--ingest.reject-late).
+	RejectLate bool
 	// ShutdownTimeout bounds how long in-flight HTTP requests may take to
 	// finish at shutdown before their connections are closed; the
 	// database drain that follows is not bounded (it must finish).
@@ -153,6 +160,8 @@ func runStart(ctx context.Context, o startOptions) error {
 		Retention:       o.Retention,
 		RetentionBytes:  o.RetentionBytes,
 		MaxActiveSeries: o.MaxActiveSeries,
+		MaxFuture:       pipelineMaxFuture(o.MaxFuture),
+		RejectLate:      o.RejectLate,
 		Logger:          log,
 		Registerer:      reg,
 	})
@@ -229,4 +238,13 @@ func watchSignals(done <-chan struct{}, sigs <-chan os.Signal, cancel func(), ex
 		exit(1)
 	case <-done:
 	}
+}
+
+// pipelineMaxFuture maps --ingest.max-future (0: no bound) to
+// pipeline.Options.MaxFuture (0: the default; negative: no bound).
+func pipelineMaxFuture(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
