@@ -72,15 +72,16 @@ func ingestEveryProtocol(t *testing.T, base string) {
 	}}); err != nil {
 		t.Fatalf("remote write: %v", err)
 	}
-	// Two samples out of order: answered 400, counted by reason.
+	// The same timestamp with another value: answered 400, counted by
+	// reason (duplicate_timestamp).
 	resp, err := httpClient.Post(base+"/api/v1/write", "application/json", strings.NewReader(
-		fmt.Sprintf(`{"timeseries":[{"labels":[{"name":"__name__","value":"dt_json"}],"samples":[{"timestamp":%d,"value":4},{"timestamp":%d,"value":4}]}]}`, ms-3_600_000, ms-3_600_001)))
+		fmt.Sprintf(`{"timeseries":[{"labels":[{"name":"__name__","value":"dt_json"}],"samples":[{"timestamp":%d,"value":40}]}]}`, ms)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != 400 {
-		t.Fatalf("out-of-order write: status %d, want 400", resp.StatusCode)
+		t.Fatalf("conflicting duplicate write: status %d, want 400", resp.StatusCode)
 	}
 }
 
