@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -62,5 +61,4 @@ func TestExamples(t *testing.T) {
 			t.Errorf("curl.sh output lacks %s:\n%s", want, b)
 		}
 	}
-	_ = os.Stdout
 }
