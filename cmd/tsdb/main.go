@@ -74,6 +74,7 @@ running server (--addr, default $TSDB_ADDR); inspect, compact, snapshot,
 delete and clean-tombstones work on a stopped database. See docs/API.md
 and docs/OPERATIONS.md.`,
 		SilenceUsage: true,
+		Version:      versionString(),
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)

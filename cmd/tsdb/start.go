@@ -108,6 +108,10 @@ func runStart(ctx context.Context, o startOptions) error {
 	if err := registerRuntimeCollectors(reg); err != nil {
 		return errors.Join(err, closeListeners())
 	}
+	reg.MustRegister(newDiskUsageCollector(o.DataDir))
+	if err := registerConfigGauges(reg, o.MaxActiveSeries, o.RetentionBytes); err != nil {
+		return errors.Join(err, closeListeners())
+	}
 	ho := o.HTTP
 	ho.Logger, ho.Registerer, ho.Gatherer = log, reg, reg
 	ho.PprofOnMain = o.PprofListen == ""
@@ -166,7 +170,7 @@ func runStart(ctx context.Context, o startOptions) error {
 	}
 	srv.SetStorage(db)
 	srv.SetQueryBackend(&httpfast.QueryBackend{DB: db, Engine: newQueryEngine(db, log, reg), Status: httpfast.StatusInfo{
-		Flags: o.Flags, StartTime: startedAt, Retention: o.RetentionText,
+		Build: buildInfo(), Flags: o.Flags, StartTime: startedAt, Retention: o.RetentionText,
 	}})
 	log.Info("ready", zap.String("data_dir", o.DataDir), zap.Int("shards", db.NumShards()),
 		zap.Stringer("wal_sync", o.WALSync), zap.String("retention", formatDuration(o.Retention.Milliseconds())), zap.Int64("retention_bytes", o.RetentionBytes))
