@@ -628,52 +628,23 @@ func (ev *evaluator) evalHistogramQuantile(e *parser.Call, g grid) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	v, err := ev.vectorArg(e.Args[1], g)
-	if err != nil {
-		return nil, err
-	}
-	groups, seriesGroup, uppers := ev.bucketGroups(v, e.Args[1], g)
-	out := make([]vseries, len(groups))
-	for gi, bg := range groups {
-		l := bg.lset
-		if !ev.delayedNameRemoval {
-			l = dropMetadata(l)
-		}
-		out[gi] = vseries{lset: l, f: make([]float64, g.n), ok: make([]bool, g.n), dropName: true}
-	}
 	warned := false
-	for i := range g.n {
+	return ev.evalBuckets(e.Args[1], g, func(i int) {
 		if !warned && (math.IsNaN(q[i]) || q[i] < 0 || q[i] > 1) {
 			ev.annos.Add(annotations.NewInvalidQuantileWarning(q[i], e.Args[0].PositionRange()))
 			warned = true
 		}
-		for _, bg := range groups {
-			bg.buckets = bg.buckets[:0]
-		}
-		for k := range v.s {
-			if seriesGroup[k] < 0 || !v.s[k].ok[i] {
-				continue
+	}, func(i int, bg *bucketGroup) float64 {
+		res, forced, minB, maxB, maxDiff := bucketQuantile(q[i], bg.buckets)
+		if forced {
+			name := ""
+			if ev.delayedNameRemoval {
+				name = bg.lset.Get(model.MetricNameLabel)
 			}
-			bg := groups[seriesGroup[k]]
-			bg.buckets = append(bg.buckets, bucket{uppers[k], v.s[k].f[i]})
+			ev.annos.Add(annotations.NewHistogramQuantileForcedMonotonicityInfo(name, e.Args[1].PositionRange(), g.ts(i), minB, maxB, maxDiff))
 		}
-		for gi, bg := range groups {
-			if len(bg.buckets) == 0 {
-				continue
-			}
-			res, forced, minB, maxB, maxDiff := bucketQuantile(q[i], bg.buckets)
-			if forced {
-				name := ""
-				if ev.delayedNameRemoval {
-					name = bg.lset.Get(model.MetricNameLabel)
-				}
-				ev.annos.Add(annotations.NewHistogramQuantileForcedMonotonicityInfo(name, e.Args[1].PositionRange(), g.ts(i), minB, maxB, maxDiff))
-			}
-			out[gi].f[i], out[gi].ok[i] = res, true
-		}
-	}
-	res := &vectorVal{s: compactSeries(out)}
-	return res, ev.dedupe(res, g)
+		return res
+	})
 }
 
 func (ev *evaluator) evalHistogramFraction(e *parser.Call, g grid) (any, error) {
@@ -685,11 +656,21 @@ func (ev *evaluator) evalHistogramFraction(e *parser.Call, g grid) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	v, err := ev.vectorArg(e.Args[2], g)
+	return ev.evalBuckets(e.Args[2], g, nil, func(i int, bg *bucketGroup) float64 {
+		return bucketFraction(lo[i], hi[i], bg.buckets)
+	})
+}
+
+// evalBuckets evaluates the classic-histogram vector arg and, at every step
+// i, gathers each group's buckets and sets the group's output to value(i,
+// group) (groups without buckets at a step have no point there). atStep, if
+// set, runs first at every step (for per-step annotations).
+func (ev *evaluator) evalBuckets(arg parser.Expr, g grid, atStep func(i int), value func(i int, bg *bucketGroup) float64) (any, error) {
+	v, err := ev.vectorArg(arg, g)
 	if err != nil {
 		return nil, err
 	}
-	groups, seriesGroup, uppers := ev.bucketGroups(v, e.Args[2], g)
+	groups, seriesGroup, uppers := ev.bucketGroups(v, arg, g)
 	out := make([]vseries, len(groups))
 	for gi, bg := range groups {
 		l := bg.lset
@@ -699,6 +680,9 @@ func (ev *evaluator) evalHistogramFraction(e *parser.Call, g grid) (any, error) 
 		out[gi] = vseries{lset: l, f: make([]float64, g.n), ok: make([]bool, g.n), dropName: true}
 	}
 	for i := range g.n {
+		if atStep != nil {
+			atStep(i)
+		}
 		for _, bg := range groups {
 			bg.buckets = bg.buckets[:0]
 		}
@@ -713,7 +697,7 @@ func (ev *evaluator) evalHistogramFraction(e *parser.Call, g grid) (any, error) 
 			if len(bg.buckets) == 0 {
 				continue
 			}
-			out[gi].f[i], out[gi].ok[i] = bucketFraction(lo[i], hi[i], bg.buckets), true
+			out[gi].f[i], out[gi].ok[i] = value(i, bg), true
 		}
 	}
 	res := &vectorVal{s: compactSeries(out)}
