@@ -114,25 +114,9 @@ func (s *Server) apiQuery(ctx *fasthttp.RequestCtx, qb *QueryBackend) apiResult 
 	if err != nil {
 		return apiResult{err: invalidParam(err, "time")}
 	}
-	timeout, e := queryTimeout(ctx)
-	if e != nil {
-		return apiResult{err: e}
-	}
-	opts, e := queryOpts(ctx)
-	if e != nil {
-		return apiResult{err: e}
-	}
-	eng, e := queryEngine(qb)
-	if e != nil {
-		return apiResult{err: e}
-	}
-	rctx, cancel := requestContext(timeout)
-	defer cancel()
-	res, err := eng.Instant(rctx, formValue(ctx, "query"), ts, opts)
-	if err != nil {
-		return apiResult{err: engineError(err)}
-	}
-	return queryResult(res, limit, formValue(ctx, "stats"))
+	return runQuery(ctx, qb, limit, func(rctx context.Context, eng Engine, opts EngineOpts) (*EngineResult, error) {
+		return eng.Instant(rctx, formValue(ctx, "query"), ts, opts)
+	})
 }
 
 // apiQueryRange answers /api/v1/query_range.
@@ -162,6 +146,15 @@ func (s *Server) apiQueryRange(ctx *fasthttp.RequestCtx, qb *QueryBackend) apiRe
 	if end.Sub(start)/step > maxPointsPerSeries {
 		return apiResult{err: badData(errors.New("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"))}
 	}
+	return runQuery(ctx, qb, limit, func(rctx context.Context, eng Engine, opts EngineOpts) (*EngineResult, error) {
+		return eng.Range(rctx, formValue(ctx, "query"), start, end, step, opts)
+	})
+}
+
+// runQuery reads the parameters both query endpoints share (timeout,
+// lookback_delta, stats), after each endpoint's own, and runs eval under the
+// request's context.
+func runQuery(ctx *fasthttp.RequestCtx, qb *QueryBackend, limit int, eval func(context.Context, Engine, EngineOpts) (*EngineResult, error)) apiResult {
 	timeout, e := queryTimeout(ctx)
 	if e != nil {
 		return apiResult{err: e}
@@ -176,7 +169,7 @@ func (s *Server) apiQueryRange(ctx *fasthttp.RequestCtx, qb *QueryBackend) apiRe
 	}
 	rctx, cancel := requestContext(timeout)
 	defer cancel()
-	res, err := eng.Range(rctx, formValue(ctx, "query"), start, end, step, opts)
+	res, err := eval(rctx, eng, opts)
 	if err != nil {
 		return apiResult{err: engineError(err)}
 	}
