@@ -576,8 +576,8 @@ func (ev *evaluator) evalLabelJoin(e *parser.Call, g grid) (any, error) {
 
 type bucket struct{ upper, count float64 }
 
-// classicBuckets groups a vector's series by their labels without le, at
-// one step. order lists group keys in first-appearance order.
+// bucketGroup is one classic histogram: the series of a vector that share
+// their labels without le, and their buckets at the step being evaluated.
 type bucketGroup struct {
 	lset     labels.Labels
 	dropName bool
@@ -635,16 +635,45 @@ func (ev *evaluator) evalHistogramQuantile(e *parser.Call, g grid) (any, error) 
 			warned = true
 		}
 	}, func(i int, bg *bucketGroup) float64 {
-		res, forced, minB, maxB, maxDiff := bucketQuantile(q[i], bg.buckets)
-		if forced {
-			name := ""
-			if ev.delayedNameRemoval {
-				name = bg.lset.Get(model.MetricNameLabel)
-			}
-			ev.annos.Add(annotations.NewHistogramQuantileForcedMonotonicityInfo(name, e.Args[1].PositionRange(), g.ts(i), minB, maxB, maxDiff))
-		}
-		return res
+		return ev.groupQuantile(q[i], bg, bg.buckets, e.Args[1], g.ts(i))
 	})
+}
+
+// groupQuantile is bucketQuantile of one group's buckets (sorted in place),
+// with the info Prometheus adds when it had to force them monotonic.
+func (ev *evaluator) groupQuantile(q float64, bg *bucketGroup, buckets []bucket, arg parser.Expr, t int64) float64 {
+	res, forced, minB, maxB, maxDiff := bucketQuantile(q, buckets)
+	if forced {
+		name := ""
+		if ev.delayedNameRemoval {
+			name = bg.lset.Get(model.MetricNameLabel)
+		}
+		ev.annos.Add(annotations.NewHistogramQuantileForcedMonotonicityInfo(name, arg.PositionRange(), t, minB, maxB, maxDiff))
+	}
+	return res
+}
+
+// outLabels are a group's labels in the output: without metadata unless
+// name removal is delayed.
+func (ev *evaluator) outLabels(bg *bucketGroup) labels.Labels {
+	if ev.delayedNameRemoval {
+		return bg.lset
+	}
+	return dropMetadata(bg.lset)
+}
+
+// gatherBuckets fills every group's buckets with the series' values at step i.
+func gatherBuckets(groups []*bucketGroup, seriesGroup []int, uppers []float64, v *vectorVal, i int) {
+	for _, bg := range groups {
+		bg.buckets = bg.buckets[:0]
+	}
+	for k := range v.s {
+		if seriesGroup[k] < 0 || !v.s[k].ok[i] {
+			continue
+		}
+		bg := groups[seriesGroup[k]]
+		bg.buckets = append(bg.buckets, bucket{uppers[k], v.s[k].f[i]})
+	}
 }
 
 func (ev *evaluator) evalHistogramFraction(e *parser.Call, g grid) (any, error) {
@@ -673,26 +702,13 @@ func (ev *evaluator) evalBuckets(arg parser.Expr, g grid, atStep func(i int), va
 	groups, seriesGroup, uppers := ev.bucketGroups(v, arg, g)
 	out := make([]vseries, len(groups))
 	for gi, bg := range groups {
-		l := bg.lset
-		if !ev.delayedNameRemoval {
-			l = dropMetadata(l)
-		}
-		out[gi] = vseries{lset: l, f: make([]float64, g.n), ok: make([]bool, g.n), dropName: true}
+		out[gi] = vseries{lset: ev.outLabels(bg), f: make([]float64, g.n), ok: make([]bool, g.n), dropName: true}
 	}
 	for i := range g.n {
 		if atStep != nil {
 			atStep(i)
 		}
-		for _, bg := range groups {
-			bg.buckets = bg.buckets[:0]
-		}
-		for k := range v.s {
-			if seriesGroup[k] < 0 || !v.s[k].ok[i] {
-				continue
-			}
-			bg := groups[seriesGroup[k]]
-			bg.buckets = append(bg.buckets, bucket{uppers[k], v.s[k].f[i]})
-		}
+		gatherBuckets(groups, seriesGroup, uppers, v, i)
 		for gi, bg := range groups {
 			if len(bg.buckets) == 0 {
 				continue
@@ -899,37 +915,17 @@ func (ev *evaluator) evalHistogramQuantiles(e *parser.Call, g grid) (any, error)
 	out := &vectorVal{}
 	outIdx := map[string]int{}
 	for i := range g.n {
-		for _, bg := range groups {
-			bg.buckets = bg.buckets[:0]
-		}
-		for k := range v.s {
-			if seriesGroup[k] < 0 || !v.s[k].ok[i] {
-				continue
-			}
-			bg := groups[seriesGroup[k]]
-			bg.buckets = append(bg.buckets, bucket{uppers[k], v.s[k].f[i]})
-		}
+		gatherBuckets(groups, seriesGroup, uppers, v, i)
 		for _, q := range qs {
 			for _, bg := range groups {
 				if len(bg.buckets) == 0 {
 					continue
 				}
-				bs := append([]bucket(nil), bg.buckets...)
-				res, forced, minB, maxB, maxDiff := bucketQuantile(q[i], bs)
-				if forced {
-					name := ""
-					if ev.delayedNameRemoval {
-						name = bg.lset.Get(model.MetricNameLabel)
-					}
-					ev.annos.Add(annotations.NewHistogramQuantileForcedMonotonicityInfo(name, e.Args[0].PositionRange(), g.ts(i), minB, maxB, maxDiff))
-				}
-				l := bg.lset
-				if !ev.delayedNameRemoval {
-					l = dropMetadata(l)
-				}
-				b := labels.NewBuilder(l)
+				// A copy: the next quantile reads the same buckets.
+				res := ev.groupQuantile(q[i], bg, append([]bucket(nil), bg.buckets...), e.Args[0], g.ts(i))
+				b := labels.NewBuilder(ev.outLabels(bg))
 				b.Set(qlabel, labels.FormatOpenMetricsFloat(q[i]))
-				l = b.Labels()
+				l := b.Labels()
 				key := string(l.Bytes(nil))
 				o, ok := outIdx[key]
 				if !ok {
