@@ -1,7 +1,6 @@
 package httpfast
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/silverback-tsdb/tsdb/httpfast/httpfasttest"
 	"github.com/silverback-tsdb/tsdb/pipeline"
 	"github.com/silverback-tsdb/tsdb/walseg"
 )
@@ -43,18 +43,8 @@ func tcpServer(t *testing.T) (addr string, db *pipeline.DB, s *Server) {
 	s, err = New(Options{Logger: zaptest.NewLogger(t), Registerer: reg, Gatherer: reg})
 	require.NoError(t, err)
 	s.SetStorage(db)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, s.Shutdown(ctx))
-		require.NoError(t, <-done)
-		require.NoError(t, db.Close())
-	})
-	return ln.Addr().String(), db, s
+	t.Cleanup(func() { require.NoError(t, db.Close()) }) // after the server's shutdown
+	return httpfasttest.Serve(t, s), db, s
 }
 
 func freePort(t *testing.T) string {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/silverback-tsdb/tsdb/httpfast"
+	"github.com/silverback-tsdb/tsdb/httpfast/httpfasttest"
 	"github.com/silverback-tsdb/tsdb/pipeline"
 	"github.com/silverback-tsdb/tsdb/walseg"
 )
@@ -37,18 +37,8 @@ func realServer(t *testing.T) (base string, db *pipeline.DB, end time.Time) {
 	srv.SetQueryBackend(&httpfast.QueryBackend{DB: db, Engine: e2eEngine(t, db), Status: httpfast.StatusInfo{
 		Flags: map[string]string{"listen": "127.0.0.1:0", "data-dir": db.Dir()}, StartTime: time.Now(), Retention: "unlimited",
 	}})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		require.NoError(t, srv.Shutdown(ctx))
-		require.NoError(t, <-done)
-		require.NoError(t, db.Close())
-	})
-	base = "http://" + ln.Addr().String()
+	t.Cleanup(func() { require.NoError(t, db.Close()) }) // after the server's shutdown
+	base = "http://" + httpfasttest.Serve(t, srv)
 
 	end = time.Now().Truncate(30 * time.Second)
 	// The server's own metrics, as its self-scrape stores them, at a few
@@ -56,7 +46,7 @@ func realServer(t *testing.T) (base string, db *pipeline.DB, end time.Time) {
 	// (each scrape adds the tsdb_* series the one before created). They go
 	// first: once the data below arrives they would be older than the
 	// head's window.
-	so := httpfast.SelfScrapeOptions{Gatherer: reg, Job: "tsdb", Instance: ln.Addr().String()}
+	so := httpfast.SelfScrapeOptions{Gatherer: reg, Job: "tsdb", Instance: strings.TrimPrefix(base, "http://")}
 	for _, ago := range []time.Duration{20 * time.Hour, 12 * time.Hour, 7 * time.Hour, 3 * time.Hour} {
 		require.NoError(t, srv.SelfScrapeOnce(context.Background(), so, end.Add(-ago)))
 	}

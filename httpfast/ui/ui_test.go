@@ -3,10 +3,8 @@ package ui
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -18,6 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/silverback-tsdb/tsdb/httpfast"
+	"github.com/silverback-tsdb/tsdb/httpfast/httpfasttest"
 )
 
 // testServer serves the UI and the fake API on a loopback port and
@@ -38,23 +37,7 @@ func testServer(t *testing.T, web *httpfast.WebConfig) string {
 		t.Fatal(err)
 	}
 	newFakeAPI().register(srv)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	return "http://" + ln.Addr().String()
+	return "http://" + httpfasttest.Serve(t, srv)
 }
 
 func get(t *testing.T, url string, hdr map[string]string) (*http.Response, []byte) {

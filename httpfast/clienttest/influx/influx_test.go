@@ -6,7 +6,6 @@ package influx
 import (
 	"context"
 	"math"
-	"net"
 	"testing"
 	"time"
 
@@ -16,28 +15,20 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/silverback-tsdb/tsdb/httpfast"
+	"github.com/silverback-tsdb/tsdb/httpfast/httpfasttest"
 	"github.com/silverback-tsdb/tsdb/pipeline"
 )
 
 func TestInfluxClient_WriteAndReadBack(t *testing.T) {
 	db, err := pipeline.Open(t.TempDir(), pipeline.Options{Shards: 2, HeadGCInterval: -1})
 	require.NoError(t, err)
-	defer func() { require.NoError(t, db.Close()) }()
+	t.Cleanup(func() { require.NoError(t, db.Close()) }) // after the server's shutdown
 	s, err := httpfast.New(httpfast.Options{})
 	require.NoError(t, err)
 	s.SetStorage(db)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ln) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		require.NoError(t, s.Shutdown(ctx))
-		require.NoError(t, <-done)
-	}()
+	hostPort := httpfasttest.Serve(t, s)
 
-	client := influxdb2.NewClientWithOptions("http://"+ln.Addr().String(), "token",
+	client := influxdb2.NewClientWithOptions("http://"+hostPort, "token",
 		influxdb2.DefaultOptions().SetPrecision(time.Millisecond))
 	defer client.Close()
 	w := client.WriteAPIBlocking("org", "bucket")

@@ -6,7 +6,6 @@ package otel
 import (
 	"context"
 	"math"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -20,29 +19,21 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 
 	"github.com/silverback-tsdb/tsdb/httpfast"
+	"github.com/silverback-tsdb/tsdb/httpfast/httpfasttest"
 	"github.com/silverback-tsdb/tsdb/pipeline"
 )
 
 func TestOTelSDK_ExportAndReadBack(t *testing.T) {
 	db, err := pipeline.Open(t.TempDir(), pipeline.Options{Shards: 2, HeadGCInterval: -1})
 	require.NoError(t, err)
-	defer func() { require.NoError(t, db.Close()) }()
+	t.Cleanup(func() { require.NoError(t, db.Close()) }) // after the server's shutdown
 	s, err := httpfast.New(httpfast.Options{})
 	require.NoError(t, err)
 	s.SetStorage(db)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ln) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		require.NoError(t, s.Shutdown(ctx))
-		require.NoError(t, <-done)
-	}()
+	hostPort := httpfasttest.Serve(t, s)
 
 	ctx := context.Background()
-	exp, err := otlpmetrichttp.New(ctx, otlpmetrichttp.WithEndpoint(ln.Addr().String()), otlpmetrichttp.WithInsecure(),
+	exp, err := otlpmetrichttp.New(ctx, otlpmetrichttp.WithEndpoint(hostPort), otlpmetrichttp.WithInsecure(),
 		otlpmetrichttp.WithURLPath("/opentelemetry/v1/metrics"), otlpmetrichttp.WithCompression(otlpmetrichttp.GzipCompression))
 	require.NoError(t, err)
 	res := resource.NewSchemaless(

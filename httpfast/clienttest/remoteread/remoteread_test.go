@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net"
 	"net/url"
 	"strings"
 	"testing"
@@ -23,28 +22,20 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/silverback-tsdb/tsdb/httpfast"
+	"github.com/silverback-tsdb/tsdb/httpfast/httpfasttest"
 	"github.com/silverback-tsdb/tsdb/pipeline"
 )
 
 func TestPrometheusReadClient_StreamedChunks(t *testing.T) {
 	db, err := pipeline.Open(t.TempDir(), pipeline.Options{Shards: 2, HeadGCInterval: -1})
 	require.NoError(t, err)
-	defer func() { require.NoError(t, db.Close()) }()
+	t.Cleanup(func() { require.NoError(t, db.Close()) }) // after the server's shutdown
 	s, err := httpfast.New(httpfast.Options{})
 	require.NoError(t, err)
 	s.SetStorage(db)
 	s.SetQueryBackend(&httpfast.QueryBackend{DB: db})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ln) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		require.NoError(t, s.Shutdown(ctx))
-		require.NoError(t, <-done)
-	}()
-	addr := "http://" + ln.Addr().String()
+	hostPort := httpfasttest.Serve(t, s)
+	addr := "http://" + hostPort
 
 	// 3 series of 500 samples (5 chunks of 120 each), one with NaN.
 	var body strings.Builder
