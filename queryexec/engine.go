@@ -182,6 +182,7 @@ func NewEngine(db *pipeline.DB, o Options) *Engine {
 			EnableUnquotedUTF8Names:     o.EnableUnquotedUTF8Names,
 		}),
 		slots: make(chan struct{}, o.MaxConcurrent),
+		pool:  make(chan struct{}, o.Parallelism),
 		queue: make(chan struct{}, o.MaxQueued),
 		m:     newMetrics(o.Registerer),
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -612,15 +613,25 @@ func (ev *evaluator) splitWork(n int) [][2]int {
 // parallel runs fn(0..n-1): part 0 on this goroutine, the others on extra
 // goroutines for which a token of the engine-wide worker pool is free at
 // once (else on this goroutine too), so all queries together never use
-// more than the pool's cores beyond their own goroutines.
+// more than the pool's cores beyond their own goroutines. parallel owns the
+// goroutines it starts and joins them before it returns; a panic in one is
+// re-raised here, on the query's goroutine, where runSafe turns it into
+// the query's internal error instead of ending the process.
 func (ev *evaluator) parallel(n int, fn func(int)) {
 	var wg sync.WaitGroup
+	var panicked atomic.Pointer[any]
 	for k := 1; k < n; k++ {
 		select {
 		case ev.workers <- struct{}{}:
 			wg.Add(1)
 			go func() {
-				defer func() { <-ev.workers; wg.Done() }()
+				defer func() {
+					if r := recover(); r != nil {
+						panicked.CompareAndSwap(nil, &r)
+					}
+					<-ev.workers
+					wg.Done()
+				}()
 				fn(k)
 			}()
 		default:
@@ -629,4 +640,7 @@ func (ev *evaluator) parallel(n int, fn func(int)) {
 	}
 	fn(0)
 	wg.Wait()
+	if r := panicked.Load(); r != nil {
+		panic(*r)
+	}
 }

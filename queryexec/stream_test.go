@@ -45,6 +45,9 @@ func TestStreamingMatchesMaterialized(t *testing.T) {
 	minSeriesPerWorker = 8
 	t.Cleanup(func() { minSeriesPerWorker = old })
 	e := NewEngine(db, Options{Parallelism: 4})
+	if cap(e.pool) != 4 {
+		t.Fatalf("worker pool of %d tokens, want 4: the parallel path would not run", cap(e.pool))
+	}
 	queries := []string{
 		`m_total`, `rate(m_total[5m])`, `sum by (g) (increase(m_total[2m]))`, `max_over_time(m_total[10m] offset 3m)`,
 		`count_over_time(m_total[1m] @ 3000)`, `changes(m_total[7m])`, `quantile_over_time(0.3, m_total[4m])`,
@@ -68,5 +71,27 @@ func TestStreamingMatchesMaterialized(t *testing.T) {
 				t.Fatalf("%s step %s: streaming and materialized results differ (%d vs %d series)", q, step, len(got.Matrix), len(want.Matrix))
 			}
 		}
+	}
+}
+
+// TestParallel_WorkerPanicReachesTheQuery: a panic on a worker goroutine is
+// re-raised on the caller's, where the engine's recover turns it into the
+// query's error; unrecovered there, it would end the process.
+func TestParallel_WorkerPanicReachesTheQuery(t *testing.T) {
+	ev := &evaluator{workers: make(chan struct{}, 3)}
+	var r any
+	func() {
+		defer func() { r = recover() }()
+		ev.parallel(4, func(k int) {
+			if k == 2 {
+				panic("boom in part 2")
+			}
+		})
+	}()
+	if r != "boom in part 2" {
+		t.Fatalf("recovered %v, want the worker's panic", r)
+	}
+	if len(ev.workers) != 0 {
+		t.Fatalf("%d tokens not returned", len(ev.workers))
 	}
 }
