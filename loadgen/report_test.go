@@ -64,12 +64,12 @@ tsdb_shard_inbox_depth{shard="1"} 4
 tsdb_shard_inbox_depth_max 9
 go_goroutines 12
 `)
-	v, ok := sumMetric(body, "tsdb_shard_inbox_depth")
+	v, ok := SumMetric(body, "tsdb_shard_inbox_depth")
 	require.True(t, ok)
 	require.Equal(t, 7.0, v)
-	v, ok = sumMetric(body, "go_goroutines")
+	v, ok = SumMetric(body, "go_goroutines")
 	require.True(t, ok)
 	require.Equal(t, 12.0, v)
-	_, ok = sumMetric(body, "missing")
+	_, ok = SumMetric(body, "missing")
 	require.False(t, ok)
 }

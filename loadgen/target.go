@@ -314,7 +314,7 @@ func (t *HTTPTarget) InboxDepth(ctx context.Context) (float64, bool) {
 	if err := t.metrics.DoDeadline(req, resp, deadline); err != nil || resp.StatusCode() != fasthttp.StatusOK {
 		return 0, false
 	}
-	return sumMetric(resp.Body(), t.inboxMetric)
+	return SumMetric(resp.Body(), t.inboxMetric)
 }
 
 // Close closes the target's idle connections.
@@ -326,9 +326,9 @@ func (t *HTTPTarget) Close() error {
 	return nil
 }
 
-// sumMetric sums the values of every series of metric name in an
+// SumMetric sums the values of every series of metric name in an
 // exposition text body; ok is false when there is none.
-func sumMetric(body []byte, name string) (sum float64, ok bool) {
+func SumMetric(body []byte, name string) (sum float64, ok bool) {
 	for len(body) > 0 {
 		var line []byte
 		if i := bytes.IndexByte(body, '\n'); i >= 0 {

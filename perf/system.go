@@ -274,34 +274,7 @@ func (p *Proc) Metric(name string) (float64, bool) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	var sum float64
-	ok := false
-	for _, line := range strings.Split(string(b), "\n") {
-		if !strings.HasPrefix(line, name) {
-			continue
-		}
-		rest := line[len(name):]
-		if rest == "" || rest[0] != ' ' && rest[0] != '{' {
-			continue
-		}
-		if rest[0] == '{' {
-			j := strings.LastIndexByte(rest, '}')
-			if j < 0 {
-				continue
-			}
-			rest = rest[j+1:]
-		}
-		f := strings.Fields(rest)
-		if len(f) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(f[0], 64)
-		if err == nil {
-			sum += v
-			ok = true
-		}
-	}
-	return sum, ok
+	return loadgen.SumMetric(b, name)
 }
 
 // post sends a request to the server and fails on a non-2xx answer.
