@@ -1,13 +1,13 @@
 package queryexec
 
 import (
-	"fmt"
-	"github.com/prometheus/common/model"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/promql/parser/posrange"
@@ -28,6 +28,7 @@ type window struct {
 	lookback   int64
 	anchored   bool
 	smoothed   bool
+	scratch    []float64 // reused by the functions that sort a copy of f
 }
 
 type rangeFunc struct {
@@ -130,17 +131,19 @@ func init() {
 			if math.IsNaN(q) || q < 0 || q > 1 {
 				a.Add(annotations.NewInvalidQuantileWarning(q, e.Args[0].PositionRange()))
 			}
-			vals := append([]float64(nil), w.f...)
+			vals := append(w.scratch[:0], w.f...)
+			w.scratch = vals
 			return quantile(q, vals), true, nil
 		}},
 		"mad_over_time": {fn: func(_ *annotations.Annotations, _ *parser.Call, w *window) (float64, bool, error) {
-			vals := make([]float64, 0, len(w.f))
+			vals := w.scratch[:0]
 			for _, f := range w.f {
 				if math.IsNaN(f) {
 					return math.NaN(), true, nil
 				}
 				vals = append(vals, f)
 			}
+			w.scratch = vals
 			med := quantile(0.5, vals)
 			for i := range vals {
 				vals[i] = math.Abs(vals[i] - med)
@@ -532,9 +535,9 @@ func (ev *evaluator) evalRangeFunc(e *parser.Call, rf rangeFunc, g grid) (any, e
 	if ms, ok := unwrapParens(e.Args[mi]).(*parser.MatrixSelector); ok {
 		vs := ms.VectorSelector.(*parser.VectorSelector)
 		switch {
-		case vs.Anchored && !containsStr(anchoredSafe, name):
+		case vs.Anchored && !slices.Contains(anchoredSafe, name):
 			return nil, errorf("anchored modifier can only be used with: %s - not with %s", strings.Join(anchoredSafe, ", "), name)
-		case vs.Smoothed && !containsStr(smoothedSafe, name):
+		case vs.Smoothed && !slices.Contains(smoothedSafe, name):
 			return nil, errorf("smoothed modifier can only be used with: %s - not with %s", strings.Join(smoothedSafe, ", "), name)
 		}
 	}
@@ -611,15 +614,6 @@ func (ev *evaluator) evalRangeFunc(e *parser.Call, rf rangeFunc, g grid) (any, e
 		}
 	}
 	return out, nil
-}
-
-func containsStr(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (ev *evaluator) absentOverTime(e *parser.Call, in *vectorVal, mi int, g grid) *vectorVal {
@@ -791,8 +785,6 @@ func (ev *evaluator) selectInstant(e *parser.VectorSelector, g grid, wantTS bool
 	}
 	return out, tss, nil
 }
-
-var _ = fmt.Sprintf
 
 // selectSmoothed is a vector selector with the smoothed modifier: the value
 // at each step is interpolated between the samples around it (within the
