@@ -103,7 +103,7 @@ func (s *Shard) Snapshot(ctx context.Context, dir string) error {
 		}
 		if s.ooo.n > 0 {
 			// The late samples, as a cut would write them (the head stays).
-			late, err := s.writeOOOBlocks(bdir, s.snapshotOOO())
+			late, err := s.writeOOOBlocks(bdir, s.snapshotOOO(s.ooo))
 			for _, b := range late {
 				err = errors.Join(err, b.Close())
 			}

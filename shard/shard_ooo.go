@@ -60,26 +60,31 @@ func (o *oooHead) lookup(ref uint32, t int64, v float64) sampleResult {
 	if o == nil {
 		return sampleAppended
 	}
-	ss := o.series[ref]
-	if i, found := slices.BinarySearchFunc(ss, t, cmpOOO); found {
-		if math.Float64bits(ss[i].v) == math.Float64bits(v) {
-			return sampleDuplicate
-		}
-		return sampleConflict
+	_, r := findOOO(o.series[ref], t, v)
+	return r
+}
+
+// findOOO returns where t is or goes in ss, and whether a sample (t, v)
+// would be appended there, be a duplicate or a conflict.
+func findOOO(ss []oooSample, t int64, v float64) (int, sampleResult) {
+	i, found := slices.BinarySearchFunc(ss, t, cmpOOO)
+	switch {
+	case !found:
+		return i, sampleAppended
+	case math.Float64bits(ss[i].v) == math.Float64bits(v):
+		return i, sampleDuplicate
+	default:
+		return i, sampleConflict
 	}
-	return sampleAppended
 }
 
 // insert adds a late sample unless its timestamp is held already
 // (duplicate or conflict, returned without a change).
 func (o *oooHead) insert(ref uint32, t int64, v float64) sampleResult {
 	ss := o.series[ref]
-	i, found := slices.BinarySearchFunc(ss, t, cmpOOO)
-	if found {
-		if math.Float64bits(ss[i].v) == math.Float64bits(v) {
-			return sampleDuplicate
-		}
-		return sampleConflict
+	i, r := findOOO(ss, t, v)
+	if r != sampleAppended {
+		return r
 	}
 	o.series[ref] = slices.Insert(ss, i, oooSample{t, v})
 	o.n++
@@ -190,8 +195,7 @@ func (s *Shard) takeOOO(boundary int64) *oooSnapshot {
 			rest.add(ref, ss[i:])
 		}
 	}
-	s.ooo = cut
-	snap := s.snapshotOOO()
+	snap := s.snapshotOOO(cut)
 	snap.boundary = boundary
 	s.oooCut, s.ooo = cut, rest
 	return snap
@@ -218,13 +222,13 @@ func (o *oooHead) add(ref uint32, ss []oooSample) {
 	o.maxt = max(o.maxt, ss[len(ss)-1].t)
 }
 
-// snapshotOOO returns the out-of-order head's snapshot without moving it
-// (the head's samples slices are shared: the shard goroutine replaces the
+// snapshotOOO returns a snapshot of the out-of-order head o (s.ooo, or the
+// part a cut takes) without moving it (the head's samples slices are shared: the shard goroutine replaces the
 // head at a cut but never changes a sample in place... except by insert,
 // so callers that keep the head live copy it: see Snapshot).
-func (s *Shard) snapshotOOO() *oooSnapshot {
-	snap := &oooSnapshot{head: s.ooo, boundary: math.MaxInt64}
-	for ref := range s.ooo.series {
+func (s *Shard) snapshotOOO(o *oooHead) *oooSnapshot {
+	snap := &oooSnapshot{head: o, boundary: math.MaxInt64}
+	for ref := range o.series {
 		ms := s.head.get(ref)
 		if ms == nil {
 			continue // NB: removeSeries drops late samples with their series
