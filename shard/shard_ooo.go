@@ -223,9 +223,9 @@ func (o *oooHead) add(ref uint32, ss []oooSample) {
 }
 
 // snapshotOOO returns a snapshot of the out-of-order head o (s.ooo, or the
-// part a cut takes) without moving it (the head's samples slices are shared: the shard goroutine replaces the
-// head at a cut but never changes a sample in place... except by insert,
-// so callers that keep the head live copy it: see Snapshot).
+// part a cut takes) without moving it. The samples slices are shared: the
+// shard goroutine replaces the head at a cut and changes a sample in place
+// only by insert, so callers that keep the head live copy it (see Snapshot).
 func (s *Shard) snapshotOOO(o *oooHead) *oooSnapshot {
 	snap := &oooSnapshot{head: o, boundary: math.MaxInt64}
 	for ref := range o.series {
