@@ -220,7 +220,6 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 		res.WALSeq = seq
 	}
 	res.Stats.NewSeries += len(sc.seriesRecs)
-	s.count(&res.Stats, len(sc.seriesRecs))
 
 	// 5. Apply.
 	for i, r := range sc.sampleRecs {
@@ -230,6 +229,7 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 			// The records are logged (replay restores them); the reply
 			// fails so none of them is acknowledged.
 			res.Err = fmt.Errorf("shard %d: %w", s.id, *s.err.Load())
+			s.count(&res.Stats, len(sc.seriesRecs))
 			return res
 		default:
 			panic("BUG: shard.apply: a sample classified as appended was refused by the head")
@@ -238,7 +238,6 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 	// 5b. Apply the late samples (they cannot fail), after the in-order ones:
 	// a timestamp the message holds twice, or that an in-order sample of it
 	// holds, is found only now; replay drops it the same way.
-	dropped := 0
 	for i, r := range sc.lateRecs {
 		switch s.insertLate(h.get(r.Ref), r.Ref, r.T, r.V) {
 		case sampleAppended:
@@ -246,22 +245,17 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 		case sampleDuplicate:
 			res.Stats.Appended--
 			res.Stats.Duplicates++
-			dropped++
-			s.m.SamplesDuplicate.Add(1)
 		case sampleConflict:
 			res.Stats.Appended--
-			dropped++
 			rj := stages.Reject{Series: sc.lateSrc[i][0], Sample: sc.lateSrc[i][1], T: r.T, Reason: stages.RejectConflict}
 			if res.Stats.KeepsDetail() {
 				rj.Detail = fmt.Sprintf("duplicate sample for timestamp %d of series %s: another value is stored", r.T, h.get(r.Ref).lset)
 			}
 			res.Stats.AddReject(rj)
-			s.m.SamplesConflict.Add(1)
 		}
 	}
-	if dropped > 0 {
-		s.m.SamplesAppended.Add(^uint64(dropped - 1)) // counted as appended above
-	}
+	// Counted once the late samples' duplicates and conflicts are known.
+	s.count(&res.Stats, len(sc.seriesRecs))
 	if len(sc.lateRecs) > 0 {
 		s.m.OOOSamples.Store(int64(s.ooo.n))
 	}
