@@ -458,8 +458,9 @@ func (s *Shard) runHeadCut(snap *headSnapshot, sealed int, early bool) (func(*Sh
 
 // addSnapshotSeries adds the snapshot's series, in label order, with their
 // chunks in [queryMinT, boundary) and head tombstones applied, and returns
-// how many it wrote.
-func (s *Shard) addSnapshotSeries(w *block.Writer, snap *headSnapshot) (int, error) {
+// how many it wrote. add is block.WriteSeries' yield (or a Writer's
+// AddSeries); the chunks alias the mapped files and the snapshot.
+func (s *Shard) addSnapshotSeries(add func(labels.Labels, []chunkstore.Chunk) error, snap *headSnapshot) (int, error) {
 	slices.SortFunc(snap.series, func(a, b cutSeries) int { return labels.Compare(a.lset, b.lset) })
 	var chunks []chunkstore.Chunk
 	wrote := 0
@@ -489,7 +490,7 @@ func (s *Shard) addSnapshotSeries(w *block.Writer, snap *headSnapshot) (int, err
 		if len(chunks) == 0 {
 			continue
 		}
-		if err := w.AddSeries(cs.lset, chunks); err != nil {
+		if err := add(cs.lset, chunks); err != nil {
 			return 0, fmt.Errorf("add series %s: %w", cs.lset, err)
 		}
 		wrote++
