@@ -549,7 +549,12 @@ type mergedSample struct {
 }
 
 func (si *SampleIterator) reset(d *seriesData, mint, maxt int64) {
-	*si = SampleIterator{chunks: d.chunks, mint: mint, maxt: maxt, ci: -1, merged: si.merged[:0], mi: -1, isMerged: d.overlap}
+	// The chunk iterator is kept: it holds the decode buffers of
+	// decimal chunks, which a fresh one would allocate again for every
+	// series (Reset positions it on the next chunk; ci == -1 keeps it
+	// unused until then).
+	it := si.it
+	*si = SampleIterator{chunks: d.chunks, mint: mint, maxt: maxt, ci: -1, it: it, merged: si.merged[:0], mi: -1, isMerged: d.overlap}
 	if d.overlap {
 		si.materialize()
 	}
@@ -558,7 +563,7 @@ func (si *SampleIterator) reset(d *seriesData, mint, maxt int64) {
 // materialize decodes every chunk and keeps one sample per timestamp (the
 // first source's, in chunk order), sorted.
 func (si *SampleIterator) materialize() {
-	var it chunkstore.Iterator
+	it := &si.it
 	for _, c := range si.chunks {
 		if c.Err != nil {
 			if si.damaged == nil {
