@@ -234,13 +234,16 @@ func benchReplay(b *testing.B, restart string, shards int, cold bool) {
 // dropped, divided by the series count. It also reports the head memory
 // estimate that HeadMaxBytes bounds (estB/series) and its open-chunk part
 // (openB/series), to compare with the measured heap. Run with
-// -benchtime=1x. TSDB_BENCH_HEAPPROFILE=dir writes each case's in-use heap
+// -benchtime=1x. peakRSSB/series is the peak resident set during the
+// ingest (VmHWM, reset before it) over the same baseline: compare it with
+// rssB/series for the ratio of peak to steady memory.
+// TSDB_BENCH_HEAPPROFILE=dir writes each case's in-use heap
 // profile there, taken while the head is full.
 func BenchmarkHeadMemory(b *testing.B) {
 	cases := []struct {
 		scrapes int
 		cache   int
-	}{{1, -1}, {1, 0}, {60, -1}, {119, -1}, {121, -1}}
+	}{{1, -1}, {1, 0}, {10, -1}, {60, -1}, {119, -1}, {121, -1}}
 	for _, c := range cases {
 		name := "route_cache=on"
 		if c.cache < 0 {
@@ -255,6 +258,9 @@ func BenchmarkHeadMemory(b *testing.B) {
 				debug.FreeOSMemory() // RSS from here on: what the heap holds, not what it held
 				rss0 := rssBytes(b)
 				file0 := procStatusBytes(b, "RssFile")
+				// Reset VmHWM to the current RSS (Linux: clear_refs 5), so
+				// that the peak below is this case's.
+				hwmReset := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
 				// HeadMaxBytes off: an early head cut in the middle would
 				// measure a block write's scratch, not the head.
 				db, err := Open(b.TempDir(), Options{Shards: 2, Logger: zap.NewNop(), RouteCacheSize: c.cache,
@@ -263,6 +269,7 @@ func BenchmarkHeadMemory(b *testing.B) {
 					b.Fatal(err)
 				}
 				series := ingestScrapes(b, db, hosts, c.scrapes)
+				hwm := procStatusBytes(b, "VmHWM") // before the GCs below shrink anything
 				var after runtime.MemStats
 				runtime.GC()
 				runtime.GC()
@@ -289,6 +296,11 @@ func BenchmarkHeadMemory(b *testing.B) {
 				// The part of it that is mapped file pages (head chunk
 				// files read through their mapping).
 				b.ReportMetric(float64(file1-file0)/n, "rssFileB/series")
+				if hwmReset {
+					// The peak during the ingest (VmHWM), over the same
+					// baseline.
+					b.ReportMetric(float64(hwm-rss0)/n, "peakRSSB/series")
+				}
 				b.ReportMetric(float64(est)/n, "estB/series")
 				b.ReportMetric(float64(open)/n, "openB/series")
 				if err := db.Close(); err != nil {

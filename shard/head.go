@@ -13,19 +13,25 @@ import (
 
 // memSeries is one series of the head. Owned by the shard goroutine.
 //
-// Layout is chosen for RAM per active series (88 bytes, the 96-byte size
-// class): the labels (one string header; the bytes are shared with the
+// Layout is chosen for RAM per active series (96 bytes, stored by value in
+// slabs): the labels (one string header; the bytes are shared with the
 // route cache), the open chunk's appender, whose state also gives the last
-// timestamp and value for the series rules, and the reference of the newest
-// closed chunk; older closed chunks are reached through the links in the
-// mapped head chunk files. The series' hash is recomputed on the rare paths
-// that need it (removal).
+// timestamp and value for the series rules, and the reference and maximum
+// time of the newest closed chunk; older closed chunks are reached through
+// the links in the mapped head chunk files. The series' hash is recomputed
+// on the rare paths that need it (removal).
 type memSeries struct {
 	lset labels.Labels
 	app  chunkstore.Appender // the open chunk; NumSamples() == 0 only before the first sample
-	// lastClosed is the newest closed chunk, 0 if none.
-	lastClosed chunkRef
+	// lastClosed is the newest closed chunk, 0 if none. lastClosedMaxT is
+	// its maxT, which the next cut writes into its link, or unknownMaxT
+	// (after a head snapshot restore: cutChunk reads it from the file).
+	lastClosed     chunkRef
+	lastClosedMaxT int64
 }
+
+// unknownMaxT marks memSeries.lastClosedMaxT as not known.
+const unknownMaxT = math.MinInt64
 
 // hasSamples reports whether the series has stored a sample.
 func (ms *memSeries) hasSamples() bool { return ms.app.NumSamples() > 0 }
@@ -175,7 +181,7 @@ func (h *head) create(ref uint32, hash uint64, lset labels.Labels) (uint32, *mem
 		h.takeFromFree(ref)
 	}
 	s := h.slot(ref)
-	*s = memSeries{lset: lset}
+	*s = memSeries{lset: lset, lastClosedMaxT: unknownMaxT}
 	h.byHash.insert(uint32(hash>>32), ref)
 	h.index.Add(ref, lset)
 	h.active++

@@ -385,3 +385,57 @@ func TestShard_OpenChunkBytesBounded(t *testing.T) {
 		require.Len(t, selectT(t, s, "__name__", name)[`{__name__="`+name+`"}`], n)
 	}
 }
+
+// TestShard_ChunkLinksCarryPrevMaxT: each closed chunk's link holds the
+// maxT of the series' previous closed chunk, whether the series kept it
+// from its last cut or was restored from a head snapshot (which reads it
+// back from the file once).
+func TestShard_ChunkLinksCarryPrevMaxT(t *testing.T) {
+	dir := t.TempDir()
+	ls := labels.FromStrings("__name__", "m")
+	ts := int64(0)
+	appendN := func(s *Shard, n int) uint32 {
+		var ref uint32
+		for range n {
+			ts += 1000
+			r := s.apply(msg(ls, smp(ts, float64(ts))))
+			require.Equal(t, 1, r.Stats.Appended)
+			ref = r.Refs[0]
+		}
+		return ref
+	}
+	checkLinks := func(s *Shard, ref uint32, wantChunks int) {
+		t.Helper()
+		ms := s.head.get(ref)
+		var maxTs, links []int64
+		for cr := ms.lastClosed; cr != 0; {
+			c, prev, prevMaxT, err := s.hc.chunk(cr)
+			require.NoError(t, err)
+			maxTs = append(maxTs, c.MaxT)
+			links = append(links, prevMaxT)
+			cr = prev
+		}
+		require.Len(t, maxTs, wantChunks)
+		for i := 0; i+1 < len(maxTs); i++ {
+			require.Equal(t, maxTs[i+1], links[i], "link of closed chunk %d (newest first)", i)
+		}
+		require.Equal(t, int64(math.MinInt64), links[len(links)-1], "the oldest chunk links to none")
+		require.Equal(t, maxTs[0], ms.lastClosedMaxT)
+	}
+	s := openShard(t, dir, Options{ChunkSamples: 3})
+	ref := appendN(s, 10) // chunks [1 2 3] [4 5 6] [7 8 9], 10 open
+	checkLinks(s, ref, 3)
+	inbox := make(chan *stages.ShardBatch)
+	close(inbox)
+	require.NoError(t, s.Run(inbox, 0)) // a clean stop writes the head snapshot
+	require.FileExists(t, filepath.Join(dir, "head.snapshot"))
+
+	s = openShard(t, dir, Options{ChunkSamples: 3})
+	require.Equal(t, uint64(1), s.m.SnapshotLoads.Load())
+	ms := s.head.get(ref)
+	require.NotNil(t, ms)
+	require.Equal(t, int64(unknownMaxT), ms.lastClosedMaxT, "a restored series reads its last maxT on its next cut")
+	appendN(s, 6) // two more cuts
+	checkLinks(s, ref, 5)
+	require.NoError(t, s.CloseUnstarted())
+}
