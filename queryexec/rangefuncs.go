@@ -518,44 +518,13 @@ func (ev *evaluator) matrixArg(a parser.Expr, fn string, g grid) (*matrixSource,
 }
 
 func (ev *evaluator) evalRangeFunc(e *parser.Call, rf rangeFunc, g grid) (any, error) {
-	name := e.Func.Name
-	mi := -1
-	for i, a := range e.Args {
-		if a.Type() == parser.ValueTypeMatrix {
-			mi = i
-			break
-		}
-	}
-	if mi < 0 {
-		return nil, errorf("function %s needs a range vector", name)
-	}
-	var scalars [][]float64
-	for i, a := range e.Args {
-		if i == mi {
-			continue
-		}
-		s, err := ev.scalarArg(a, g)
-		if err != nil {
-			return nil, err
-		}
-		scalars = append(scalars, s)
-	}
-	if ms, ok := unwrapParens(e.Args[mi]).(*parser.MatrixSelector); ok {
-		vs := ms.VectorSelector.(*parser.VectorSelector)
-		switch {
-		case vs.Anchored && !slices.Contains(anchoredSafe, name):
-			return nil, errorf("anchored modifier can only be used with: %s - not with %s", strings.Join(anchoredSafe, ", "), name)
-		case vs.Smoothed && !slices.Contains(smoothedSafe, name):
-			return nil, errorf("smoothed modifier can only be used with: %s - not with %s", strings.Join(smoothedSafe, ", "), name)
-		}
-	}
-	src, err := ev.matrixArg(e.Args[mi], name, g)
+	rw, err := ev.prepareRange(e, rf, g)
 	if err != nil {
 		return nil, err
 	}
+	src, name, mi := rw.src, e.Func.Name, rw.mi
 	defer ev.releaseRaw(src.series)
 	out := &vectorVal{}
-	rw := &rangeWork{ev: ev, e: e, rf: rf, src: src, scalars: scalars, g: g, mi: mi}
 	held := 0
 	if src.sel != nil {
 		res, err := ev.shardedRange(rw)
@@ -593,6 +562,47 @@ func (ev *evaluator) evalRangeFunc(e *parser.Call, rf rangeFunc, g grid) (any, e
 		}
 	}
 	return out, nil
+}
+
+// prepareRange evaluates a range function call's scalar arguments, checks
+// its modifiers and prepares its matrix argument.
+func (ev *evaluator) prepareRange(e *parser.Call, rf rangeFunc, g grid) (*rangeWork, error) {
+	name := e.Func.Name
+	mi := -1
+	for i, a := range e.Args {
+		if a.Type() == parser.ValueTypeMatrix {
+			mi = i
+			break
+		}
+	}
+	if mi < 0 {
+		return nil, errorf("function %s needs a range vector", name)
+	}
+	var scalars [][]float64
+	for i, a := range e.Args {
+		if i == mi {
+			continue
+		}
+		s, err := ev.scalarArg(a, g)
+		if err != nil {
+			return nil, err
+		}
+		scalars = append(scalars, s)
+	}
+	if ms, ok := unwrapParens(e.Args[mi]).(*parser.MatrixSelector); ok {
+		vs := ms.VectorSelector.(*parser.VectorSelector)
+		switch {
+		case vs.Anchored && !slices.Contains(anchoredSafe, name):
+			return nil, errorf("anchored modifier can only be used with: %s - not with %s", strings.Join(anchoredSafe, ", "), name)
+		case vs.Smoothed && !slices.Contains(smoothedSafe, name):
+			return nil, errorf("smoothed modifier can only be used with: %s - not with %s", strings.Join(smoothedSafe, ", "), name)
+		}
+	}
+	src, err := ev.matrixArg(e.Args[mi], name, g)
+	if err != nil {
+		return nil, err
+	}
+	return &rangeWork{ev: ev, e: e, rf: rf, src: src, scalars: scalars, g: g, mi: mi}, nil
 }
 
 func (ev *evaluator) absentOverTime(e *parser.Call, in *vectorVal, mi int, g grid) *vectorVal {

@@ -108,6 +108,10 @@ func checkStreamingMatchesMaterialized(t *testing.T, db *pipeline.DB) {
 		`count_over_time(m_total[1m] @ 3000)`, `changes(m_total[7m])`, `quantile_over_time(0.3, m_total[4m])`,
 		`timestamp(m_total)`, `m_total offset -2m`, `last_over_time(m_total[30s])`, `rate(m_total[1m] anchored)`,
 		`increase(m_total[2m] smoothed)`, `count by (g) (m_total)`, `count_over_time(m_total[45s])`,
+		// Partial aggregates in the shards (materialized: engine side).
+		`max by (g) (rate(m_total[5m]))`, `min without (i) (delta(m_total[2m]))`, `count(changes(m_total[3m]))`,
+		`group by (g) (irate(m_total[1m]))`, `max(resets(m_total[4m]))`, `min by (g) (last_over_time(m_total[1m] @ 2000))`,
+		`count by (__name__) (rate(m_total[5m]))`, `max(idelta(m_total[2m] offset 1m))`,
 	}
 	ctx := context.Background()
 	for _, q := range queries {
