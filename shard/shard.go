@@ -241,6 +241,9 @@ type Shard struct {
 	jobs       chan job       // to the worker; capacity 1; closed by Run on exit
 	results    chan jobResult // from the worker; closed by the worker
 	jobBusy    bool
+	// cutStep, set by tests only, is called by the worker between the
+	// durable steps of a head cut (crash points; shard_blocks.go).
+	cutStep func(step string)
 	// earlyCutFloor is the head's estimated size after the last early cut
 	// plus a quarter (see overMemoryBound).
 	earlyCutFloor int64
