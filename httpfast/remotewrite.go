@@ -236,12 +236,19 @@ func (s *Server) rwSeriesV1(ing *ingester, ts []byte, item int) {
 	together := true
 	samples := 0
 	for off := 0; off < len(ts); {
-		f, n := next(ts[off:])
-		if n < 0 {
-			ing.parseErrorf(item, 0, "malformed protobuf in timeseries: %v", protowire.ParseError(n))
-			return
+		var num protowire.Number
+		var n int
+		if c := ts[off]; (c == rwLabelTag || c == rwSampleTag) && off+1 < len(ts) && ts[off+1] < 0x80 && off+2+int(ts[off+1]) <= len(ts) {
+			num, n = protowire.Number(c>>3), 2+int(ts[off+1]) // the usual short field
+		} else {
+			var f field
+			if f, n = next(ts[off:]); n < 0 {
+				ing.parseErrorf(item, 0, "malformed protobuf in timeseries: %v", protowire.ParseError(n))
+				return
+			}
+			num = f.num
 		}
-		switch f.num {
+		switch num {
 		case 1:
 			if labStart < 0 {
 				labStart = off

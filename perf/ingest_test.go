@@ -41,7 +41,8 @@ import (
 // TSDB_PERF_ROUNDS (default 20) sets the measured rounds of 50,700
 // samples; TSDB_PERF_PROFILE=FILE writes a CPU profile of Silverback
 // (TSDB_PERF_PROFILE_SECONDS long, default 3; the last one taken wins,
-// TSDB_PERF_PROFILE_PATH=/api/v1/write picks the protocol).
+// TSDB_PERF_PROFILE_PATH=/api/v1/write picks the protocol); TSDB_PERF_ARGS
+// adds flags to Silverback's (--storage.route-cache-size=-1).
 func TestPeerIngestCPU(t *testing.T) {
 	if os.Getenv("TSDB_PERF") == "" {
 		t.Skip("a benchmark against peers: set TSDB_PERF=1 (needs Debian's victoria-metrics)")
@@ -99,8 +100,9 @@ func TestPeerIngestCPU(t *testing.T) {
 				headers = map[string]string{"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy", "X-Prometheus-Remote-Write-Version": "0.1.0"}
 			}
 			oursAddr := testAddr(t)
-			ours := startServer(t, bin, oursAddr+"/-/ready", "start", "--listen="+oursAddr, "--data-dir="+t.TempDir(),
-				"--self-scrape.interval=0", "--log.level=warn")
+			args := []string{"start", "--listen=" + oursAddr, "--data-dir=" + t.TempDir(), "--self-scrape.interval=0", "--log.level=warn"}
+			args = append(args, strings.Fields(os.Getenv("TSDB_PERF_ARGS"))...)
+			ours := startServer(t, bin, oursAddr+"/-/ready", args...)
 			cpuOurs := measure(t, ours, "http://"+oursAddr+path, headers, bodies, clients)
 			stopServer(ours)
 			vmAddr := testAddr(t)

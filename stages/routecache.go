@@ -1,17 +1,19 @@
 package stages
 
 import (
-	"hash/crc32"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
 // routeCache maps raw series keys to their routes. It stores no keys: an
-// entry is found by the xxhash64 of the raw key and confirmed by an
-// independent CRC32C of it, so a false hit needs a 96-bit collision.
+// entry is found by a 64-bit hash of the raw key and confirmed by 32 bits
+// of an independent one, so a false hit needs a 96-bit collision. Both are
+// hash/maphash with seeds of this process (AES hardware: about twice as
+// fast as xxhash64 + CRC32C on 100-200-byte keys, which were ~10% of the
+// server's CPU over line protocol); the cache is never persisted.
 //
 // Reads take no lock and write nothing shared: a lookup loads the current
 // table (an atomic pointer), probes its open-addressing slot array and
@@ -56,7 +58,7 @@ type routeEntry struct {
 	hash     atomic.Uint64
 	refEpoch atomic.Uint64 // ref << 32 | epoch
 	labels   labels.Labels
-	check    uint32 // CRC32C of the raw key
+	check    uint32 // keyCheck of the raw key
 	shard    uint16
 }
 
@@ -72,6 +74,17 @@ func (re *routeEntry) set(h uint64, e cacheEntry) {
 }
 
 const minRouteTable = 1024
+
+var hashSeed, checkSeed = maphash.MakeSeed(), maphash.MakeSeed()
+
+// keyHash is the cache hash of a raw key, never 0 (0 marks a superseded
+// entry).
+func keyHash(key []byte) uint64 {
+	return max(1, maphash.Bytes(hashSeed, key))
+}
+
+// keyCheck is the independent check of a raw key.
+func keyCheck(key []byte) uint32 { return uint32(maphash.Bytes(checkSeed, key)) }
 
 func newRouteTable(capacity int) *routeTable {
 	ns := 1
@@ -127,10 +140,7 @@ func (h *RouteHint) Reset() { *h = RouteHint{} }
 // lookup returns the entry of key, trying the entries that follow hint's
 // first (hint may be nil) and updating hint.
 func (c *routeCache) lookup(key []byte, hint *RouteHint) (cacheEntry, bool) {
-	h := xxhash.Sum64(key)
-	if h == 0 {
-		h = 1 // 0 marks a superseded entry
-	}
+	h := keyHash(key)
 	cur := c.tab.Load()
 	idx := -1
 	if hint != nil && hint.tab == cur {
@@ -148,7 +158,7 @@ func (c *routeCache) lookup(key []byte, hint *RouteHint) (cacheEntry, bool) {
 		}
 	}
 	re := &cur.entries[idx]
-	if re.check != crc32.Checksum(key, castagnoli) {
+	if re.check != keyCheck(key) {
 		return cacheEntry{}, false // a 64-bit collision: a miss
 	}
 	if hint != nil {
@@ -172,11 +182,8 @@ func (l *learner) put(key []byte, e cacheEntry) {
 		l.c.mu.Lock()
 		l.held = true
 	}
-	h := xxhash.Sum64(key)
-	if h == 0 {
-		h = 1
-	}
-	e.check = crc32.Checksum(key, castagnoli)
+	h := keyHash(key)
+	e.check = keyCheck(key)
 	l.c.put(h, e)
 }
 

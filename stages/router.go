@@ -2,7 +2,6 @@ package stages
 
 import (
 	"fmt"
-	"hash/crc32"
 	"sync"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -36,13 +35,11 @@ type Router struct {
 // recomputes it.
 type cacheEntry struct {
 	labels labels.Labels
-	check  uint32 // CRC32C of the raw key
+	check  uint32 // keyCheck of the raw key
 	ref    uint32
 	epoch  uint32
 	shard  uint16
 }
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // NewRouter returns a router for o.Shards shards.
 func NewRouter(o RouterOptions) *Router {
