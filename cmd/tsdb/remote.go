@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"strconv"
@@ -115,7 +116,13 @@ func parseWhen(name, s string, now time.Time) (time.Time, error) {
 		}
 	}
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		return time.UnixMilli(int64(f * 1000)), nil
+		// NaN, ±Inf and seconds beyond int64 milliseconds would convert to
+		// an arbitrary time (Go leaves such conversions undefined).
+		ms := math.Round(f * 1000)
+		if math.IsNaN(ms) || ms >= math.MaxInt64 || ms <= math.MinInt64 {
+			return time.Time{}, usagef("--%s: %q is outside the unix seconds a millisecond timestamp holds", name, s)
+		}
+		return time.UnixMilli(int64(ms)), nil
 	}
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
@@ -124,8 +131,12 @@ func parseWhen(name, s string, now time.Time) (time.Time, error) {
 }
 
 func parseStep(s string) (time.Duration, error) {
-	if f, err := strconv.ParseFloat(s, 64); err == nil && f > 0 {
-		return time.Duration(f * float64(time.Second)), nil
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		ns := f * float64(time.Second)
+		if !(ns >= 1) || ns >= math.MaxInt64 { // NaN fails both comparisons
+			return 0, usagef("--step: %q is not a positive duration that fits int64 nanoseconds", s)
+		}
+		return time.Duration(ns), nil
 	}
 	d, err := model.ParseDuration(s)
 	if err != nil || d <= 0 {

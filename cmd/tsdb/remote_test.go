@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
@@ -162,4 +163,34 @@ up{instance="b", job="node"}  2023-11-14T22:13:50.000Z  0.5
 	out, _, code = run(t, "", "completion", "bash")
 	require.Equal(t, 0, code)
 	require.Contains(t, out, "__start_tsdb")
+}
+
+// TestParseWhen_RejectsNonFiniteAndOutOfRange: a time flag that parses as a
+// float but is NaN, ±Inf or beyond what int64 milliseconds hold is a usage
+// error naming the flag, not a silently wrapped time.
+func TestParseWhen_RejectsNonFiniteAndOutOfRange(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	for _, s := range []string{"NaN", "Inf", "-Inf", "+Inf", "1e300", "-1e300", "9.3e15"} {
+		_, err := parseWhen("start", s, now)
+		require.Error(t, err, s)
+		require.Contains(t, err.Error(), "--start", s)
+	}
+	got, err := parseWhen("end", "1700000000.5", now)
+	require.NoError(t, err)
+	require.Equal(t, int64(1700000000500), got.UnixMilli())
+	got, err = parseWhen("end", "-1h", now)
+	require.NoError(t, err)
+	require.Equal(t, now.Add(-time.Hour), got)
+}
+
+// TestParseStep_RejectsNonFinite: "Inf" seconds used to convert to a
+// negative time.Duration.
+func TestParseStep_RejectsNonFinite(t *testing.T) {
+	for _, s := range []string{"Inf", "+Inf", "NaN", "1e300", "0", "-5"} {
+		_, err := parseStep(s)
+		require.Error(t, err, s)
+	}
+	d, err := parseStep("15")
+	require.NoError(t, err)
+	require.Equal(t, 15*time.Second, d)
 }

@@ -12,4 +12,8 @@
 // fsync the parent directory. After a crash a reader sees either the old
 // state or the new one, never a mix; a leftover temporary (suffix TmpSuffix)
 // is garbage that the owner removes on its next open.
+//
+// SyncDir, Rename and WriteFile are internal/vfs's over the real file
+// system (vfs.OS), for the writers that are not behind the vfs seam; the
+// recipe has one implementation.
 package fsutil

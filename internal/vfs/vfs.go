@@ -95,6 +95,10 @@ func (osFS) SyncDir(name string) error {
 	return nil
 }
 
+// TmpSuffix is appended to the name of a file that WriteFile is building
+// and has not yet published by a rename (fsutil.TmpSuffix is the same).
+const TmpSuffix = ".tmp"
+
 // Open opens name read-only.
 func Open(fsys FS, name string) (File, error) { return fsys.OpenFile(name, os.O_RDONLY, 0) }
 
@@ -128,7 +132,7 @@ func Rename(fsys FS, oldpath, newpath string) error {
 // fsyncs it, renames it over path and fsyncs the directory. After a crash
 // path holds either its previous content or data, never a prefix of data.
 func WriteFile(fsys FS, path string, data []byte, perm fs.FileMode) error {
-	tmp := path + ".tmp"
+	tmp := path + TmpSuffix
 	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", tmp, err)
