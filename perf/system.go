@@ -48,9 +48,10 @@ type System struct {
 	// protocol not in it is refused with noIngest's reason.
 	ingest   map[loadgen.Protocol]string
 	noIngest string
-	// promQL is true when the system answers /api/v1/query_range.
-	promQL   bool
-	noPromQL string
+	// promQL is true when the system answers /api/v1/query_range;
+	// influxQL when it answers InfluxQL on /query (database perf).
+	promQL, influxQL bool
+	noPromQL         string
 	// setup runs once after the first start on a new directory (InfluxDB
 	// needs its database created).
 	setup func(p *Proc) error
@@ -725,6 +726,7 @@ func influxDB() *System {
 		},
 		noIngest: "InfluxDB 1.6 takes line protocol and remote write 1.0 only",
 		noPromQL: "InfluxDB 1.6 answers InfluxQL, not PromQL",
+		influxQL: true,
 		setup: func(p *Proc) error {
 			return p.post("/query?q="+strings.ReplaceAll("CREATE DATABASE perf", " ", "+"), "application/x-www-form-urlencoded", nil)
 		},
