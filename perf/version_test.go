@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/labels"
+
 	"github.com/silverback-tsdb/tsdb/loadgen"
 
 	"github.com/stretchr/testify/require"
@@ -86,4 +88,10 @@ func TestSumPrefix(t *testing.T) {
 	require.Equal(t, 15.5, v)
 	_, ok = sumPrefix(b, "absent")
 	require.False(t, ok)
+}
+
+func TestAppendOM(t *testing.T) {
+	ls := labels.FromStrings("__name__", "node_cpu_seconds_total", "cpu", "0", "mode", `i"dle`)
+	got := string(appendOM(nil, ls, 1700000000123, 12.5))
+	require.Equal(t, `node_cpu_seconds_total{cpu="0",mode="i\"dle"} 12.5 1700000000.123`+"\n", got)
 }
