@@ -95,3 +95,23 @@ func TestAppendOM(t *testing.T) {
 	got := string(appendOM(nil, ls, 1700000000123, 12.5))
 	require.Equal(t, `node_cpu_seconds_total{cpu="0",mode="i\"dle"} 12.5 1700000000.123`+"\n", got)
 }
+
+// TestBlocks_OnePerDirectory: a block's chunks/ subdirectory is part of
+// the block, not a block of its own (it was counted as one: every block
+// count was doubled).
+func TestBlocks_OnePerDirectory(t *testing.T) {
+	dir := t.TempDir()
+	for _, b := range []string{"A", "B"} {
+		bd := filepath.Join(dir, "shards", "00", "blocks", b)
+		require.NoError(t, os.MkdirAll(filepath.Join(bd, "chunks"), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(bd, "meta.json"), []byte(`{"stats":{"numSamples":7}}`), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(bd, "chunks", "000001"), make([]byte, 100), 0o644))
+	}
+	bs, err := blocks(dir)
+	require.NoError(t, err)
+	require.Len(t, bs, 2)
+	for _, b := range bs {
+		require.Equal(t, uint64(7), b.samples)
+		require.Greater(t, b.bytes, int64(100))
+	}
+}
