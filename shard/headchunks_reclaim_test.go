@@ -39,12 +39,13 @@ func TestHeadChunks_ReclaimedAfterCut(t *testing.T) {
 	const seed = 7
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, seed))
-	s := openShard(t, t.TempDir(), Options{BlockRange: 100 * time.Millisecond, HeadChunkFileSize: 4096})
+	s := openShard(t, t.TempDir(), Options{BlockRange: 100 * time.Millisecond, HeadChunkFileSize: 4096, OpenChunkBytes: -1})
 	t.Cleanup(func() { require.NoError(t, s.CloseUnstarted()) })
 	var series []labels.Labels
 	for i := range 30 {
 		series = append(series, labels.FromStrings("__name__", "m", "i", fmt.Sprint(i)))
 	}
+	// No byte bound on open chunks: the test reads [0, 99] as one closed chunk.
 	val := func(int) float64 { return rng.Float64() * 1e6 } // incompressible: a few chunks per file
 	var refs []uint32
 	for ts := int64(0); ts <= 150; ts++ {
