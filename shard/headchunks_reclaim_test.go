@@ -39,7 +39,7 @@ func TestHeadChunks_ReclaimedAfterCut(t *testing.T) {
 	const seed = 7
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, seed))
-	s := openShard(t, t.TempDir(), Options{BlockRange: 100 * time.Millisecond, HeadChunkFileSize: 4096})
+	s := openShard(t, t.TempDir(), Options{BlockRange: 100 * time.Millisecond, HeadChunkFileSize: 4096, OpenChunkBytes: -1})
 	t.Cleanup(func() { require.NoError(t, s.CloseUnstarted()) })
 	var series []labels.Labels
 	for i := range 30 {
