@@ -45,6 +45,7 @@ func TestHeadChunks_ReclaimedAfterCut(t *testing.T) {
 	for i := range 30 {
 		series = append(series, labels.FromStrings("__name__", "m", "i", fmt.Sprint(i)))
 	}
+	// No byte bound on open chunks: the test reads [0, 99] as one closed chunk.
 	val := func(int) float64 { return rng.Float64() * 1e6 } // incompressible: a few chunks per file
 	var refs []uint32
 	for ts := int64(0); ts <= 150; ts++ {
