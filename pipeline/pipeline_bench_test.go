@@ -278,7 +278,9 @@ func BenchmarkHeadMemory(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				cpu0, cpuOK := processCPUTime()
 				series := ingestScrapes(b, db, hosts, c.scrapes)
+				cpu1, _ := processCPUTime()
 				hwm := procStatusBytes(b, "VmHWM") // before the GCs below shrink anything
 				var after runtime.MemStats
 				runtime.GC()
@@ -301,6 +303,10 @@ func BenchmarkHeadMemory(b *testing.B) {
 					writeHeapProfile(b, filepath.Join(dir, fmt.Sprintf("heap-%d-%s.pprof", c.scrapes, name)))
 				}
 				n := float64(series)
+				if cpuOK {
+					// The ingest's CPU (the benchmark's generator included).
+					b.ReportMetric((cpu1 - cpu0).Seconds(), "ingest-cpu-s")
+				}
 				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heapB/series")
 				b.ReportMetric(float64(rss1-rss0)/n, "rssB/series")
 				// The part of it that is mapped file pages (head chunk
