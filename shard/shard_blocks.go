@@ -226,6 +226,10 @@ func (s *Shard) maybeStartJob() {
 		s.startJob(j)
 		return
 	}
+	if j, ok := s.planHistoryCut(); ok {
+		s.startJob(j)
+		return
+	}
 	if j, ok := s.planCompaction(); ok {
 		s.startJob(j)
 		return
@@ -516,17 +520,25 @@ func (s *Shard) checkpointWAL(sealed int, snap *headSnapshot) error {
 	if sealed < 0 || sealed <= lastCheckpoint(s.opts.WAL.FS, dir) {
 		return nil // nothing new was sealed since the last checkpoint
 	}
+	history := snap.late != nil && snap.late.ranges != nil
 	_, err := walseg.Checkpoint(dir, sealed, walseg.CheckpointOptions{
-		KeepSeries:    func(ref uint32) bool { return snap.alive.Contains(ref) },
-		KeepSample:    func(smp walseg.RefSample) bool { return smp.T >= snap.boundary },
-		KeepTombstone: func(t walseg.Tombstone) bool { return t.MaxT >= snap.boundary },
-		// Every late sample before the boundary logged through the sealed
-		// segment is in snap.late (taken at the seal); later ones stay in
-		// the out-of-order head.
-		KeepOOOSample: func(smp walseg.RefSample) bool { return smp.T >= snap.boundary },
-		Logger:        s.log,
-		Metrics:       s.walM,
-		FS:            s.opts.WAL.FS,
+		KeepSeries: func(ref uint32) bool { return snap.alive.Contains(ref) },
+		KeepSample: func(smp walseg.RefSample) bool { return smp.T >= snap.boundary },
+		// A history cut keeps every tombstone: those before the boundary
+		// still apply to the late samples of the ranges it did not take.
+		KeepTombstone: func(t walseg.Tombstone) bool { return t.MaxT >= snap.boundary || history },
+		// Every late sample before the boundary (of the ranges a history
+		// cut took) logged through the sealed segment is in snap.late
+		// (taken at the seal); later ones stay in the out-of-order head.
+		KeepOOOSample: func(smp walseg.RefSample) bool {
+			if snap.late == nil {
+				return smp.T >= snap.boundary
+			}
+			return !snap.late.took(smp.T)
+		},
+		Logger:  s.log,
+		Metrics: s.walM,
+		FS:      s.opts.WAL.FS,
 	})
 	if err != nil {
 		return fmt.Errorf("checkpoint wal through segment %d: %w", sealed, err)
