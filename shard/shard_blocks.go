@@ -473,8 +473,9 @@ func (s *Shard) runHeadCut(snap *headSnapshot, sealed int, early bool) (func(*Sh
 
 // addSnapshotSeries adds the snapshot's series, in label order, with their
 // chunks in [queryMinT, boundary) and head tombstones applied, and returns
-// how many it wrote.
-func (s *Shard) addSnapshotSeries(w *block.Writer, snap *headSnapshot) (int, error) {
+// how many it wrote. add is block.WriteSeries' yield (or a Writer's
+// AddSeries); the chunks alias the mapped files and the snapshot.
+func (s *Shard) addSnapshotSeries(add func(labels.Labels, []chunkstore.Chunk) error, snap *headSnapshot) (int, error) {
 	slices.SortFunc(snap.series, func(a, b cutSeries) int { return labels.Compare(a.lset, b.lset) })
 	var chunks []chunkstore.Chunk
 	wrote := 0
@@ -504,7 +505,7 @@ func (s *Shard) addSnapshotSeries(w *block.Writer, snap *headSnapshot) (int, err
 		if len(chunks) == 0 {
 			continue
 		}
-		if err := w.AddSeries(cs.lset, chunks); err != nil {
+		if err := add(cs.lset, chunks); err != nil {
 			return 0, fmt.Errorf("add series %s: %w", cs.lset, err)
 		}
 		wrote++
@@ -571,7 +572,7 @@ func (s *Shard) publishCut(b *block.Block, boundary int64) error {
 	s.persistT = max(s.persistT, boundary-1)
 	s.dropRanges(boundary)
 	s.dropPersistedTombstones(boundary)
-	s.hc.releaseBefore(s.queryMinT, s.pinnedHeadFiles())
+	s.hc.releaseBefore(s.queryMinT, s.unlinkPersisted(s.queryMinT))
 	s.gc()
 	return nil
 }
@@ -591,21 +592,6 @@ func (s *Shard) publishLate(bs []*block.Block, taken bool) {
 	slices.SortFunc(s.blocks, func(a, b *block.Block) int { return cmp.Compare(a.Meta().MinTime, b.Meta().MinTime) })
 	s.m.Blocks.Store(int64(len(s.blocks)))
 	s.m.OOOBlocksCut.Add(uint64(len(bs)))
-}
-
-// pinnedHeadFiles returns the head chunk files holding a live series' newest
-// closed chunk. A chain walk dereferences that chunk before it knows its
-// time range (the links carry the time of older chunks only), so its file
-// must stay mapped however old the chunk is.
-func (s *Shard) pinnedHeadFiles() map[uint32]bool {
-	pinned := map[uint32]bool{}
-	h := s.head
-	for ref := uint32(1); ref < h.nrefs; ref++ {
-		if ms := h.get(ref); ms != nil && ms.lastClosed != 0 {
-			pinned[ms.lastClosed.file()] = true
-		}
-	}
-	return pinned
 }
 
 // lastCheckpoint returns the segment number of the newest WAL checkpoint in
