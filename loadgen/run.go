@@ -44,6 +44,13 @@ type Config struct {
 	// takes it, over [Start, Start+BackfillRange), then ends (the replay
 	// of a capture into a peer's disk, say). Backfill is always unpaced.
 	Unpaced bool
+	// Histograms adds to every host of the node, backfill and highcard
+	// workloads a classic histogram, http_request_duration_seconds_bucket
+	// with 10 handlers × 11 buckets (HistogramSeries series), whose
+	// cumulative bucket counts grow by a deterministic amount each scrape
+	// (the query benchmark's histogram of queryexec/difftest). The node
+	// series are the same with or without it.
+	Histograms bool
 
 	// Rate caps the samples sent per second over all workers (0: no cap).
 	Rate float64
@@ -131,6 +138,9 @@ func (c Config) withDefaults(now int64) (Config, error) {
 	}
 	if c.Workload == WorkloadReplay && c.Capture == nil {
 		return c, fmt.Errorf("loadgen: workload replay needs a capture")
+	}
+	if c.Histograms && (c.Workload == WorkloadReplay || c.Workload == WorkloadChurn) {
+		return c, fmt.Errorf("loadgen: histograms are for the node, backfill and highcard workloads, not %s", c.Workload)
 	}
 	if c.Start == 0 {
 		c.Start = now

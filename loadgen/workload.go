@@ -77,7 +77,10 @@ type shape struct {
 	churn    int64 // ms: churn period, 0 for no churn
 	job      string
 	tmpl     []templateSeries
-	capture  *Capture // replay only
+	// nodeSeries is the number of series of tmpl; the series after them
+	// are the histogram's (Config.Histograms).
+	nodeSeries int
+	capture    *Capture // replay only
 	// symbols is the remote-write 2.0 symbol table every request starts
 	// with: "" and every string of every series except the instance value,
 	// which each request appends for the hosts it carries.
@@ -139,6 +142,11 @@ func newShape(c *Config) (*shape, error) {
 	if c.Workload == WorkloadBackfill || c.Unpaced {
 		s.end = c.Start + c.BackfillRange.Milliseconds()
 	}
+	s.nodeSeries = len(s.tmpl)
+	all := s.tmpl
+	if c.Histograms {
+		all = append(slices.Clip(all), histogramSeries()...)
+	}
 	if c.Workload == WorkloadChurn {
 		s.churn = c.ChurnEvery.Milliseconds()
 	}
@@ -153,7 +161,7 @@ func newShape(c *Config) (*shape, error) {
 		s.symbols = append(s.symbols, v)
 		return r
 	}
-	for i, t := range s.tmpl {
+	for i, t := range all {
 		ls := make([]labels.Label, 0, len(t.labels)+3)
 		ls = append(ls, labels.Label{Name: model.MetricNameLabel, Value: t.name})
 		for _, l := range t.labels {
@@ -192,7 +200,7 @@ func newShape(c *Config) (*shape, error) {
 			ss.helpRef = sym(t.help)
 		}
 		ss.groupStart = i
-		if i > 0 && s.tmpl[i-1].name == t.name {
+		if i > 0 && all[i-1].name == t.name {
 			ss.groupStart = s.series[i-1].groupStart
 		}
 		s.series = append(s.series, ss)
@@ -247,7 +255,7 @@ func (s *shape) newHost(id, local int) *host {
 		h.src = cs
 	default:
 		h.instance = nodeInstance(id)
-		h.src = &nodeSource{m: newHostModel(s.tmpl, s.seed, id, s.start, s.interval, defaultJitterMs)}
+		h.src = &nodeSource{m: newHostModel(s.tmpl, s.seed, id, s.start, s.interval, defaultJitterMs), hist: len(s.series) - s.nodeSeries}
 	}
 	return h
 }
@@ -256,11 +264,23 @@ func (s *shape) newHost(id, local int) *host {
 // workload's start (the OTLP start time of their counters).
 const hostUptimeMs = 3600_000
 
-// nodeSource is a node_exporter-like host: the NodeExporter model.
-type nodeSource struct{ m hostModel }
+// nodeSource is a node_exporter-like host: the NodeExporter model, and
+// the histogram's buckets when the shape has them.
+type nodeSource struct {
+	m       hostModel
+	hist    int // histogram series after the model's (0: none)
+	scrapes int
+}
 
-func (n *nodeSource) nextT() int64   { return n.m.next }
-func (n *nodeSource) scrape(h *host) { h.cur = n.m.scrape(h.vals) }
+func (n *nodeSource) nextT() int64 { return n.m.next }
+
+func (n *nodeSource) scrape(h *host) {
+	h.cur = n.m.scrape(h.vals)
+	if n.hist > 0 {
+		histogramScrape(h.vals[len(h.vals)-n.hist:], n.scrapes)
+	}
+	n.scrapes++
+}
 
 // churnSource is a node source whose instance is replaced every churn
 // period: a new instance label and a freshly seeded model (so counters

@@ -5,9 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -283,4 +286,65 @@ func TestRun_FlushInterval(t *testing.T) {
 		}
 		require.Greater(t, float64(total)/float64(len(r.payloads)), 3*507.0)
 	})
+}
+
+// TestRun_Histograms: with Histograms every host sends the histogram's
+// 110 series beside its unchanged node series, over every protocol, and
+// the bucket counts are a valid classic histogram: never decreasing in
+// time, never decreasing with le.
+func TestRun_Histograms(t *testing.T) {
+	for _, proto := range []Protocol{ProtocolInflux, ProtocolRW1} {
+		run := func(hist bool) decoded {
+			var r recorder
+			_, err := Run(context.Background(), Config{
+				Workload: WorkloadBackfill, Protocol: proto, Target: &r, Hosts: 2, Seed: 3,
+				Start: benchStart, BackfillRange: 10 * time.Minute, Histograms: hist,
+			})
+			require.NoError(t, err)
+			return decodeAll(t, &r)
+		}
+		plain, with := run(false), run(true)
+		require.Len(t, with, 2*(507+HistogramSeries), proto)
+		for k, ps := range plain {
+			require.Equal(t, ps, with[k], "%s: node series unchanged: %s", proto, k)
+		}
+		// bucket counts per (instance, handler) and timestamp, by le.
+		type group struct{ inst, handler string }
+		buckets := map[group]map[float64][]point{}
+		for k, ps := range with {
+			if _, ok := plain[k]; ok {
+				continue
+			}
+			ls, err := labelsOf(k)
+			require.NoError(t, err, k)
+			require.Equal(t, HistogramMetric, ls.Get("__name__"), k)
+			le, err := strconv.ParseFloat(ls.Get("le"), 64)
+			require.NoError(t, err, k)
+			g := group{ls.Get("instance"), ls.Get("handler")}
+			if buckets[g] == nil {
+				buckets[g] = map[float64][]point{}
+			}
+			buckets[g][le] = ps
+			for i := 1; i < len(ps); i++ {
+				require.GreaterOrEqual(t, math.Float64frombits(ps[i].v), math.Float64frombits(ps[i-1].v), k)
+			}
+			require.Greater(t, math.Float64frombits(ps[len(ps)-1].v), 0.0, k)
+		}
+		require.Len(t, buckets, 2*HistogramHandlers)
+		for g, byLE := range buckets {
+			require.Len(t, byLE, len(HistogramBounds())+1, g)
+			les := slices.Sorted(maps.Keys(byLE))
+			require.True(t, math.IsInf(les[len(les)-1], 1))
+			for i := 1; i < len(les); i++ {
+				lo, hi := byLE[les[i-1]], byLE[les[i]]
+				require.Equal(t, len(lo), len(hi))
+				for j := range lo {
+					require.Equal(t, lo[j].t, hi[j].t)
+					require.GreaterOrEqual(t, math.Float64frombits(hi[j].v), math.Float64frombits(lo[j].v), "%v le %v", g, les[i])
+				}
+			}
+		}
+	}
+	_, err := Config{Target: &NullTarget{}, Workload: WorkloadChurn, Histograms: true}.withDefaults(benchStart)
+	require.ErrorContains(t, err, "histograms")
 }

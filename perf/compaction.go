@@ -128,7 +128,15 @@ func blocks(dir string) (map[string]blockStat, error) {
 		if d.IsDir() || !strings.Contains(filepath.ToSlash(path), "/blocks/") {
 			return nil
 		}
-		bdir := filepath.Dir(path)
+		// The block is the directory right under blocks/ (its files
+		// include chunks/NNNNNN).
+		slash := filepath.ToSlash(path)
+		i := strings.LastIndex(slash, "/blocks/") + len("/blocks/")
+		j := strings.IndexByte(slash[i:], '/')
+		if j < 0 {
+			return nil // a file directly in blocks/
+		}
+		bdir := filepath.FromSlash(slash[:i+j])
 		st := out[bdir]
 		if fi, err := d.Info(); err == nil {
 			st.bytes += fi.Size()

@@ -3,7 +3,9 @@ package perf
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"time"
 
 	"github.com/silverback-tsdb/tsdb/loadgen"
@@ -25,6 +27,20 @@ import (
 //     VictoriaMetrics restarted, /internal/force_merge, merges finished,
 //     stopped; InfluxDB after its full compaction (cold after 5 s), a quiet
 //     directory and a stop; Prometheus unchanged.
+//   - "compacted, long-term files only": of the compacted directory, only
+//     the files that hold persisted samples and their index, without
+//     write-ahead logs, head files and caches — Silverback's
+//     shards/*/blocks, VictoriaMetrics's data and indexdb, InfluxDB's
+//     data (TSM and index), Prometheus's block directories. This is what
+//     the storage format costs; the whole directory is what the disk pays
+//     (Silverback's difference is the head chunk files, which keep their
+//     chunks after the head was persisted as blocks).
+//
+// Every cell's params break the directory down by top-level entry (two
+// levels under shards/) and, where the system reports it, hold the
+// samples it stores (Silverback: the blocks' numSamples; VictoriaMetrics:
+// vm_rows of its parts), so a system that dropped or deduplicated samples
+// shows.
 func scenarioCompression(ctx context.Context, e *env) error {
 	const sc = "compression"
 	nodeSpan, replaySpan := 7*24*time.Hour, 24*time.Hour
@@ -45,7 +61,7 @@ func scenarioCompression(ctx context.Context, e *env) error {
 			e.skip(sc, "real capture replayed", "bytes per sample, persisted", "B", "lower", s, "no capture file given (--capture)")
 		}
 	}
-	phases := []string{"persisted", "compacted"}
+	phases := []string{"persisted", "compacted", "compacted, long-term files only"}
 	for run := range e.o.Runs {
 		for _, ds := range sets {
 			for _, s := range e.systems {
@@ -86,7 +102,8 @@ func scenarioCompression(ctx context.Context, e *env) error {
 				}
 				n := float64(sum.Samples)
 				var persisted, compacted int64
-				switch s.Name {
+				stored := int64(-1) // samples the system reports holding, -1: not known
+				switch s.Family {
 				case "silverback":
 					if err := proc.Stop(); err != nil {
 						return err
@@ -101,14 +118,10 @@ func scenarioCompression(ctx context.Context, e *env) error {
 					if err != nil {
 						return err
 					}
-					var inBlocks int64
+					stored = 0
 					for _, b := range bs {
-						inBlocks += b.bytes
+						stored += int64(b.samples)
 					}
-					// What the blocks alone take: the rest of the directory
-					// is head state (mapped head chunk files, snapshot, WAL).
-					e.cell(sc, ds.name, "bytes per sample, compacted, blocks only", "B", "lower", s, run, float64(inBlocks)/float64(sum.Samples),
-						map[string]any{"samples": sum.Samples, "bytes_blocks": inBlocks})
 				case "victoriametrics":
 					// A clean stop flushes every in-memory part; merges
 					// are then asked for on a restarted server and waited
@@ -125,6 +138,11 @@ func scenarioCompression(ctx context.Context, e *env) error {
 						return err
 					}
 					waitMerges(proc, 10*time.Minute)
+					// Rows in its parts (deduplication is off by default:
+					// every sample sent is a row).
+					if v, ok := proc.MetricPrefix(`vm_rows{type="storage/`); ok {
+						stored = int64(v)
+					}
 					if err := proc.Stop(); err != nil {
 						return err
 					}
@@ -144,12 +162,20 @@ func scenarioCompression(ctx context.Context, e *env) error {
 					}
 					compacted = dirBytes(dir)
 				}
+				longTerm := longTermBytes(s, dir)
+				if stored >= 0 && stored != sum.Samples {
+					e.logf("compression run %d %s %s: holds %d samples of the %d sent", run, ds.name, s.Label, stored, sum.Samples)
+				}
 				params := map[string]any{"samples": sum.Samples, "protocol": p, "hosts": c.Hosts, "span": c.BackfillRange.String(),
-					"bytes_persisted": persisted, "bytes_compacted": compacted}
+					"bytes_persisted": persisted, "bytes_compacted": compacted, "bytes_long_term": longTerm, "by_top_dir": topDirBytes(dir)}
+				if stored >= 0 {
+					params["samples_stored"] = stored
+				}
 				e.cell(sc, ds.name, "bytes per sample, persisted", "B", "lower", s, run, float64(persisted)/n, params)
 				e.cell(sc, ds.name, "bytes per sample, compacted", "B", "lower", s, run, float64(compacted)/n, params)
-				e.logf("compression run %d %s %s: %d samples, %.3f B/sample persisted, %.3f compacted",
-					run, ds.name, s.Label, sum.Samples, float64(persisted)/n, float64(compacted)/n)
+				e.cell(sc, ds.name, "bytes per sample, compacted, long-term files only", "B", "lower", s, run, float64(longTerm)/n, params)
+				e.logf("compression run %d %s %s: %d samples, %.3f B/sample persisted, %.3f compacted, %.3f long-term files only",
+					run, ds.name, s.Label, sum.Samples, float64(persisted)/n, float64(compacted)/n, float64(longTerm)/n)
 			}
 		}
 	}
@@ -168,4 +194,60 @@ func fmtSpan(d time.Duration) string {
 		return fmt.Sprintf("%d min", d/time.Minute)
 	}
 	return d.String()
+}
+
+// longTermBytes is the part of a compacted data directory that holds
+// persisted samples and their index (see scenarioCompression).
+func longTermBytes(s *System, dir string) int64 {
+	var n int64
+	sum := func(pattern string) {
+		ms, _ := filepath.Glob(filepath.Join(dir, pattern))
+		for _, m := range ms {
+			n += dirBytes(m)
+		}
+	}
+	switch s.Family {
+	case "silverback":
+		sum("shards/*/blocks")
+	case "victoriametrics":
+		sum("data")
+		sum("indexdb")
+	case "influxdb":
+		sum("data")
+	case "prometheus":
+		// Block directories are ULIDs: 26 characters.
+		ms, _ := filepath.Glob(filepath.Join(dir, "data", "*"))
+		for _, m := range ms {
+			if fi, err := os.Stat(m); err == nil && fi.IsDir() && len(filepath.Base(m)) == 26 {
+				n += dirBytes(m)
+			}
+		}
+	}
+	return n
+}
+
+// topDirBytes breaks dir's allocated bytes down by top-level entry (and
+// by entry of each shard for Silverback: "shards/00/blocks").
+func topDirBytes(dir string) map[string]int64 {
+	out := map[string]int64{}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		if e.Name() == "shards" && e.IsDir() {
+			shards, _ := os.ReadDir(p)
+			for _, sh := range shards {
+				parts, _ := os.ReadDir(filepath.Join(p, sh.Name()))
+				for _, part := range parts {
+					out["shards/"+sh.Name()+"/"+part.Name()] = dirBytes(filepath.Join(p, sh.Name(), part.Name()))
+				}
+			}
+			continue
+		}
+		if e.IsDir() {
+			out[e.Name()] = dirBytes(p)
+		} else if fi, err := e.Info(); err == nil {
+			out[e.Name()] = diskBytes(fi)
+		}
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package perf
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/silverback-tsdb/tsdb/loadgen"
@@ -13,8 +14,15 @@ import (
 // sample creates a series: "new series"), then existingHosts of those
 // hosts send span of further scrapes as fast as the server takes them
 // ("existing series"). Server CPU is utime+stime from /proc over each phase
-// plus settle (peers acknowledge before they persist); the rate is the
-// loadgen's acknowledged samples/s with 4 connections; peak RSS is VmHWM.
+// and the settling after it: peers acknowledge before they persist, and
+// VictoriaMetrics goes on merging its index for the new series for tens of
+// seconds, so after each phase the scenario waits (waitSettled, the same
+// for every system) until the server's CPU has fallen below 5 % of a core
+// over two 1 s windows (at most a minute): each phase's CPU includes the
+// background work it caused and the existing-series phase starts on a
+// quiet server. The time each phase took to settle is in the cell's
+// params. The rate is the loadgen's acknowledged samples/s with 4
+// connections; peak RSS is VmHWM.
 func scenarioIngest(ctx context.Context, e *env) error {
 	newHosts, existingHosts, span := 400, 100, 20*time.Minute
 	if e.o.Quick {
@@ -68,7 +76,7 @@ func scenarioIngest(ctx context.Context, e *env) error {
 					proc.Kill()
 					return fmt.Errorf("%s %s new series: %w", s.Name, p, err)
 				}
-				time.Sleep(e.settle())
+				settleNew, _ := e.waitSettled(proc, "new series")
 				c1 := proc.CPU()
 				sumOld, err := e.load(ctx, proc, loadgen.Config{Workload: loadgen.WorkloadBackfill, Protocol: p,
 					Hosts: existingHosts, Seed: 1, Start: start + 15_000, BackfillRange: span})
@@ -76,13 +84,15 @@ func scenarioIngest(ctx context.Context, e *env) error {
 					proc.Kill()
 					return fmt.Errorf("%s %s existing series: %w", s.Name, p, err)
 				}
-				time.Sleep(e.settle())
+				settleOld, _ := e.waitSettled(proc, "existing series")
 				c2 := proc.CPU()
 				_, peak := proc.RSS()
 				if err := proc.Stop(); err != nil {
 					return err
 				}
 				newSeries := float64(sumNew.Samples) // one sample per new series
+				params := maps.Clone(params)
+				params["settle_new_s"], params["settle_existing_s"] = settleNew.Seconds(), settleOld.Seconds()
 				e.cell(sc, caseName(p, "existing series"), "server CPU per 1M samples", "CPU-s", "lower", s, run, (c2-c1)/float64(sumOld.Samples)*1e6, params)
 				e.cell(sc, caseName(p, "existing series"), "ingest rate", "samples/s", "higher", s, run, sumOld.SamplesPerSecond, params)
 				e.cell(sc, caseName(p, "existing series"), "peak RSS", "MB", "lower", s, run, float64(peak)/mb, params)

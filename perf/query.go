@@ -3,6 +3,7 @@ package perf
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,63 +15,127 @@ import (
 )
 
 // benchQuery is one of the benchmark queries of the PromQL issue, over the
-// node workload's metric names.
+// node workload's metric names and the histogram loadgen adds
+// (Config.Histograms).
 type benchQuery struct {
 	name, expr string
 	rng, step  time.Duration // rng 0: an instant query at the end
+	// influxQL is the nearest InfluxQL over InfluxDB's schema of the same
+	// data (measurement = metric name, field "value", labels as tags) for
+	// [start, end]; "" when there is none, noInflux says why.
+	influxQL func(start, end time.Time) string
+	noInflux string
+}
+
+// influxTime is an InfluxQL time condition.
+func influxTime(start, end time.Time) string {
+	return fmt.Sprintf("time >= %dms AND time <= %dms", start.UnixMilli(), end.UnixMilli())
+}
+
+// influxRate is the InfluxQL of a per-series counter rate per window of
+// step over [start, end]: spread (last - first, which is the increase of
+// a counter without resets) over the window, per second. InfluxQL has no
+// sliding window: a rate at step 1 h is over the whole hour, where
+// PromQL's rate(x[5m]) at step 1 h reads the last 5 minutes of each hour.
+func influxRate(metric string, step time.Duration, start, end time.Time) string {
+	return fmt.Sprintf(`SELECT spread("value") / %d AS r FROM %q WHERE %s GROUP BY time(%s), *`,
+		int64(step/time.Second), metric, influxTime(start, end), influxDuration(step))
+}
+
+func influxDuration(d time.Duration) string {
+	if d%time.Hour == 0 {
+		return fmt.Sprintf("%dh", d/time.Hour)
+	}
+	return fmt.Sprintf("%dm", d/time.Minute)
 }
 
 func benchQueries(span time.Duration) []benchQuery {
+	sumRate := func(step time.Duration, by string) func(start, end time.Time) string {
+		return func(start, end time.Time) string {
+			q := fmt.Sprintf(`SELECT sum("r") FROM (%s) WHERE %s GROUP BY time(%s)`,
+				influxRate("node_cpu_seconds_total", step, start, end), influxTime(start, end), influxDuration(step))
+			if by != "" {
+				q += ", " + by
+			}
+			return q
+		}
+	}
 	return []benchQuery{
-		{"sum(rate) step 1h", "sum(rate(node_cpu_seconds_total[5m]))", span, time.Hour},
-		{"sum(rate) step 5m", "sum(rate(node_cpu_seconds_total[5m]))", span, 5 * time.Minute},
-		{"rate step 5m", "rate(node_network_receive_bytes_total[5m])", span, 5 * time.Minute},
-		{"raw range 1h", "node_cpu_seconds_total[1h]", 0, 0},
-		{"topk(10) step 5m", "topk(10, rate(node_cpu_seconds_total[5m]))", span, 5 * time.Minute},
-		{"sum by instance step 5m", "sum by (instance)(rate(node_cpu_seconds_total[5m]))", span, 5 * time.Minute},
-		{`count({__name__=~"node_.+"}) step 1h`, `count({__name__=~"node_.+"})`, span, time.Hour},
-		{"instant sum by mode", "sum by (mode)(rate(node_cpu_seconds_total[5m]))", 0, 0},
+		{"histogram_quantile(0.9, sum by (le)(rate(b[5m]))) step 5m",
+			"histogram_quantile(0.9, sum by (le)(rate(" + loadgen.HistogramMetric + "[5m])))", span, 5 * time.Minute, nil,
+			"InfluxQL has no histogram_quantile (nor any quantile over bucket counters; its percentile() is over raw values)"},
+		{"sum(rate) step 1h", "sum(rate(node_cpu_seconds_total[5m]))", span, time.Hour, sumRate(time.Hour, ""), ""},
+		{"sum(rate) step 5m", "sum(rate(node_cpu_seconds_total[5m]))", span, 5 * time.Minute, sumRate(5*time.Minute, ""), ""},
+		{"rate step 5m", "rate(node_network_receive_bytes_total[5m])", span, 5 * time.Minute,
+			func(start, end time.Time) string {
+				return influxRate("node_network_receive_bytes_total", 5*time.Minute, start, end)
+			}, ""},
+		{"raw range 1h", "node_cpu_seconds_total[1h]", 0, 0,
+			func(_, end time.Time) string {
+				return fmt.Sprintf(`SELECT "value" FROM "node_cpu_seconds_total" WHERE %s GROUP BY *`, influxTime(end.Add(-time.Hour), end))
+			}, ""},
+		{"topk(10) step 5m", "topk(10, rate(node_cpu_seconds_total[5m]))", span, 5 * time.Minute,
+			func(start, end time.Time) string {
+				return fmt.Sprintf(`SELECT top("r", 10) FROM (%s) WHERE %s GROUP BY time(5m)`,
+					influxRate("node_cpu_seconds_total", 5*time.Minute, start, end), influxTime(start, end))
+			}, ""},
+		{"sum by instance step 5m", "sum by (instance)(rate(node_cpu_seconds_total[5m]))", span, 5 * time.Minute,
+			sumRate(5*time.Minute, `"instance"`), ""},
+		{`count({__name__=~"node_.+"}) step 1h`, `count({__name__=~"node_.+"})`, span, time.Hour, nil,
+			"InfluxQL aggregates within one measurement (metric name): a count of series across the ~300 node_ measurements has no equivalent"},
+		{"instant sum by mode", "sum by (mode)(rate(node_cpu_seconds_total[5m]))", 0, 0,
+			func(_, end time.Time) string {
+				start := end.Add(-5 * time.Minute)
+				return fmt.Sprintf(`SELECT sum("r") FROM (SELECT spread("value") / 300 AS r FROM "node_cpu_seconds_total" WHERE %s GROUP BY *) WHERE %s GROUP BY "mode"`,
+					influxTime(start, end), influxTime(start, end))
+			}, ""},
 	}
 }
 
-// scenarioQuery: 2 node_exporter-like hosts (1,014 series) over span are
-// loaded into a fresh server, which is then restarted; each benchmark query
-// runs once right after the restart (cold) and then warm runs times, over
-// the whole span, through /api/v1/query_range (/api/v1/query for instant
-// ones). Times are the client's, request to full body.
+// scenarioQuery: 2 node_exporter-like hosts (1,014 series) with a classic
+// histogram each (10 handlers × 11 buckets, 220 series: 1,234 in all) over
+// span are loaded into a fresh server, which is then restarted; each
+// benchmark query runs once right after the restart (cold) and then warm
+// runs times (fewer, at least minWarm, once a query's warm runs have taken
+// warmBudget: the count is in the cell's params), over the whole span,
+// through /api/v1/query_range (/api/v1/query for instant ones); InfluxDB
+// gets the nearest InfluxQL (benchQuery.influxQL) on /query. Times are the
+// client's, request to full body.
 func scenarioQuery(ctx context.Context, e *env) error {
 	const sc = "query"
-	span, warm := 7*24*time.Hour, 20
+	span, warm, warmBudget := 7*24*time.Hour, 20, 30*time.Second
 	if e.o.Quick {
-		span, warm = 6*time.Hour, 3
+		span, warm, warmBudget = 6*time.Hour, 3, 5*time.Second
 	}
+	const minWarm = 5
 	qs := benchQueries(span)
 	metrics := []string{"cold", "warm median", "warm p99"}
-	skipAll := func(s *System, why string) {
-		for _, q := range qs {
-			for _, m := range metrics {
-				e.skip(sc, q.name, m, "ms", "lower", s, why)
-			}
+	skipQ := func(s *System, q benchQuery, why string) {
+		for _, m := range metrics {
+			e.skip(sc, q.name, m, "ms", "lower", s, why)
 		}
 	}
-	e.skip(sc, "histogram_quantile(0.9, sum by (le)(rate(b[5m])))", "cold", "ms", "lower", e.ours,
-		"the node workload has no histogram (node_exporter exposes none)")
+	skipAll := func(s *System, why string) {
+		for _, q := range qs {
+			skipQ(s, q, why)
+		}
+	}
 	for run := range e.o.Runs {
 		for _, s := range e.systems {
-			if run == 0 {
-				switch {
-				case s.Bin == "":
-					skipAll(s, s.Missing)
-					continue
-				case !s.promQL:
-					skipAll(s, s.noPromQL)
-					continue
-				case s.backfillLimit > 0 && span > s.backfillLimit:
-					skipAll(s, fmt.Sprintf("%s's remote write refuses samples older than its head window (~%s): a %s history needs offline backfill",
-						s.Label, s.backfillLimit, fmtSpan(span)))
-					continue
+			why := ""
+			switch {
+			case s.Bin == "":
+				why = s.Missing
+			case !s.promQL && !s.influxQL:
+				why = s.noPromQL
+			case s.backfillLimit > 0 && span > s.backfillLimit:
+				why = fmt.Sprintf("%s's remote write refuses samples older than its head window (~%s): a %s history needs offline backfill",
+					s.Label, s.backfillLimit, fmtSpan(span))
+			}
+			if why != "" {
+				if run == 0 {
+					skipAll(s, why)
 				}
-			} else if s.Bin == "" || !s.promQL || s.backfillLimit > 0 && span > s.backfillLimit {
 				continue
 			}
 			if err := ctx.Err(); err != nil {
@@ -83,26 +148,40 @@ func scenarioQuery(ctx context.Context, e *env) error {
 			}
 			// Is the query API there at all? (Silverback's lands with the
 			// PromQL issues; until then the endpoint answers 404.)
-			if code, _, err := queryOnce(proc, "up", time.Hour, time.Minute, time.Now()); code != http.StatusOK {
-				proc.Kill()
-				if run == 0 {
-					why := fmt.Sprintf("%s on this build answers %d on /api/v1/query_range", s.Label, code)
-					if code == http.StatusNotFound {
-						why += ": the PromQL HTTP API (issues 13/15) is not in it"
-					} else if err != nil {
-						why += ": " + err.Error()
+			if s.promQL {
+				if code, _, err := queryOnce(proc, "up", time.Hour, time.Minute, time.Now()); code != http.StatusOK {
+					proc.Kill()
+					if run == 0 {
+						why := fmt.Sprintf("%s on this build answers %d on /api/v1/query_range", s.Label, code)
+						if code == http.StatusNotFound {
+							why += ": the PromQL HTTP API (issues 13/15) is not in it"
+						} else if err != nil {
+							why += ": " + err.Error()
+						}
+						skipAll(s, why)
 					}
-					skipAll(s, why)
+					continue
 				}
-				continue
 			}
 			p, _ := protocolFor(s, loadgen.ProtocolRW1, loadgen.ProtocolInflux)
+			conc := 1 // no host runs ahead into a head window already cut
+			if s.Family == "influxdb" {
+				// Line protocol (its own schema, what InfluxQL is for), and
+				// 4 connections: it has no head window, and one connection
+				// takes it minutes per million samples more.
+				p, conc = loadgen.ProtocolInflux, 4
+			}
 			end := e.o.Now().Add(-time.Hour).Truncate(time.Minute)
 			sum, err := e.load(ctx, proc, loadgen.Config{Workload: loadgen.WorkloadBackfill, Protocol: p, Hosts: 2, Seed: 1,
-				Start: end.Add(-span).UnixMilli(), BackfillRange: span, Concurrency: 1})
+				Start: end.Add(-span).UnixMilli(), BackfillRange: span, Concurrency: conc, Histograms: true})
 			if err != nil {
 				proc.Kill()
 				return fmt.Errorf("%s: %w", s.Name, err)
+			}
+			if s.Family == "influxdb" {
+				// Its cache snapshot and compaction run once writes stop
+				// (2 s and 5 s cold): let them end before the restart.
+				waitIdle(proc.CPU, 7*time.Second, time.Second, 2*time.Minute)
 			}
 			if err := proc.Stop(); err != nil {
 				return err
@@ -110,33 +189,48 @@ func scenarioQuery(ctx context.Context, e *env) error {
 			if proc, err = s.Start(ctx, dir); err != nil {
 				return err
 			}
-			params := map[string]any{"series": 2 * 507, "samples": sum.Samples, "span": span.String(), "warm_runs": warm}
 			for _, q := range qs {
+				once := func() (int, time.Duration, error) { return queryOnce(proc, q.expr, q.rng, q.step, end) }
+				if !s.promQL {
+					if q.influxQL == nil {
+						if run == 0 {
+							skipQ(s, q, q.noInflux)
+						}
+						continue
+					}
+					start := end.Add(-q.rng)
+					iq := q.influxQL(start, end)
+					once = func() (int, time.Duration, error) { return influxQueryOnce(proc, iq) }
+				}
 				// A query a system fails is a cell with the reason, not
 				// the end of the scenario.
-				code, d, err := queryOnce(proc, q.expr, q.rng, q.step, end)
+				code, d, err := once()
 				if err == nil && code != http.StatusOK {
 					err = fmt.Errorf("status %d", code)
 				}
 				var ds []float64
-				for i := 0; err == nil && i < warm; i++ {
+				var spent time.Duration
+				for i := 0; err == nil && i < warm && (i < minWarm || spent < warmBudget); i++ {
 					var w time.Duration
-					if code, w, err = queryOnce(proc, q.expr, q.rng, q.step, end); err == nil && code != http.StatusOK {
+					if code, w, err = once(); err == nil && code != http.StatusOK {
 						err = fmt.Errorf("status %d", code)
 					}
 					ds = append(ds, w.Seconds()*1e3)
+					spent += w
 				}
 				if err != nil {
-					for _, m := range metrics {
-						e.skip(sc, q.name, m, "ms", "lower", s, fmt.Sprintf("failed: %v", err))
-					}
+					skipQ(s, q, fmt.Sprintf("failed: %v", err))
 					e.logf("query run %d %s %s: %v", run, s.Label, q.name, err)
 					continue
+				}
+				params := map[string]any{"series": 2 * (507 + loadgen.HistogramSeries), "samples": sum.Samples, "span": span.String(), "warm_runs": len(ds)}
+				if !s.promQL {
+					params["influxql"] = q.influxQL(end.Add(-q.rng), end)
 				}
 				e.cell(sc, q.name, "cold", "ms", "lower", s, run, d.Seconds()*1e3, params)
 				e.cell(sc, q.name, "warm median", "ms", "lower", s, run, median(ds), params)
 				e.cell(sc, q.name, "warm p99", "ms", "lower", s, run, quantile(ds, 0.99), params)
-				e.logf("query run %d %s %s: cold %.1f ms, warm median %.1f ms", run, s.Label, q.name, d.Seconds()*1e3, median(ds))
+				e.logf("query run %d %s %s: cold %.1f ms, warm median %.1f ms (%d runs)", run, s.Label, q.name, d.Seconds()*1e3, median(ds), len(ds))
 			}
 			if err := proc.Stop(); err != nil {
 				return err
@@ -144,6 +238,46 @@ func scenarioQuery(ctx context.Context, e *env) error {
 		}
 	}
 	return nil
+}
+
+// influxQueryOnce runs an InfluxQL query on InfluxDB's /query (database
+// perf) and returns the status and the time to the whole answer; an error
+// in the answer (InfluxDB reports them with status 200) is an error.
+func influxQueryOnce(p *Proc, q string) (int, time.Duration, error) {
+	v := url.Values{"db": {"perf"}, "q": {q}, "epoch": {"ms"}}
+	t0 := time.Now()
+	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Get(p.URL("/query?" + v.Encode()))
+	if err != nil {
+		return 0, 0, err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	d := time.Since(t0)
+	if err != nil {
+		return resp.StatusCode, d, err
+	}
+	var ans struct {
+		Error   string `json:"error"`
+		Results []struct {
+			Error  string            `json:"error"`
+			Series []json.RawMessage `json:"series"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(b, &ans); err != nil {
+		return resp.StatusCode, d, fmt.Errorf("answer is not JSON: %.200s", b)
+	}
+	if ans.Error != "" {
+		return resp.StatusCode, d, errors.New(ans.Error)
+	}
+	for _, r := range ans.Results {
+		if r.Error != "" {
+			return resp.StatusCode, d, errors.New(r.Error)
+		}
+		if len(r.Series) == 0 {
+			return resp.StatusCode, d, fmt.Errorf("no series in the answer to %s", q)
+		}
+	}
+	return resp.StatusCode, d, nil
 }
 
 // queryOnce runs expr as a range query over [end-rng, end] at step (an

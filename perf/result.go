@@ -120,7 +120,7 @@ func Tables(rs []Result) []*Table {
 	}
 	for _, t := range out {
 		// Silverback first, then the peers in a fixed order.
-		slices.SortStableFunc(t.Systems, func(a, b string) int { return systemRank(a) - systemRank(b) })
+		slices.SortStableFunc(t.Systems, compareSystems)
 		for k, bySys := range vals[t.Scenario] {
 			for sys, v := range bySys {
 				c := t.Cells[k][sys]
@@ -133,9 +133,20 @@ func Tables(rs []Result) []*Table {
 	return out
 }
 
-// systemRank orders the systems' columns.
-func systemRank(name string) int {
-	switch name {
+// compareSystems orders the systems' columns: by family (Silverback,
+// VictoriaMetrics, Prometheus, InfluxDB), then by version
+// ("victoriametrics-1.79" before "victoriametrics-1.151").
+func compareSystems(a, b string) int {
+	fa, va, _ := strings.Cut(a, "-")
+	fb, vb, _ := strings.Cut(b, "-")
+	if d := familyRank(fa) - familyRank(fb); d != 0 {
+		return d
+	}
+	return compareVersions(va, vb)
+}
+
+func familyRank(family string) int {
+	switch family {
 	case "silverback":
 		return 0
 	case "victoriametrics":

@@ -29,9 +29,9 @@ type Options struct {
 	Runs int
 	// Bin is the tsdb binary to measure (required).
 	Bin string
-	// Peers selects peers by name ("victoriametrics", "prometheus",
-	// "influxdb"); nil means every installed one, an empty non-nil slice
-	// none.
+	// Peers selects peers by family ("victoriametrics", "prometheus",
+	// "influxdb") or name ("victoriametrics-1.151"); nil means every
+	// installed one, an empty non-nil slice none.
 	Peers []string
 	// Capture is the real capture the compression scenario replays (""
 	// skips that case).
@@ -126,7 +126,7 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 	all := Systems(o.Bin)
 	e := &env{o: o, ours: all[0], systems: all[:1], rec: &recorder{w: o.Results}}
 	for _, p := range all[1:] {
-		if o.Peers != nil && !slices.Contains(o.Peers, p.Name) {
+		if o.Peers != nil && !slices.Contains(o.Peers, p.Name) && !slices.Contains(o.Peers, p.Family) {
 			continue
 		}
 		e.systems = append(e.systems, p)
@@ -137,8 +137,8 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 		}
 	}
 	for _, p := range o.Peers {
-		if !slices.ContainsFunc(all[1:], func(s *System) bool { return s.Name == p }) {
-			return nil, fmt.Errorf("perf: unknown peer %q (want victoriametrics, prometheus, influxdb)", p)
+		if !slices.ContainsFunc(all[1:], func(s *System) bool { return s.Name == p || s.Family == p }) {
+			return nil, fmt.Errorf("perf: unknown peer %q (want victoriametrics (every version installed), victoriametrics-X.Y, prometheus, influxdb)", p)
 		}
 	}
 	e.work = o.WorkDir
@@ -259,3 +259,18 @@ func protocolFor(s *System, prefs ...loadgen.Protocol) (loadgen.Protocol, bool) 
 }
 
 const mb = 1 << 20
+
+// waitSettled waits, as waitIdle, until p's CPU has fallen to idle after a
+// phase (at least settle, windows of 1 s, at most a minute; a fifth of
+// that when quick) and logs how long it took.
+func (e *env) waitSettled(p *Proc, what string) (time.Duration, bool) {
+	window, limit := time.Second, time.Minute
+	if e.o.Quick {
+		window, limit = 100*time.Millisecond, 2*time.Second
+	}
+	d, ok := waitIdle(p.CPU, e.settle(), window, limit)
+	if !ok {
+		e.logf("%s %s: still busy after %s (CPU above %.0f %% of a core)", p.Sys.Label, what, d.Round(time.Millisecond), idleCPU*100)
+	}
+	return d, ok
+}

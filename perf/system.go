@@ -6,6 +6,7 @@ import (
 	"debug/buildinfo"
 	"errors"
 	"fmt"
+	"go/build"
 	"io"
 	"io/fs"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,11 +29,14 @@ import (
 // or a peer. A System with an empty Bin is absent: its cells are skipped
 // with Missing as the reason.
 type System struct {
-	// Name is the key in results ("silverback", "victoriametrics",
-	// "prometheus", "influxdb"); Label is the human name with version.
-	Name, Label string
-	Bin         string
-	Missing     string // why Bin is empty
+	// Name is the key in results ("silverback", "victoriametrics-1.79",
+	// "victoriametrics-1.151", "prometheus", "influxdb"); Family the
+	// system without its version ("victoriametrics": what --peers and the
+	// scenarios' per-system steps go by); Label the human name with
+	// version.
+	Name, Family, Label string
+	Bin                 string
+	Missing             string // why Bin is empty
 	// args returns the command line for a data directory and listen
 	// address (host:port); env the extra environment.
 	args func(dir, addr string) []string
@@ -43,9 +48,10 @@ type System struct {
 	// protocol not in it is refused with noIngest's reason.
 	ingest   map[loadgen.Protocol]string
 	noIngest string
-	// promQL is true when the system answers /api/v1/query_range.
-	promQL   bool
-	noPromQL string
+	// promQL is true when the system answers /api/v1/query_range;
+	// influxQL when it answers InfluxQL on /query (database perf).
+	promQL, influxQL bool
+	noPromQL         string
 	// setup runs once after the first start on a new directory (InfluxDB
 	// needs its database created).
 	setup func(p *Proc) error
@@ -57,6 +63,8 @@ type System struct {
 	// heapMetric is the Go heap in-use metric in /metrics ("" when the
 	// system is not in Go or does not expose it).
 	heapMetric string
+	// version is the system's x.y.z ("?" when unknown).
+	version string
 }
 
 // Supports reports whether the system ingests p, and why not.
@@ -277,6 +285,38 @@ func (p *Proc) Metric(name string) (float64, bool) {
 	return loadgen.SumMetric(b, name)
 }
 
+// MetricPrefix sums the values of the lines of the server's /metrics that
+// start with prefix (a name and the start of a label set, e.g.
+// `vm_rows{type="storage/`); ok false when none does.
+func (p *Proc) MetricPrefix(prefix string) (float64, bool) {
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(p.URL("/metrics"))
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return sumPrefix(b, prefix)
+}
+
+func sumPrefix(b []byte, prefix string) (float64, bool) {
+	var sum float64
+	found := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		f := strings.Fields(line[strings.LastIndexByte(line, '}')+1:])
+		if len(f) == 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+			sum += v
+			found = true
+		}
+	}
+	return sum, found
+}
+
 // post sends a request to the server and fails on a non-2xx answer.
 func (p *Proc) post(path, contentType string, body io.Reader) error {
 	resp, err := (&http.Client{Timeout: 10 * time.Minute}).Post(p.URL(path), contentType, body)
@@ -347,6 +387,39 @@ func waitMerges(p *Proc, limit time.Duration) {
 	}
 }
 
+// idleCPU is the CPU rate (CPU-s per second) below which a server counts
+// as settled: its background work for what it was sent (VictoriaMetrics's
+// index and part merges, a head flush) is done and only its timers and
+// the runtime's housekeeping remain.
+const idleCPU = 0.05
+
+// waitIdle waits at least min, then until the server's CPU (cpu: its
+// CPU-seconds so far) over each of
+// two consecutive windows of window is below idleCPU, at most limit; it
+// returns the time waited and whether the server settled. Every system is
+// measured the same way: the CPU read after it covers the background work
+// the phase caused, and the next phase starts on a quiet server.
+func waitIdle(cpu func() float64, min, window, limit time.Duration) (time.Duration, bool) {
+	t0 := time.Now()
+	time.Sleep(min)
+	quiet := 0
+	last, lastT := cpu(), time.Now()
+	for time.Since(t0) < limit {
+		time.Sleep(window)
+		c, now := cpu(), time.Now()
+		if (c-last)/now.Sub(lastT).Seconds() < idleCPU {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		last, lastT = c, now
+		if quiet >= 2 {
+			return time.Since(t0), true
+		}
+	}
+	return time.Since(t0), false
+}
+
 // waitStable waits until dir's size has not changed for quiet, at most
 // limit, and returns the size.
 func waitStable(dir string, quiet, limit time.Duration) int64 {
@@ -368,9 +441,117 @@ func waitStable(dir string, quiet, limit time.Duration) int64 {
 // Systems returns Silverback (bin: the tsdb binary) and the peers, each
 // found on PATH or at the path in its environment variable
 // (TSDB_PERF_VICTORIAMETRICS, TSDB_PERF_PROMETHEUS, TSDB_PERF_INFLUXD).
-// Absent peers have an empty Bin and a Missing reason.
+// VictoriaMetrics is one peer per distinct version installed (Debian's
+// 1.79 in /usr/bin and a go-installed one in GOPATH/bin, say), oldest
+// first. Absent peers have an empty Bin and a Missing reason.
 func Systems(bin string) []*System {
-	return []*System{silverback(bin), victoriaMetrics(), prometheusPeer(), influxDB()}
+	out := []*System{silverback(bin)}
+	out = append(out, victoriaMetricsPeers()...)
+	return append(out, prometheusPeer(), influxDB())
+}
+
+// victoriaMetricsBins returns the victoria-metrics binaries to measure:
+// those of TSDB_PERF_VICTORIAMETRICS (a list separated like PATH) when it
+// is set, else every victoria-metrics on PATH, in /usr/bin and in
+// GOBIN / GOPATH/bin, each once (by resolved path). missing says why
+// there is none.
+func victoriaMetricsBins() (bins []string, missing []string) {
+	const name = "victoria-metrics"
+	if env := os.Getenv("TSDB_PERF_VICTORIAMETRICS"); env != "" {
+		for _, p := range filepath.SplitList(env) {
+			if _, err := os.Stat(p); err != nil {
+				missing = append(missing, fmt.Sprintf("TSDB_PERF_VICTORIAMETRICS=%s: %v", p, err))
+				continue
+			}
+			bins = append(bins, p)
+		}
+		return bins, missing
+	}
+	dirs := filepath.SplitList(os.Getenv("PATH"))
+	dirs = append(dirs, "/usr/bin")
+	if gobin := os.Getenv("GOBIN"); gobin != "" {
+		dirs = append(dirs, gobin)
+	}
+	for _, gp := range filepath.SplitList(build.Default.GOPATH) {
+		dirs = append(dirs, filepath.Join(gp, "bin"))
+	}
+	seen := map[string]bool{}
+	for _, d := range dirs {
+		if d == "" {
+			continue
+		}
+		p := filepath.Join(d, name)
+		fi, err := os.Stat(p)
+		if err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+			continue
+		}
+		real, err := filepath.EvalSymlinks(p)
+		if err != nil || seen[real] {
+			continue
+		}
+		seen[real] = true
+		bins = append(bins, p)
+	}
+	if len(bins) == 0 {
+		missing = append(missing, "victoria-metrics is not installed (apt-get install -y victoria-metrics, or go install "+
+			"github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics@v1.151.0, or set TSDB_PERF_VICTORIAMETRICS)")
+	}
+	return bins, missing
+}
+
+// victoriaMetricsPeers returns one System per VictoriaMetrics binary of a
+// distinct version, oldest first, named victoriametrics-MAJOR.MINOR; an
+// absent one is a single System named victoriametrics with the reason.
+func victoriaMetricsPeers() []*System {
+	bins, missing := victoriaMetricsBins()
+	var out []*System
+	for _, m := range missing {
+		out = append(out, victoriaMetrics("", m))
+	}
+	var present []*System
+	versions := map[string]bool{}
+	for _, b := range bins {
+		s := victoriaMetrics(b, "")
+		if versions[s.version] {
+			continue // the same version twice (a copy): measure it once
+		}
+		versions[s.version] = true
+		present = append(present, s)
+	}
+	slices.SortStableFunc(present, func(a, b *System) int { return compareVersions(a.version, b.version) })
+	return append(out, present...)
+}
+
+// compareVersions orders "x.y.z" versions numerically ("?" first).
+func compareVersions(a, b string) int {
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	for i := range max(len(pa), len(pb)) {
+		var x, y int
+		if i < len(pa) {
+			x, _ = strconv.Atoi(pa[i])
+		}
+		if i < len(pb) {
+			y, _ = strconv.Atoi(pb[i])
+		}
+		if x != y {
+			return x - y
+		}
+	}
+	return 0
+}
+
+// majorMinor returns "x.y" of version "x.y.z" ("" when it is not one).
+func majorMinor(v string) string {
+	f := strings.Split(v, ".")
+	if len(f) < 2 || f[0] == "" || f[1] == "" {
+		return ""
+	}
+	for _, x := range f[:2] {
+		if _, err := strconv.Atoi(x); err != nil {
+			return ""
+		}
+	}
+	return f[0] + "." + f[1]
 }
 
 func lookPeer(envVar, name, install string) (string, string) {
@@ -431,7 +612,7 @@ func version(bin string, args ...string) string {
 
 func silverback(bin string) *System {
 	s := &System{
-		Name: "silverback", Label: "Silverback", Bin: bin,
+		Name: "silverback", Family: "silverback", Label: "Silverback", Bin: bin,
 		args: func(dir, addr string) []string {
 			return []string{"start", "--listen=" + addr, "--data-dir=" + dir, "--self-scrape.interval=0", "--log.level=warn"}
 		},
@@ -449,10 +630,11 @@ func silverback(bin string) *System {
 	return s
 }
 
-func victoriaMetrics() *System {
-	bin, missing := lookPeer("TSDB_PERF_VICTORIAMETRICS", "victoria-metrics", "apt-get install -y victoria-metrics")
+// victoriaMetrics returns the System of one victoria-metrics binary (bin
+// "": absent, for missing's reason).
+func victoriaMetrics(bin, missing string) *System {
 	s := &System{
-		Name: "victoriametrics", Label: "VictoriaMetrics", Bin: bin, Missing: missing,
+		Name: "victoriametrics", Family: "victoriametrics", Label: "VictoriaMetrics", Bin: bin, Missing: missing,
 		args: func(dir, addr string) []string {
 			return []string{"-storageDataPath=" + dir, "-httpListenAddr=" + addr, "-influxSkipSingleField",
 				"-loggerLevel=ERROR", "-search.latencyOffset=0s"}
@@ -467,7 +649,11 @@ func victoriaMetrics() *System {
 		heapMetric: "go_memstats_heap_inuse_bytes",
 	}
 	if bin != "" {
-		s.Label += " " + version(bin, "-version")
+		s.version = version(bin, "-version")
+		s.Label += " " + s.version
+		if mm := majorMinor(s.version); mm != "" {
+			s.Name += "-" + mm
+		}
 		if !strings.HasPrefix(s.Label, "VictoriaMetrics 1.79") {
 			s.ingest[loadgen.ProtocolRW2] = "/api/v1/write"
 			s.ingest[loadgen.ProtocolOTLP] = "/opentelemetry/v1/metrics"
@@ -482,7 +668,7 @@ const prometheusConfig = "global:\n  scrape_interval: 1m\n"
 func prometheusPeer() *System {
 	bin, missing := lookPeer("TSDB_PERF_PROMETHEUS", "prometheus", "apt-get install -y prometheus, or go install github.com/prometheus/prometheus/cmd/prometheus@v0.316.0")
 	s := &System{
-		Name: "prometheus", Label: "Prometheus", Bin: bin, Missing: missing,
+		Name: "prometheus", Family: "prometheus", Label: "Prometheus", Bin: bin, Missing: missing,
 		args: func(dir, addr string) []string {
 			cfg := filepath.Join(dir, "perf-prometheus.yml")
 			_ = os.WriteFile(cfg, []byte(prometheusConfig), 0o644)
@@ -510,7 +696,7 @@ func prometheusPeer() *System {
 func influxDB() *System {
 	bin, missing := lookPeer("TSDB_PERF_INFLUXD", "influxd", "apt-get install -y influxdb")
 	s := &System{
-		Name: "influxdb", Label: "InfluxDB", Bin: bin, Missing: missing,
+		Name: "influxdb", Family: "influxdb", Label: "InfluxDB", Bin: bin, Missing: missing,
 		args: func(dir, addr string) []string { return []string{"run"} },
 		env: func(dir, addr string) []string {
 			rpc, _ := freeAddr()
@@ -540,6 +726,7 @@ func influxDB() *System {
 		},
 		noIngest: "InfluxDB 1.6 takes line protocol and remote write 1.0 only",
 		noPromQL: "InfluxDB 1.6 answers InfluxQL, not PromQL",
+		influxQL: true,
 		setup: func(p *Proc) error {
 			return p.post("/query?q="+strings.ReplaceAll("CREATE DATABASE perf", " ", "+"), "application/x-www-form-urlencoded", nil)
 		},

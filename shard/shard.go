@@ -239,6 +239,7 @@ type Shard struct {
 	oooCut     *oooHead       // late samples a running head cut persists, nil if none
 	lateGen    uint64         // bumped when late samples move to blocks (ReadGen)
 	jobs       chan job       // to the worker; capacity 1; closed by Run on exit
+	lastJobCut bool           // the last job planJob started was a head cut
 	results    chan jobResult // from the worker; closed by the worker
 	jobBusy    bool
 	// cutStep, set by tests only, is called by the worker between the

@@ -214,23 +214,43 @@ func (s *Shard) settleJob() {
 	}
 }
 
-// maybeStartJob starts the next background job if the worker is idle: a head
-// cut when the head spans 1.5 block ranges (or outgrew its memory bound),
-// else a compaction, else retention. Called on the shard goroutine after
+// maybeStartJob starts the next background job if the worker is idle (see
+// planJob), else applies retention. Called on the shard goroutine after
 // appends and on the maintenance tick.
 func (s *Shard) maybeStartJob() {
 	if s.jobBusy || s.jobs == nil {
 		return
 	}
-	if j, ok := s.planHeadCut(false); ok {
-		s.startJob(j)
-		return
-	}
-	if j, ok := s.planCompaction(); ok {
+	if j, ok := s.planJob(); ok {
 		s.startJob(j)
 		return
 	}
 	s.applyRetention()
+}
+
+// planJob picks the next background job: a head cut when the head spans
+// 1.5 block ranges (or outgrew its memory bound), else a compaction. A
+// due compaction goes before a second cut in a row unless the head is over
+// its memory bound: when ingest keeps a cut due all the time (a backlog
+// after an outage, late samples adding blocks to every cut), cuts alone
+// would starve compaction and the overlapping and level-1 blocks would pile
+// up (seen in the SIGKILL crash test: 3 compactions in 120 rounds).
+func (s *Shard) planJob() (job, bool) {
+	if s.lastJobCut && !s.overMemoryBound() {
+		if j, ok := s.planCompaction(); ok {
+			s.lastJobCut = false
+			return j, true
+		}
+	}
+	if j, ok := s.planHeadCut(false); ok {
+		s.lastJobCut = true
+		return j, true
+	}
+	if j, ok := s.planCompaction(); ok {
+		s.lastJobCut = false
+		return j, true
+	}
+	return job{}, false
 }
 
 func (s *Shard) startJob(j job) {

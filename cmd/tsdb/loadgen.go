@@ -33,7 +33,7 @@ type loadgenFlags struct {
 	capture, dataDir, summaryFile string
 	metricsURL, inboxMetric       string
 	timeout                       time.Duration
-	quiet, gzip                   bool
+	quiet, gzip, histograms       bool
 	headers                       []string
 	retries                       int
 	retryBackoff                  string
@@ -97,6 +97,7 @@ SIGTERM (the summary is printed in every case). See docs/OPERATIONS.md.`,
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "timeout of each request")
 	fl.StringArrayVar(&f.headers, "header", nil, "extra request header 'Name: value' (repeatable), e.g. 'Authorization: Token x'")
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress lines")
+	fl.BoolVar(&f.histograms, "histograms", false, "node, backfill, highcard: add a classic histogram per host (http_request_duration_seconds_bucket, 10 handlers × 11 buckets)")
 	fl.BoolVar(&f.gzip, "gzip", false, "gzip influx and otlp request bodies (Content-Encoding: gzip)")
 	fl.IntVar(&f.retries, "retries", 3, "send a request answered 5xx or 429 (or lost to a timeout) again up to this often")
 	fl.StringVar(&f.retryBackoff, "retry-backoff", "100ms", "first wait before a retry, doubling up to 10s (at least the answer's Retry-After)")
@@ -154,6 +155,7 @@ func (f *loadgenFlags) parse(now time.Time) (loadgen.Config, error) {
 		return c, flagErr("retries", fmt.Errorf("%d: want >= 0", f.retries))
 	}
 	c.Retries = f.retries
+	c.Histograms = f.histograms
 	if f.gzip && c.Protocol != loadgen.ProtocolInflux && c.Protocol != loadgen.ProtocolOTLP {
 		return c, flagErr("gzip", fmt.Errorf("only influx and otlp bodies are gzipped (remote write is snappy-compressed; inprocess has no body)"))
 	}

@@ -35,7 +35,10 @@ func newPerfCmd(g *globalFlags) *cobra.Command {
 127.0.0.1 with their own temporary data directories, against every peer that
 is installed (victoria-metrics, prometheus, influxd on PATH, or the binaries
 named by TSDB_PERF_VICTORIAMETRICS, TSDB_PERF_PROMETHEUS, TSDB_PERF_INFLUXD).
-Absent peers are skipped with the reason in their cells.
+Every victoria-metrics of a distinct version (on PATH, in /usr/bin and in
+GOPATH/bin, or listed in TSDB_PERF_VICTORIAMETRICS separated by ':') is its
+own peer, victoriametrics-X.Y. Absent peers are skipped with the reason in
+their cells.
 
 Scenarios: ingest, compression, memory, query, restart, compaction, or all.
 Systems are interleaved within each run (ours, peer, ours, peer, ...) and
@@ -62,7 +65,7 @@ smoke test, not measurements). See PERFORMANCE.md.`,
 	fl := cmd.Flags()
 	fl.BoolVar(&f.quick, "quick", false, "tiny workloads, one run: seconds, for CI")
 	fl.IntVar(&f.runs, "runs", 0, "runs per cell (default 3; 1 with --quick)")
-	fl.StringVar(&f.peers, "peers", "all", "peers to compare: all (those installed), none, or a list of victoriametrics,prometheus,influxdb")
+	fl.StringVar(&f.peers, "peers", "all", "peers to compare: all (those installed), none, or a list of victoriametrics (every version installed), victoriametrics-X.Y, prometheus, influxdb")
 	fl.StringVar(&f.results, "results", "perf-results.jsonl", "append one JSON line per cell and run here (- for none)")
 	fl.StringVar(&f.charts, "charts", "", "directory for SVG charts (none when empty)")
 	fl.StringVar(&f.markdown, "markdown", "", "also write the Markdown tables to this file")
