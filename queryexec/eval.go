@@ -212,8 +212,9 @@ func (ev *evaluator) run(expr parser.Expr) (*Result, error) {
 	default:
 		return nil, &Error{Kind: KindInternal, Err: fmt.Errorf("unexpected result %T", v)}
 	}
-	warns, infos := ev.annos.AsStrings(exprString(expr), 0, 0)
-	res.Warnings, res.Infos = warns, infos
+	if len(ev.annos) > 0 { // the query's text is formatted only for annotations
+		res.Warnings, res.Infos = ev.annos.AsStrings(exprString(expr), 0, 0)
+	}
 	return res, nil
 }
 
