@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -13,7 +14,10 @@ import (
 // decimalState holds an Iterator's decoded EncDecimal chunk. It is kept
 // across Resets so that steady-state iteration reuses its buffers.
 type decimalState struct {
+	// ts is the decoded timestamps: tsBuf, or the chunk's shared column
+	// itself (read only, never appended to).
 	ts    []int64
+	tsBuf []int64
 	vs    []uint64 // float64 bits
 	tz    []uint64 // scratch: zigzagged stream values
 	vz    []uint64
@@ -65,6 +69,42 @@ func (it *Iterator) nextDecimal() bool {
 	return true
 }
 
+// Decoded returns the samples that Next would return next, as columns
+// (timestamps and float64 bits), when the chunk is decoded whole (the
+// decimal encodings); nil for EncXOR, which decodes sample by sample. The
+// slices are read only and valid until the next Reset. Range evaluation
+// reads windows from them in place instead of sample by sample.
+func (it *Iterator) Decoded() (ts []int64, vs []uint64) {
+	if !it.decimal || it.done {
+		return nil, nil
+	}
+	return it.dec.ts[it.read:], it.dec.vs[it.read:]
+}
+
+// Skip advances past the first k samples Decoded returned (0 <= k <=
+// their number): the last of them becomes the current sample (At).
+func (it *Iterator) Skip(k int) {
+	if k <= 0 || !it.decimal || it.done {
+		return
+	}
+	it.read += k
+	it.t, it.v = it.dec.ts[it.read-1], it.dec.vs[it.read-1]
+}
+
+// seekDecimal is SeekTo over a decoded chunk: a binary search.
+func (it *Iterator) seekDecimal(t int64) bool {
+	ts := it.dec.ts
+	i := it.read + sort.Search(len(ts)-it.read, func(k int) bool { return ts[it.read+k] >= t })
+	if i >= len(ts) {
+		it.read = len(ts)
+		it.done = true
+		return false
+	}
+	it.read = i + 1
+	it.t, it.v = ts[i], it.dec.vs[i]
+	return true
+}
+
 // decode fills d.ts and d.vs from c or returns a *CorruptionError.
 func (d *decimalState) decode(c Chunk) error { return d.decodeWith(c, c.Data, nil) }
 
@@ -73,7 +113,8 @@ func (d *decimalState) decode(c Chunk) error { return d.decodeWith(c, c.Data, ni
 // stream) and shared, whose length, first and last entries the caller has
 // checked against c, supplies the timestamps.
 func (d *decimalState) decodeWith(c Chunk, data []byte, shared []int64) error {
-	d.ts, d.vs = d.ts[:0], d.vs[:0]
+	d.tsBuf, d.vs = d.tsBuf[:0], d.vs[:0]
+	d.ts = d.tsBuf
 	n := c.NumSamples
 	if n < 0 || n > MaxDecimalSamples {
 		return corruptf(0, fmt.Errorf("%w: %d samples, limit %d", errCountTooLarge, n, MaxDecimalSamples))
@@ -203,22 +244,27 @@ func (d *decimalState) decodeWith(c Chunk, data []byte, shared []int64) error {
 	}
 
 	// Timestamps: t0 is MinT, then the first delta, then dods.
+	// A shared column is used in place: it is decoded once per group of
+	// series (package block caches it), not copied per chunk.
 	t := c.MinT
 	if shared != nil {
-		d.ts = append(d.ts, shared...)
+		d.ts = shared
 		t = shared[n-1]
 	} else {
-		d.ts = append(d.ts, t)
+		d.tsBuf = append(d.tsBuf, t)
 	}
 	if n >= 2 && shared == nil {
 		delta := t1d
 		t += delta
-		d.ts = append(d.ts, t)
+		d.tsBuf = append(d.tsBuf, t)
 		for _, u := range d.tz {
 			delta += unzigzag(u)
 			t += delta
-			d.ts = append(d.ts, t)
+			d.tsBuf = append(d.tsBuf, t)
 		}
+	}
+	if shared == nil {
+		d.ts = d.tsBuf
 	}
 	if t != c.MaxT {
 		return corruptf(len(data), fmt.Errorf("%w: got %d, want %d", errMaxTMismatch, t, c.MaxT))

@@ -101,6 +101,9 @@ func (it *Iterator) SeekTo(t int64) bool {
 	if it.read > 0 && it.t >= t {
 		return true
 	}
+	if it.decimal {
+		return it.seekDecimal(t)
+	}
 	for it.Next() {
 		if it.t >= t {
 			return true

@@ -35,7 +35,7 @@ func newFakeStore(t testing.TB) *fakeStore {
 	return &fakeStore{t: t, cache: map[string]labels.Labels{}, learn: true}
 }
 
-func (f *fakeStore) Lookup(key []byte) (stages.Route, bool) {
+func (f *fakeStore) LookupHinted(key []byte, _ *stages.RouteHint) (stages.Route, bool) {
 	l, ok := f.cache[string(key)]
 	return stages.RouteOfLabels(l), ok
 }

@@ -81,12 +81,8 @@ func (s *Server) parseInflux(ing *ingester, body []byte, prec lpPrecision, db []
 		if len(line) == 0 || line[0] == '#' {
 			continue
 		}
-		if e, ok := parseLine(line, lp); !ok {
-			if e.tok != nil {
-				ing.parseErrorf(lineNo, e.col+lead, "%s: %q", e.msg, truncate(e.tok, 64))
-			} else {
-				ing.parseError(lineNo, e.col+lead, e.msg)
-			}
+		if e, ok := parseLineLazy(line, lp); !ok {
+			s.lineError(ing, lineNo, lead, e)
 			continue
 		}
 		t := ing.now
@@ -113,6 +109,14 @@ func (s *Server) parseInflux(ing *ingester, body []byte, prec lpPrecision, db []
 			ing.keys = append(ing.keys, f.k...)
 			idx, hit := ing.series(start)
 			if !hit {
+				// A miss: the key was not validated yet (parseLineLazy).
+				if !lp.keyParsed {
+					if _, e, ok := parseSeriesKey(line, lp); !ok {
+						ing.dropSeries(idx, start)
+						s.lineError(ing, lineNo, lead, e)
+						break
+					}
+				}
 				if msg := s.influxLabels(ing, f.k, db); msg != "" {
 					ing.dropSeries(idx, start)
 					ing.parseError(lineNo, 0, msg)
@@ -124,6 +128,16 @@ func (s *Server) parseInflux(ing *ingester, body []byte, prec lpPrecision, db []
 		if ing.full() && !ing.flush() {
 			return
 		}
+	}
+}
+
+// lineError records a line that failed to parse; lead is the column
+// offset of its leading blanks.
+func (s *Server) lineError(ing *ingester, lineNo, lead int, e lpError) {
+	if e.tok != nil {
+		ing.parseErrorf(lineNo, e.col+lead, "%s: %q", e.msg, truncate(e.tok, 64))
+	} else {
+		ing.parseError(lineNo, e.col+lead, e.msg)
 	}
 }
 

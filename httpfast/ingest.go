@@ -24,7 +24,7 @@ import (
 //	body ─► bodyDecoder (gzip/snappy into a pooled buffer, under the
 //	        decoded-size limit and the server-wide decode budget)
 //	     ─► protocol parser: per series it writes the raw series key into
-//	        ingester.keys and asks Storage.Lookup(key) (the route cache):
+//	        ingester.keys and asks Storage.LookupHinted(key, hint) (the route cache):
 //	          hit  → Batch.AddRouted(route, key)   (no label building; the
 //	                 route travels with the series, so Split does not look
 //	                 the key up again)
@@ -80,14 +80,14 @@ const maxProblems = 10
 
 // Protocol key bytes: the first byte of every route-cache key.
 const (
-	keyInflux      = 'I'
-	keyRemoteWrite = 'P'
-	keyRemoteV2    = 'Q'
-	keyJSON        = 'J'
-	keyText        = 'T'
-	keyCSV         = 'C'
-	keyOTLP        = 'O'
-	keySelf        = 'S'
+	keyInflux = 'I'
+	// remote write 1.0 keys are raw Label fields, first byte 0x0a (rwSeriesV1)
+	keyRemoteV2 = 'Q'
+	keyJSON     = 'J'
+	keyText     = 'T'
+	keyCSV      = 'C'
+	keyOTLP     = 'O'
+	keySelf     = 'S'
 )
 
 // ingester is one request's ingest state, pooled by the server. Owned by
@@ -113,6 +113,10 @@ type ingester struct {
 	// an import) builds its labels once, not per line: the cache learns a
 	// key only after its Append. Bounded by maxMissed entries.
 	missed map[string]labels.Labels
+	// hint is the request's stages.RouteHint for Storage.LookupHinted
+	// (reset between requests, so a pooled ingester pins no generation
+	// of the route cache).
+	hint stages.RouteHint
 
 	lp    lpLine    // line protocol scratch
 	rw    rwScratch // remote write scratch
@@ -158,6 +162,7 @@ func (s *Server) resetIngester(ing *ingester, ctx context.Context, pm *protoMetr
 	ing.pm = pm
 	ing.now = s.opts.now().UnixMilli()
 	ing.b.Reset()
+	ing.hint.Reset()
 	ing.keys = ing.keys[:0]
 	ing.src = ing.src[:0]
 	clear(ing.res.problems)
@@ -175,6 +180,7 @@ const maxMissed = 1 << 16
 func (s *Server) putIngester(ing *ingester) {
 	ing.body.release(s)
 	ing.store, ing.ctx = nil, nil
+	ing.hint.Reset()
 	ing.b.Reset()
 	if cap(ing.keys) > maxPooledBodyBytes {
 		ing.keys = nil
@@ -204,8 +210,13 @@ func (ing *ingester) keyStart(proto byte) int {
 // the caller builds them and calls setLabels, or dropSeries).
 func (ing *ingester) series(start int) (uint32, bool) {
 	end := len(ing.keys)
-	key := ing.keys[start:end:end]
-	rt, ok := ing.store.Lookup(key)
+	return ing.seriesKey(ing.keys[start:end:end])
+}
+
+// seriesKey is series for a key anywhere (ing.keys or the request body:
+// it must stay unchanged until the batch is flushed).
+func (ing *ingester) seriesKey(key []byte) (uint32, bool) {
+	rt, ok := ing.store.LookupHinted(key, &ing.hint)
 	if !ok {
 		if lset, seen := ing.missed[string(key)]; seen {
 			return ing.b.AddSeries(lset, key), true

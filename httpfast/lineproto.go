@@ -34,12 +34,15 @@ type lpField struct {
 
 // lpLine is one parsed line; its slices alias the body. Reused per line.
 type lpLine struct {
-	key    []byte // measurement and tags exactly as sent: the series key
-	meas   []byte // raw measurement
-	tags   []lpTag
-	fields []lpField
-	ts     int64 // as sent, in the request's precision
-	hasTS  bool
+	key  []byte  // measurement and tags exactly as sent: the series key
+	meas []byte  // raw measurement (when keyParsed)
+	tags []lpTag // (when keyParsed)
+	// keyParsed: meas and tags are set and the key is valid (parseLine,
+	// or parseSeriesKey after parseLineLazy).
+	keyParsed bool
+	fields    []lpField
+	ts        int64 // as sent, in the request's precision
+	hasTS     bool
 }
 
 // lpError is a parse error: a constant reason and the 1-based column.
@@ -52,36 +55,89 @@ type lpError struct {
 // parseLine parses one line (without its newline). ok is false with err
 // describing the first problem.
 func parseLine(line []byte, l *lpLine) (err lpError, ok bool) {
+	i, err, ok := parseSeriesKey(line, l)
+	if !ok {
+		return err, false
+	}
+	return parseFields(line, i, l)
+}
+
+// parseLineLazy is parseLine without the series key's measurement and
+// tags: it finds where the key ends (the first unescaped space) and parses
+// the fields and the timestamp. A key the route cache knows was parsed
+// and validated when it was learnt (the same bytes), so a hit needs no
+// more; on a miss the caller calls parseSeriesKey. A line that fails is
+// parsed again by parseLine, so the problem reported is the first one in
+// the line, as parseLine reports it.
+func parseLineLazy(line []byte, l *lpLine) (err lpError, ok bool) {
+	l.keyParsed = false
+	i := keyEnd(line)
+	if i == 0 || i >= len(line) {
+		return parseLine(line, l)
+	}
+	l.key = line[:i]
+	if _, ok := parseFields(line, i, l); !ok {
+		return parseLine(line, l)
+	}
+	return lpError{}, true
+}
+
+// keyEnd returns the end of the series key at the start of line: its
+// first unescaped space (len(line) if none).
+func keyEnd(line []byte) int {
+	for i := 0; i < len(line); i++ {
+		switch line[i] {
+		case '\\':
+			i++
+		case ' ':
+			return i
+		}
+	}
+	return len(line)
+}
+
+// parseSeriesKey parses the measurement and tags of line into l and
+// returns where the key ends.
+func parseSeriesKey(line []byte, l *lpLine) (end int, err lpError, ok bool) {
 	l.tags = l.tags[:0]
-	l.fields = l.fields[:0]
-	l.hasTS = false
+	l.keyParsed = false
 	n := len(line)
 	i := scanKeyPart(line, 0)
 	if i == 0 {
-		return lpError{col: 1, msg: "missing measurement"}, false
+		return 0, lpError{col: 1, msg: "missing measurement"}, false
 	}
 	l.meas = line[:i]
 	for i < n && line[i] == ',' {
 		ks := i + 1
 		j := scanTagPart(line, ks)
 		if j >= n || line[j] != '=' {
-			return lpError{col: ks + 1, msg: "tag without '='", tok: line[ks:j]}, false
+			return 0, lpError{col: ks + 1, msg: "tag without '='", tok: line[ks:j]}, false
 		}
 		if j == ks {
-			return lpError{col: ks + 1, msg: "empty tag key"}, false
+			return 0, lpError{col: ks + 1, msg: "empty tag key"}, false
 		}
 		vs := j + 1
 		k := scanTagPart(line, vs)
 		if k < n && line[k] == '=' {
-			return lpError{col: k + 1, msg: "unescaped '=' in tag value", tok: line[vs:k]}, false
+			return 0, lpError{col: k + 1, msg: "unescaped '=' in tag value", tok: line[vs:k]}, false
 		}
 		if k == vs {
-			return lpError{col: vs + 1, msg: "empty tag value", tok: line[ks:j]}, false
+			return 0, lpError{col: vs + 1, msg: "empty tag value", tok: line[ks:j]}, false
 		}
 		l.tags = append(l.tags, lpTag{k: line[ks:j], v: line[vs:k]})
 		i = k
 	}
 	l.key = line[:i]
+	l.keyParsed = true
+	return i, lpError{}, true
+}
+
+// parseFields parses the fields and the timestamp of line, which start
+// after the series key ending at i.
+func parseFields(line []byte, i int, l *lpLine) (err lpError, ok bool) {
+	l.fields = l.fields[:0]
+	l.hasTS = false
+	n := len(line)
 	if i >= n {
 		return lpError{col: i + 1, msg: "missing fields"}, false
 	}
@@ -152,7 +208,11 @@ func parseLine(line []byte, l *lpLine) (err lpError, ok bool) {
 	for i < n && line[i] != ' ' {
 		i++
 	}
-	t, err2 := strconv.ParseInt(ustr(line[ts:i]), 10, 64)
+	t, short := parseShortInt(line[ts:i])
+	var err2 error
+	if !short {
+		t, err2 = strconv.ParseInt(ustr(line[ts:i]), 10, 64)
+	}
 	if err2 != nil {
 		if ne, isNum := err2.(*strconv.NumError); isNum && ne.Err == strconv.ErrRange {
 			return lpError{col: ts + 1, msg: "timestamp out of range", tok: line[ts:i]}, false
@@ -167,6 +227,69 @@ func parseLine(line []byte, l *lpLine) (err lpError, ok bool) {
 	}
 	l.ts, l.hasTS = t, true
 	return lpError{}, true
+}
+
+// pow10 holds the powers of ten a float64 represents exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
+// parseShortFloat parses the usual field value: an optional '-', at most
+// 15 digits with at most one '.', no exponent. Such a value's digits are
+// an exact float64 and so is its power of ten, so one IEEE division gives
+// the correctly rounded result, the same bits as strconv.ParseFloat (the
+// classic exact fast path). ok false: not of that form.
+func parseShortFloat(b []byte) (float64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	var m uint64
+	digits, frac := 0, -1
+	for i, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			m = m*10 + uint64(c-'0')
+			digits++
+		case c == '.' && frac < 0:
+			frac = len(b) - i - 1
+		default:
+			return 0, false
+		}
+	}
+	if digits == 0 || digits > 15 {
+		return 0, false
+	}
+	v := float64(m)
+	if frac > 0 {
+		v /= pow10[frac]
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}
+
+// parseShortInt parses a decimal integer of at most 18 digits (which
+// cannot overflow) with an optional '-'; ok false: not of that form (the
+// caller uses strconv, which also names the error).
+func parseShortInt(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var v int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
 }
 
 // scanKeyPart returns the end of the measurement starting at i: the first
@@ -225,6 +348,9 @@ func parseFieldValue(b []byte) (float64, bool) {
 	case 'u':
 		v, err := strconv.ParseUint(ustr(b[:len(b)-1]), 10, 64)
 		return float64(v), err == nil
+	}
+	if v, ok := parseShortFloat(b); ok {
+		return v, true
 	}
 	// Only decimal floats: no NaN, Inf, hex floats or digit separators,
 	// which strconv would accept and line protocol does not.

@@ -2,6 +2,7 @@ package httpfast
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -224,36 +225,73 @@ func (s *Server) decodeRemoteV1(ing *ingester, b []byte) error {
 	return nil
 }
 
-// rwSeriesV1 adds one TimeSeries. The route-cache key is the series' Label
-// submessages as sent.
+// rwSeriesV1 adds one TimeSeries. Its route-cache key is the bytes of
+// its Label fields as sent, tags included, so it starts with 0x0a (field
+// 1, length-delimited), a byte no other protocol's key starts with.
+// Senders put the labels first and together; then the key is a slice of
+// the body (nothing copied), else the fields are copied together into the
+// key arena in the same form.
 func (s *Server) rwSeriesV1(ing *ingester, ts []byte, item int) {
-	start := ing.keyStart(keyRemoteWrite)
+	labStart, labEnd, firstSample := -1, -1, -1
+	together := true
 	samples := 0
-	for p := ts; len(p) > 0; {
-		f, n := next(p)
-		if n < 0 {
-			ing.keys = ing.keys[:start]
-			ing.parseErrorf(item, 0, "malformed protobuf in timeseries: %v", protowire.ParseError(n))
-			return
+	for off := 0; off < len(ts); {
+		var num protowire.Number
+		var n int
+		if c := ts[off]; (c == rwLabelTag || c == rwSampleTag) && off+1 < len(ts) && ts[off+1] < 0x80 && off+2+int(ts[off+1]) <= len(ts) {
+			num, n = protowire.Number(c>>3), 2+int(ts[off+1]) // the usual short field
+		} else {
+			var f field
+			if f, n = next(ts[off:]); n < 0 {
+				ing.parseErrorf(item, 0, "malformed protobuf in timeseries: %v", protowire.ParseError(n))
+				return
+			}
+			num = f.num
 		}
-		p = p[n:]
-		switch f.num {
+		switch num {
 		case 1:
-			ing.keys = protowire.AppendVarint(ing.keys, uint64(len(f.b)))
-			ing.keys = append(ing.keys, f.b...)
+			if labStart < 0 {
+				labStart = off
+			} else if labEnd != off {
+				together = false
+			}
+			labEnd = off + n
 		case 2:
+			if firstSample < 0 {
+				firstSample = off
+			}
 			samples++
 		case 3:
 			ing.res.exemplars++
 		case 4:
 			ing.res.histograms++
 		}
+		off += n
 	}
 	if samples == 0 {
-		ing.keys = ing.keys[:start]
 		return
 	}
-	idx, hit := ing.series(start)
+	if labStart < 0 {
+		ing.parseError(item, 0, "series without labels")
+		return
+	}
+	var key []byte
+	start := len(ing.keys)
+	if together && ts[labStart] == rwLabelTag {
+		key = ts[labStart:labEnd:labEnd]
+	} else {
+		for p := ts; len(p) > 0; {
+			f, n := next(p)
+			p = p[n:]
+			if f.num == 1 {
+				ing.keys = append(ing.keys, rwLabelTag)
+				ing.keys = protowire.AppendVarint(ing.keys, uint64(len(f.b)))
+				ing.keys = append(ing.keys, f.b...)
+			}
+		}
+		key = ing.keys[start:len(ing.keys):len(ing.keys)]
+	}
+	idx, hit := ing.seriesKey(key)
 	if !hit {
 		if msg := s.rwLabelsV1(ing, ts); msg != "" {
 			ing.dropSeries(idx, start)
@@ -261,13 +299,19 @@ func (s *Server) rwSeriesV1(ing *ingester, ts []byte, item int) {
 			return
 		}
 	}
-	for p := ts; len(p) > 0; {
-		f, n := next(p)
-		p = p[n:]
-		if f.num != 2 || f.typ != protowire.BytesType {
-			continue
+	for p := ts[firstSample:]; len(p) > 0; {
+		var sb []byte
+		if len(p) >= 2 && p[0] == rwSampleTag && p[1] < 0x80 && int(p[1])+2 <= len(p) {
+			sb, p = p[2:2+p[1]], p[2+p[1]:] // the usual short Sample
+		} else {
+			f, n := next(p)
+			p = p[n:]
+			if f.num != 2 || f.typ != protowire.BytesType {
+				continue
+			}
+			sb = f.b
 		}
-		t, v, ok := decodeSample(f.b)
+		t, v, ok := decodeSample(sb)
 		if !ok {
 			ing.parseError(item, 0, "malformed protobuf in sample")
 			continue
@@ -276,8 +320,21 @@ func (s *Server) rwSeriesV1(ing *ingester, ts []byte, item int) {
 	}
 }
 
+// Tags of the 1.0 TimeSeries fields labels (1) and samples (2), both
+// length-delimited, in their one-byte form.
+const (
+	rwLabelTag  = 1<<3 | byte(protowire.BytesType)
+	rwSampleTag = 2<<3 | byte(protowire.BytesType)
+)
+
 // decodeSample decodes a Sample (value 1 double, timestamp 2 int64).
 func decodeSample(b []byte) (t int64, v float64, ok bool) {
+	// The usual encoding: value, then timestamp, each once.
+	if len(b) >= 11 && b[0] == 1<<3|byte(protowire.Fixed64Type) && b[9] == 2<<3|byte(protowire.VarintType) {
+		if u, n := protowire.ConsumeVarint(b[10:]); n > 0 && 10+n == len(b) {
+			return int64(u), math.Float64frombits(binary.LittleEndian.Uint64(b[1:9])), true
+		}
+	}
 	for len(b) > 0 {
 		f, n := next(b)
 		if n < 0 {

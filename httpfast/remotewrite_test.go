@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // rwV1 encodes a 1.0 WriteRequest with the generated (gogo) code of
@@ -107,4 +108,95 @@ func TestRemoteWriteV2_Metadata(t *testing.T) {
 	got, ok := ts.s.Metadata().Get("req_seconds_total")
 	require.True(t, ok)
 	require.Equal(t, Metadata{Type: "counter", Unit: "seconds", Help: "Requests."}, got)
+}
+
+// TestRemoteWriteV1_KeyForms: a TimeSeries whose labels are interleaved
+// with its samples (legal protobuf, unusual) keys the route cache by its
+// label fields copied together, the usual one by the body's own bytes;
+// both store under the right labels, in two rounds (misses, then hits),
+// and the two forms of the same labels agree.
+func TestRemoteWriteV1_KeyForms(t *testing.T) {
+	ts := newTestServer(t)
+	label := func(b []byte, name, value string) []byte {
+		var l []byte
+		l = protowire.AppendTag(l, 1, protowire.BytesType)
+		l = protowire.AppendString(l, name)
+		l = protowire.AppendTag(l, 2, protowire.BytesType)
+		l = protowire.AppendString(l, value)
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		return protowire.AppendBytes(b, l)
+	}
+	sampleField := func(b []byte, t int64, v float64) []byte {
+		var s []byte
+		s = protowire.AppendTag(s, 1, protowire.Fixed64Type)
+		s = protowire.AppendFixed64(s, math.Float64bits(v))
+		s = protowire.AppendTag(s, 2, protowire.VarintType)
+		s = protowire.AppendVarint(s, uint64(t))
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		return protowire.AppendBytes(b, s)
+	}
+	for round := range int64(2) {
+		t0 := 1000 + 10000*round
+		var interleaved, together []byte
+		interleaved = label(interleaved, "__name__", "m")
+		interleaved = sampleField(interleaved, t0, 1)
+		interleaved = label(interleaved, "job", "a")
+		interleaved = sampleField(interleaved, t0+1000, 2)
+		together = label(together, "__name__", "m")
+		together = label(together, "job", "a")
+		together = sampleField(together, t0+2000, 3)
+		var wr []byte
+		for _, s := range [][]byte{interleaved, together} {
+			wr = protowire.AppendTag(wr, 1, protowire.BytesType)
+			wr = protowire.AppendBytes(wr, s)
+		}
+		r := ts.post("/api/v1/write", snappyBytes(wr), "Content-Type", ctV1, "Content-Encoding", "snappy")
+		require.Equal(t, 204, r.code, "round %d: %s", round, r.body)
+	}
+	require.Equal(t, map[string][]sample{`{__name__="m", job="a"}`: {
+		{1000, 1}, {2000, 2}, {3000, 3}, {11000, 1}, {12000, 2}, {13000, 3},
+	}}, ts.read())
+}
+
+// TestDecodeSample: the fast path for the usual encoding and the general
+// walk agree, for omitted (zero) fields, reversed and repeated fields.
+func TestDecodeSample(t *testing.T) {
+	enc := func(fields ...any) []byte {
+		var b []byte
+		for _, f := range fields {
+			switch f := f.(type) {
+			case float64:
+				b = protowire.AppendTag(b, 1, protowire.Fixed64Type)
+				b = protowire.AppendFixed64(b, math.Float64bits(f))
+			case int64:
+				b = protowire.AppendTag(b, 2, protowire.VarintType)
+				b = protowire.AppendVarint(b, uint64(f))
+			}
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		b    []byte
+		t    int64
+		v    float64
+		okay bool
+	}{
+		{enc(1.5, int64(1700000000000)), 1700000000000, 1.5, true},
+		{enc(1.5, int64(1)), 1, 1.5, true},
+		{enc(-2.0, int64(-5)), -5, -2, true},
+		{enc(int64(7), 2.5), 7, 2.5, true},
+		{enc(1.5), 0, 1.5, true},
+		{enc(int64(9)), 9, 0, true},
+		{enc(1.5, int64(3), int64(4)), 4, 1.5, true},
+		{enc(1.5, int64(3), 2.5), 3, 2.5, true},
+		{append(enc(1.5, int64(3)), 0x80), 0, 0, false},
+		{nil, 0, 0, true},
+	} {
+		gt, gv, ok := decodeSample(tc.b)
+		require.Equal(t, tc.okay, ok, "% x", tc.b)
+		if ok {
+			require.Equal(t, tc.t, gt, "% x", tc.b)
+			require.Equal(t, tc.v, gv, "% x", tc.b)
+		}
+	}
 }

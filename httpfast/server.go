@@ -24,11 +24,11 @@ import (
 
 // Storage is what the server writes into: *pipeline.DB implements it.
 // Append must be safe for concurrent use and must not keep b after it
-// returns; Lookup (the route cache, stages.Router.Lookup) must be
-// allocation-free: it runs per series.
+// returns; LookupHinted (the route cache, stages.Router.LookupHinted, with
+// the request's hint) must be allocation-free: it runs per series.
 type Storage interface {
 	Append(ctx context.Context, b *stages.Batch) (stages.AppendStats, error)
-	Lookup(key []byte) (stages.Route, bool)
+	LookupHinted(key []byte, hint *stages.RouteHint) (stages.Route, bool)
 }
 
 // Options configure New. The zero value serves with the defaults of

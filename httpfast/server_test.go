@@ -41,7 +41,9 @@ type funcStore struct {
 func (f *funcStore) Append(ctx context.Context, b *stages.Batch) (stages.AppendStats, error) {
 	return f.append(ctx, b)
 }
-func (f *funcStore) Lookup([]byte) (stages.Route, bool) { return stages.Route{}, false }
+func (f *funcStore) LookupHinted([]byte, *stages.RouteHint) (stages.Route, bool) {
+	return stages.Route{}, false
+}
 
 func TestServer_NotReadyUntilStorage(t *testing.T) {
 	ts := startTestServer(t, nil)

@@ -2,6 +2,7 @@ package perf
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"net"
@@ -37,6 +38,11 @@ import (
 //	TSDB_PERF=1 go test -run PeerIngestCPU -v -timeout 30m ./perf/
 //
 // TSDB_PERF_RUNS (default 3) repeats the measurement; medians are logged.
+// TSDB_PERF_ROUNDS (default 20) sets the measured rounds of 50,700
+// samples; TSDB_PERF_PROFILE=FILE writes a CPU profile of Silverback
+// (TSDB_PERF_PROFILE_SECONDS long, default 3; the last one taken wins,
+// TSDB_PERF_PROFILE_PATH=/api/v1/write picks the protocol); TSDB_PERF_ARGS
+// adds flags to Silverback's (--storage.route-cache-size=-1).
 func TestPeerIngestCPU(t *testing.T) {
 	if os.Getenv("TSDB_PERF") == "" {
 		t.Skip("a benchmark against peers: set TSDB_PERF=1 (needs Debian's victoria-metrics)")
@@ -56,7 +62,13 @@ func TestPeerIngestCPU(t *testing.T) {
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, string(out))
 
-	const hosts, rounds, hostsPerRequest, clients = 100, 21, 10, 4
+	const hosts, hostsPerRequest, clients = 100, 10, 4
+	rounds := 21
+	if v := os.Getenv("TSDB_PERF_ROUNDS"); v != "" {
+		rounds, err = strconv.Atoi(v)
+		require.NoError(t, err)
+		rounds++ // plus the unmeasured first
+	}
 	g, err := loadgen.NewNodeExporter(loadgen.NodeExporterOptions{Hosts: hosts, Seed: 1})
 	require.NoError(t, err)
 	// rounds scrapes of every host; round 0 creates the series (not measured).
@@ -88,8 +100,9 @@ func TestPeerIngestCPU(t *testing.T) {
 				headers = map[string]string{"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy", "X-Prometheus-Remote-Write-Version": "0.1.0"}
 			}
 			oursAddr := testAddr(t)
-			ours := startServer(t, bin, oursAddr+"/-/ready", "start", "--listen="+oursAddr, "--data-dir="+t.TempDir(),
-				"--self-scrape.interval=0", "--log.level=warn")
+			args := []string{"start", "--listen=" + oursAddr, "--data-dir=" + t.TempDir(), "--self-scrape.interval=0", "--log.level=warn"}
+			args = append(args, strings.Fields(os.Getenv("TSDB_PERF_ARGS"))...)
+			ours := startServer(t, bin, oursAddr+"/-/ready", args...)
 			cpuOurs := measure(t, ours, "http://"+oursAddr+path, headers, bodies, clients)
 			stopServer(ours)
 			vmAddr := testAddr(t)
@@ -202,10 +215,12 @@ func measure(t *testing.T, cmd *exec.Cmd, url string, headers map[string]string,
 	time.Sleep(settle) // let background flushes of the warm-up finish
 	before := cpuSeconds(t, cmd.Process.Pid)
 	var prof sync.WaitGroup
-	if p := os.Getenv("TSDB_PERF_PROFILE"); p != "" && strings.HasSuffix(url, os.Getenv("TSDB_PERF_PROFILE_PATH")) && strings.HasPrefix(filepath.Base(cmd.Path), "tsdb") {
+	base := url[:strings.Index(url[len("http://"):], "/")+len("http://")]
+	wantPath := os.Getenv("TSDB_PERF_PROFILE_PATH")
+	if p := os.Getenv("TSDB_PERF_PROFILE"); p != "" && (wantPath == "" || url == base+wantPath) && strings.HasPrefix(filepath.Base(cmd.Path), "tsdb") {
 		prof.Go(func() {
-			base := url[:strings.Index(url[len("http://"):], "/")+len("http://")]
-			resp, err := http.Get(base + "/debug/pprof/profile?seconds=3")
+			secs := cmp.Or(os.Getenv("TSDB_PERF_PROFILE_SECONDS"), "3")
+			resp, err := http.Get(base + "/debug/pprof/profile?seconds=" + secs)
 			if err != nil {
 				return
 			}

@@ -26,14 +26,16 @@ import (
 	"github.com/silverback-tsdb/tsdb/walseg"
 )
 
-var crashSeed = flag.Uint64("crash.seed", 0, "seed for TestCrash_AckedSamplesSurvive (0: random, logged)")
+var (
+	crashSeed   = flag.Uint64("crash.seed", 0, "seed for TestCrash_AckedSamplesSurvive (0: random, logged)")
+	crashRounds = flag.Int("crash.rounds", 20, "rounds of TestCrash_AckedSamplesSurvive (a long run: several hundred)")
+)
 
 const (
 	crashRole        = "pipeline-append"
 	crashFixedSeries = 8
-	crashRounds      = 20
 	// crashMaxRounds bounds the rounds run until kills have landed in a
-	// head cut's block write and in a compaction (at least crashRounds).
+	// head cut's block write and in a compaction (at least -crash.rounds).
 	// About one round in fifteen kills a compaction (measured: 1-2 in 20),
 	// so 120 rounds miss it with a probability below 1e-3.
 	crashMaxRounds = 120
@@ -90,6 +92,9 @@ func crashJobsInFlight(t *testing.T, dir string) []string {
 // that is not crashValue of its series and timestamp was invented.
 func crashValue(k int64, i int) float64 { return float64(k) + float64(i)/16 }
 
+// crashLate is the series that gets sample -k-1 in batch k: every one late.
+var crashLate = labels.FromStrings("__name__", "late")
+
 // crashChild appends batch after batch with sync=always. Batch k writes
 // timestamp k to every fixed series and creates series new_k; after Append
 // returns, k is written and fsynced to the ack file.
@@ -138,11 +143,14 @@ func crashChild(dir string) error {
 			b.AddSample(b.AddSeries(labels.FromStrings("__name__", "fixed", "i", strconv.Itoa(i)), nil), k, crashValue(k, i))
 		}
 		b.AddSample(b.AddSeries(labels.FromStrings("__name__", "new", "k", strconv.FormatInt(k, 10)), nil), k, float64(k))
+		// A late sample: older than the series' last one (and than the
+		// persisted range), through the out-of-order head.
+		b.AddSample(b.AddSeries(crashLate, nil), -k-1, float64(-k-1))
 		st, err := db.Append(context.Background(), &b)
 		if err != nil {
 			return err
 		}
-		if st.Appended != crashFixedSeries+1 {
+		if st.Appended != crashFixedSeries+2 {
 			return fmt.Errorf("batch %d: %+v", k, st)
 		}
 		if _, err := fmt.Fprintf(ack, "%d\n", k); err != nil {
@@ -208,8 +216,8 @@ func TestCrash_AckedSamplesSurvive(t *testing.T) {
 	defer func() {
 		t.Logf("blocks seen across rounds: %d; kills during a head cut: %d, during a compaction: %d", blocks, inCut, inCompaction)
 	}()
-	for round := 0; round < crashRounds || inCut == 0 || inCompaction == 0; round++ {
-		require.Less(t, round, crashMaxRounds, "no kill landed in a head cut (%d) or a compaction (%d) in %d rounds: the test would not cover them", inCut, inCompaction, round)
+	for round := 0; round < *crashRounds || inCut == 0 || inCompaction == 0; round++ {
+		require.Less(t, round, max(crashMaxRounds, *crashRounds), "no kill landed in a head cut (%d) or a compaction (%d) in %d rounds: the test would not cover them", inCut, inCompaction, round)
 		res, err := crashtest.Run(t, crashtest.Options{
 			Test: t.Name(), Role: crashRole, Dir: dir,
 			KillAfter: crashKillAfter(rng, round),
@@ -257,6 +265,8 @@ func TestCrash_AckedSamplesSurvive(t *testing.T) {
 				if lset.Get("__name__") == "fixed" {
 					i, _ := strconv.Atoi(lset.Get("i"))
 					want = crashValue(s.t, i)
+				} else if lset.Get("__name__") == "late" {
+					want = float64(s.t)
 				} else {
 					require.Equal(t, lset.Get("k"), strconv.FormatInt(s.t, 10), "round %d %s: invented sample", round, key)
 					want = float64(s.t)
@@ -272,6 +282,7 @@ func TestCrash_AckedSamplesSurvive(t *testing.T) {
 			}
 			key := labels.FromStrings("__name__", "new", "k", strconv.FormatInt(k, 10)).String()
 			require.Len(t, got[key], 1, "round %d: acked series %s", round, key)
+			require.True(t, hasT(got[crashLate.String()], -k-1), "round %d: acked late sample %d missing", round, -k-1)
 		}
 		t.Logf("round %d: killed after %d acked batches (max %d)", round, len(acked), maxAcked)
 	}

@@ -41,6 +41,10 @@ type Options struct {
 	// ChunkSamples closes head chunks at this many samples
 	// (default chunkstore.DefaultSamplesPerChunk).
 	ChunkSamples int
+	// OpenChunkBytes also closes head chunks once their payload reaches
+	// this many bytes (shard.Options.OpenChunkBytes; default
+	// shard.DefaultOpenChunkBytes, negative: only ChunkSamples).
+	OpenChunkBytes int
 	// HeadGCInterval is the period of head garbage collection (default
 	// 1m; negative disables it). IdleSeriesTimeout is the idle time after
 	// which a persisted series leaves the head (default 1h).
@@ -189,6 +193,7 @@ func open(dir string, o Options, lock *os.File) (*DB, error) {
 		g.Go(func() error {
 			s, err := shard.Open(filepath.Join(dir, "shards", fmt.Sprintf("%02d", i)), i, shard.Options{
 				ChunkSamples:      o.ChunkSamples,
+				OpenChunkBytes:    o.OpenChunkBytes,
 				MaxActiveSeries:   perShard,
 				BlockRange:        o.BlockRange,
 				CompactionRanges:  o.CompactionRanges,

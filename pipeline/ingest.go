@@ -11,6 +11,13 @@ func (db *DB) Lookup(key []byte) (stages.Route, bool) {
 	return db.router.Lookup(key)
 }
 
+// LookupHinted is Lookup with a per-request hint of where the request's
+// previous series were found (stages.Router.LookupHinted: cheaper when
+// clients repeat their series in the same order).
+func (db *DB) LookupHinted(key []byte, hint *stages.RouteHint) (stages.Route, bool) {
+	return db.router.LookupHinted(key, hint)
+}
+
 // InboxDepths appends to dst the number of messages waiting in each
 // shard's inbox (index = shard), for the server's self-metrics. A racy
 // snapshot; safe for concurrent use.

@@ -2,11 +2,13 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,6 +66,8 @@ func shiftBatch(b *stages.Batch, d int64) {
 // owning a disjoint set of hosts. The warm-up appends every pre-generated
 // scrape once, so that series exist and each has cut its first chunk (after
 // which its chunk buffer is reused and appends allocate nothing per sample).
+// cpu-s/Msamples is the process's CPU time (user+system, every goroutine)
+// over the timed loop per million stored samples.
 func BenchmarkAppend(b *testing.B) {
 	const hosts, scrapes = 20, 130
 	batches, _ := scrapeBatches(b, hosts, scrapes)
@@ -90,7 +94,9 @@ func BenchmarkAppend(b *testing.B) {
 				perApp := b.N/appenders + 1
 				stored := make([]int, appenders) // per appender: samples the stats say were stored
 				b.ReportAllocs()
+				runtime.GC() // the warm-up's garbage is not the loop's
 				b.ResetTimer()
+				cpu0, cpuOK := processCPUTime()
 				for a := range appenders {
 					wg.Go(func() {
 						mine := own[a]
@@ -118,11 +124,18 @@ func BenchmarkAppend(b *testing.B) {
 				}
 				wg.Wait()
 				b.StopTimer()
+				cpu1, _ := processCPUTime()
 				samples := 0
 				for _, n := range stored {
 					samples += n
 				}
 				b.ReportMetric(float64(samples)/b.Elapsed().Seconds(), "samples/s")
+				if cpuOK && samples > 0 {
+					// Every goroutine of the process (shards, WAL writer,
+					// GC): what ingest costs a core, unlike wall time on a
+					// loaded machine.
+					b.ReportMetric((cpu1-cpu0).Seconds()/float64(samples)*1e6, "cpu-s/Msamples")
+				}
 				b.ReportMetric(float64(len(batches[0].Samples)), "samples/op")
 				if err := db.Close(); err != nil {
 					b.Fatal(err)
@@ -208,8 +221,12 @@ func benchReplay(b *testing.B, restart string, shards int, cold bool) {
 }
 
 // BenchmarkHeadMemory measures memory per active series with about 1M
-// node_exporter-like series after 1, 60 and 119 scrapes, that is with 1,
-// 60 and 119 samples in each series' open chunk (chunks close at 120): Go
+// node_exporter-like series after 1, 60, 119 and 121 scrapes: with chunks
+// closed only at 120 samples that is 1, 60 and 119 samples in each open
+// chunk and, at 121, one sample after the first cut, when each series'
+// buffer has kept the capacity it grew to (the steady state); with the byte
+// bound (shard.Options.OpenChunkBytes) chunks close earlier and the four
+// points sample the cycle of a head that has cut chunks. It reports Go
 // heap in use after GC (heapB/series, HeapAlloc delta) and the process's
 // resident set (rssB/series, VmRSS delta after debug.FreeOSMemory, so it
 // counts the heap's partly used spans and the runtime's overhead but not
@@ -217,18 +234,22 @@ func benchReplay(b *testing.B, restart string, shards int, cold bool) {
 // dropped, divided by the series count. It also reports the head memory
 // estimate that HeadMaxBytes bounds (estB/series) and its open-chunk part
 // (openB/series), to compare with the measured heap. Run with
-// -benchtime=1x.
+// -benchtime=1x. peakRSSB/series is the peak resident set during the
+// ingest (VmHWM, reset before it) over the same baseline: compare it with
+// rssB/series for the ratio of peak to steady memory.
+// TSDB_BENCH_HEAPPROFILE=dir writes each case's in-use heap
+// profile there, taken while the head is full.
 func BenchmarkHeadMemory(b *testing.B) {
 	cases := []struct {
 		scrapes int
 		cache   int
-	}{{1, -1}, {1, 0}, {60, -1}, {119, -1}}
+	}{{1, -1}, {1, 0}, {10, -1}, {60, -1}, {119, -1}, {121, -1}}
 	for _, c := range cases {
 		name := "route_cache=on"
 		if c.cache < 0 {
 			name = "route_cache=off"
 		}
-		b.Run(fmt.Sprintf("series=1M/samples_per_open_chunk=%d/%s", c.scrapes, name), func(b *testing.B) {
+		b.Run(fmt.Sprintf("series=1M/scrapes=%d/%s", c.scrapes, name), func(b *testing.B) {
 			for b.Loop() {
 				const hosts = 1973 // × 507 ≈ 1.0M series
 				var before runtime.MemStats
@@ -236,6 +257,10 @@ func BenchmarkHeadMemory(b *testing.B) {
 				runtime.ReadMemStats(&before)
 				debug.FreeOSMemory() // RSS from here on: what the heap holds, not what it held
 				rss0 := rssBytes(b)
+				file0 := procStatusBytes(b, "RssFile")
+				// Reset VmHWM to the current RSS (Linux: clear_refs 5), so
+				// that the peak below is this case's.
+				hwmReset := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
 				// HeadMaxBytes off: an early head cut in the middle would
 				// measure a block write's scratch, not the head.
 				db, err := Open(b.TempDir(), Options{Shards: 2, Logger: zap.NewNop(), RouteCacheSize: c.cache,
@@ -244,12 +269,14 @@ func BenchmarkHeadMemory(b *testing.B) {
 					b.Fatal(err)
 				}
 				series := ingestScrapes(b, db, hosts, c.scrapes)
+				hwm := procStatusBytes(b, "VmHWM") // before the GCs below shrink anything
 				var after runtime.MemStats
 				runtime.GC()
 				runtime.GC()
 				runtime.ReadMemStats(&after)
 				debug.FreeOSMemory()
 				rss1 := rssBytes(b)
+				file1 := procStatusBytes(b, "RssFile")
 				var est, open int64
 				for _, s := range db.shards {
 					if err := s.View(context.Background(), func(v *shard.View) error {
@@ -260,9 +287,20 @@ func BenchmarkHeadMemory(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
+				if dir := os.Getenv("TSDB_BENCH_HEAPPROFILE"); dir != "" {
+					writeHeapProfile(b, filepath.Join(dir, fmt.Sprintf("heap-%d-%s.pprof", c.scrapes, name)))
+				}
 				n := float64(series)
 				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heapB/series")
 				b.ReportMetric(float64(rss1-rss0)/n, "rssB/series")
+				// The part of it that is mapped file pages (head chunk
+				// files read through their mapping).
+				b.ReportMetric(float64(file1-file0)/n, "rssFileB/series")
+				if hwmReset {
+					// The peak during the ingest (VmHWM), over the same
+					// baseline.
+					b.ReportMetric(float64(hwm-rss0)/n, "peakRSSB/series")
+				}
 				b.ReportMetric(float64(est)/n, "estB/series")
 				b.ReportMetric(float64(open)/n, "openB/series")
 				if err := db.Close(); err != nil {
@@ -273,14 +311,34 @@ func BenchmarkHeadMemory(b *testing.B) {
 	}
 }
 
+// writeHeapProfile writes the in-use heap profile to path (set
+// TSDB_BENCH_HEAPPROFILE to a directory to have BenchmarkHeadMemory write
+// one per case while the head is full; run with -memprofilerate=4096 or
+// lower for a precise one).
+func writeHeapProfile(tb testing.TB, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		tb.Fatal(errors.Join(err, f.Close()))
+	}
+	if err := f.Close(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 // rssBytes returns the process's resident set size (VmRSS).
-func rssBytes(tb testing.TB) int64 {
+func rssBytes(tb testing.TB) int64 { return procStatusBytes(tb, "VmRSS") }
+
+// procStatusBytes returns a kB field of /proc/self/status in bytes.
+func procStatusBytes(tb testing.TB, field string) int64 {
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		tb.Skipf("no /proc/self/status: %v", err)
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 			if err != nil {
 				tb.Fatal(err)
@@ -288,7 +346,7 @@ func rssBytes(tb testing.TB) int64 {
 			return kb << 10
 		}
 	}
-	tb.Fatal("no VmRSS in /proc/self/status")
+	tb.Fatalf("no %s in /proc/self/status", field)
 	return 0
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/value"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/silverback-tsdb/tsdb/chunkstore"
@@ -79,6 +80,43 @@ type seriesData struct {
 	overlap bool
 }
 
+// SelectHints describe the evaluation that reads a selection, so that the
+// read keeps only the chunks some evaluation window needs (the hints of
+// Prometheus's storage.SelectHints). Windows are (t-Range, t+Ahead] for t =
+// Start, Start+Step, ..., End (one window at Start when Step is 0), all in
+// ms; a chunk that no window overlaps is not read. The zero value keeps
+// every chunk in the querier's range. Func and Grouping name the function
+// and aggregation grouping applied over the selection, for the caller's
+// own use (push-down decisions, stats); the read does not interpret them.
+type SelectHints struct {
+	Start, End, Step int64
+	Range, Ahead     int64
+	Func             string
+	Grouping         []string
+	By               bool
+}
+
+// needs reports whether a sample in [mint, maxt] falls in some window. A
+// sample s is in window t when s-Ahead <= t < s+Range: the chunk is needed
+// when some step lies in [mint-Ahead, maxt+Range-1].
+func (h *SelectHints) needs(mint, maxt int64) bool {
+	if h == nil || (h.Start == 0 && h.End == 0 && h.Step == 0 && h.Range == 0 && h.Ahead == 0) {
+		return true
+	}
+	lo, hi := mint-h.Ahead, maxt+h.Range-1
+	if h.Step <= 0 {
+		return h.Start >= lo && h.Start <= hi
+	}
+	if hi < h.Start || lo > h.End {
+		return false
+	}
+	t := h.Start
+	if lo > t {
+		t += (lo - t + h.Step - 1) / h.Step * h.Step
+	}
+	return t <= hi && t <= h.End
+}
+
 // Select returns the series matching ms, sorted by labels, fanned out to
 // every shard concurrently and fanned back in. Within a shard the head and
 // every block overlapping the range are read and merged by series.
@@ -88,11 +126,51 @@ type seriesData struct {
 // them, so a large select delays that shard's appends by one piece at a
 // time, not by the whole read.
 func (q *Querier) Select(ctx context.Context, ms ...*labels.Matcher) (*SeriesSet, error) {
+	return q.SelectHinted(ctx, nil, ms...)
+}
+
+// SelectHinted is Select reading only the chunks the windows of h need
+// (nil: all of them).
+func (q *Querier) SelectHinted(ctx context.Context, h *SelectHints, ms ...*labels.Matcher) (*SeriesSet, error) {
+	parts := make([][]seriesData, len(q.db.shards))
+	err := q.fanSelect(ctx, h, ms, func(i int, series []seriesData) error {
+		parts[i] = series
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &SeriesSet{series: mergeSorted(parts, false), mint: q.mint, maxt: q.maxt, q: q, ctx: ctx}, nil
+}
+
+// SelectShards is the push-down point of the read path: it selects like
+// SelectHinted but does not fan the shards' series back in. Instead it
+// calls fn with each shard's series set (sorted by labels; shards hold
+// disjoint series) on that shard's fan-out goroutine, as soon as that
+// shard's head and blocks are read, so the caller evaluates functions and
+// partial aggregates over one shard's chunks in place while the other
+// shards still read. Calls for different shards run concurrently (the
+// shard index tells them apart); fn must bound its own CPU use (it runs
+// off the shard goroutines, which keep serving appends). A set is valid
+// until the querier is closed. The first error of fn or of a read is
+// returned.
+func (q *Querier) SelectShards(ctx context.Context, h *SelectHints, fn func(shard int, ss *SeriesSet) error, ms ...*labels.Matcher) error {
+	return q.fanSelect(ctx, h, ms, func(i int, series []seriesData) error {
+		return fn(i, &SeriesSet{series: series, mint: q.mint, maxt: q.maxt, q: q, ctx: ctx})
+	})
+}
+
+// NumShards returns the number of shards a selection fans out to.
+func (q *Querier) NumShards() int { return len(q.db.shards) }
+
+// fanSelect reads every shard concurrently and calls each with that
+// shard's series, merged over head and blocks and sorted by labels, on the
+// shard's fan-out goroutine.
+func (q *Querier) fanSelect(ctx context.Context, h *SelectHints, ms []*labels.Matcher, each func(int, []seriesData) error) error {
 	if q.closed {
-		return nil, fmt.Errorf("select on a closed querier")
+		return fmt.Errorf("select on a closed querier")
 	}
 	n := len(q.db.shards)
-	parts := make([][]seriesData, n)
 	refs := make([][]*shard.FileRefs, n)
 	blocks := make([][]*block.Block, n)
 	var g errgroup.Group
@@ -100,7 +178,7 @@ func (q *Querier) Select(ctx context.Context, ms ...*labels.Matcher) (*SeriesSet
 		g.Go(func() error {
 			var head []seriesData
 			var err error
-			head, blocks[i], refs[i], err = q.selectShardHead(ctx, s, ms)
+			head, blocks[i], refs[i], err = q.selectShardHead(ctx, s, h, ms)
 			if err != nil {
 				return fmt.Errorf("shard %d: %w", i, err)
 			}
@@ -111,14 +189,19 @@ func (q *Querier) Select(ctx context.Context, ms ...*labels.Matcher) (*SeriesSet
 				if err := ctx.Err(); err != nil {
 					return err
 				}
-				bs, err := q.selectBlock(b, ms)
+				bs, err := q.selectBlock(b, h, ms)
 				if err != nil {
 					return fmt.Errorf("shard %d: %w", i, err)
 				}
 				srcs = append(srcs, bs)
 			}
-			parts[i] = mergeSorted(srcs, true)
-			return nil
+			var series []seriesData
+			if len(srcs) == 1 {
+				series = srcs[0]
+			} else {
+				series = mergeSorted(srcs, true)
+			}
+			return each(i, series)
 		})
 	}
 	err := g.Wait()
@@ -126,10 +209,7 @@ func (q *Querier) Select(ctx context.Context, ms ...*labels.Matcher) (*SeriesSet
 		q.refs = append(q.refs, refs[i]...)
 		q.blocks = append(q.blocks, blocks[i]...)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return &SeriesSet{series: mergeSorted(parts, false), mint: q.mint, maxt: q.maxt, q: q, ctx: ctx}, nil
+	return err
 }
 
 // headPieceSeries is how many head series one View of a Select reads: about
@@ -154,7 +234,7 @@ var testBetweenPieces func()
 // pieces (a head cut published a block, or GC freed refs) everything is
 // released and the read starts again, so the result is the head and the
 // blocks of one generation.
-func (q *Querier) selectShardHead(ctx context.Context, s *shard.Shard, ms []*labels.Matcher) ([]seriesData, []*block.Block, []*shard.FileRefs, error) {
+func (q *Querier) selectShardHead(ctx context.Context, s *shard.Shard, h *SelectHints, ms []*labels.Matcher) ([]seriesData, []*block.Block, []*shard.FileRefs, error) {
 	for attempt := 0; ; attempt++ {
 		piece := headPieceSeries
 		if attempt == maxSelectRestarts {
@@ -206,7 +286,7 @@ func (q *Querier) selectShardHead(ctx context.Context, s *shard.Shard, ms []*lab
 				files := v.AcquireFiles()
 				refs = append(refs, files)
 				var perr error
-				out, perr = q.headPiece(v, it, piece, out)
+				out, perr = q.headPiece(v, it, piece, h, out)
 				return perr
 			})
 		}
@@ -227,7 +307,7 @@ func (q *Querier) selectShardHead(ctx context.Context, s *shard.Shard, ms []*lab
 // closed chunks (the caller holds file references) and copies of open
 // chunks. A ref in the postings without a series is an error: the index and
 // the series table disagree, and the read would be silently incomplete.
-func (q *Querier) headPiece(v *shard.View, it roaring.IntPeekable, n int, out []seriesData) ([]seriesData, error) {
+func (q *Querier) headPiece(v *shard.View, it roaring.IntPeekable, n int, h *SelectHints, out []seriesData) ([]seriesData, error) {
 	var arena []byte
 	var chunks []chunkstore.Chunk
 	var err error
@@ -253,7 +333,7 @@ func (q *Querier) headPiece(v *shard.View, it roaring.IntPeekable, n int, out []
 			sc = append(sc, SeriesChunk{Chunk: chunkstore.Chunk{MinT: damaged.MinT, MaxT: damaged.MaxT}, Err: damaged})
 		}
 		for _, c := range chunks {
-			if !del.Covers(c.MinT, c.MaxT) {
+			if !del.Covers(c.MinT, c.MaxT) && h.needs(c.MinT, c.MaxT) {
 				sc = append(sc, SeriesChunk{Chunk: c, Deleted: del})
 			}
 		}
@@ -275,7 +355,7 @@ func (q *Querier) headPiece(v *shard.View, it roaring.IntPeekable, n int, out []
 
 // selectBlock reads a block's matching series (already in label order, the
 // order of block refs). The block is acquired by the caller.
-func (q *Querier) selectBlock(b *block.Block, ms []*labels.Matcher) ([]seriesData, error) {
+func (q *Querier) selectBlock(b *block.Block, h *SelectHints, ms []*labels.Matcher) ([]seriesData, error) {
 	bm, err := b.Postings(ms...)
 	if err != nil {
 		return nil, fmt.Errorf("block %s: %w", b.Meta().ULID, err)
@@ -294,7 +374,7 @@ func (q *Querier) selectBlock(b *block.Block, ms []*labels.Matcher) ([]seriesDat
 		del := tombs[ref]
 		var sc []SeriesChunk
 		for _, m := range metas {
-			if m.MaxT < q.mint || m.MinT > q.maxt || del.Covers(m.MinT, m.MaxT) {
+			if m.MaxT < q.mint || m.MinT > q.maxt || del.Covers(m.MinT, m.MaxT) || !h.needs(m.MinT, m.MaxT) {
 				continue
 			}
 			c, err := b.Chunk(m.Ref)
@@ -541,6 +621,8 @@ type SampleIterator struct {
 	merged   []mergedSample
 	mi       int
 	isMerged bool // iterate merged instead of chunks
+	// pend: At holds a sample Fill has not returned yet.
+	pend bool
 }
 
 type mergedSample struct {
@@ -549,7 +631,12 @@ type mergedSample struct {
 }
 
 func (si *SampleIterator) reset(d *seriesData, mint, maxt int64) {
-	*si = SampleIterator{chunks: d.chunks, mint: mint, maxt: maxt, ci: -1, merged: si.merged[:0], mi: -1, isMerged: d.overlap}
+	// The chunk iterator is kept: it holds the decode buffers of
+	// decimal chunks, which a fresh one would allocate again for every
+	// series (Reset positions it on the next chunk; ci == -1 keeps it
+	// unused until then).
+	it := si.it
+	*si = SampleIterator{chunks: d.chunks, mint: mint, maxt: maxt, ci: -1, it: it, merged: si.merged[:0], mi: -1, isMerged: d.overlap}
 	if d.overlap {
 		si.materialize()
 	}
@@ -558,7 +645,7 @@ func (si *SampleIterator) reset(d *seriesData, mint, maxt int64) {
 // materialize decodes every chunk and keeps one sample per timestamp (the
 // first source's, in chunk order), sorted.
 func (si *SampleIterator) materialize() {
-	var it chunkstore.Iterator
+	it := &si.it
 	for _, c := range si.chunks {
 		if c.Err != nil {
 			if si.damaged == nil {
@@ -632,12 +719,14 @@ func (si *SampleIterator) advance(from int64) bool {
 					ok = si.it.SeekTo(from)
 				}
 			}
-			for ok {
-				t, _ := si.it.At()
-				if !si.chunks[si.ci].Deleted.Contains(t) {
-					break
+			if del := si.chunks[si.ci].Deleted; len(del) > 0 {
+				for ok {
+					t, _ := si.it.At()
+					if !del.Contains(t) {
+						break
+					}
+					ok = si.it.Next()
 				}
-				ok = si.it.Next()
 			}
 			if ok {
 				if t, _ := si.it.At(); t > si.maxt {
@@ -675,6 +764,67 @@ func (si *SampleIterator) advance(from int64) bool {
 		si.it.Reset(si.chunks[si.ci].Chunk)
 	}
 	return false
+}
+
+// Fill appends to ts and fs, in order, the samples in [from, to] that
+// follow those it returned before, skipping samples before from and, with
+// dropStale, stale markers; it keeps the first sample after to for the
+// next call. It is how range functions fill their windows: from decoded
+// (decimal) chunks without deletions it copies whole runs from the
+// chunk's columns in place of sample-by-sample iteration. Successive calls
+// must not decrease from; an iterator is used either with Fill or with
+// Next/SeekTo, not both.
+func (si *SampleIterator) Fill(ts []int64, fs []float64, from, to int64, dropStale bool) ([]int64, []float64) {
+	for {
+		if !si.pend {
+			if !si.nextFrom(from) {
+				return ts, fs
+			}
+			si.pend = true
+		}
+		t, f := si.At()
+		if t < from {
+			si.pend = false
+			continue
+		}
+		if t > to {
+			return ts, fs
+		}
+		si.pend = false
+		if !dropStale || !value.IsStaleNaN(f) {
+			ts, fs = append(ts, t), append(fs, f)
+		}
+		if si.isMerged || si.ci < 0 || len(si.chunks[si.ci].Deleted) > 0 {
+			continue
+		}
+		dts, dvs := si.it.Decoded()
+		if len(dts) == 0 {
+			continue
+		}
+		lim := min(to, si.maxt)
+		k := sort.Search(len(dts), func(i int) bool { return dts[i] > lim })
+		for i := range k {
+			f := math.Float64frombits(dvs[i])
+			if dropStale && value.IsStaleNaN(f) {
+				continue
+			}
+			ts, fs = append(ts, dts[i]), append(fs, f)
+		}
+		si.it.Skip(k)
+	}
+}
+
+// nextFrom moves to the next sample at or after from (in range).
+func (si *SampleIterator) nextFrom(from int64) bool {
+	if si.isMerged {
+		for si.Next() {
+			if si.merged[si.mi].t >= from {
+				return true
+			}
+		}
+		return false
+	}
+	return si.advance(max(from, si.mint))
 }
 
 // At returns the current sample.

@@ -88,6 +88,11 @@ func (ev *evaluator) evalAggregate(e *parser.AggregateExpr, g grid) (any, error)
 			slices.Sort(grouping)
 		}
 	}
+	if e.Param == nil {
+		if res, ok, err := ev.pushedAggregate(e, grouping, g); ok || err != nil {
+			return res, err
+		}
+	}
 	iv, err := ev.eval(e.Expr, g)
 	if err != nil {
 		return nil, err

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -92,6 +90,9 @@ type evaluator struct {
 	noStepSubquery     int64 // ms
 	// workers is the engine-wide pool of extra goroutines (nil: none).
 	workers chan struct{}
+	// own is the query's own core (capacity 1): pushed-down shard work
+	// runs holding it or a workers token (acquireWorker).
+	own chan struct{}
 	// query start/end for start()/end() in @.
 	qstart, qend int64
 }
@@ -100,6 +101,7 @@ func newEvaluator(ctx context.Context, db *pipeline.DB, start, end, interval, lo
 	return &evaluator{
 		ctx: ctx, db: db, g: newGrid(start, end, interval), lookback: lookback,
 		maxSamples: int64(maxSamples), qstart: start, qend: end,
+		own: make(chan struct{}, 1),
 	}
 }
 
@@ -591,56 +593,4 @@ func (ev *evaluator) durationSeconds(e parser.Expr, g grid) (float64, error) {
 		return 0, fmt.Errorf("unexpected duration expression operator %q", n.Op)
 	}
 	return 0, fmt.Errorf("unexpected duration expression type %T", e)
-}
-
-// minSeriesPerWorker keeps tiny selections on one goroutine.
-var minSeriesPerWorker = 64
-
-// splitWork cuts n series into contiguous ranges, one per worker the
-// query may use.
-func (ev *evaluator) splitWork(n int) [][2]int {
-	k := 1
-	if ev.workers != nil {
-		k = min(cap(ev.workers)+1, max(1, n/minSeriesPerWorker))
-	}
-	parts := make([][2]int, 0, k)
-	for i := range k {
-		parts = append(parts, [2]int{i * n / k, (i + 1) * n / k})
-	}
-	return parts
-}
-
-// parallel runs fn(0..n-1): part 0 on this goroutine, the others on extra
-// goroutines for which a token of the engine-wide worker pool is free at
-// once (else on this goroutine too), so all queries together never use
-// more than the pool's cores beyond their own goroutines. parallel owns the
-// goroutines it starts and joins them before it returns; a panic in one is
-// re-raised here, on the query's goroutine, where runSafe turns it into
-// the query's internal error instead of ending the process.
-func (ev *evaluator) parallel(n int, fn func(int)) {
-	var wg sync.WaitGroup
-	var panicked atomic.Pointer[any]
-	for k := 1; k < n; k++ {
-		select {
-		case ev.workers <- struct{}{}:
-			wg.Add(1)
-			go func() {
-				defer func() {
-					if r := recover(); r != nil {
-						panicked.CompareAndSwap(nil, &r)
-					}
-					<-ev.workers
-					wg.Done()
-				}()
-				fn(k)
-			}()
-		default:
-			fn(k)
-		}
-	}
-	fn(0)
-	wg.Wait()
-	if r := panicked.Load(); r != nil {
-		panic(*r)
-	}
 }

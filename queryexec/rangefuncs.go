@@ -456,9 +456,10 @@ var forceMaterialized = false
 
 // matrixSource describes where a range function's windows come from.
 type matrixSource struct {
-	// stream, when set, is read series by series with a window buffer
-	// instead of series.
-	stream   *pipeline.SeriesSet
+	// sel, when set, is a selector evaluated shard by shard inside the
+	// read (pushdown.go), each series through a window buffer, instead of
+	// series.
+	sel      *shardSelect
 	series   []rseries
 	rng      int64 // ms
 	offset   int64 // ms
@@ -470,7 +471,7 @@ type matrixSource struct {
 	fromSubquery bool
 }
 
-func (ev *evaluator) matrixArg(a parser.Expr, g grid) (*matrixSource, error) {
+func (ev *evaluator) matrixArg(a parser.Expr, fn string, g grid) (*matrixSource, error) {
 	switch a := unwrapParens(a).(type) {
 	case *parser.MatrixSelector:
 		vs := a.VectorSelector.(*parser.VectorSelector)
@@ -486,11 +487,18 @@ func (ev *evaluator) matrixArg(a parser.Expr, g grid) (*matrixSource, error) {
 			last += ev.lookback
 		}
 		if !forceMaterialized {
-			ss, err := ev.selectSeries(vs.LabelMatchers, mint, last)
-			if err != nil {
-				return nil, err
+			h := &pipeline.SelectHints{Start: first, End: last, Step: g.interval, Range: src.rng, Func: fn}
+			if vs.Timestamp != nil {
+				h.End, h.Step = h.Start, 0
 			}
-			src.stream = ss
+			if vs.Anchored || vs.Smoothed {
+				h.Range += ev.lookback
+			}
+			if vs.Smoothed {
+				h.Ahead = ev.lookback
+				h.End -= ev.lookback // last was moved by the lookback above
+			}
+			src.sel = &shardSelect{ms: vs.LabelMatchers, mint: mint, maxt: last, hints: h}
 			return src, nil
 		}
 		raw, err := ev.selectRaw(vs.LabelMatchers, mint, last, true)
@@ -510,6 +518,55 @@ func (ev *evaluator) matrixArg(a parser.Expr, g grid) (*matrixSource, error) {
 }
 
 func (ev *evaluator) evalRangeFunc(e *parser.Call, rf rangeFunc, g grid) (any, error) {
+	rw, err := ev.prepareRange(e, rf, g)
+	if err != nil {
+		return nil, err
+	}
+	src, name, mi := rw.src, e.Func.Name, rw.mi
+	defer ev.releaseRaw(src.series)
+	out := &vectorVal{}
+	held := 0
+	if src.sel != nil {
+		res, err := ev.shardedRange(rw)
+		if err != nil {
+			return nil, err
+		}
+		out.s = res.out
+		held = res.held
+	} else {
+		var st rangeState
+		st.init(rw)
+		for _, rs := range src.series {
+			if err := ev.checkCtx(); err != nil {
+				return nil, err
+			}
+			vs, ok, err := rw.series(&st, rs, false, &ev.annos)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				out.s = append(out.s, vs)
+			}
+		}
+		held = st.held
+	}
+	if err := ev.hold(held); err != nil {
+		return nil, err
+	}
+	if name == "absent_over_time" {
+		return ev.absentOverTime(e, out, mi, g), nil
+	}
+	if !ev.delayedNameRemoval {
+		if err := checkDuplicates(out, g.n); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// prepareRange evaluates a range function call's scalar arguments, checks
+// its modifiers and prepares its matrix argument.
+func (ev *evaluator) prepareRange(e *parser.Call, rf rangeFunc, g grid) (*rangeWork, error) {
 	name := e.Func.Name
 	mi := -1
 	for i, a := range e.Args {
@@ -541,79 +598,11 @@ func (ev *evaluator) evalRangeFunc(e *parser.Call, rf rangeFunc, g grid) (any, e
 			return nil, errorf("smoothed modifier can only be used with: %s - not with %s", strings.Join(smoothedSafe, ", "), name)
 		}
 	}
-	src, err := ev.matrixArg(e.Args[mi], g)
+	src, err := ev.matrixArg(e.Args[mi], name, g)
 	if err != nil {
 		return nil, err
 	}
-	defer ev.releaseRaw(src.series)
-	out := &vectorVal{}
-	rw := &rangeWork{ev: ev, e: e, rf: rf, src: src, scalars: scalars, g: g, mi: mi}
-	held := 0
-	if src.stream != nil {
-		n := src.stream.Len()
-		parts := ev.splitWork(n)
-		res := make([]rangeResult, len(parts))
-		run := func(k int) {
-			r := &res[k]
-			var st rangeState
-			st.init(rw)
-			for i := parts[k][0]; i < parts[k][1]; i++ {
-				if r.err = ev.checkCtx(); r.err != nil {
-					return
-				}
-				s := src.stream.Series(i)
-				st.it = s.Iterator(st.it)
-				st.c.reset(st.it)
-				st.buf.reset()
-				vs, ok, err := rw.series(&st, rseries{lset: s.Labels()}, true, &r.annos)
-				if err != nil {
-					r.err = err
-					return
-				}
-				if ok {
-					r.out = append(r.out, vs)
-				}
-			}
-			r.held = st.held
-		}
-		ev.parallel(len(parts), run)
-		for k := range res {
-			if res[k].err != nil {
-				return nil, res[k].err
-			}
-			ev.annos.Merge(res[k].annos)
-			out.s = append(out.s, res[k].out...)
-			held += res[k].held
-		}
-	} else {
-		var st rangeState
-		st.init(rw)
-		for _, rs := range src.series {
-			if err := ev.checkCtx(); err != nil {
-				return nil, err
-			}
-			vs, ok, err := rw.series(&st, rs, false, &ev.annos)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				out.s = append(out.s, vs)
-			}
-		}
-		held = st.held
-	}
-	if err := ev.hold(held); err != nil {
-		return nil, err
-	}
-	if name == "absent_over_time" {
-		return ev.absentOverTime(e, out, mi, g), nil
-	}
-	if !ev.delayedNameRemoval {
-		if err := checkDuplicates(out, g.n); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return &rangeWork{ev: ev, e: e, rf: rf, src: src, scalars: scalars, g: g, mi: mi}, nil
 }
 
 func (ev *evaluator) absentOverTime(e *parser.Call, in *vectorVal, mi int, g grid) *vectorVal {
@@ -950,20 +939,12 @@ type rangeWork struct {
 type rangeState struct {
 	w    window
 	it   *pipeline.SampleIterator
-	c    cursor
 	buf  windowBuf
 	held int
 }
 
 func (st *rangeState) init(rw *rangeWork) {
 	st.w = window{rangeMs: rw.src.rng, lookback: rw.ev.lookback, anchored: rw.src.anchored, smoothed: rw.src.smoothed, args: make([]float64, len(rw.scalars))}
-}
-
-type rangeResult struct {
-	out   []vseries
-	annos annotations.Annotations
-	held  int
-	err   error
 }
 
 // series evaluates the range function over one series at every step.
@@ -987,16 +968,7 @@ func (rw *rangeWork) series(st *rangeState, rs rseries, streaming bool, annos *a
 		if streaming {
 			if src.at == nil || i == 0 {
 				st.buf.dropTo(dataStart)
-				if st.buf.len() == 0 {
-					st.c.seek(dataStart + 1)
-				}
-				for st.c.pend && st.c.pt <= dataEnd {
-					if !value.IsStaleNaN(st.c.pf) {
-						st.buf.t = append(st.buf.t, st.c.pt)
-						st.buf.f = append(st.buf.f, st.c.pf)
-					}
-					st.c.next()
-				}
+				st.buf.t, st.buf.f = st.it.Fill(st.buf.t, st.buf.f, dataStart+1, dataEnd, true)
 			}
 			w.t, w.f = st.buf.live()
 		} else {

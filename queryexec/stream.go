@@ -14,13 +14,14 @@ import (
 // range is materialised.
 
 // selectSeries selects the series matching ms with samples in [mint, maxt].
-func (ev *evaluator) selectSeries(ms []*labels.Matcher, mint, maxt int64) (*pipeline.SeriesSet, error) {
+// With hints, chunks no step's window needs are not read.
+func (ev *evaluator) selectSeries(ms []*labels.Matcher, mint, maxt int64, h *pipeline.SelectHints) (*pipeline.SeriesSet, error) {
 	q, err := ev.db.Querier(mint, maxt)
 	if err != nil {
 		return nil, err
 	}
 	ev.queriers = append(ev.queriers, q)
-	return q.Select(ev.ctx, ms...)
+	return q.SelectHinted(ev.ctx, h, ms...)
 }
 
 // cursor walks one series forward in time.
@@ -66,7 +67,11 @@ func (c *cursor) seek(t int64) {
 func (ev *evaluator) selectInstantStream(e *parser.VectorSelector, g grid, wantTS bool) (*vectorVal, [][]int64, error) {
 	first := selectorTime(g.start, e.Timestamp, e.OriginalOffset)
 	last := selectorTime(g.end, e.Timestamp, e.OriginalOffset)
-	ss, err := ev.selectSeries(e.LabelMatchers, first-ev.lookback+1, last)
+	h := &pipeline.SelectHints{Start: first, End: last, Step: g.interval, Range: ev.lookback}
+	if e.Timestamp != nil {
+		h.End, h.Step = h.Start, 0
+	}
+	ss, err := ev.selectSeries(e.LabelMatchers, first-ev.lookback+1, last, h)
 	if err != nil {
 		return nil, nil, err
 	}

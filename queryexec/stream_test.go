@@ -2,22 +2,54 @@ package queryexec
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
+
+	"github.com/silverback-tsdb/tsdb/chunkstore"
+	"github.com/silverback-tsdb/tsdb/pipeline"
 )
 
-// TestStreamingMatchesMaterialized checks the streaming selectors, run in
-// parallel over many series, against the simple path that reads whole
-// series into memory, query by query, bit for bit.
+// TestStreamingMatchesMaterialized checks the streaming selectors, pushed
+// down into the shards' reads, against the simple path that reads whole
+// series into memory, query by query, bit for bit: over the head (XOR
+// chunks), and over compacted blocks, where windows are filled from the
+// decoded decimal chunks' columns in place (SampleIterator.Fill) and the
+// step grid's hints skip chunks.
 func TestStreamingMatchesMaterialized(t *testing.T) {
-	db := testDB(t)
+	for _, compact := range []bool{false, true} {
+		t.Run(fmt.Sprintf("compacted=%v", compact), func(t *testing.T) {
+			o := pipeline.Options{Shards: 2, HeadGCInterval: -1}
+			if compact {
+				o.BlockRange = 10 * time.Minute
+				o.CompactionRanges = []time.Duration{10 * time.Minute, 40 * time.Minute}
+			}
+			db, err := pipeline.Open(t.TempDir(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			appendSeries(t, db, streamTestSeries()...)
+			if compact {
+				if err := db.Compact(context.Background(), true); err != nil {
+					t.Fatal(err)
+				}
+				requireDecimalChunks(t, db)
+			}
+			checkStreamingMatchesMaterialized(t, db)
+		})
+	}
+}
+
+func streamTestSeries() []testSeries {
 	r := rand.New(rand.NewPCG(3, 4))
 	var ss []testSeries
 	for i := range 80 {
@@ -40,10 +72,33 @@ func TestStreamingMatchesMaterialized(t *testing.T) {
 		}
 		ss = append(ss, s)
 	}
-	appendSeries(t, db, ss...)
-	old := minSeriesPerWorker
-	minSeriesPerWorker = 8
-	t.Cleanup(func() { minSeriesPerWorker = old })
+	return ss
+}
+
+// requireDecimalChunks fails unless compaction re-encoded some chunks as
+// decimal (the in-place window path is then exercised).
+func requireDecimalChunks(t *testing.T, db *pipeline.DB) {
+	t.Helper()
+	q, err := db.Querier(0, 5000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	ss, err := q.Select(context.Background(), labels.MustNewMatcher(labels.MatchEqual, "__name__", "m_total"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range ss.Len() {
+		for _, c := range ss.Series(i).Chunks() {
+			if c.Enc != chunkstore.EncXOR {
+				return
+			}
+		}
+	}
+	t.Fatal("no decimal chunk after compaction")
+}
+
+func checkStreamingMatchesMaterialized(t *testing.T, db *pipeline.DB) {
 	e := NewEngine(db, Options{Parallelism: 4})
 	if cap(e.pool) != 4 {
 		t.Fatalf("worker pool of %d tokens, want 4: the parallel path would not run", cap(e.pool))
@@ -51,7 +106,12 @@ func TestStreamingMatchesMaterialized(t *testing.T) {
 	queries := []string{
 		`m_total`, `rate(m_total[5m])`, `sum by (g) (increase(m_total[2m]))`, `max_over_time(m_total[10m] offset 3m)`,
 		`count_over_time(m_total[1m] @ 3000)`, `changes(m_total[7m])`, `quantile_over_time(0.3, m_total[4m])`,
-		`timestamp(m_total)`, `m_total offset -2m`, `last_over_time(m_total[30s])`,
+		`timestamp(m_total)`, `m_total offset -2m`, `last_over_time(m_total[30s])`, `rate(m_total[1m] anchored)`,
+		`increase(m_total[2m] smoothed)`, `count by (g) (m_total)`, `count_over_time(m_total[45s])`,
+		// Partial aggregates in the shards (materialized: engine side).
+		`max by (g) (rate(m_total[5m]))`, `min without (i) (delta(m_total[2m]))`, `count(changes(m_total[3m]))`,
+		`group by (g) (irate(m_total[1m]))`, `max(resets(m_total[4m]))`, `min by (g) (last_over_time(m_total[1m] @ 2000))`,
+		`count by (__name__) (rate(m_total[5m]))`, `max(idelta(m_total[2m] offset 1m))`,
 	}
 	ctx := context.Background()
 	for _, q := range queries {
@@ -74,24 +134,27 @@ func TestStreamingMatchesMaterialized(t *testing.T) {
 	}
 }
 
-// TestParallel_WorkerPanicReachesTheQuery: a panic on a worker goroutine is
-// re-raised on the caller's, where the engine's recover turns it into the
-// query's error; unrecovered there, it would end the process.
-func TestParallel_WorkerPanicReachesTheQuery(t *testing.T) {
-	ev := &evaluator{workers: make(chan struct{}, 3)}
-	var r any
-	func() {
-		defer func() { r = recover() }()
-		ev.parallel(4, func(k int) {
-			if k == 2 {
-				panic("boom in part 2")
-			}
-		})
-	}()
-	if r != "boom in part 2" {
-		t.Fatalf("recovered %v, want the worker's panic", r)
+// TestEachShard_PanicBecomesQueryError: a panic in pushed-down shard work
+// (on a fan-out goroutine, where nothing else would recover it and the
+// process would end) becomes the query's internal error, and the worker
+// tokens are returned.
+func TestEachShard_PanicBecomesQueryError(t *testing.T) {
+	db := testDB(t)
+	var ss []testSeries
+	for i := range 40 {
+		ss = append(ss, testSeries{lset: labels.FromStrings("__name__", "m", "i", fmt.Sprint(i)), t: []int64{1000}, f: []float64{1}})
 	}
-	if len(ev.workers) != 0 {
-		t.Fatalf("%d tokens not returned", len(ev.workers))
+	appendSeries(t, db, ss...)
+	ev := newEvaluator(context.Background(), db, 1000, 1000, 0, 300_000, 1000)
+	ev.workers = make(chan struct{}, 3)
+	defer ev.close()
+	sel := &shardSelect{ms: []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, "__name__", "m")}, mint: 0, maxt: 2000}
+	err := ev.eachShard(sel, func(int, *pipeline.SeriesSet) error { panic("boom in a shard") })
+	var qe *Error
+	if !errors.As(err, &qe) || qe.Kind != KindInternal || !strings.Contains(err.Error(), "boom in a shard") {
+		t.Fatalf("err = %v, want the shard's panic as an internal error", err)
+	}
+	if len(ev.workers) != 0 || len(ev.own) != 0 {
+		t.Fatalf("%d pool and %d own tokens not returned", len(ev.workers), len(ev.own))
 	}
 }

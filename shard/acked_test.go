@@ -151,7 +151,7 @@ func TestShard_HeadChunkFailureMidBatch(t *testing.T) {
 	for ts := int64(1); ts <= 4; ts++ { // a chunk cut at 3: head chunk file 000001 exists
 		require.NoError(t, s.apply(msg(a, smp(ts, 1))).Err)
 	}
-	s.hc.cur = nil // the next cut tries to create 000001 again and fails
+	s.hc.nextSeq, s.hc.cur = s.hc.cur.seq, nil // the next cut tries to create 000001 again and fails
 
 	m := &stages.ShardBatch{}
 	for _, ls := range []labels.Labels{b, a} {

@@ -13,36 +13,42 @@ import (
 
 // memSeries is one series of the head. Owned by the shard goroutine.
 //
-// Layout is chosen for RAM per active series (88 bytes, the 96-byte size
-// class): the labels (one string header; the bytes are shared with the
+// Layout is chosen for RAM per active series (96 bytes, stored by value in
+// slabs): the labels (one string header; the bytes are shared with the
 // route cache), the open chunk's appender, whose state also gives the last
-// timestamp and value for the series rules, and the reference of the newest
-// closed chunk; older closed chunks are reached through the links in the
-// mapped head chunk files. The series' hash is recomputed on the rare paths
-// that need it (removal).
+// timestamp and value for the series rules, and the reference and maximum
+// time of the newest closed chunk; older closed chunks are reached through
+// the links in the mapped head chunk files. The series' hash is recomputed
+// on the rare paths that need it (removal).
 type memSeries struct {
 	lset labels.Labels
 	app  chunkstore.Appender // the open chunk; NumSamples() == 0 only before the first sample
-	// lastClosed is the newest closed chunk, 0 if none.
-	lastClosed chunkRef
+	// lastClosed is the newest closed chunk, 0 if none. lastClosedMaxT is
+	// its maxT, which the next cut writes into its link, or unknownMaxT
+	// (after a head snapshot restore: cutChunk reads it from the file).
+	lastClosed     chunkRef
+	lastClosedMaxT int64
 }
+
+// unknownMaxT marks memSeries.lastClosedMaxT as not known.
+const unknownMaxT = math.MinInt64
 
 // hasSamples reports whether the series has stored a sample.
 func (ms *memSeries) hasSamples() bool { return ms.app.NumSamples() > 0 }
 
-// head is the shard's series registry: hash → ref with collision handling,
-// ref → series, and the postings over refs. Owned by the shard goroutine.
+// head is the shard's series registry: hash → ref (a refTable; any number of
+// series may share a hash), ref → series, and the postings over refs. Owned
+// by the shard goroutine.
 //
 // Refs are uint32 and recycled: a freed ref goes to a free list and is given
 // to a later series, so live refs stay below the active-series limit and the
 // roaring postings stay dense. Recycling bumps epoch, which invalidates the
 // route cache's ref hints (see package stages).
 type head struct {
-	byHash map[uint64]uint32   // hash → ref of the first series with that hash
-	coll   map[uint64][]uint32 // hash → refs of further series with that hash (xxhash64 collisions; practically empty)
-	slabs  [][]memSeries       // ref r lives at slabs[r/slabSize][r%slabSize]; ref 0 is never used
-	nrefs  uint32              // refs handed out so far, including the unused 0
-	free   []uint32            // refs of collected series, reusable
+	byHash refTable      // hash tag → refs
+	slabs  [][]memSeries // ref r lives at slabs[r/slabSize][r%slabSize]; ref 0 is never used
+	nrefs  uint32        // refs handed out so far, including the unused 0
+	free   []uint32      // refs of collected series, reusable
 	// scan, when > 0: refs in [scan, nrefs) may be free without being on
 	// the free list (the holes a replay leaves); freeRef takes them in
 	// order. A replay sets it instead of listing every hole, so a high ref
@@ -93,12 +99,10 @@ const maxSeriesRef = 1 << 24
 
 func newHead() *head {
 	return &head{
-		byHash: map[uint64]uint32{},
-		coll:   map[uint64][]uint32{},
-		nrefs:  1,
-		index:  postings.NewIndex(),
-		mint:   math.MaxInt64,
-		maxt:   math.MinInt64,
+		nrefs: 1,
+		index: postings.NewIndex(),
+		mint:  math.MaxInt64,
+		maxt:  math.MinInt64,
 		// An empty cache: the first sample takes the slow path.
 		rangeLo: 1,
 		rangeHi: 0,
@@ -145,19 +149,22 @@ func (h *head) slot(ref uint32) *memSeries {
 
 // lookup finds the series with labels lset (hash is its HashLabels).
 func (h *head) lookup(hash uint64, lset labels.Labels) (uint32, *memSeries) {
-	ref, ok := h.byHash[hash]
-	if !ok {
+	t := &h.byHash
+	if t.n == 0 {
 		return 0, nil
 	}
-	if s := h.get(ref); labels.Equal(s.lset, lset) {
-		return ref, s
-	}
-	for _, r := range h.coll[hash] {
-		if s := h.get(r); labels.Equal(s.lset, lset) {
-			return r, s
+	tag, m := uint32(hash>>32), t.mask()
+	for i := t.home(tag); ; i = (i + 1) & m {
+		sl := t.slots[i]
+		if sl == 0 {
+			return 0, nil
+		}
+		if uint32(sl>>32) == tag {
+			if s := h.get(uint32(sl)); s != nil && labels.Equal(s.lset, lset) {
+				return uint32(sl), s
+			}
 		}
 	}
-	return 0, nil
 }
 
 // create adds a series that lookup did not find, at ref if ref != 0 (WAL
@@ -174,12 +181,8 @@ func (h *head) create(ref uint32, hash uint64, lset labels.Labels) (uint32, *mem
 		h.takeFromFree(ref)
 	}
 	s := h.slot(ref)
-	*s = memSeries{lset: lset}
-	if _, ok := h.byHash[hash]; ok {
-		h.coll[hash] = append(h.coll[hash], ref)
-	} else {
-		h.byHash[hash] = ref
-	}
+	*s = memSeries{lset: lset, lastClosedMaxT: unknownMaxT}
+	h.byHash.insert(uint32(hash>>32), ref)
 	h.index.Add(ref, lset)
 	h.active++
 	return ref, s
@@ -238,31 +241,7 @@ func (h *head) removeHashed(ref uint32, hash uint64) {
 		return
 	}
 	h.index.Delete(ref, s.lset)
-	if first := h.byHash[hash]; first == ref {
-		if rest := h.coll[hash]; len(rest) > 0 {
-			h.byHash[hash] = rest[0]
-			if len(rest) == 1 {
-				delete(h.coll, hash)
-			} else {
-				h.coll[hash] = rest[1:]
-			}
-		} else {
-			delete(h.byHash, hash)
-		}
-	} else {
-		rest := h.coll[hash]
-		for i, r := range rest {
-			if r == ref {
-				rest = append(rest[:i], rest[i+1:]...)
-				break
-			}
-		}
-		if len(rest) == 0 {
-			delete(h.coll, hash)
-		} else {
-			h.coll[hash] = rest
-		}
-	}
+	h.byHash.remove(uint32(hash>>32), ref)
 	h.openBytes -= int64(cap(s.app.Bytes()))
 	*s = memSeries{} // frees the labels and the chunk buffer; marks the slot free
 	h.free = append(h.free, ref)

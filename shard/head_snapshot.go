@@ -342,6 +342,7 @@ func (hc *headChunks) adopt(files []snapFile) error {
 		hf := &headFile{seq: sf.seq, f: f, m: m, maxT: sf.maxT}
 		hf.refs.Store(1)
 		hc.files[sf.seq] = hf
+		hc.nextSeq = max(hc.nextSeq, sf.seq+1)
 		if hc.cur == nil || sf.seq > hc.cur.seq {
 			hc.cur = hf
 			hc.curOff = sf.used

@@ -77,9 +77,13 @@ type headChunks struct {
 	dir      string
 	fileSize int64
 	files    map[uint32]*headFile
-	cur      *headFile
+	cur      *headFile // nil until the first write and after it was retired
 	curOff   int64
-	buf      []byte // record scratch
+	// nextSeq is the sequence number of the next file. It only grows, so a
+	// file number is never reused while a chain link or a reader may still
+	// name the retired file that had it.
+	nextSeq uint32
+	buf     []byte // record scratch
 }
 
 // openHeadChunks removes any previous head chunk files in dir (their
@@ -103,13 +107,13 @@ func newHeadChunksDir(dir string, fileSize int64) (*headChunks, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create head chunks dir: %w", err)
 	}
-	return &headChunks{dir: dir, fileSize: fileSize, files: map[uint32]*headFile{}}, nil
+	return &headChunks{dir: dir, fileSize: fileSize, files: map[uint32]*headFile{}, nextSeq: 1}, nil
 }
 
 func (hc *headChunks) cut() error {
-	seq := uint32(1)
-	if hc.cur != nil {
-		seq = hc.cur.seq + 1
+	seq := hc.nextSeq
+	if seq == 0 {
+		return errors.New("head chunk file sequence numbers exhausted")
 	}
 	path := filepath.Join(hc.dir, fmt.Sprintf("%06d", seq))
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_EXCL, 0o644)
@@ -132,6 +136,7 @@ func (hc *headChunks) cut() error {
 	hf := &headFile{seq: seq, f: f, m: m, maxT: math.MinInt64}
 	hf.refs.Store(1) // the shard's own reference
 	hc.files[seq] = hf
+	hc.nextSeq = seq + 1
 	hc.cur = hf
 	hc.curOff = headChunksHdrSize
 	return nil
@@ -188,20 +193,56 @@ func readHeadChunk(files map[uint32]*headFile, ref chunkRef) (c chunkstore.Chunk
 	return c, prev, prevMaxT, nil
 }
 
-// releaseBefore retires every file but the current one and the pinned ones
-// whose chunks all end before t: it leaves the map, its name is removed, and
-// its mapping goes with the last reader's release (Linux keeps unlinked
-// mapped files alive).
-func (hc *headChunks) releaseBefore(t int64, pinned map[uint32]bool) {
+// releaseBefore retires every file, the current one included, whose
+// chunks all end before t and that is not pinned: it leaves the map, its
+// name is removed, and its mapping goes with the last reader's release
+// (Linux keeps unlinked mapped files alive). A retired current file is
+// replaced by a new one at the next write. Returns how many it retired.
+func (hc *headChunks) releaseBefore(t int64, pinned map[uint32]bool) int {
+	n := 0
 	for seq, hf := range hc.files {
-		if hf == hc.cur || hf.maxT >= t || pinned[seq] {
+		if hf.maxT >= t || pinned[seq] {
 			continue
 		}
 		delete(hc.files, seq)
+		if hf == hc.cur {
+			hc.cur, hc.curOff = nil, 0
+		}
 		// NB: a failed remove leaves a file that the next Open deletes.
 		_ = os.Remove(hf.f.Name())
 		hf.release()
+		n++
 	}
+	return n
+}
+
+// unlinkPersisted forgets the closed chunks of every series whose newest
+// closed chunk lies in a file all of whose chunks end before t (queryMinT
+// after a head cut: they are all in blocks, hidden from queries, and no
+// walk reaches them), and returns the files that hold the newest closed
+// chunk of a series after that: those stay mapped, since a chain walk
+// dereferences a series' newest closed chunk before it knows its time
+// range (the links carry the time of older chunks only). Without the
+// unlinking every series would pin the file of its last chunk for ever,
+// and a head chunk file that held a persisted chunk of any series that
+// closed no chunk since would never be freed. Runs on the shard
+// goroutine, where chains are walked, so no walk sees a half-unlinked
+// series; readers hold file references for the bytes they took.
+func (s *Shard) unlinkPersisted(t int64) map[uint32]bool {
+	pinned := map[uint32]bool{}
+	h := s.head
+	for ref := uint32(1); ref < h.nrefs; ref++ {
+		ms := h.get(ref)
+		if ms == nil || ms.lastClosed == 0 {
+			continue
+		}
+		if hf := s.hc.files[ms.lastClosed.file()]; hf == nil || hf.maxT < t {
+			ms.lastClosed = 0
+			continue
+		}
+		pinned[ms.lastClosed.file()] = true
+	}
+	return pinned
 }
 
 // acquireAll takes a reader reference on every file and returns them; the

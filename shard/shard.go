@@ -24,6 +24,13 @@ type Options struct {
 	// ChunkSamples is the number of samples at which the open chunk is
 	// closed (default chunkstore.DefaultSamplesPerChunk).
 	ChunkSamples int
+	// OpenChunkBytes also closes the open chunk once its payload holds at
+	// least this many bytes and OpenChunkMinSamples samples (default
+	// DefaultOpenChunkBytes; negative: no byte bound). It bounds the RAM
+	// an open chunk holds per series for every kind of data: the buffer
+	// stops growing at the allocator size class above OpenChunkBytes+16
+	// (64 bytes by default) instead of reaching ~256 bytes at 120 samples.
+	OpenChunkBytes int
 	// BlockRange is the time range of a block cut from the head (default
 	// 2h). Chunks are aligned to it: a chunk never spans a multiple of it,
 	// so blocks are cut without re-encoding. The head is cut once it spans
@@ -90,6 +97,19 @@ type Options struct {
 	Logger *zap.Logger
 }
 
+// Open chunk bounds (Options.OpenChunkBytes). A chunk closes at 48 payload
+// bytes so that its buffer, grown by the appender from 8 bytes in doubling
+// size classes, stops at 64: a sample of up to 8 bytes appended at 47 bytes
+// still leaves the 8 bytes of spare capacity the appender writes a word
+// into. OpenChunkMinSamples keeps high-entropy series (random floats, ~8
+// bytes a sample) from being cut into chunks of a few samples, whose record
+// overhead in the head chunk files would exceed their payload; their
+// buffers grow with their entropy instead.
+const (
+	DefaultOpenChunkBytes = 48
+	OpenChunkMinSamples   = 16
+)
+
 // Default batch bounds (Options.MaxBatch*). They are far above what one
 // request of the HTTP layer can carry to one shard and exist so that no
 // message, however it was built, can make the head hold what the WAL
@@ -104,6 +124,12 @@ const (
 func (o Options) withDefaults() Options {
 	if o.ChunkSamples <= 0 {
 		o.ChunkSamples = chunkstore.DefaultSamplesPerChunk
+	}
+	if o.OpenChunkBytes == 0 {
+		o.OpenChunkBytes = DefaultOpenChunkBytes
+	}
+	if o.OpenChunkBytes < 0 {
+		o.OpenChunkBytes = math.MaxInt
 	}
 	if o.BlockRange <= 0 {
 		o.BlockRange = 2 * time.Hour
@@ -213,8 +239,12 @@ type Shard struct {
 	oooCut     *oooHead       // late samples a running head cut persists, nil if none
 	lateGen    uint64         // bumped when late samples move to blocks (ReadGen)
 	jobs       chan job       // to the worker; capacity 1; closed by Run on exit
+	lastJobCut bool           // the last job planJob started was a head cut
 	results    chan jobResult // from the worker; closed by the worker
 	jobBusy    bool
+	// cutStep, set by tests only, is called by the worker between the
+	// durable steps of a head cut (crash points; shard_blocks.go).
+	cutStep func(step string)
 	// earlyCutFloor is the head's estimated size after the last early cut
 	// plus a quarter (see overMemoryBound).
 	earlyCutFloor int64

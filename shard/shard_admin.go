@@ -9,6 +9,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/silverback-tsdb/tsdb/chunkstore"
 	"github.com/silverback-tsdb/tsdb/chunkstore/block"
 	"github.com/silverback-tsdb/tsdb/internal/fsutil"
 )
@@ -129,24 +132,22 @@ func (s *Shard) Snapshot(ctx context.Context, dir string) error {
 }
 
 // writeSnapshotBlock writes the snapshot's series to a block in parent and
-// opens it (nil when there was nothing to write).
+// opens it; nil when there was nothing to write. The block is dense from
+// the start: the long-term encoding with timestamps shared per scrape
+// target, as compaction writes (longTermOptions; docs/COMPRESSION.md
+// §Long-term encoding), not the head's 120-sample chunks.
 func (s *Shard) writeSnapshotBlock(parent string, snap *headSnapshot) (*block.Block, error) {
-	w, err := block.NewWriter(parent, snap.mint, snap.boundary, block.WriterOptions{})
+	o := longTermOptions(chunkstore.NewReencoder(chunkstore.ReencodeOptions{}))
+	o.Logger = s.log
+	meta, err := block.WriteSeries(parent, snap.mint, snap.boundary, func(yield func(labels.Labels, []chunkstore.Chunk) error) error {
+		_, err := s.addSnapshotSeries(yield, snap)
+		return err
+	}, o)
 	if err != nil {
 		return nil, err
 	}
-	wrote, err := s.addSnapshotSeries(w, snap)
-	if err != nil {
-		w.Abort()
-		return nil, err
-	}
-	if wrote == 0 {
-		w.Abort()
+	if meta.ULID.IsZero() {
 		return nil, nil
-	}
-	meta, err := w.Finish()
-	if err != nil {
-		return nil, err
 	}
 	return block.Open(filepath.Join(parent, meta.ULID.String()), block.OpenOptions{})
 }

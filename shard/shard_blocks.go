@@ -214,23 +214,43 @@ func (s *Shard) settleJob() {
 	}
 }
 
-// maybeStartJob starts the next background job if the worker is idle: a head
-// cut when the head spans 1.5 block ranges (or outgrew its memory bound),
-// else a compaction, else retention. Called on the shard goroutine after
+// maybeStartJob starts the next background job if the worker is idle (see
+// planJob), else applies retention. Called on the shard goroutine after
 // appends and on the maintenance tick.
 func (s *Shard) maybeStartJob() {
 	if s.jobBusy || s.jobs == nil {
 		return
 	}
-	if j, ok := s.planHeadCut(false); ok {
-		s.startJob(j)
-		return
-	}
-	if j, ok := s.planCompaction(); ok {
+	if j, ok := s.planJob(); ok {
 		s.startJob(j)
 		return
 	}
 	s.applyRetention()
+}
+
+// planJob picks the next background job: a head cut when the head spans
+// 1.5 block ranges (or outgrew its memory bound), else a compaction. A
+// due compaction goes before a second cut in a row unless the head is over
+// its memory bound: when ingest keeps a cut due all the time (a backlog
+// after an outage, late samples adding blocks to every cut), cuts alone
+// would starve compaction and the overlapping and level-1 blocks would pile
+// up (seen in the SIGKILL crash test: 3 compactions in 120 rounds).
+func (s *Shard) planJob() (job, bool) {
+	if s.lastJobCut && !s.overMemoryBound() {
+		if j, ok := s.planCompaction(); ok {
+			s.lastJobCut = false
+			return j, true
+		}
+	}
+	if j, ok := s.planHeadCut(false); ok {
+		s.lastJobCut = true
+		return j, true
+	}
+	if j, ok := s.planCompaction(); ok {
+		s.lastJobCut = false
+		return j, true
+	}
+	return job{}, false
 }
 
 func (s *Shard) startJob(j job) {
@@ -423,26 +443,37 @@ func (s *Shard) runHeadCut(snap *headSnapshot, sealed int, early bool) (func(*Sh
 	if err := s.wal.Sync(context.Background()); err != nil {
 		return nil, fmt.Errorf("sync wal through sealed segment %d: %w", sealed, err)
 	}
-	late, err := s.writeOOOBlocks(s.blocksDir(), snap.late)
-	if err != nil {
-		return nil, fmt.Errorf("write blocks of late samples: %w", err)
-	}
+	s.crashPoint("wal synced")
+	// The in-order block first, the blocks of late samples after it: Open
+	// takes the newest block's end as the head's lower bound and skips the
+	// WAL's in-order samples below it as persisted. A block of late
+	// samples ends at the boundary at most, so once the in-order block is
+	// durable it can raise that bound no further; written before it, a
+	// crash between the two lost the in-order samples of [mint, boundary)
+	// (TestShard_HeadCutCrashAtEveryStep).
 	// b is nil when there was nothing to persist (for example everything
 	// was deleted): the boundary still holds.
 	var b *block.Block
+	var err error
 	if !snap.lateOnly {
 		if b, err = s.writeSnapshotBlock(s.blocksDir(), snap); err != nil {
-			for _, lb := range late {
-				_ = lb.MarkForDeletion()
-				_ = lb.Close()
-			}
 			return nil, fmt.Errorf("write block: %w", err)
 		}
+		s.crashPoint("block written")
+	}
+	late, err := s.writeOOOBlocks(s.blocksDir(), snap.late)
+	if err != nil {
+		if b != nil {
+			_ = b.MarkForDeletion()
+			_ = b.Close()
+		}
+		return nil, fmt.Errorf("write blocks of late samples: %w", err)
 	}
 	// The block is durable (Finish fsyncs and renames): only now may the
 	// WAL forget what it holds. If checkpointing fails the block stays and
 	// the WAL keeps the samples too; replay skips those the block covers.
 	cerr := s.checkpointWAL(sealed, snap)
+	s.crashPoint("wal truncated")
 	return func(s *Shard) error {
 		err := s.publishCut(b, snap.boundary)
 		s.publishLate(late, snap.late != nil) // after: it sorts the block list
@@ -458,8 +489,9 @@ func (s *Shard) runHeadCut(snap *headSnapshot, sealed int, early bool) (func(*Sh
 
 // addSnapshotSeries adds the snapshot's series, in label order, with their
 // chunks in [queryMinT, boundary) and head tombstones applied, and returns
-// how many it wrote.
-func (s *Shard) addSnapshotSeries(w *block.Writer, snap *headSnapshot) (int, error) {
+// how many it wrote. add is block.WriteSeries' yield (or a Writer's
+// AddSeries); the chunks alias the mapped files and the snapshot.
+func (s *Shard) addSnapshotSeries(add func(labels.Labels, []chunkstore.Chunk) error, snap *headSnapshot) (int, error) {
 	slices.SortFunc(snap.series, func(a, b cutSeries) int { return labels.Compare(a.lset, b.lset) })
 	var chunks []chunkstore.Chunk
 	wrote := 0
@@ -489,7 +521,7 @@ func (s *Shard) addSnapshotSeries(w *block.Writer, snap *headSnapshot) (int, err
 		if len(chunks) == 0 {
 			continue
 		}
-		if err := w.AddSeries(cs.lset, chunks); err != nil {
+		if err := add(cs.lset, chunks); err != nil {
 			return 0, fmt.Errorf("add series %s: %w", cs.lset, err)
 		}
 		wrote++
@@ -520,10 +552,18 @@ func (s *Shard) checkpointWAL(sealed int, snap *headSnapshot) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint wal through segment %d: %w", sealed, err)
 	}
+	s.crashPoint("wal checkpointed")
 	if err := walseg.TruncateFS(s.opts.WAL.FS, dir, sealed, s.walM); err != nil {
 		return fmt.Errorf("truncate wal through segment %d: %w", sealed, err)
 	}
 	return nil
+}
+
+// crashPoint calls the test hook between two durable steps of a head cut.
+func (s *Shard) crashPoint(step string) {
+	if s.cutStep != nil {
+		s.cutStep(step)
+	}
 }
 
 // publishCut makes a finished head cut visible: the block joins the list,
@@ -540,7 +580,7 @@ func (s *Shard) publishCut(b *block.Block, boundary int64) error {
 	s.persistT = max(s.persistT, boundary-1)
 	s.dropRanges(boundary)
 	s.dropPersistedTombstones(boundary)
-	s.hc.releaseBefore(s.queryMinT, s.pinnedHeadFiles())
+	s.hc.releaseBefore(s.queryMinT, s.unlinkPersisted(s.queryMinT))
 	s.gc()
 	return nil
 }
@@ -560,21 +600,6 @@ func (s *Shard) publishLate(bs []*block.Block, taken bool) {
 	slices.SortFunc(s.blocks, func(a, b *block.Block) int { return cmp.Compare(a.Meta().MinTime, b.Meta().MinTime) })
 	s.m.Blocks.Store(int64(len(s.blocks)))
 	s.m.OOOBlocksCut.Add(uint64(len(bs)))
-}
-
-// pinnedHeadFiles returns the head chunk files holding a live series' newest
-// closed chunk. A chain walk dereferences that chunk before it knows its
-// time range (the links carry the time of older chunks only), so its file
-// must stay mapped however old the chunk is.
-func (s *Shard) pinnedHeadFiles() map[uint32]bool {
-	pinned := map[uint32]bool{}
-	h := s.head
-	for ref := uint32(1); ref < h.nrefs; ref++ {
-		if ms := h.get(ref); ms != nil && ms.lastClosed != 0 {
-			pinned[ms.lastClosed.file()] = true
-		}
-	}
-	return pinned
 }
 
 // lastCheckpoint returns the segment number of the newest WAL checkpoint in

@@ -99,19 +99,8 @@ func (s *Shard) compactionJob(group []*block.Block, why string) job {
 					b.Release()
 				}
 			}()
-			// Compacted blocks hold long chunks (12 h at 15 s) in the
-			// smaller of XOR and the decimal encoding, chosen per chunk
-			// (docs/COMPRESSION.md §Long-term encoding). The reencoder is
-			// owned by this job's goroutine.
-			re := chunkstore.NewReencoder(chunkstore.ReencodeOptions{})
-			meta, err := block.Compact(s.blocksDir(), group, block.CompactOptions{
-				// Series of one scrape target share one timestamp column
-				// (docs/format/block.md §Timestamps section).
-				SharedTimestamps: true,
-				Rechunk: func(dst []chunkstore.Chunk, _ labels.Labels, src []chunkstore.Chunk) ([]chunkstore.Chunk, error) {
-					return re.Reencode(dst, src)
-				},
-			})
+			// The reencoder is owned by this job's goroutine.
+			meta, err := block.Compact(s.blocksDir(), group, longTermOptions(chunkstore.NewReencoder(chunkstore.ReencodeOptions{})))
 			if err != nil {
 				return nil, fmt.Errorf("compact: %w", err)
 			}
@@ -128,6 +117,21 @@ func (s *Shard) compactionJob(group []*block.Block, why string) job {
 				return nil, fmt.Errorf("open compacted block %s: %w", meta.ULID, err)
 			}
 			return func(s *Shard) error { return s.replaceBlocks(group, nb) }, nil
+		},
+	}
+}
+
+// longTermOptions are the options of every block the shard writes from the
+// head or from other blocks: series of one scrape target share one
+// timestamp column (docs/format/block.md §Timestamps section), and the
+// others are re-encoded into long chunks (12 h at 15 s) in the smaller of
+// XOR and the decimal encoding, chosen per chunk (docs/COMPRESSION.md
+// §Long-term encoding). re is owned by the calling goroutine.
+func longTermOptions(re *chunkstore.Reencoder) block.CompactOptions {
+	return block.CompactOptions{
+		SharedTimestamps: true,
+		Rechunk: func(dst []chunkstore.Chunk, _ labels.Labels, src []chunkstore.Chunk) ([]chunkstore.Chunk, error) {
+			return re.Reencode(dst, src)
 		},
 	}
 }

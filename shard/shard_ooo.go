@@ -177,9 +177,10 @@ type oooSeries struct {
 
 // takeOOO moves the late samples before boundary to s.oooCut for a cut
 // and returns their snapshot (nil when there are none). Later ones stay:
-// a block of late samples never ends after the cut's boundary, so the
-// newest block's end, which Open takes as the head's lower bound (WAL
-// samples below it are skipped as persisted), stays the in-order one.
+// a block of late samples never ends after the cut's boundary, and the cut
+// writes it after its in-order block, so the newest block's end, which
+// Open takes as the head's lower bound (WAL samples below it are skipped
+// as persisted), is never past the in-order data persisted.
 // Runs on the shard goroutine.
 func (s *Shard) takeOOO(boundary int64) *oooSnapshot {
 	if !s.ooo.hasBelow(boundary) || s.oooCut != nil {
@@ -330,6 +331,7 @@ func (s *Shard) writeOOOBlocks(parent string, snap *oooSnapshot) ([]*block.Block
 			return fail(err)
 		}
 		out = append(out, b)
+		s.crashPoint("late block written")
 	}
 	return out, nil
 }

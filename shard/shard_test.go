@@ -3,6 +3,7 @@ package shard
 import (
 	"errors"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -153,7 +154,7 @@ func TestHead_HashCollisions(t *testing.T) {
 	h.removeHashed(rz, same) // from the tail
 	got, _ = h.lookup(same, y)
 	require.Equal(t, ry, got)
-	require.Empty(t, h.coll)
+	require.Equal(t, 1, h.byHash.n)
 	require.Equal(t, 1, h.active)
 }
 
@@ -339,4 +340,102 @@ func TestShard_HeadBytesCountsOpenChunks(t *testing.T) {
 		close(inbox)
 		require.NoError(t, s.Run(inbox, 0))
 	}
+}
+
+// TestShard_OpenChunkBytesBounded: the open chunk closes at OpenChunkBytes
+// of payload, so that a counter's buffer stays at 64 bytes through 480
+// samples instead of growing to ~256 before the 120-sample cut; a
+// high-entropy series still gets chunks of at least OpenChunkMinSamples
+// samples; every sample reads back.
+func TestShard_OpenChunkBytesBounded(t *testing.T) {
+	s := openShard(t, t.TempDir(), Options{})
+	defer func() { require.NoError(t, s.CloseUnstarted()) }()
+	counter := labels.FromStrings("__name__", "counter")
+	random := labels.FromStrings("__name__", "random")
+	rng := rand.New(rand.NewPCG(1, 2))
+	const n = 480
+	var ref [2]uint32
+	maxCap, cnt := 0, 0.0
+	for i := range n {
+		ts := int64(i)*15_000 + rng.Int64N(40)
+		cnt += float64(15 + rng.IntN(3)) // a counter of integer increments: ~2 bytes a sample
+		r := s.apply(msg(counter, smp(ts, cnt)))
+		require.Equal(t, 1, r.Stats.Appended)
+		ref[0] = r.Refs[0]
+		maxCap = max(maxCap, cap(s.head.get(ref[0]).app.Bytes()))
+		r = s.apply(msg(random, smp(ts, rng.Float64())))
+		require.Equal(t, 1, r.Stats.Appended)
+		ref[1] = r.Refs[0]
+	}
+	require.LessOrEqual(t, maxCap, 64, "the counter's open chunk buffer")
+	for k, name := range []string{"counter", "random"} {
+		chunks, _, err := (&View{s: s}).Chunks(nil, nil, ref[k], math.MinInt64, math.MaxInt64)
+		require.NoError(t, err)
+		total := 0
+		for i, c := range chunks {
+			if i < len(chunks)-1 {
+				require.GreaterOrEqual(t, c.NumSamples, OpenChunkMinSamples, "%s: closed chunk %d", name, i)
+			}
+			total += c.NumSamples
+		}
+		require.Equal(t, n, total, name)
+		if k == 0 {
+			require.Greater(t, len(chunks), n/DefaultOpenChunkBytes, "the counter's chunks close on bytes, not at 120 samples")
+		}
+		require.Len(t, selectT(t, s, "__name__", name)[`{__name__="`+name+`"}`], n)
+	}
+}
+
+// TestShard_ChunkLinksCarryPrevMaxT: each closed chunk's link holds the
+// maxT of the series' previous closed chunk, whether the series kept it
+// from its last cut or was restored from a head snapshot (which reads it
+// back from the file once).
+func TestShard_ChunkLinksCarryPrevMaxT(t *testing.T) {
+	dir := t.TempDir()
+	ls := labels.FromStrings("__name__", "m")
+	ts := int64(0)
+	appendN := func(s *Shard, n int) uint32 {
+		var ref uint32
+		for range n {
+			ts += 1000
+			r := s.apply(msg(ls, smp(ts, float64(ts))))
+			require.Equal(t, 1, r.Stats.Appended)
+			ref = r.Refs[0]
+		}
+		return ref
+	}
+	checkLinks := func(s *Shard, ref uint32, wantChunks int) {
+		t.Helper()
+		ms := s.head.get(ref)
+		var maxTs, links []int64
+		for cr := ms.lastClosed; cr != 0; {
+			c, prev, prevMaxT, err := s.hc.chunk(cr)
+			require.NoError(t, err)
+			maxTs = append(maxTs, c.MaxT)
+			links = append(links, prevMaxT)
+			cr = prev
+		}
+		require.Len(t, maxTs, wantChunks)
+		for i := 0; i+1 < len(maxTs); i++ {
+			require.Equal(t, maxTs[i+1], links[i], "link of closed chunk %d (newest first)", i)
+		}
+		require.Equal(t, int64(math.MinInt64), links[len(links)-1], "the oldest chunk links to none")
+		require.Equal(t, maxTs[0], ms.lastClosedMaxT)
+	}
+	s := openShard(t, dir, Options{ChunkSamples: 3})
+	ref := appendN(s, 10) // chunks [1 2 3] [4 5 6] [7 8 9], 10 open
+	checkLinks(s, ref, 3)
+	inbox := make(chan *stages.ShardBatch)
+	close(inbox)
+	require.NoError(t, s.Run(inbox, 0)) // a clean stop writes the head snapshot
+	require.FileExists(t, filepath.Join(dir, "head.snapshot"))
+
+	s = openShard(t, dir, Options{ChunkSamples: 3})
+	require.Equal(t, uint64(1), s.m.SnapshotLoads.Load())
+	ms := s.head.get(ref)
+	require.NotNil(t, ms)
+	require.Equal(t, int64(unknownMaxT), ms.lastClosedMaxT, "a restored series reads its last maxT on its next cut")
+	appendN(s, 6) // two more cuts
+	checkLinks(s, ref, 5)
+	require.NoError(t, s.CloseUnstarted())
 }

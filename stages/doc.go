@@ -27,8 +27,9 @@
 //
 // # Concurrency
 //
-// Router is safe for concurrent use: its cache is striped, each stripe behind
-// its own RWMutex, and a hit takes a read lock and allocates nothing. Batch
-// is owned by one goroutine. Message types document who owns what after a
+// Router is safe for concurrent use: a route-cache lookup takes no lock and
+// writes nothing shared (an open-addressing table behind an atomic
+// pointer; writers serialise on a mutex and publish entries atomically),
+// and allocates nothing. Batch and RouteHint are owned by one goroutine. Message types document who owns what after a
 // send.
 package stages

@@ -2,10 +2,7 @@ package stages
 
 import (
 	"fmt"
-	"hash/crc32"
 	"sync"
-
-	"github.com/cespare/xxhash/v2"
 
 	"github.com/prometheus/prometheus/model/labels"
 )
@@ -14,7 +11,8 @@ import (
 type RouterOptions struct {
 	Shards int    // number of shards, > 0
 	Limits Limits // series shape limits, checked on cache misses
-	// CacheSize bounds the route cache in entries (about 60 bytes each).
+	// CacheSize bounds the route cache in entries (40-100 bytes each, see
+	// routeCache).
 	// Default 1<<20; negative disables the cache.
 	CacheSize int
 }
@@ -23,46 +21,25 @@ type RouterOptions struct {
 // working set still routes correctly, with more canonicalisation.
 const DefaultRouteCacheSize = 1 << 20
 
-// cacheStripes spreads lock contention; 64 stripes make collisions between
-// two ingesting goroutines rare on any machine we target.
-const cacheStripes = 64
-
 // Router splits batches into per-shard messages. Safe for concurrent use.
 type Router struct {
-	shards       int
-	limits       Limits
-	perStripeCap int // 0: cache disabled
-	stripes      [cacheStripes]cacheStripe
-	hashBufs     sync.Pool // *[]byte scratch for HashLabels
+	shards   int
+	limits   Limits
+	cache    *routeCache // nil: disabled
+	hashBufs sync.Pool   // *[]byte scratch for HashLabels
 }
 
-// cacheStripe is one stripe of the route cache. It stores no keys: an entry
-// is found by the xxhash64 of the raw key and confirmed by an independent
-// CRC32C of it, so a false hit needs a 96-bit collision. When a stripe is
-// full it is cleared (1/64 of the cache at a time): eviction is O(1),
-// memory stays bounded, and a cleared series only pays one
-// canonicalisation to come back. This keeps the cache at about 60 bytes per
-// series (measured with BenchmarkHeadMemory), where keeping raw keys and two
-// generations cost about 270.
-type cacheStripe struct {
-	mu sync.RWMutex
-	m  map[uint64]cacheEntry
-	_  [40]byte // keep stripes on separate cache lines
-}
-
-// cacheEntry is a value in a stripe map, read and written only under the
-// stripe's lock; lookups return a copy. It keeps the shard, not the series
-// hash (32 bytes instead of 40): a shard needs the hash only when the ref
-// hint is stale, and then recomputes it.
+// cacheEntry is what the route cache keeps per raw key, and what a Route
+// carries. It keeps the shard, not the series hash (32 bytes instead of
+// 40): a shard needs the hash only when the ref hint is stale, and then
+// recomputes it.
 type cacheEntry struct {
 	labels labels.Labels
-	check  uint32 // CRC32C of the raw key
+	check  uint32 // keyCheck of the raw key
 	ref    uint32
 	epoch  uint32
 	shard  uint16
 }
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // NewRouter returns a router for o.Shards shards.
 func NewRouter(o RouterOptions) *Router {
@@ -72,12 +49,9 @@ func NewRouter(o RouterOptions) *Router {
 	r := &Router{shards: o.Shards, limits: o.Limits.WithDefaults()}
 	switch {
 	case o.CacheSize == 0:
-		r.perStripeCap = DefaultRouteCacheSize / cacheStripes
+		r.cache = newRouteCache(DefaultRouteCacheSize)
 	case o.CacheSize > 0:
-		r.perStripeCap = max(1, o.CacheSize/cacheStripes)
-	}
-	for i := range r.stripes {
-		r.stripes[i].m = map[uint64]cacheEntry{}
+		r.cache = newRouteCache(o.CacheSize)
 	}
 	r.hashBufs.New = func() any { b := make([]byte, 0, 256); return &b }
 	return r
@@ -86,24 +60,11 @@ func NewRouter(o RouterOptions) *Router {
 // Shards returns the number of shards the router routes to.
 func (r *Router) Shards() int { return r.shards }
 
-// keyHash returns the cache key of a raw key and its stripe.
-func (r *Router) keyHash(key []byte) (uint64, *cacheStripe) {
-	h := xxhash.Sum64(key)
-	return h, &r.stripes[h>>58] // top 6 bits: 64 stripes
-}
-
 func (r *Router) lookup(key []byte) (cacheEntry, bool) {
-	if r.perStripeCap == 0 {
+	if r.cache == nil {
 		return cacheEntry{}, false
 	}
-	h, st := r.keyHash(key)
-	st.mu.RLock()
-	e, ok := st.m[h]
-	st.mu.RUnlock()
-	if ok && e.check != crc32.Checksum(key, castagnoli) {
-		return cacheEntry{}, false // a 64-bit collision: treat as a miss
-	}
-	return e, ok
+	return r.cache.lookup(key, nil)
 }
 
 // Cached reports whether key is in the route cache, so a parser may leave
@@ -206,9 +167,11 @@ func (r *Router) Split(b *Batch, msgs []*ShardBatch, scratch *SplitScratch) erro
 // of msg (after the shard replied), so later batches skip canonicalisation
 // and the shard's lookup. b is the batch msg was split from.
 func (r *Router) Learn(b *Batch, shard int, msg *ShardBatch, reply *ShardReply, scratch *SplitScratch) {
-	if r.perStripeCap == 0 {
+	if r.cache == nil {
 		return
 	}
+	l := learner{c: r.cache}
+	defer l.done()
 	for i := range msg.Series {
 		ss := &msg.Series[i]
 		if i >= len(reply.Refs) || reply.Refs[i] == 0 {
@@ -224,16 +187,9 @@ func (r *Router) Learn(b *Batch, shard int, msg *ShardBatch, reply *ShardReply, 
 			key = src.Labels.Bytes(scratch.keyBuf[:0])
 			scratch.keyBuf = key
 		}
-		h, st := r.keyHash(key)
-		check := crc32.Checksum(key, castagnoli)
-		st.mu.Lock()
 		// The whole entry is written: the key may have been cached with
 		// another label set (a hit that failed verification in Split).
-		if _, ok := st.m[h]; !ok && len(st.m) >= r.perStripeCap {
-			clear(st.m)
-		}
-		st.m[h] = cacheEntry{labels: ss.Labels, check: check, ref: ref, epoch: reply.Epoch, shard: uint16(shard)}
-		st.mu.Unlock()
+		l.put(key, cacheEntry{labels: ss.Labels, ref: ref, epoch: reply.Epoch, shard: uint16(shard)})
 	}
 }
 

@@ -24,7 +24,20 @@ func RouteOfLabels(lset labels.Labels) Route { return Route{e: cacheEntry{labels
 // Lookup returns the route-cache entry of a raw key. Allocation-free;
 // safe for concurrent use.
 func (r *Router) Lookup(key []byte) (Route, bool) {
-	e, ok := r.lookup(key)
+	return r.LookupHinted(key, nil)
+}
+
+// LookupHinted is Lookup for a parser that looks up a request's series in
+// the order the client sent them: hint (nil: none) remembers where the
+// previous ones were found, and the entries that follow those are tried
+// before the random probe. That is the right guess whenever the client
+// repeats its series in the order they were first learnt (scrapes,
+// remote-write queues). hint is the caller's, per request.
+func (r *Router) LookupHinted(key []byte, hint *RouteHint) (Route, bool) {
+	if r.cache == nil {
+		return Route{}, false
+	}
+	e, ok := r.cache.lookup(key, hint)
 	return Route{e: e, routed: ok}, ok
 }
 

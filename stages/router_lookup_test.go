@@ -35,9 +35,7 @@ func TestRouter_LookupRouteTravels(t *testing.T) {
 	require.Equal(t, lset, rt.Labels())
 
 	// Evict everything: the route the parser holds still routes.
-	for i := range r.stripes {
-		clear(r.stripes[i].m)
-	}
+	r.cache.reset()
 	b.Reset()
 	b.AddSample(b.AddRouted(rt, key), 2, 2)
 	require.NoError(t, r.Split(b, msgs, &sc))

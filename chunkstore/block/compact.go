@@ -279,7 +279,13 @@ func (c *compactor) series(lset labels.Labels) error {
 			return err
 		}
 	}
-	out := c.out
+	return c.emit(lset, c.out)
+}
+
+// emit writes one output series with its final chunks (time-ordered,
+// disjoint): counted only in the shared-timestamps pass 1, with the
+// group's columns when its timestamps are shared, else through Rechunk.
+func (c *compactor) emit(lset labels.Labels, out []chunkstore.Chunk) error {
 	if c.sh != nil && len(out) > 0 {
 		if c.sh.counting {
 			return c.countSeries(out)
@@ -358,4 +364,70 @@ func (c *compactor) merge(cl []sourceChunk) error {
 		c.out = append(c.out, c.app.Chunk())
 	}
 	return nil
+}
+
+// WriteSeries writes a new block in parent covering [mint, maxt) from
+// series that the caller streams, with what Compact does to its merged
+// series: Rechunk, and with o.SharedTimestamps the long-term encoding with
+// timestamps shared by the series that have identical ones
+// (docs/format/block.md §Timestamps section). A head cut writes its level-1
+// block with it, so that the first block is as dense as a compacted one.
+//
+// each must call yield once per series, in label order, with the series'
+// chunks (time-ordered, disjoint, deletions applied, Data valid during the
+// call only), and return yield's error. With SharedTimestamps each is
+// called twice and must yield the same series both times: the first pass
+// only reads chunk metadata (to count series per timestamp sequence), the
+// second writes. Series without chunks are skipped.
+//
+// o.Level defaults to 1; o.MaxChunkSamples is unused. When no series was
+// yielded nothing is published and the returned Meta is zero. On error no
+// block is published.
+func WriteSeries(parent string, mint, maxt int64, each func(yield func(labels.Labels, []chunkstore.Chunk) error) error, o CompactOptions) (Meta, error) {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	wo := o.Writer
+	wo.Level = max(o.Level, 1)
+	if wo.Logger == nil {
+		wo.Logger = o.Logger
+	}
+	wo.SharedTimestamps = o.SharedTimestamps
+	w, err := NewWriter(parent, mint, maxt, wo)
+	if err != nil {
+		return Meta{}, err
+	}
+	c := compactor{o: o, w: w}
+	n := 0
+	yield := func(lset labels.Labels, chunks []chunkstore.Chunk) error {
+		if len(chunks) == 0 {
+			return nil
+		}
+		if c.sh == nil || !c.sh.counting {
+			n++
+		}
+		return c.emit(lset, chunks)
+	}
+	if o.SharedTimestamps {
+		c.sh = newSharedState(o.LongTermSamples)
+		c.sh.counting = true
+		if err := each(yield); err != nil {
+			w.Abort()
+			return Meta{}, err
+		}
+		c.sh.counting = false
+	}
+	if err := each(yield); err != nil {
+		w.Abort()
+		return Meta{}, err
+	}
+	if c.sh != nil && c.sh.next != len(c.sh.hashes) {
+		w.Abort()
+		return Meta{}, fmt.Errorf("block: write series: the second pass yielded %d series, the first %d", c.sh.next, len(c.sh.hashes))
+	}
+	if n == 0 {
+		w.Abort()
+		return Meta{}, nil
+	}
+	return w.Finish()
 }

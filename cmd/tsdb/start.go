@@ -31,6 +31,8 @@ type startOptions struct {
 	WALSync        walseg.SyncMode
 	// MaxActiveSeries bounds the database's series (0: unlimited).
 	MaxActiveSeries int
+	// RouteCacheSize bounds the route cache (pipeline.Options).
+	RouteCacheSize int
 	// MaxFuture rejects samples more than this ahead of the clock
 	// (--ingest.max-future; 0: no bound but the latest supported
 	// timestamp).
@@ -160,6 +162,7 @@ func runStart(ctx context.Context, o startOptions) error {
 		Retention:       o.Retention,
 		RetentionBytes:  o.RetentionBytes,
 		MaxActiveSeries: o.MaxActiveSeries,
+		RouteCacheSize:  o.RouteCacheSize,
 		MaxFuture:       pipelineMaxFuture(o.MaxFuture),
 		RejectLate:      o.RejectLate,
 		Logger:          log,
