@@ -76,6 +76,11 @@ type Options struct {
 	// sample, or than a shard head's lower bound) as out_of_order and
 	// too_old instead of storing them in the shards' out-of-order heads.
 	RejectLate bool
+	// HistoryBlockSamples is shard.Options.HistoryBlockSamples: late
+	// samples a block range behind the head gathers (per shard) before it
+	// is written into a block at once (default
+	// shard.DefaultHistoryBlockSamples; negative: at head cuts only).
+	HistoryBlockSamples int
 	// BackgroundJobs bounds block writes and compactions running at once
 	// across all shards (default 1), so background work never starves
 	// ingest of cores.
@@ -192,22 +197,23 @@ func open(dir string, o Options, lock *os.File) (*DB, error) {
 	for i := range n {
 		g.Go(func() error {
 			s, err := shard.Open(filepath.Join(dir, "shards", fmt.Sprintf("%02d", i)), i, shard.Options{
-				ChunkSamples:      o.ChunkSamples,
-				OpenChunkBytes:    o.OpenChunkBytes,
-				MaxActiveSeries:   perShard,
-				BlockRange:        o.BlockRange,
-				CompactionRanges:  o.CompactionRanges,
-				Retention:         o.Retention,
-				RetentionBytes:    o.RetentionBytes / int64(n),
-				HeadMaxBytes:      headMax,
-				MaxFuture:         o.MaxFuture,
-				Now:               o.Now,
-				RejectLate:        o.RejectLate,
-				Background:        background,
-				IdleSeriesTimeout: o.IdleSeriesTimeout,
-				WAL:               o.WAL,
-				ReplayStrict:      o.ReplayStrict,
-				Logger:            o.Logger,
+				ChunkSamples:        o.ChunkSamples,
+				OpenChunkBytes:      o.OpenChunkBytes,
+				MaxActiveSeries:     perShard,
+				BlockRange:          o.BlockRange,
+				CompactionRanges:    o.CompactionRanges,
+				Retention:           o.Retention,
+				RetentionBytes:      o.RetentionBytes / int64(n),
+				HeadMaxBytes:        headMax,
+				MaxFuture:           o.MaxFuture,
+				Now:                 o.Now,
+				RejectLate:          o.RejectLate,
+				HistoryBlockSamples: o.HistoryBlockSamples,
+				Background:          background,
+				IdleSeriesTimeout:   o.IdleSeriesTimeout,
+				WAL:                 o.WAL,
+				ReplayStrict:        o.ReplayStrict,
+				Logger:              o.Logger,
 			})
 			db.shards[i] = s
 			return err

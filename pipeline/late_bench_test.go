@@ -53,6 +53,7 @@ func BenchmarkSelectLate(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu0 := cpuNanos(b)
 			n := 0
 			for range b.N {
 				q, err := db.Querier(math.MinInt64, math.MaxInt64)
@@ -78,6 +79,7 @@ func BenchmarkSelectLate(b *testing.B) {
 				b.Fatalf("read %d samples, want %d", n, series*scrapes)
 			}
 			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "samples/s")
+			b.ReportMetric(float64(cpuNanos(b)-cpu0)/float64(b.N*n), "cpu-ns/sample")
 		})
 	}
 }

@@ -91,13 +91,20 @@ func sortSamples(m map[string][]sample) {
 // imported and scraped sample is read back, before and after the cuts and
 // compactions; every block lies within one window of the smallest
 // compaction level that holds its span (blocks end aligned to the levels).
+// The history goes straight into blocks (history cuts: each 2 h range
+// behind the head is written as soon as a piece fills it, not through the
+// in-order head), and at every maintenance each shard's head is within
+// its memory bound without an early cut: the bound is below what the
+// out-of-order head would hold if the history waited for head cuts.
 func TestDB_LiveBackfill(t *testing.T) {
 	const hour = int64(3_600_000)
 	start := time.Now().Truncate(time.Hour).UnixMilli()
 	var clock atomic.Int64
 	clock.Store(start)
-	db := openTest(t, t.TempDir(), Options{Shards: 2, Logger: zap.NewNop(),
-		Now: func() time.Time { return time.UnixMilli(clock.Load()) }})
+	const headMax = 256 << 10 // per DB; the history alone is 151,200 samples, 3.6 MB in the out-of-order head
+	o := Options{Shards: 2, Logger: zap.NewNop(), HeadMaxBytes: headMax, HistoryBlockSamples: 300,
+		Now: func() time.Time { return time.UnixMilli(clock.Load()) }}
+	db := openTest(t, t.TempDir(), o)
 	ctx := context.Background()
 	var live, other []labels.Labels
 	for i := range 10 {
@@ -143,10 +150,23 @@ func TestDB_LiveBackfill(t *testing.T) {
 		for range 20 { // 5 minutes of scrapes per piece: 14 h in all
 			scrape()
 		}
-		if n%40 == 39 {
+		if n%4 == 3 {
 			require.NoError(t, db.Compact(ctx, false))
+			for _, s := range db.shards {
+				require.NoError(t, s.View(ctx, func(v *shard.View) error {
+					require.LessOrEqual(t, v.HeadBytes(), int64(headMax/len(db.shards)), "piece %d: shard %d head over its bound", n, s.ID())
+					return nil
+				}))
+			}
 		}
 	}
+	var history, early uint64
+	for _, s := range db.shards {
+		history += s.Metrics().HistoryBlocksCut.Load()
+		early += s.Metrics().HeadEarlyCuts.Load()
+	}
+	require.Positive(t, history, "history cuts wrote the history")
+	require.Zero(t, early, "the head never needed a cut for memory")
 	sortSamples(want)
 	requireSameData(t, want, readAll(t, db), "live")
 	require.NoError(t, db.Compact(ctx, true))
@@ -170,7 +190,7 @@ func TestDB_LiveBackfill(t *testing.T) {
 		}))
 	}
 	require.NoError(t, db.Close())
-	db = openTest(t, db.Dir(), Options{Shards: 2, Logger: zap.NewNop(), Now: func() time.Time { return time.UnixMilli(clock.Load()) }})
+	db = openTest(t, db.Dir(), o)
 	requireSameData(t, want, readAll(t, db), "after a restart")
 	require.NoError(t, db.Close())
 }

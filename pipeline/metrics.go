@@ -38,6 +38,7 @@ var shardMetricDefs = []shardCounter{
 	{"tsdb_head_ooo_samples", "Late samples in the out-of-order head, waiting for the next head cut.", prometheus.GaugeValue},
 	{"tsdb_head_ooo_samples_appended_total", "Late samples (older than their series' last sample or the head) stored in the out-of-order head.", prometheus.CounterValue},
 	{"tsdb_head_ooo_blocks_cut_total", "Blocks written from the out-of-order head (they may overlap others until compacted).", prometheus.CounterValue},
+	{"tsdb_head_history_blocks_cut_total", "Blocks written by history cuts: a block range behind the head that gathered HistoryBlockSamples late samples (also in tsdb_head_ooo_blocks_cut_total).", prometheus.CounterValue},
 	{"tsdb_head_chunks_cut_total", "Head chunks closed and moved to the mapped head chunk files.", prometheus.CounterValue},
 	{"tsdb_wal_replay_samples_total", "Samples replayed from the WAL at open.", prometheus.CounterValue},
 	{"tsdb_blocks", "Blocks in the shard.", prometheus.GaugeValue},
@@ -135,6 +136,7 @@ func (m *dbMetrics) Collect(ch chan<- prometheus.Metric) {
 		emit("tsdb_head_ooo_samples", g, float64(sm.OOOSamples.Load()))
 		emit("tsdb_head_ooo_samples_appended_total", c, float64(sm.SamplesLate.Load()))
 		emit("tsdb_head_ooo_blocks_cut_total", c, float64(sm.OOOBlocksCut.Load()))
+		emit("tsdb_head_history_blocks_cut_total", c, float64(sm.HistoryBlocksCut.Load()))
 		emit("tsdb_head_chunks_cut_total", c, float64(sm.ChunksCut.Load()))
 		emit("tsdb_wal_replay_samples_total", c, float64(sm.ReplayedSamples.Load()))
 		emit("tsdb_blocks", g, float64(sm.Blocks.Load()))

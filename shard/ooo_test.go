@@ -139,7 +139,10 @@ func testLateModel(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 99))
 	var clock atomic.Int64
 	clock.Store(boundsNow)
-	o := Options{Now: func() time.Time { return time.UnixMilli(clock.Load()) }, BlockRange: time.Hour}
+	// HistoryBlockSamples 2: a range behind the head with two late
+	// samples is written at once by a history cut.
+	o := Options{Now: func() time.Time { return time.UnixMilli(clock.Load()) }, BlockRange: time.Hour, HistoryBlockSamples: 2}
+	var history uint64
 	s := openShard(t, t.TempDir(), o)
 	inbox, stop := runShard(t, s)
 	series := []labels.Labels{
@@ -182,6 +185,7 @@ func testLateModel(t *testing.T, seed uint64) {
 			require.NoError(t, s.Maintain(t.Context(), rng.IntN(2) == 0))
 			continue
 		case p < 96:
+			history += s.m.HistoryBlocksCut.Load()
 			require.NoError(t, stop())
 			s = openShard(t, s.dir, o)
 			inbox, stop = runShard(t, s)
@@ -189,6 +193,7 @@ func testLateModel(t *testing.T, seed uint64) {
 			continue
 		default:
 			dir := crashCopy(t, s)
+			history += s.m.HistoryBlocksCut.Load()
 			require.NoError(t, stop())
 			s = openShard(t, dir, o)
 			inbox, stop = runShard(t, s)
@@ -219,6 +224,8 @@ func testLateModel(t *testing.T, seed uint64) {
 	check("end")
 	require.NoError(t, s.Maintain(t.Context(), true))
 	check("after a forced cut")
+	history += s.m.HistoryBlocksCut.Load()
+	require.Positive(t, history, "history cuts ran")
 	require.NoError(t, stop())
 	_ = os.RemoveAll(s.dir)
 	_ = stages.Sample{}

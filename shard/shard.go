@@ -101,6 +101,12 @@ type Options struct {
 	// sample: out_of_order; older than the head's lower bound: too_old)
 	// instead of storing them in the out-of-order head (shard_ooo.go).
 	RejectLate bool
+	// HistoryBlockSamples is how many late samples one block range behind
+	// the head (ending at or before its lower bound) gathers before it is
+	// written into a block of its own at once, without waiting for the
+	// next head cut (a bulk of history; shard_history.go). Default
+	// DefaultHistoryBlockSamples; negative: only head cuts persist them.
+	HistoryBlockSamples int
 	// Logger receives lifecycle events (default zap.NewNop()).
 	Logger *zap.Logger
 }
@@ -166,6 +172,9 @@ func (o Options) withDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.HistoryBlockSamples == 0 {
+		o.HistoryBlockSamples = DefaultHistoryBlockSamples
+	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
@@ -204,6 +213,7 @@ type Metrics struct {
 	SamplesLate         atomic.Uint64 // stored in the out-of-order head
 	OOOSamples          atomic.Int64  // gauge: samples in the out-of-order head
 	OOOBlocksCut        atomic.Uint64 // blocks written from the out-of-order head
+	HistoryBlocksCut    atomic.Uint64 // of those, by history cuts (a full range behind the head)
 	_                   [64]byte      // keep shards' counters on separate cache lines
 }
 
@@ -303,7 +313,7 @@ func Open(dir string, id int, o Options) (*Shard, error) {
 		walM:       o.WAL.Metrics,
 		fs:         vfs.Or(o.FS),
 		head:       newHead(),
-		ooo:        newOOOHead(),
+		ooo:        newOOOHead(o.BlockRange.Milliseconds()),
 		persistT:   math.MinInt64,
 		appendMinT: math.MinInt64,
 		queryMinT:  math.MinInt64,
@@ -386,7 +396,7 @@ func (s *Shard) restoreHead() (int, error) {
 	// Start over: nothing the snapshot may have half restored survives.
 	_ = s.hc.close()
 	s.head = newHead()
-	s.ooo = newOOOHead()
+	s.ooo = newOOOHead(s.opts.BlockRange.Milliseconds())
 	s.tombs = map[uint32]block.Intervals{}
 	hc, err = openHeadChunks(dir, s.opts.HeadChunkFileSize)
 	if err != nil {

@@ -38,6 +38,9 @@ func (s *Shard) Maintain(ctx context.Context, forceHeadCut bool) error {
 		for range maxMaintainRounds {
 			j, ok := s.planHeadCut(false)
 			if !ok {
+				j, ok = s.planHistoryCut()
+			}
+			if !ok {
 				j, ok = s.planCompaction()
 			}
 			if !ok {

@@ -229,7 +229,8 @@ func (s *Shard) maybeStartJob() {
 }
 
 // planJob picks the next background job: a head cut when the head spans
-// 1.5 block ranges (or outgrew its memory bound), else a compaction. A
+// 1.5 block ranges (or outgrew its memory bound), else a history cut
+// (shard_history.go, counted as a cut here), else a compaction. A
 // due compaction goes before a second cut in a row unless the head is over
 // its memory bound: when ingest keeps a cut due all the time (a backlog
 // after an outage, late samples adding blocks to every cut), cuts alone
@@ -243,6 +244,10 @@ func (s *Shard) planJob() (job, bool) {
 		}
 	}
 	if j, ok := s.planHeadCut(false); ok {
+		s.lastJobCut = true
+		return j, true
+	}
+	if j, ok := s.planHistoryCut(); ok {
 		s.lastJobCut = true
 		return j, true
 	}
@@ -537,17 +542,25 @@ func (s *Shard) checkpointWAL(sealed int, snap *headSnapshot) error {
 	if sealed < 0 || sealed <= lastCheckpoint(s.opts.WAL.FS, dir) {
 		return nil // nothing new was sealed since the last checkpoint
 	}
+	history := snap.late != nil && snap.late.ranges != nil
 	_, err := walseg.Checkpoint(dir, sealed, walseg.CheckpointOptions{
-		KeepSeries:    func(ref uint32) bool { return snap.alive.Contains(ref) },
-		KeepSample:    func(smp walseg.RefSample) bool { return smp.T >= snap.boundary },
-		KeepTombstone: func(t walseg.Tombstone) bool { return t.MaxT >= snap.boundary },
-		// Every late sample before the boundary logged through the sealed
-		// segment is in snap.late (taken at the seal); later ones stay in
-		// the out-of-order head.
-		KeepOOOSample: func(smp walseg.RefSample) bool { return smp.T >= snap.boundary },
-		Logger:        s.log,
-		Metrics:       s.walM,
-		FS:            s.opts.WAL.FS,
+		KeepSeries: func(ref uint32) bool { return snap.alive.Contains(ref) },
+		KeepSample: func(smp walseg.RefSample) bool { return smp.T >= snap.boundary },
+		// A history cut keeps every tombstone: those before the boundary
+		// still apply to the late samples of the ranges it did not take.
+		KeepTombstone: func(t walseg.Tombstone) bool { return t.MaxT >= snap.boundary || history },
+		// Every late sample before the boundary (of the ranges a history
+		// cut took) logged through the sealed segment is in snap.late
+		// (taken at the seal); later ones stay in the out-of-order head.
+		KeepOOOSample: func(smp walseg.RefSample) bool {
+			if snap.late == nil {
+				return smp.T >= snap.boundary
+			}
+			return !snap.late.took(smp.T)
+		},
+		Logger:  s.log,
+		Metrics: s.walM,
+		FS:      s.opts.WAL.FS,
 	})
 	if err != nil {
 		return fmt.Errorf("checkpoint wal through segment %d: %w", sealed, err)

@@ -46,10 +46,12 @@ type oooHead struct {
 	series     map[uint32][]oooSample // sorted by t, unique t
 	n          int
 	mint, maxt int64
+	r          int64           // the block range (ms)
+	perRange   map[int64]int32 // samples held per block range index (floor of t / r)
 }
 
-func newOOOHead() *oooHead {
-	return &oooHead{series: map[uint32][]oooSample{}, mint: math.MaxInt64, maxt: math.MinInt64}
+func newOOOHead(r int64) *oooHead {
+	return &oooHead{series: map[uint32][]oooSample{}, mint: math.MaxInt64, maxt: math.MinInt64, r: r, perRange: map[int64]int32{}}
 }
 
 func cmpOOO(x oooSample, t int64) int { return cmp.Compare(x.t, t) }
@@ -88,6 +90,7 @@ func (o *oooHead) insert(ref uint32, t int64, v float64) sampleResult {
 	}
 	o.series[ref] = slices.Insert(ss, i, oooSample{t, v})
 	o.n++
+	o.perRange[floorDiv(t, o.r)]++
 	o.mint = min(o.mint, t)
 	o.maxt = max(o.maxt, t)
 	return sampleAppended
@@ -97,6 +100,12 @@ func (o *oooHead) insert(ref uint32, t int64, v float64) sampleResult {
 func (o *oooHead) drop(ref uint32) {
 	if o == nil {
 		return
+	}
+	for _, x := range o.series[ref] {
+		q := floorDiv(x.t, o.r)
+		if o.perRange[q]--; o.perRange[q] <= 0 {
+			delete(o.perRange, q)
+		}
 	}
 	o.n -= len(o.series[ref])
 	delete(o.series, ref)
@@ -167,6 +176,24 @@ type oooSnapshot struct {
 	head     *oooHead
 	series   []oooSeries // sorted by labels
 	boundary int64       // blocks end at or before it
+	// ranges, for a history cut, are the block range indexes taken
+	// (sorted): the samples of other ranges stay in the out-of-order
+	// head. Nil for a head cut, which takes every sample before boundary.
+	ranges []int64
+}
+
+// took reports whether the snapshot holds every late sample at t that
+// was logged through the cut's sealed WAL segment (the checkpoint drops
+// those).
+func (o *oooSnapshot) took(t int64) bool {
+	if t >= o.boundary {
+		return false
+	}
+	if o.ranges == nil {
+		return true
+	}
+	_, found := slices.BinarySearch(o.ranges, floorDiv(t, o.head.r))
+	return found
 }
 
 type oooSeries struct {
@@ -186,7 +213,7 @@ func (s *Shard) takeOOO(boundary int64) *oooSnapshot {
 	if !s.ooo.hasBelow(boundary) || s.oooCut != nil {
 		return nil
 	}
-	cut, rest := newOOOHead(), newOOOHead()
+	cut, rest := newOOOHead(s.ooo.r), newOOOHead(s.ooo.r)
 	for ref, ss := range s.ooo.series {
 		i, _ := slices.BinarySearchFunc(ss, boundary, cmpOOO)
 		if i > 0 {
@@ -219,6 +246,9 @@ func (o *oooHead) hasBelow(t int64) bool {
 func (o *oooHead) add(ref uint32, ss []oooSample) {
 	o.series[ref] = ss
 	o.n += len(ss)
+	for _, x := range ss {
+		o.perRange[floorDiv(x.t, o.r)]++
+	}
 	o.mint = min(o.mint, ss[0].t)
 	o.maxt = max(o.maxt, ss[len(ss)-1].t)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/silverback-tsdb/tsdb/httpfast"
+	"github.com/silverback-tsdb/tsdb/shard"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -234,6 +235,7 @@ WAL and are replayed at the next start).`,
 	f.StringVar(&maxDecodeInFlight, "ingest.max-decode-bytes-in-flight", "1GiB", "bound on decompressed bodies held by all requests (503 beyond)")
 	f.StringVar(&maxFuture, "ingest.max-future", "2d", "reject samples more than this ahead of the server's clock (too_far_in_future); 0: no bound")
 	f.BoolVar(&o.RejectLate, "ingest.reject-late", false, "reject samples older than their series' last sample (out_of_order) or than the head (too_old) instead of storing them in the out-of-order head")
+	f.IntVar(&o.HistoryBlockSamples, "ingest.history-block-samples", shard.DefaultHistoryBlockSamples, "late samples a block range behind the head gathers in a shard before it is written into a block at once (history cut); negative: late samples wait for the next head cut")
 	f.IntVar(&lim.MaxLinesPerRequest, "ingest.max-lines-per-request", httpfast.DefaultMaxLinesPerRequest, "bound on lines of line protocol, text and CSV bodies (413 beyond, nothing stored)")
 	f.IntVar(&lim.MaxSeriesPerRequest, "ingest.max-series-per-request", httpfast.DefaultMaxSeriesPerRequest, "bound on series of remote-write, JSON and OTLP bodies (413 beyond, nothing stored)")
 	f.IntVar(&lim.MaxConcurrentIngest, "ingest.max-concurrent-requests", 0, "ingest requests parsed at once (0: 2 x GOMAXPROCS); others wait --ingest.queue-timeout, then 503")
