@@ -550,7 +550,11 @@ func (s *Shard) cutChunk(ms *memSeries) bool {
 	}
 	var ref chunkRef
 	if err == nil {
-		ref, err = s.hc.write(s.closedChunk(ms.app.Chunk()), ms.lastClosed, prevMaxT)
+		c := ms.app.Chunk()
+		if s.opts.ReencodeClosedChunks {
+			c = s.closedChunk(c)
+		}
+		ref, err = s.hc.write(c, ms.lastClosed, prevMaxT)
 	}
 	if err != nil {
 		// Returned to this and every later append (the shard is poisoned).

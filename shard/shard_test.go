@@ -439,3 +439,28 @@ func TestShard_ChunkLinksCarryPrevMaxT(t *testing.T) {
 	checkLinks(s, ref, 5)
 	require.NoError(t, s.CloseUnstarted())
 }
+
+// TestShard_ReencodeClosedChunks: live cuts store closed chunks as the
+// appender wrote them (EncXOR) unless ReencodeClosedChunks is set, which
+// stores decimal-looking values as EncDecimal; both read back the same.
+func TestShard_ReencodeClosedChunks(t *testing.T) {
+	for _, reencode := range []bool{false, true} {
+		s := openShard(t, t.TempDir(), Options{ChunkSamples: 30, ReencodeClosedChunks: reencode})
+		ls := labels.FromStrings("__name__", "bytes")
+		var ref uint32
+		for i := range 40 {
+			r := s.apply(msg(ls, smp(int64(i)*15_000, float64(1000+i*37)+0.25)))
+			require.Equal(t, 1, r.Stats.Appended)
+			ref = r.Refs[0]
+		}
+		c, _, _, err := s.hc.chunk(s.head.get(ref).lastClosed)
+		require.NoError(t, err)
+		want := chunkstore.EncXOR
+		if reencode {
+			want = chunkstore.EncDecimal
+		}
+		require.Equal(t, want, c.Enc, "reencode=%v", reencode)
+		require.Len(t, selectT(t, s, "__name__", "bytes")[`{__name__="bytes"}`], 40)
+		require.NoError(t, s.CloseUnstarted())
+	}
+}
