@@ -1,6 +1,7 @@
 package httpfast
 
 import (
+	"bytes"
 	"math"
 	"strconv"
 )
@@ -85,6 +86,15 @@ func parseLineLazy(line []byte, l *lpLine) (err lpError, ok bool) {
 // keyEnd returns the end of the series key at the start of line: its
 // first unescaped space (len(line) if none).
 func keyEnd(line []byte) int {
+	// Usually there is no backslash before the first space: two vectorised
+	// scans instead of a loop over the key's bytes.
+	sp := bytes.IndexByte(line, ' ')
+	if sp < 0 {
+		sp = len(line)
+	}
+	if bytes.IndexByte(line[:sp], '\\') < 0 {
+		return sp
+	}
 	for i := 0; i < len(line); i++ {
 		switch line[i] {
 		case '\\':
@@ -268,28 +278,32 @@ func parseShortFloat(b []byte) (float64, bool) {
 	return v, true
 }
 
-// parseShortInt parses a decimal integer of at most 18 digits (which
-// cannot overflow) with an optional '-'; ok false: not of that form (the
-// caller uses strconv, which also names the error).
+// parseShortInt parses a decimal integer of at most 19 digits (which fit
+// a uint64: nanosecond timestamps have 19) with an optional '-', in the
+// int64 range; ok false: not of that form or out of range (the caller
+// uses strconv, which also names the error).
 func parseShortInt(b []byte) (int64, bool) {
 	neg := len(b) > 0 && b[0] == '-'
 	if neg {
 		b = b[1:]
 	}
-	if len(b) == 0 || len(b) > 18 {
+	if len(b) == 0 || len(b) > 19 {
 		return 0, false
 	}
-	var v int64
+	var u uint64
 	for _, c := range b {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
-		v = v*10 + int64(c-'0')
+		u = u*10 + uint64(c-'0')
 	}
-	if neg {
-		v = -v
+	switch {
+	case !neg && u <= math.MaxInt64:
+		return int64(u), true
+	case neg && u <= 1<<63:
+		return int64(-u), true // -1<<63 wraps to itself
 	}
-	return v, true
+	return 0, false
 }
 
 // scanKeyPart returns the end of the measurement starting at i: the first

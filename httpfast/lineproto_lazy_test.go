@@ -46,7 +46,7 @@ var lazyLineSeeds = []string{
 	"m\\ x,a\\=b=c\\,d v=1", "m\\", "m,a=b\\", "m,a=b\\ c v=1u", "m v=\"s\\\"x\" 1", "m v=1 1 2",
 	"m v=1 9223372036854775808", "m v=1 -9223372036854775808", "m v=1 12a", "m,a=b,a=c v=t",
 	"m,a=b v=1,w=2i,x=\"s\",y=F 3", "m,a=b\\,c=d v=1",
-	"123456789012345678", "-123456789012345678", "1234567890123456789", "-0", "0.1", "-0.0", "1.", ".5", "-.5",
+	"123456789012345678", "-123456789012345678", "1234567890123456789", "9223372036854775807", "9999999999999999999", "-0", "0.1", "-0.0", "1.", ".5", "-.5",
 	"123456789012345", "1234567890123456", "0.000000000000001", "99999999999999.9", "3.14159265358979", "1e5",
 }
 
@@ -67,8 +67,16 @@ func TestParseShortNumbers(t *testing.T) {
 	}
 	_, ok := parseShortFloat([]byte("1234567890123456"))
 	require.False(t, ok, "16 digits take strconv")
-	_, ok = parseShortInt([]byte("1234567890123456789"))
-	require.False(t, ok, "19 digits take strconv")
+	v, ok := parseShortInt([]byte("1764000000000000000"))
+	require.True(t, ok, "nanosecond timestamps take the fast path")
+	require.Equal(t, int64(1764000000000000000), v)
+	for _, s := range []string{"9223372036854775808", "-9223372036854775809", "99999999999999999999", "+1", "1_0"} {
+		_, ok = parseShortInt([]byte(s))
+		require.False(t, ok, s)
+	}
+	v, ok = parseShortInt([]byte("-9223372036854775808"))
+	require.True(t, ok)
+	require.Equal(t, int64(math.MinInt64), v)
 }
 
 func TestParseLineLazy_SameAsParseLine(t *testing.T) {

@@ -38,7 +38,11 @@
 //     instance and job (empty label values dropped); values follow the
 //     NodeExporter model above, so about 70 % of series never change, 17 %
 //     change at every scrape, and the rest now and then; no NaN, stale
-//     markers, histograms or exemplars are generated. Replay sends the
+//     markers, native histograms or exemplars are generated. With
+//     Config.Histograms (node, backfill, highcard) every host also sends a
+//     classic histogram, http_request_duration_seconds_bucket with 10
+//     handlers × 11 buckets, whose cumulative counts grow by a
+//     deterministic amount per scrape. Replay sends the
 //     capture's values as captured, the same for every host (each host
 //     starts at another scrape of the capture).
 //   - Pacing: node, churn, highcard and replay are paced by the wall

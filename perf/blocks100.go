@@ -91,17 +91,20 @@ func (w *windowTarget) Send(ctx context.Context, p *loadgen.Payload) error {
 }
 
 // omTarget writes the in-process batches it is sent as OpenMetrics text,
-// one file per block range window (samples arrive in time order: one
-// host, one worker).
+// one file per block range window (a window's file stays open, so samples
+// of several hosts may arrive in any order across windows).
 type omTarget struct {
 	dir        string
 	blockRange int64 // ms
-	window     int64
-	f          *os.File
-	w          *bufio.Writer
-	files      []string
+	open       map[int64]*omFile
+	files      []string // in order of creation
 	buf        []byte
 	err        error
+}
+
+type omFile struct {
+	f *os.File
+	w *bufio.Writer
 }
 
 func (o *omTarget) Send(_ context.Context, p *loadgen.Payload) error {
@@ -110,14 +113,15 @@ func (o *omTarget) Send(_ context.Context, p *loadgen.Payload) error {
 	}
 	b := p.Batch
 	for _, smp := range b.Samples {
-		if win := smp.T / o.blockRange; o.f == nil || win != o.window {
-			if err := o.next(win); err != nil {
-				o.err = err
-				return err
+		win := smp.T / o.blockRange
+		f := o.open[win]
+		if f == nil {
+			if f, o.err = o.create(win); o.err != nil {
+				return o.err
 			}
 		}
 		o.buf = appendOM(o.buf[:0], b.Series[smp.Series].Labels, smp.T, smp.V)
-		if _, err := o.w.Write(o.buf); err != nil {
+		if _, err := f.w.Write(o.buf); err != nil {
 			o.err = err
 			return err
 		}
@@ -125,32 +129,37 @@ func (o *omTarget) Send(_ context.Context, p *loadgen.Payload) error {
 	return nil
 }
 
-func (o *omTarget) next(win int64) error {
-	if err := o.close(); err != nil {
-		return err
+func (o *omTarget) create(win int64) (*omFile, error) {
+	if o.open == nil {
+		o.open = map[int64]*omFile{}
 	}
 	name := filepath.Join(o.dir, fmt.Sprintf("window-%d.om", win))
 	f, err := os.Create(name)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	o.f, o.w, o.window = f, bufio.NewWriterSize(f, 1<<20), win
+	of := &omFile{f: f, w: bufio.NewWriterSize(f, 64<<10)}
+	o.open[win] = of
 	o.files = append(o.files, name)
-	return nil
+	return of, nil
 }
 
+// close ends and closes every file.
 func (o *omTarget) close() error {
-	if o.f == nil {
-		return nil
+	var err error
+	for _, f := range o.open {
+		_, werr := f.w.WriteString("# EOF\n")
+		if werr == nil {
+			werr = f.w.Flush()
+		}
+		if cerr := f.f.Close(); werr == nil {
+			werr = cerr
+		}
+		if err == nil {
+			err = werr
+		}
 	}
-	_, err := o.w.WriteString("# EOF\n")
-	if err == nil {
-		err = o.w.Flush()
-	}
-	if cerr := o.f.Close(); err == nil {
-		err = cerr
-	}
-	o.f = nil
+	o.open = nil
 	return err
 }
 
@@ -199,13 +208,20 @@ func promtool(prom string) (string, error) {
 // prometheus writes the blocks into dir/data (Prometheus's storage path in
 // the perf System) with promtool and returns the samples and the blocks.
 func (m manyBlocks) prometheus(ctx context.Context, tool, dir string, now time.Time) (int64, int, error) {
+	return promtoolBackfill(ctx, tool, dir, m.config(now), m.blockRange)
+}
+
+// promtoolBackfill sends the workload c (protocol and target set here) as
+// OpenMetrics files of one block range window each and has promtool write
+// each into blocks under dir/data: how Prometheus takes history its remote
+// write refuses. It returns the samples and the blocks written.
+func promtoolBackfill(ctx context.Context, tool, dir string, c loadgen.Config, blockRange time.Duration) (int64, int, error) {
 	data := filepath.Join(dir, "data")
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		return 0, 0, err
 	}
-	om := &omTarget{dir: dir, blockRange: m.blockRange.Milliseconds()}
-	c := m.config(now)
-	c.Target = om
+	om := &omTarget{dir: dir, blockRange: blockRange.Milliseconds()}
+	c.Protocol, c.Target = loadgen.ProtocolInProcess, om
 	sum, err := loadgen.Run(ctx, c)
 	if cerr := om.close(); err == nil {
 		err = cerr

@@ -99,8 +99,11 @@ func benchQueries(span time.Duration) []benchQuery {
 // runs times (fewer, at least minWarm, once a query's warm runs have taken
 // warmBudget: the count is in the cell's params), over the whole span,
 // through /api/v1/query_range (/api/v1/query for instant ones); InfluxDB
-// gets the nearest InfluxQL (benchQuery.influxQL) on /query. Times are the
-// client's, request to full body.
+// gets the nearest InfluxQL (benchQuery.influxQL) on /query. Prometheus,
+// whose remote write refuses a week-old history, gets the same samples
+// offline: promtool writes them as 2 h blocks (promtoolBackfill) and its
+// first start on them is the cold start. Times are the client's, request
+// to full body.
 func scenarioQuery(ctx context.Context, e *env) error {
 	const sc = "query"
 	span, warm, warmBudget := 7*24*time.Hour, 20, 30*time.Second
@@ -122,15 +125,20 @@ func scenarioQuery(ctx context.Context, e *env) error {
 	}
 	for run := range e.o.Runs {
 		for _, s := range e.systems {
-			why := ""
+			why, tool := "", ""
 			switch {
 			case s.Bin == "":
 				why = s.Missing
 			case !s.promQL && !s.influxQL:
 				why = s.noPromQL
 			case s.backfillLimit > 0 && span > s.backfillLimit:
-				why = fmt.Sprintf("%s's remote write refuses samples older than its head window (~%s): a %s history needs offline backfill",
-					s.Label, s.backfillLimit, fmtSpan(span))
+				// Prometheus: its remote write refuses old samples, so
+				// the history goes in offline, with promtool.
+				var err error
+				if tool, err = promtool(s.Bin); err != nil {
+					why = fmt.Sprintf("%s's remote write refuses samples older than its head window (~%s), and %v",
+						s.Label, s.backfillLimit, err)
+				}
 			}
 			if why != "" {
 				if run == 0 {
@@ -142,6 +150,18 @@ func scenarioQuery(ctx context.Context, e *env) error {
 				return err
 			}
 			dir := e.newDir(s.Name)
+			end := e.o.Now().Add(-time.Hour).Truncate(time.Minute)
+			cfg := loadgen.Config{Workload: loadgen.WorkloadBackfill, Hosts: 2, Seed: 1,
+				Start: end.Add(-span).UnixMilli(), BackfillRange: span, Concurrency: 1, Histograms: true}
+			var backfilled int64
+			if tool != "" {
+				n, blocks, err := promtoolBackfill(ctx, tool, dir, cfg, 2*time.Hour)
+				if err != nil {
+					return fmt.Errorf("%s: promtool backfill: %w", s.Name, err)
+				}
+				backfilled = n
+				e.logf("query run %d %s: %d samples written offline by promtool into %d blocks", run, s.Label, n, blocks)
+			}
 			proc, err := s.Start(ctx, dir)
 			if err != nil {
 				return err
@@ -163,20 +183,26 @@ func scenarioQuery(ctx context.Context, e *env) error {
 					continue
 				}
 			}
-			p, _ := protocolFor(s, loadgen.ProtocolRW1, loadgen.ProtocolInflux)
-			conc := 1 // no host runs ahead into a head window already cut
-			if s.Family == "influxdb" {
-				// Line protocol (its own schema, what InfluxQL is for), and
-				// 4 connections: it has no head window, and one connection
-				// takes it minutes per million samples more.
-				p, conc = loadgen.ProtocolInflux, 4
-			}
-			end := e.o.Now().Add(-time.Hour).Truncate(time.Minute)
-			sum, err := e.load(ctx, proc, loadgen.Config{Workload: loadgen.WorkloadBackfill, Protocol: p, Hosts: 2, Seed: 1,
-				Start: end.Add(-span).UnixMilli(), BackfillRange: span, Concurrency: conc, Histograms: true})
-			if err != nil {
-				proc.Kill()
-				return fmt.Errorf("%s: %w", s.Name, err)
+			var samples int64
+			if tool != "" {
+				samples = backfilled
+			} else {
+				c := cfg
+				c.Protocol, _ = protocolFor(s, loadgen.ProtocolRW1, loadgen.ProtocolInflux)
+				// One connection: no host runs ahead into a head window
+				// already cut.
+				if s.Family == "influxdb" {
+					// Line protocol (its own schema, what InfluxQL is for),
+					// and 4 connections: it has no head window, and one
+					// connection takes it minutes more.
+					c.Protocol, c.Concurrency = loadgen.ProtocolInflux, 4
+				}
+				sum, err := e.load(ctx, proc, c)
+				if err != nil {
+					proc.Kill()
+					return fmt.Errorf("%s: %w", s.Name, err)
+				}
+				samples = sum.Samples
 			}
 			if s.Family == "influxdb" {
 				// Its cache snapshot and compaction run once writes stop
@@ -223,7 +249,10 @@ func scenarioQuery(ctx context.Context, e *env) error {
 					e.logf("query run %d %s %s: %v", run, s.Label, q.name, err)
 					continue
 				}
-				params := map[string]any{"series": 2 * (507 + loadgen.HistogramSeries), "samples": sum.Samples, "span": span.String(), "warm_runs": len(ds)}
+				params := map[string]any{"series": 2 * (507 + loadgen.HistogramSeries), "samples": samples, "span": span.String(), "warm_runs": len(ds)}
+				if tool != "" {
+					params["loaded_by"] = "promtool tsdb create-blocks-from openmetrics, 2 h blocks"
+				}
 				if !s.promQL {
 					params["influxql"] = q.influxQL(end.Add(-q.rng), end)
 				}

@@ -18,6 +18,16 @@
 // (re-sending the last sample itself is a counted no-op; earlier ones are
 // counted as out of order).
 //
+// # Reads
+//
+// Querier.Select fans out to every shard and merges their series by
+// labels; SelectHinted takes the evaluation's step grid and window
+// (SelectHints) and leaves out chunks no window needs; SelectShards hands
+// each shard's series to the caller on that shard's fan-out goroutine
+// instead of merging them (the query engine's push-down point).
+// SampleIterator.Fill fills evaluation windows from decoded chunks in
+// place.
+//
 // # Close
 //
 // Close stops intake (new Appends get ErrClosed), waits for in-flight

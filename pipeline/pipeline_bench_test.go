@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"go.uber.org/zap"
@@ -190,6 +191,8 @@ func benchReplay(b *testing.B, restart string, shards int, cold bool) {
 		b.Fatal(err)
 	}
 	runtime.GC()
+	var cpu time.Duration // process CPU time of the opens: the machine is shared
+	cpuOK := true
 	b.ResetTimer()
 	for b.Loop() {
 		b.StopTimer()
@@ -205,10 +208,14 @@ func benchReplay(b *testing.B, restart string, shards int, cold bool) {
 			evictPageCache(b, dir)
 		}
 		b.StartTimer()
+		c0, ok0 := processCPUTime()
 		db, err := Open(dir, Options{Logger: zap.NewNop()})
 		if err != nil {
 			b.Fatal(err)
 		}
+		c1, ok1 := processCPUTime()
+		cpuOK = cpuOK && ok0 && ok1
+		cpu += c1 - c0
 		b.StopTimer()
 		if err := db.Close(); err != nil {
 			b.Fatal(err)
@@ -218,6 +225,9 @@ func benchReplay(b *testing.B, restart string, shards int, cold bool) {
 	b.ReportMetric(float64(total)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/open")
 	b.ReportMetric(float64(total), "samples/op")
+	if cpuOK {
+		b.ReportMetric(cpu.Seconds()*1000/float64(b.N)/(float64(total)/1e6), "cpu-ms/1M-samples")
+	}
 }
 
 // BenchmarkHeadMemory measures memory per active series with about 1M
@@ -268,7 +278,9 @@ func BenchmarkHeadMemory(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				cpu0, cpuOK := processCPUTime()
 				series := ingestScrapes(b, db, hosts, c.scrapes)
+				cpu1, _ := processCPUTime()
 				hwm := procStatusBytes(b, "VmHWM") // before the GCs below shrink anything
 				var after runtime.MemStats
 				runtime.GC()
@@ -291,6 +303,10 @@ func BenchmarkHeadMemory(b *testing.B) {
 					writeHeapProfile(b, filepath.Join(dir, fmt.Sprintf("heap-%d-%s.pprof", c.scrapes, name)))
 				}
 				n := float64(series)
+				if cpuOK {
+					// The ingest's CPU (the benchmark's generator included).
+					b.ReportMetric((cpu1 - cpu0).Seconds(), "ingest-cpu-s")
+				}
 				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heapB/series")
 				b.ReportMetric(float64(rss1-rss0)/n, "rssB/series")
 				// The part of it that is mapped file pages (head chunk

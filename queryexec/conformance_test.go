@@ -460,62 +460,182 @@ func (r *confRun) eval(head string, block []string) (skip bool, err error) {
 		return out
 	}
 	ctx := context.Background()
-	var res *Result
 	if isRange {
-		res, err = r.eng.Range(ctx, expr, time.UnixMilli(start.Milliseconds()), time.UnixMilli(end.Milliseconds()), step, QueryOpts{})
-	} else {
-		res, err = r.eng.Instant(ctx, expr, time.UnixMilli(start.Milliseconds()), QueryOpts{})
+		res, err := r.eng.Range(ctx, expr, time.UnixMilli(start.Milliseconds()), time.UnixMilli(end.Milliseconds()), step, QueryOpts{})
+		return false, r.check(res, err, has, results, true, start.Milliseconds(), step.Milliseconds())
 	}
-	if fl := has("fail"); len(fl) > 0 {
-		if err == nil {
-			return false, fmt.Errorf("expected an error, got none")
-		}
-		for _, e := range fl {
-			if !e.matches(err.Error()) {
-				return false, fmt.Errorf("error %q does not match the expected one", err.Error())
-			}
-		}
-		return false, nil
-	}
+	// As Prometheus's runner: an instant eval also runs with every selector
+	// and subquery at @ its time, evaluated at other times, and each of
+	// these in range mode (the middle step of a 1 m range query around its
+	// time must give the same vector).
+	variants, err := r.atVariants(expr, start.Milliseconds())
 	if err != nil {
 		return false, err
 	}
+	queries := append([]instantCase{{expr: expr, t: start.Milliseconds()}}, variants...)
+	for _, iq := range queries {
+		res, err := r.eng.Instant(ctx, iq.expr, time.UnixMilli(iq.t), QueryOpts{})
+		if err := r.check(res, err, has, results, false, 0, 0); err != nil {
+			if iq.expr != expr || iq.t != start.Milliseconds() {
+				return false, fmt.Errorf("%s at %d: %w", iq.expr, iq.t, err)
+			}
+			return false, err
+		}
+		if err != nil || len(has("fail")) > 0 || len(has("string")) > 0 || len(has("range")) > 0 || reQueryContextFuncs.MatchString(iq.expr) {
+			continue
+		}
+		if err := r.checkRangeMode(ctx, iq, results, len(has("ordered")) > 0, res.Type == ValueScalar); err != nil {
+			return false, err
+		}
+	}
+	return false, nil
+}
+
+// instantCase is one instant query of an instant eval.
+type instantCase struct {
+	expr string
+	t    int64
+}
+
+// reQueryContextFuncs: expressions whose value depends on the query's own
+// range or step are not compared in range mode.
+var reQueryContextFuncs = regexp.MustCompile(`(start|end|range|step)\(\)`)
+
+// atVariants returns expr with @ t on every selector and subquery that has
+// none (not inside a subquery that has one), to be evaluated at -10t, 0,
+// t/5, t and 10t (-1000, 0 and 1000 when t is 0); none when expr uses a
+// function that depends on the evaluation time.
+func (r *confRun) atVariants(expr string, t int64) ([]instantCase, error) {
+	e, err := r.eng.Parse(expr)
+	if err != nil {
+		return nil, nil // the eval itself checks the parse error
+	}
+	unsafe := false
+	parser.Inspect(e, func(n parser.Node, path []parser.Node) error {
+		for _, p := range path {
+			if sq, ok := p.(*parser.SubqueryExpr); ok && sq.Timestamp != nil {
+				return nil
+			}
+		}
+		at := func(ts **int64) {
+			if *ts == nil {
+				v := t
+				*ts = &v
+			}
+		}
+		switch n := n.(type) {
+		case *parser.VectorSelector:
+			at(&n.Timestamp)
+		case *parser.MatrixSelector:
+			at(&n.VectorSelector.(*parser.VectorSelector).Timestamp)
+		case *parser.SubqueryExpr:
+			at(&n.Timestamp)
+		case *parser.Call:
+			unsafe = unsafe || atModifierUnsafe[n.Func.Name] // invariant.go
+		}
+		return nil
+	})
+	if unsafe {
+		return nil, nil
+	}
+	s := e.String()
+	times := []int64{-10 * t, 0, t / 5, t, 10 * t}
+	if t == 0 {
+		times = []int64{-1000, 0, 1000}
+	}
+	out := make([]instantCase, 0, len(times))
+	for _, et := range times {
+		out = append(out, instantCase{expr: s, t: et})
+	}
+	return out, nil
+}
+
+// checkRangeMode runs iq as a range query from t-1m to t+1m at a 1 m step
+// and compares its sorted result's points at t with the expected vector.
+func (r *confRun) checkRangeMode(ctx context.Context, iq instantCase, results []string, ordered, scalar bool) error {
+	res, err := r.eng.Range(ctx, iq.expr, time.UnixMilli(iq.t-60_000), time.UnixMilli(iq.t+60_000), time.Minute, QueryOpts{})
+	if err != nil {
+		return fmt.Errorf("%s at %d in range mode: %w", iq.expr, iq.t, err)
+	}
+	if ordered {
+		return nil // range results are sorted by labels
+	}
+	if !slices.IsSortedFunc(res.Matrix, func(a, b Series) int { return labels.Compare(a.Metric, b.Metric) }) {
+		return fmt.Errorf("%s at %d in range mode: result not sorted by labels", iq.expr, iq.t)
+	}
+	vec := &Result{Type: ValueVector}
+	for _, s := range res.Matrix {
+		for _, p := range s.Floats {
+			if p.T == iq.t {
+				vec.Vector = append(vec.Vector, Sample{Metric: s.Metric, T: p.T, F: p.F})
+				break
+			}
+		}
+	}
+	if scalar {
+		if len(vec.Vector) == 0 {
+			return fmt.Errorf("%s at %d in range mode: no point at the middle step", iq.expr, iq.t)
+		}
+		vec = &Result{Type: ValueScalar, Scalar: FPoint{T: iq.t, F: vec.Vector[0].F}}
+	}
+	if err := r.compareInstant(vec, results, false); err != nil {
+		return fmt.Errorf("%s at %d in range mode: %w", iq.expr, iq.t, err)
+	}
+	return nil
+}
+
+// check compares one query's outcome with an eval's expectations.
+func (r *confRun) check(res *Result, err error, has func(string) []expectLine, results []string, isRange bool, start, step int64) error {
+	if fl := has("fail"); len(fl) > 0 {
+		if err == nil {
+			return fmt.Errorf("expected an error, got none")
+		}
+		for _, e := range fl {
+			if !e.matches(err.Error()) {
+				return fmt.Errorf("error %q does not match the expected one", err.Error())
+			}
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
 	if err := checkAnnotations("warn", res.Warnings, has("warn"), len(has("no_warn")) > 0); err != nil {
-		return false, err
+		return err
 	}
 	if err := checkAnnotations("info", res.Infos, has("info"), len(has("no_info")) > 0); err != nil {
-		return false, err
+		return err
 	}
 	if s := has("string"); len(s) > 0 {
 		want, uerr := strconv.Unquote(s[0].arg)
 		if uerr != nil {
-			return false, uerr
+			return uerr
 		}
 		if res.Type != ValueString || res.String != want {
-			return false, fmt.Errorf("want string %q, got %s %q", want, res.Type, res.String)
+			return fmt.Errorf("want string %q, got %s %q", want, res.Type, res.String)
 		}
-		return false, nil
+		return nil
 	}
 	if rv := has("range"); len(rv) > 0 {
 		// expect range vector from <a> to <b> step <s>
 		f := strings.Fields(rv[0].arg)
 		if len(f) != 7 {
-			return false, fmt.Errorf("bad range vector expectation %q", rv[0].arg)
+			return fmt.Errorf("bad range vector expectation %q", rv[0].arg)
 		}
 		a, _ := parseTestDuration(f[2])
 		s, _ := parseTestDuration(f[6])
 		if res.Type != ValueMatrix {
-			return false, fmt.Errorf("want a range vector, got %s", res.Type)
+			return fmt.Errorf("want a range vector, got %s", res.Type)
 		}
-		return false, r.compareMatrix(res.Matrix, results, a.Milliseconds(), s.Milliseconds(), false)
+		return r.compareMatrix(res.Matrix, results, a.Milliseconds(), s.Milliseconds(), false)
 	}
 	if isRange {
 		if res.Type != ValueMatrix {
-			return false, fmt.Errorf("range query returned %s", res.Type)
+			return fmt.Errorf("range query returned %s", res.Type)
 		}
-		return false, r.compareMatrix(res.Matrix, results, start.Milliseconds(), step.Milliseconds(), true)
+		return r.compareMatrix(res.Matrix, results, start, step, true)
 	}
-	return false, r.compareInstant(res, results, len(has("ordered")) > 0)
+	return r.compareInstant(res, results, len(has("ordered")) > 0)
 }
 
 func checkAnnotations(kind string, got []string, want []expectLine, none bool) error {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/util/annotations"
 
@@ -190,11 +189,20 @@ func (ev *evaluator) run(expr parser.Expr) (*Result, error) {
 		}
 	case *matrixVal:
 		res.Type = ValueMatrix
+		n := 0
+		for _, s := range v.s {
+			n += len(s.t)
+		}
+		all := make([]FPoint, n) // one array for every series' points
+		if n > 0 {
+			res.Matrix = make([]Series, 0, len(v.s))
+		}
 		for _, s := range v.s {
 			if len(s.t) == 0 {
 				continue
 			}
-			pts := make([]FPoint, len(s.t))
+			pts := all[:len(s.t):len(s.t)]
+			all = all[len(s.t):]
 			for i := range s.t {
 				pts[i] = FPoint{T: s.t[i], F: s.f[i]}
 			}
@@ -204,8 +212,9 @@ func (ev *evaluator) run(expr parser.Expr) (*Result, error) {
 	default:
 		return nil, &Error{Kind: KindInternal, Err: fmt.Errorf("unexpected result %T", v)}
 	}
-	warns, infos := ev.annos.AsStrings(exprString(expr), 0, 0)
-	res.Warnings, res.Infos = warns, infos
+	if len(ev.annos) > 0 { // the query's text is formatted only for annotations
+		res.Warnings, res.Infos = ev.annos.AsStrings(exprString(expr), 0, 0)
+	}
 	return res, nil
 }
 
@@ -383,7 +392,9 @@ func selectorTime(ts int64, at *int64, offset time.Duration) int64 {
 }
 
 // selectRaw reads the series matching ms with samples in [mint, maxt].
-// With dropStale, stale markers are left out.
+// With dropStale, stale markers are left out. The samples of all series
+// share one pair of arrays (runs copied from decoded chunks by
+// SampleIterator.Fill), not two growing slices per series.
 func (ev *evaluator) selectRaw(ms []*labels.Matcher, mint, maxt int64, dropStale bool) ([]rseries, error) {
 	q, err := ev.db.Querier(mint, maxt)
 	if err != nil {
@@ -395,37 +406,61 @@ func (ev *evaluator) selectRaw(ms []*labels.Matcher, mint, maxt int64, dropStale
 		return nil, err
 	}
 	out := make([]rseries, 0, ss.Len())
+	ends := make([]int, 0, ss.Len())
+	est := estimateSamples(ss, mint, maxt)
+	ts := make([]int64, 0, est)
+	fs := make([]float64, 0, est)
 	var it *pipeline.SampleIterator
-	total := 0
 	for ss.Next() {
 		s := ss.At()
 		it = s.Iterator(it)
-		var rs rseries
-		for it.Next() {
-			t, f := it.At()
-			if dropStale && value.IsStaleNaN(f) {
-				continue
-			}
-			rs.t = append(rs.t, t)
-			rs.f = append(rs.f, f)
-		}
+		n := len(ts)
+		ts, fs = it.Fill(ts, fs, math.MinInt64, math.MaxInt64, dropStale)
 		if err := it.Err(); err != nil {
 			return nil, err
 		}
-		if len(rs.t) == 0 {
+		if len(ts) == n {
 			continue
 		}
-		total += len(rs.t)
-		rs.lset = s.Labels()
-		out = append(out, rs)
+		if ev.maxSamples > 0 && int64(len(ts)) > ev.maxSamples {
+			return nil, ErrTooManySamples
+		}
+		out = append(out, rseries{lset: s.Labels()})
+		ends = append(ends, len(ts))
 	}
 	if err := ss.Err(); err != nil {
 		return nil, err
 	}
-	if err := ev.hold(total); err != nil {
+	start := 0
+	for k := range out {
+		e := ends[k]
+		out[k].t, out[k].f = ts[start:e:e], fs[start:e:e]
+		start = e
+	}
+	if err := ev.hold(len(ts)); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// estimateSamples estimates the samples of ss in [mint, maxt] from its
+// chunks' counts, pro rata of each chunk's overlap with the range.
+func estimateSamples(ss *pipeline.SeriesSet, mint, maxt int64) int {
+	n := 0.0
+	for i := range ss.Len() {
+		for _, c := range ss.Series(i).Chunks() {
+			lo, hi := max(c.MinT, mint), min(c.MaxT, maxt)
+			if hi < lo {
+				continue
+			}
+			frac := 1.0
+			if c.MaxT > c.MinT {
+				frac = float64(hi-lo) / float64(c.MaxT-c.MinT)
+			}
+			n += frac*float64(c.NumSamples) + 1
+		}
+	}
+	return int(n)
 }
 
 func (ev *evaluator) evalVectorSelector(e *parser.VectorSelector, g grid) (*vectorVal, error) {

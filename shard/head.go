@@ -153,7 +153,7 @@ func (h *head) lookup(hash uint64, lset labels.Labels) (uint32, *memSeries) {
 	if t.n == 0 {
 		return 0, nil
 	}
-	tag, m := uint32(hash>>32), t.mask()
+	tag, m := hashTag(hash), t.mask()
 	for i := t.home(tag); ; i = (i + 1) & m {
 		sl := t.slots[i]
 		if sl == 0 {
@@ -182,7 +182,7 @@ func (h *head) create(ref uint32, hash uint64, lset labels.Labels) (uint32, *mem
 	}
 	s := h.slot(ref)
 	*s = memSeries{lset: lset, lastClosedMaxT: unknownMaxT}
-	h.byHash.insert(uint32(hash>>32), ref)
+	h.byHash.insert(hashTag(hash), ref)
 	h.index.Add(ref, lset)
 	h.active++
 	return ref, s
@@ -241,7 +241,7 @@ func (h *head) removeHashed(ref uint32, hash uint64) {
 		return
 	}
 	h.index.Delete(ref, s.lset)
-	h.byHash.remove(uint32(hash>>32), ref)
+	h.byHash.remove(hashTag(hash), ref)
 	h.openBytes -= int64(cap(s.app.Bytes()))
 	*s = memSeries{} // frees the labels and the chunk buffer; marks the slot free
 	h.free = append(h.free, ref)

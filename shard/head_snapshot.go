@@ -274,16 +274,16 @@ func (s *Shard) decodeHeadSnapshot(b []byte) (int, error) {
 				return 0, fmt.Errorf("%w: open chunk of %s: %w", errSnapshotCorrupt, lset, err)
 			}
 			r.off = next
-			ms.app.Reset(nil)
-			it.Reset(c)
-			for it.Next() {
-				t, v := it.At()
-				ms.app.Append(t, v)
-				s.noteRange(t)
-				h.maxt = max(h.maxt, t)
-			}
-			if err := it.Err(); err != nil {
+			// The appender continues the chunk's bytes (decoded once,
+			// re-encoded never); an empty chunk starts a fresh appender.
+			if err := ms.app.Resume(nil, c, &it); err != nil {
 				return 0, fmt.Errorf("%w: open chunk of %s: %w", errSnapshotCorrupt, lset, err)
+			}
+			if c.NumSamples > 0 {
+				// A chunk never spans a block range: its ends note its range.
+				s.noteRange(c.MinT)
+				s.noteRange(c.MaxT)
+				h.maxt = max(h.maxt, c.MaxT)
 			}
 		}
 	}

@@ -1,8 +1,8 @@
 package shard
 
 // refTable maps series hashes to refs for head.lookup: open addressing with
-// linear probing over a power-of-two table of 8-byte slots, each the upper
-// 32 bits of the series' hash (its tag) and its ref (ref 0 marks a free
+// linear probing over a power-of-two table of 8-byte slots, each the low
+// 32 bits of the series' hash (its tag, see hashTag) and its ref (ref 0 marks a free
 // slot). A tag match is confirmed by comparing labels, so series whose
 // hashes collide, fully or in the tag only, simply occupy further slots of
 // the same probe run. It replaces a map[uint64]uint32 plus a collision map,
@@ -22,9 +22,11 @@ const refTableMinBits = 10
 
 func slotOf(tag, ref uint32) uint64 { return uint64(tag)<<32 | uint64(ref) }
 
-// home is the first slot probed for tag: its top bits (the tag is already
-// uniformly distributed, being hash bits).
-func (t *refTable) home(tag uint32) int { return int(tag >> (32 - t.bits)) }
+// home is the first slot probed for tag: the top bits of the tag times a
+// Fibonacci constant, which depend on every bit of the tag. The tag must
+// not be the hash's top bits: ShardOf routes by them, so within a shard
+// they span only a fraction of their range (half of it with 2 shards).
+func (t *refTable) home(tag uint32) int { return int((tag * 0x9E3779B9) >> (32 - t.bits)) }
 
 func (t *refTable) mask() int { return len(t.slots) - 1 }
 
@@ -88,3 +90,7 @@ func (t *refTable) remove(tag, ref uint32) {
 	t.slots[i] = 0
 	t.n--
 }
+
+// hashTag is the part of a series hash the table stores: its low 32 bits,
+// independent of the high bits that select the shard (stages.ShardOf).
+func hashTag(hash uint64) uint32 { return uint32(hash) }

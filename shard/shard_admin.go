@@ -138,9 +138,9 @@ func (s *Shard) Snapshot(ctx context.Context, dir string) error {
 // opens it; nil when there was nothing to write. The block is dense from
 // the start: the long-term encoding with timestamps shared per scrape
 // target, as compaction writes (longTermOptions; docs/COMPRESSION.md
-// §Long-term encoding), not the head's 120-sample chunks.
+// §Long-term encoding), in chunks of at most cutChunkSamples.
 func (s *Shard) writeSnapshotBlock(parent string, snap *headSnapshot) (*block.Block, error) {
-	o := longTermOptions(chunkstore.NewReencoder(chunkstore.ReencodeOptions{}))
+	o := longTermOptions(chunkstore.NewReencoder(chunkstore.ReencodeOptions{MaxSamples: cutChunkSamples}), cutChunkSamples)
 	o.Logger = s.log
 	meta, err := block.WriteSeries(parent, snap.mint, snap.boundary, func(yield func(labels.Labels, []chunkstore.Chunk) error) error {
 		_, err := s.addSnapshotSeries(yield, snap)
@@ -154,6 +154,16 @@ func (s *Shard) writeSnapshotBlock(parent string, snap *headSnapshot) (*block.Bl
 	}
 	return block.Open(filepath.Join(parent, meta.ULID.String()), block.OpenOptions{})
 }
+
+// cutChunkSamples bounds the chunks of a block cut from the head: the head's
+// own chunk size. The newest data is what queries read most, often a few
+// minutes of it (an instant query, a dashboard's last hour), and a read
+// decodes whole chunks: with the 2,880-sample bound of compaction every
+// chunk of a 2 h block held the whole range (480 samples at 15 s), and
+// such queries decoded four times the samples. Shared timestamp columns
+// are per 120-sample window then; the block is a little larger
+// (PERFORMANCE.md §Blocks).
+const cutChunkSamples = chunkstore.DefaultSamplesPerChunk
 
 // linkTree hard-links every file of src into a new directory tree dst and
 // fsyncs the directories.

@@ -571,6 +571,9 @@ func (s *Shard) cutChunk(ms *memSeries) bool {
 // samples per closed chunk, on the shard goroutine. The returned Data aliases shard scratch, valid until the
 // next call.
 func (s *Shard) closedChunk(c chunkstore.Chunk) chunkstore.Chunk {
+	if s.hc.replaying {
+		return c // see headChunks.replaying
+	}
 	sc := &s.scratch
 	sc.ts, sc.vs = sc.ts[:0], sc.vs[:0]
 	it := c.Iterator(&sc.it)

@@ -368,9 +368,9 @@ func (s *Shard) headBytes() int64 {
 
 // headBytesPerSeries is the measured heap per active series at 1M series
 // without its open chunk buffer (BenchmarkHeadMemory, route cache off:
-// heap per series minus the open-chunk capacity per series, the same at
-// 1, 60 and 119 samples per open chunk to within a few bytes).
-const headBytesPerSeries = 225
+// heap per series minus the open-chunk capacity per series, 213-214 B at
+// 1, 10, 60 and 119 scrapes).
+const headBytesPerSeries = 213
 
 // cutSeries is one series of a head-cut snapshot. It holds no reference to
 // head state: the chain head is a file reference (immutable bytes) and the

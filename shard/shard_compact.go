@@ -100,7 +100,7 @@ func (s *Shard) compactionJob(group []*block.Block, why string) job {
 				}
 			}()
 			// The reencoder is owned by this job's goroutine.
-			meta, err := block.Compact(s.blocksDir(), group, longTermOptions(chunkstore.NewReencoder(chunkstore.ReencodeOptions{})))
+			meta, err := block.Compact(s.blocksDir(), group, longTermOptions(chunkstore.NewReencoder(chunkstore.ReencodeOptions{}), 0))
 			if err != nil {
 				return nil, fmt.Errorf("compact: %w", err)
 			}
@@ -126,10 +126,13 @@ func (s *Shard) compactionJob(group []*block.Block, why string) job {
 // timestamp column (docs/format/block.md §Timestamps section), and the
 // others are re-encoded into long chunks (12 h at 15 s) in the smaller of
 // XOR and the decimal encoding, chosen per chunk (docs/COMPRESSION.md
-// §Long-term encoding). re is owned by the calling goroutine.
-func longTermOptions(re *chunkstore.Reencoder) block.CompactOptions {
+// §Long-term encoding). maxSamples bounds the samples per chunk (0:
+// chunkstore.DefaultLongTermSamples, 12 h at 15 s); re must have been made
+// with the same bound and is owned by the calling goroutine.
+func longTermOptions(re *chunkstore.Reencoder, maxSamples int) block.CompactOptions {
 	return block.CompactOptions{
 		SharedTimestamps: true,
+		LongTermSamples:  maxSamples,
 		Rechunk: func(dst []chunkstore.Chunk, _ labels.Labels, src []chunkstore.Chunk) ([]chunkstore.Chunk, error) {
 			return re.Reencode(dst, src)
 		},

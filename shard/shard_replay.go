@@ -27,6 +27,8 @@ func (s *Shard) replay(fromSegment int) error {
 		return fmt.Errorf("replay wal: %w", err)
 	}
 	defer r.Close()
+	s.hc.replaying = true
+	defer func() { s.hc.replaying = false }()
 	var (
 		series  []walseg.RefSeries
 		tombs   []walseg.Tombstone

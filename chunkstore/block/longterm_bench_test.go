@@ -14,7 +14,8 @@ import (
 // timestamps, the rest re-encoded per series: what a head cut and every
 // compaction of the database write), on one core's worth of work:
 //   - cut: WriteSeries of a 2 h range of 2 node_exporter hosts from
-//     120-sample XOR chunks (what a head cut does);
+//     120-sample XOR chunks into chunks of at most 120 (what a head cut
+//     does);
 //   - compact/input=xor: Compact of six such 2 h blocks as XOR chunks into
 //     one 12 h block (level 1 as it was before head cuts wrote dense
 //     blocks);
@@ -27,9 +28,11 @@ import (
 // (the chunks given to WriteSeries, or the input blocks' bytes).
 func BenchmarkLongTerm(b *testing.B) {
 	const scrapes, hosts, blocks = 480, 2, 6
-	opts := func() CompactOptions {
-		re := chunkstore.NewReencoder(chunkstore.ReencodeOptions{})
-		return CompactOptions{SharedTimestamps: true,
+	// max is the chunk bound: 120 for a head cut (shard.cutChunkSamples), 0
+	// (2,880) for compaction.
+	opts := func(max int) CompactOptions {
+		re := chunkstore.NewReencoder(chunkstore.ReencodeOptions{MaxSamples: max})
+		return CompactOptions{SharedTimestamps: true, LongTermSamples: max,
 			Rechunk: func(dst []chunkstore.Chunk, _ labels.Labels, src []chunkstore.Chunk) ([]chunkstore.Chunk, error) {
 				return re.Reencode(dst, src)
 			}}
@@ -67,7 +70,7 @@ func BenchmarkLongTerm(b *testing.B) {
 		out := b.TempDir()
 		cpu0, cpuOK := processCPUTime()
 		for b.Loop() {
-			m, err := WriteSeries(out, in.mint, in.maxt, each(in), opts())
+			m, err := WriteSeries(out, in.mint, in.maxt, each(in), opts(chunkstore.DefaultSamplesPerChunk))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -94,7 +97,7 @@ func BenchmarkLongTerm(b *testing.B) {
 					m = writeBench(b, parent, in.series, in.mint, in.maxt)
 				} else {
 					var err error
-					if m, err = WriteSeries(parent, in.mint, in.maxt, each(in), opts()); err != nil {
+					if m, err = WriteSeries(parent, in.mint, in.maxt, each(in), opts(chunkstore.DefaultSamplesPerChunk)); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -113,7 +116,7 @@ func BenchmarkLongTerm(b *testing.B) {
 			out := b.TempDir()
 			cpu0, cpuOK := processCPUTime()
 			for b.Loop() {
-				m, err := Compact(out, bs, opts())
+				m, err := Compact(out, bs, opts(0))
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -170,5 +171,38 @@ func TestWatchSignals(t *testing.T) {
 			default:
 			}
 		})
+	}
+}
+
+// TestStart_GCPercent: runStart applies --memory.gc-percent unless GOGC is
+// set in the environment, which wins.
+func TestStart_GCPercent(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	for _, c := range []struct {
+		env  string
+		want int
+	}{{"", 37}, {"150", 100}} {
+		t.Setenv("GOGC", c.env)
+		debug.SetGCPercent(100)
+		readyc := make(chan struct{}, 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() {
+			errc <- runStart(ctx, startOptions{
+				Listen: "127.0.0.1:0", DataDir: t.TempDir(), Shards: 1, GCPercent: 37,
+				Logger: zaptest.NewLogger(t),
+				ready:  func(net.Addr, *pipeline.DB) { readyc <- struct{}{} },
+			})
+		}()
+		select {
+		case <-readyc:
+		case err := <-errc:
+			cancel()
+			t.Fatalf("runStart returned before ready: %v", err)
+		}
+		got := debug.SetGCPercent(100)
+		cancel()
+		require.NoError(t, <-errc)
+		require.Equal(t, c.want, got, "GOGC=%q", c.env)
 	}
 }
