@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -15,11 +16,13 @@ import (
 // head append) of messages of 1,000 series × 1 sample on the shard
 // goroutine, WAL sync none: order=in-order is a scrape (every series one
 // step later; the in-order ingest path), order=late a backfill of the hour
-// behind the head, ascending (every sample goes to the out-of-order head).
+// behind the head, ascending (every sample goes to the out-of-order head),
+// order=late-over-blocks the same into the hour a forced cut persisted
+// (every sample is first looked up in the block: blockLookup's cost).
 // One op is one message; samples/s is the rate.
 func BenchmarkShardApply(b *testing.B) {
 	const series = 1000
-	for _, order := range []string{"in-order", "late"} {
+	for _, order := range []string{"in-order", "late", "late-over-blocks"} {
 		b.Run("order="+order, func(b *testing.B) {
 			s, err := Open(b.TempDir(), 0, Options{Now: fixedClock(boundsNow), Logger: zap.NewNop(), WAL: walseg.Options{Sync: walseg.SyncNone}})
 			if err != nil {
@@ -49,10 +52,24 @@ func BenchmarkShardApply(b *testing.B) {
 			}
 			next := base + 240*15_000
 			lateT := base - 3_600_000
+			if order == "late-over-blocks" {
+				j, ok := s.planHeadCut(true)
+				if !ok {
+					b.Fatal("no cut")
+				}
+				apply, err := j.run(context.Background())
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := apply(s); err != nil {
+					b.Fatal(err)
+				}
+				lateT = base + 1 // between the persisted samples
+			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				if order == "late" {
+				if order != "in-order" {
 					send(lateT)
 					lateT++
 				} else {

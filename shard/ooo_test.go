@@ -204,10 +204,11 @@ func testLateModel(t *testing.T, seed uint64) {
 		// duplicate, never a conflict.
 		rep := send(t, s, inbox, msg(series[i], smp(ts, float64(ts%1000))))
 		require.Zero(t, rep.Stats.Conflicts+rep.Stats.OutOfOrder+rep.Stats.TooOld, "op %d: %+v", op, rep.Stats)
+		if model[k][ts] {
+			// A repeat, in the head or persisted in a block: a no-op.
+			require.Equal(t, 1, rep.Stats.Duplicates, "op %d: repeat of %d: %+v", op, ts, rep.Stats)
+		}
 		if rep.Stats.Appended == 1 {
-			// NB: a repeat of a sample already persisted in a block is
-			// stored again (late samples are not checked against
-			// blocks); reads de-duplicate it, the model set is unchanged.
 			if model[k] == nil {
 				model[k] = map[int64]bool{}
 			}
@@ -229,4 +230,32 @@ func testLateModel(t *testing.T, seed uint64) {
 	require.NoError(t, stop())
 	_ = os.RemoveAll(s.dir)
 	_ = stages.Sample{}
+}
+
+// TestShard_LateRepeatOfPersistedSample: a late sample at a timestamp a
+// block holds for its series is a no-op with the same value (counted as a
+// duplicate, not stored again) and a counted conflict with another value,
+// as in-order repeats are; a deleted sample is held by no block. Before,
+// both were stored again in the out-of-order head (Appended 1).
+func TestShard_LateRepeatOfPersistedSample(t *testing.T) {
+	s := openShard(t, t.TempDir(), Options{BlockRange: 100 * time.Millisecond})
+	inbox, stop := runShard(t, s)
+	a := labels.FromStrings("__name__", "a")
+	b := labels.FromStrings("__name__", "b")
+	for ts := int64(0); ts < 300; ts += 10 {
+		send(t, s, inbox, msg(a, smp(ts, float64(ts))))
+		send(t, s, inbox, msg(b, smp(ts, float64(ts))))
+	}
+	require.NoError(t, s.Maintain(t.Context(), false))
+	require.GreaterOrEqual(t, s.appendMinT, int64(100), "[0, 100) is in a block")
+	rep := send(t, s, inbox, msg(a, smp(50, 50), smp(60, 61), smp(55, 1)))
+	require.Equal(t, 1, rep.Stats.Duplicates, "%+v", rep.Stats)
+	require.Equal(t, 1, rep.Stats.Conflicts, "%+v", rep.Stats)
+	require.Equal(t, 1, rep.Stats.Appended, "55 is new: %+v", rep.Stats)
+	require.Equal(t, 1, s.ooo.n, "only the new sample is stored")
+	// Deleted in the block: a sample at 20 is new again.
+	require.NoError(t, s.Delete(t.Context(), 20, 20, labels.MustNewMatcher(labels.MatchEqual, "__name__", "b")))
+	require.Equal(t, 1, send(t, s, inbox, msg(b, smp(20, 7))).Stats.Appended)
+	require.Equal(t, 1, send(t, s, inbox, msg(b, smp(30, 30))).Stats.Duplicates)
+	require.NoError(t, stop())
 }

@@ -292,10 +292,11 @@ type applyScratch struct {
 	sampleRecs   []walseg.RefSample
 	sampleSeries []uint32 // per sampleRecs entry: its index in the message's series
 	lateRecs     []walseg.RefSample
-	lateSrc      [][2]uint32 // per lateRecs entry: the caller's series and sample index
-	recBuf       []byte      // encoded records, back to back
-	recEnds      []int       // end offset of each record in recBuf
-	recs         [][]byte    // the records, aliasing recBuf
+	lateSrc      [][2]uint32      // per lateRecs entry: the caller's series and sample index
+	recBuf       []byte           // encoded records, back to back
+	recEnds      []int            // end offset of each record in recBuf
+	recs         [][]byte         // the records, aliasing recBuf
+	blk          blockLookupCache // late samples against blocks (shard_history.go)
 	hashBuf      []byte
 }
 

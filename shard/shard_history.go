@@ -1,9 +1,15 @@
 package shard
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"slices"
+
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/silverback-tsdb/tsdb/chunkstore/block"
 )
 
 // History into blocks.
@@ -133,4 +139,79 @@ func (s *Shard) runHistoryCut(snap *headSnapshot, sealed int) (func(*Shard) erro
 		s.m.HistoryBlocksCut.Add(uint64(len(late)))
 		return cerr
 	}, nil
+}
+
+// blockLookup classifies a late sample against the blocks: duplicate when
+// a block holds the same value at t for the series, conflict when it holds
+// another, appended when none holds t (deleted samples count as held by
+// none). Only blocks whose range holds t are read: the series' entry found
+// through the block's postings (one entry per label, cached for the last
+// series and block, so the samples of one series in a message cost one
+// lookup per block), then the one chunk whose range holds t is decoded up
+// to t. A damaged block entry or chunk counts as holding nothing (its read
+// fails the query anyway). Runs on the shard goroutine (live and replay).
+func (s *Shard) blockLookup(ms *memSeries, t int64, v float64) sampleResult {
+	c := &s.scratch.blk
+	for _, b := range s.blocks {
+		m := b.Meta()
+		if m.MinTime > t {
+			break // sorted by MinTime
+		}
+		if t >= m.MaxTime {
+			continue
+		}
+		if c.ms != ms || c.b != b {
+			c.ms, c.b, c.ok = ms, b, false
+			c.metas = c.metas[:0]
+			c.ms2 = c.ms2[:0]
+			ms.lset.Range(func(l labels.Label) {
+				c.ms2 = append(c.ms2, labels.MustNewMatcher(labels.MatchEqual, l.Name, l.Value))
+			})
+			bm, err := b.Postings(c.ms2...)
+			if err == nil {
+				it := bm.Iterator()
+				for it.HasNext() {
+					ref := it.Next()
+					ls, metas, err := b.Series(ref, c.metas[:0])
+					if err == nil && labels.Equal(ls, ms.lset) {
+						c.ref, c.metas, c.ok = ref, metas, true
+						break
+					}
+				}
+			}
+		}
+		if !c.ok {
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(c.metas, t, func(cm block.ChunkMeta, t int64) int { return cmp.Compare(cm.MaxT, t) })
+		if i == len(c.metas) || c.metas[i].MinT > t || b.Tombstones()[c.ref].Contains(t) {
+			continue
+		}
+		ch, err := b.Chunk(c.metas[i].Ref)
+		if err != nil {
+			continue
+		}
+		it := &s.scratch.it
+		it.Reset(ch)
+		if !it.SeekTo(t) {
+			continue
+		}
+		if ct, cv := it.At(); ct == t {
+			if math.Float64bits(cv) == math.Float64bits(v) {
+				return sampleDuplicate
+			}
+			return sampleConflict
+		}
+	}
+	return sampleAppended
+}
+
+// blockLookupCache is blockLookup's entry for the last series and block.
+type blockLookupCache struct {
+	ms    *memSeries
+	b     *block.Block
+	ok    bool // the block holds the series, at ref
+	ref   uint32
+	metas []block.ChunkMeta
+	ms2   []*labels.Matcher
 }

@@ -20,9 +20,9 @@ import (
 // shard's out-of-order head instead of being rejected (unless
 // Options.RejectLate). It holds, per series ref, the late samples sorted by
 // timestamp, one per timestamp: an equal timestamp with the same value is a
-// no-op, with another value a conflict (against the late samples; against
-// the in-order head's samples the query and compaction merges keep one per
-// timestamp). Late samples are logged as RecordOOOSamples before they are
+// no-op, with another value a conflict, against the in-order head, the
+// late samples (those a running cut took included) and, before queryMinT,
+// the blocks (insertLate). Late samples are logged as RecordOOOSamples before they are
 // applied, replayed into the out-of-order head, queried merged with the
 // in-order head and blocks (View.Chunks returns them as extra chunks,
 // sorted by MinT with the rest, so the querier's overlap merge applies),
@@ -405,14 +405,26 @@ func (s *Shard) inOrderLookup(ms *memSeries, t int64, v float64) sampleResult {
 	return sampleAppended
 }
 
-// insertLate stores a late sample unless the in-order head or the
-// out-of-order head holds its timestamp. The live path (after the
+// insertLate stores a late sample unless the in-order head, the
+// out-of-order head (or the part a running cut took) or, before queryMinT,
+// a block holds its timestamp (blockLookup). The live path (after the
 // message's in-order samples are appended) and replay (after the samples
 // records before it are flushed) call it on the same state, so both keep
 // the same samples.
 func (s *Shard) insertLate(ms *memSeries, ref uint32, t int64, v float64) sampleResult {
 	if r := s.inOrderLookup(ms, t, v); r != sampleAppended {
 		return r
+	}
+	if s.oooCut.has(ref) {
+		// Taken by the running cut, not yet in a published block.
+		if _, r := findOOO(s.oooCut.series[ref], t, v); r != sampleAppended {
+			return r
+		}
+	}
+	if t < s.queryMinT {
+		if r := s.blockLookup(ms, t, v); r != sampleAppended {
+			return r
+		}
 	}
 	return s.ooo.insert(ref, t, v)
 }
