@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/silverback-tsdb/tsdb/internal/cputime"
 )
 
 // Config configures Run. Zero fields take the defaults named on them.
@@ -274,7 +276,7 @@ func Run(ctx context.Context, c Config) (Summary, error) {
 	// In-flight requests complete even when the run is stopped.
 	sendCtx := context.WithoutCancel(ctx)
 
-	cpu0, cpuOK := processCPU()
+	cpu0, cpuOK := cputime.Process()
 	wallStart := time.Now()
 	rep := newReporter(&c, s, &st, wallStart)
 	var wg sync.WaitGroup
@@ -294,7 +296,7 @@ func Run(ctx context.Context, c Config) (Summary, error) {
 	close(repDone)
 	repWG.Wait()
 	elapsed := time.Since(wallStart)
-	cpu1, _ := processCPU()
+	cpu1, _ := cputime.Process()
 
 	sum := rep.summary(elapsed)
 	if cpuOK {

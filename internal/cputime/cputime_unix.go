@@ -1,14 +1,15 @@
 //go:build unix
 
-package loadgen
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// processCPU returns the CPU time (user + system) the process has used.
-func processCPU() (time.Duration, bool) {
+// Process returns the user+system CPU time of the process so far, and
+// false where the platform cannot tell.
+func Process() (time.Duration, bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, false

@@ -1,8 +1,0 @@
-//go:build !unix
-
-package chunkstore
-
-import "time"
-
-// processCPUTime is not available here; benchmarks omit the CPU metric.
-func processCPUTime() (time.Duration, bool) { return 0, false }

@@ -1,8 +1,0 @@
-//go:build !unix
-
-package pipeline
-
-import "testing"
-
-// cpuNanos is 0 where getrusage is missing: cpu-ns/sample reads 0.
-func cpuNanos(*testing.B) int64 { return 0 }
