@@ -120,6 +120,12 @@ func (it *Iterator) Next() bool {
 	if it.decimal {
 		return it.nextDecimal()
 	}
+	if it.read == it.numSamples {
+		// NB: the last sample stays current (SeekTo may still return it)
+		// until a Next past it; finish checked the chunk's end on reading it.
+		it.done = true
+		return false
+	}
 	switch it.read {
 	case 0:
 		if !it.readFirst() {
@@ -397,13 +403,12 @@ func (it *Iterator) truncated() bool {
 // finish checks the chunk's tail after its last sample and reports whether
 // that sample stands.
 func (it *Iterator) finish() bool {
-	it.done = true
 	if it.t != it.maxT {
-		it.err = corruptf(it.br.offset(), fmt.Errorf("%w: got %d, want %d", errMaxTMismatch, it.t, it.maxT))
+		it.fail(corruptf(it.br.offset(), fmt.Errorf("%w: got %d, want %d", errMaxTMismatch, it.t, it.maxT)))
 		return false
 	}
 	if err := it.br.checkTail(); err != nil {
-		it.err = err
+		it.fail(err)
 		return false
 	}
 	return true

@@ -268,7 +268,7 @@ func TestAppender_RandomRoundTrip(t *testing.T) {
 }
 
 func TestIterator_SeekTo(t *testing.T) {
-	c := encode(withV(constT(10, 100, 10), func(i int) float64 { return float64(i) })) // t = 100..190
+	ss := withV(constT(10, 100, 10), func(i int) float64 { return float64(i) }) // t = 100..190
 	cases := []struct {
 		name  string
 		steps []int64 // SeekTo targets; -1 means Next
@@ -284,28 +284,37 @@ func TestIterator_SeekTo(t *testing.T) {
 		{"next_after_seek", []int64{150, -1}, []int64{150, 160}},
 		{"seek_after_next", []int64{-1, -1, 105}, []int64{100, 110, 110}},
 		{"after_exhaustion", []int64{191, 0}, []int64{-1, -1}},
+		// On the last sample the current sample still qualifies (the
+		// decimal encodings always did; EncXOR returned false here).
+		{"on_last_backwards", []int64{190, 150}, []int64{190, 190}},
+		{"on_last_same", []int64{190, 190}, []int64{190, 190}},
+		{"next_to_last_then_seek", []int64{-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 185}, []int64{100, 110, 120, 130, 140, 150, 160, 170, 180, 190, 190}},
+		{"past_end_after_last", []int64{190, 191, 150}, []int64{190, -1, -1}},
+		{"next_after_last", []int64{190, -1, 150}, []int64{190, -1, -1}},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			it := c.Iterator(nil)
-			for i, s := range tc.steps {
-				var ok bool
-				if s == -1 {
-					ok = it.Next()
-				} else {
-					ok = it.SeekTo(s)
+	for _, c := range []Chunk{encode(ss), encodeDecimal(t, ss, layoutBoth)} {
+		for _, tc := range cases {
+			t.Run(c.Enc.String()+"/"+tc.name, func(t *testing.T) {
+				it := c.Iterator(nil)
+				for i, s := range tc.steps {
+					var ok bool
+					if s == -1 {
+						ok = it.Next()
+					} else {
+						ok = it.SeekTo(s)
+					}
+					if tc.want[i] == -1 {
+						require.False(t, ok, "step %d", i)
+						continue
+					}
+					require.True(t, ok, "step %d", i)
+					ts, v := it.At()
+					require.Equal(t, tc.want[i], ts, "step %d", i)
+					require.Equal(t, float64((ts-100)/10), v, "step %d", i)
 				}
-				if tc.want[i] == -1 {
-					require.False(t, ok, "step %d", i)
-					continue
-				}
-				require.True(t, ok, "step %d", i)
-				ts, v := it.At()
-				require.Equal(t, tc.want[i], ts, "step %d", i)
-				require.Equal(t, float64((ts-100)/10), v, "step %d", i)
-			}
-			require.NoError(t, it.Err())
-		})
+				require.NoError(t, it.Err())
+			})
+		}
 	}
 }
 
