@@ -401,6 +401,27 @@ func mergeSorted(parts [][]seriesData, combine bool) []seriesData {
 	}
 	out := make([]seriesData, 0, n)
 	idx := make([]int, len(parts))
+	// The last series of out may be combined from several pieces. Its chunk
+	// list is copied once (the pieces' lists belong to the parts) and then
+	// grown in place; it is sorted and checked for overlaps once, when the
+	// next series starts, instead of after every piece (a series read from
+	// the head and a dozen blocks had its list reallocated and sorted per
+	// piece: 17 % of a query profile).
+	owned, merged := false, false
+	finish := func() {
+		if !merged {
+			return
+		}
+		last := &out[len(out)-1]
+		slices.SortStableFunc(last.chunks, func(a, b SeriesChunk) int { return cmp.Compare(a.MinT, b.MinT) })
+		last.overlap = false
+		for k := 1; k < len(last.chunks); k++ {
+			if last.chunks[k].MinT <= last.chunks[k-1].MaxT {
+				last.overlap = true
+				break
+			}
+		}
+	}
 	for {
 		best := -1
 		for i, p := range parts {
@@ -412,22 +433,24 @@ func mergeSorted(parts [][]seriesData, combine bool) []seriesData {
 			}
 		}
 		if best < 0 {
+			finish()
 			return out
 		}
 		cur := parts[best][idx[best]]
 		idx[best]++
 		if combine && len(out) > 0 && labels.Equal(out[len(out)-1].lset, cur.lset) {
 			last := &out[len(out)-1]
-			last.chunks = append(slices.Clip(last.chunks), cur.chunks...)
-			slices.SortStableFunc(last.chunks, func(a, b SeriesChunk) int { return cmp.Compare(a.MinT, b.MinT) })
-			last.overlap = false
-			for k := 1; k < len(last.chunks); k++ {
-				if last.chunks[k].MinT <= last.chunks[k-1].MaxT {
-					last.overlap = true
-				}
+			if !owned {
+				last.chunks = append(slices.Clip(last.chunks), cur.chunks...)
+				owned = true
+			} else {
+				last.chunks = append(last.chunks, cur.chunks...)
 			}
+			merged = true
 			continue
 		}
+		finish()
+		owned, merged = false, false
 		out = append(out, cur)
 	}
 }

@@ -1,0 +1,37 @@
+package pipeline
+
+import (
+	"testing"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/stretchr/testify/require"
+
+	"github.com/silverback-tsdb/tsdb/chunkstore"
+)
+
+// TestMergeSorted_CombinesPiecesOnce: a series in several parts comes out
+// once, its chunks sorted by MinT, overlap set only when two overlap, and
+// the parts' own chunk lists are left as they were.
+func TestMergeSorted_CombinesPiecesOnce(t *testing.T) {
+	ch := func(mint, maxt int64) SeriesChunk {
+		return SeriesChunk{Chunk: chunkstore.Chunk{MinT: mint, MaxT: maxt}}
+	}
+	a, b, c := labels.FromStrings("s", "a"), labels.FromStrings("s", "b"), labels.FromStrings("s", "c")
+	p0 := []seriesData{{lset: a, chunks: []SeriesChunk{ch(200, 299)}}, {lset: b, chunks: []SeriesChunk{ch(0, 99), ch(100, 199)}}}
+	p1 := []seriesData{{lset: a, chunks: []SeriesChunk{ch(0, 99)}}, {lset: c, chunks: []SeriesChunk{ch(5, 6)}}}
+	p2 := []seriesData{{lset: a, chunks: []SeriesChunk{ch(100, 199)}}, {lset: b, chunks: []SeriesChunk{ch(150, 250)}}}
+	p0a := append([]SeriesChunk(nil), p0[0].chunks...)
+	out := mergeSorted([][]seriesData{p0, p1, p2}, true)
+	require.Len(t, out, 3)
+	require.Equal(t, a, out[0].lset)
+	require.Equal(t, []SeriesChunk{ch(0, 99), ch(100, 199), ch(200, 299)}, out[0].chunks)
+	require.False(t, out[0].overlap)
+	require.Equal(t, b, out[1].lset)
+	require.Equal(t, []SeriesChunk{ch(0, 99), ch(100, 199), ch(150, 250)}, out[1].chunks)
+	require.True(t, out[1].overlap, "[100, 199] and [150, 250] overlap")
+	require.Equal(t, c, out[2].lset)
+	require.False(t, out[2].overlap)
+	require.Equal(t, p0a, p0[0].chunks, "a part's chunk list is not changed")
+	require.Len(t, p0[1].chunks, 2)
+	require.Len(t, mergeSorted([][]seriesData{p0, p1, p2}, false), 6, "without combine every piece stays")
+}
