@@ -269,21 +269,27 @@ func scenarioQuery(ctx context.Context, e *env) error {
 	return nil
 }
 
+// timedGet GETs pathQuery from p and returns the status, the time to the
+// whole answer and its body (status 0 when no answer came).
+func timedGet(p *Proc, pathQuery string) (int, time.Duration, []byte, error) {
+	t0 := time.Now()
+	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Get(p.URL(pathQuery))
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, time.Since(t0), b, err
+}
+
 // influxQueryOnce runs an InfluxQL query on InfluxDB's /query (database
 // perf) and returns the status and the time to the whole answer; an error
 // in the answer (InfluxDB reports them with status 200) is an error.
 func influxQueryOnce(p *Proc, q string) (int, time.Duration, error) {
 	v := url.Values{"db": {"perf"}, "q": {q}, "epoch": {"ms"}}
-	t0 := time.Now()
-	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Get(p.URL("/query?" + v.Encode()))
+	status, d, b, err := timedGet(p, "/query?"+v.Encode())
 	if err != nil {
-		return 0, 0, err
-	}
-	b, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	d := time.Since(t0)
-	if err != nil {
-		return resp.StatusCode, d, err
+		return status, d, err
 	}
 	var ans struct {
 		Error   string `json:"error"`
@@ -293,20 +299,20 @@ func influxQueryOnce(p *Proc, q string) (int, time.Duration, error) {
 		} `json:"results"`
 	}
 	if err := json.Unmarshal(b, &ans); err != nil {
-		return resp.StatusCode, d, fmt.Errorf("answer is not JSON: %.200s", b)
+		return status, d, fmt.Errorf("answer is not JSON: %.200s", b)
 	}
 	if ans.Error != "" {
-		return resp.StatusCode, d, errors.New(ans.Error)
+		return status, d, errors.New(ans.Error)
 	}
 	for _, r := range ans.Results {
 		if r.Error != "" {
-			return resp.StatusCode, d, errors.New(r.Error)
+			return status, d, errors.New(r.Error)
 		}
 		if len(r.Series) == 0 {
-			return resp.StatusCode, d, fmt.Errorf("no series in the answer to %s", q)
+			return status, d, fmt.Errorf("no series in the answer to %s", q)
 		}
 	}
-	return resp.StatusCode, d, nil
+	return status, d, nil
 }
 
 // queryOnce runs expr as a range query over [end-rng, end] at step (an
@@ -325,26 +331,19 @@ func queryOnce(p *Proc, expr string, rng, step time.Duration, end time.Time) (in
 	} else {
 		v.Set("time", sec(end))
 	}
-	t0 := time.Now()
-	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Get(p.URL(path + "?" + v.Encode()))
+	status, d, b, err := timedGet(p, path+"?"+v.Encode())
 	if err != nil {
-		return 0, 0, err
+		return status, d, err
 	}
-	b, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	d := time.Since(t0)
-	if err != nil {
-		return resp.StatusCode, d, err
-	}
-	if resp.StatusCode == http.StatusOK {
+	if status == http.StatusOK {
 		var ans struct {
 			Status string `json:"status"`
 		}
 		if err := json.Unmarshal(b, &ans); err != nil || ans.Status != "success" {
-			return resp.StatusCode, d, fmt.Errorf("answer is not a success: %.200s", b)
+			return status, d, fmt.Errorf("answer is not a success: %.200s", b)
 		}
-	} else if resp.StatusCode != http.StatusNotFound {
-		return resp.StatusCode, d, fmt.Errorf("%.300s", b)
+	} else if status != http.StatusNotFound {
+		return status, d, fmt.Errorf("%.300s", b)
 	}
-	return resp.StatusCode, d, nil
+	return status, d, nil
 }
