@@ -51,16 +51,7 @@ func (m manyBlocks) silverback(ctx context.Context, dir string, now time.Time) (
 	// one long block at the end: 36-60 blocks instead of 100.)
 	c.Batch = 507
 	c.Target = &windowTarget{t: t, blockRange: m.blockRange.Milliseconds(), window: -1}
-	sum, err := loadgen.Run(ctx, c)
-	if err == nil && sum.SamplesFailed > 0 {
-		err = fmt.Errorf("%d samples refused: %s", sum.SamplesFailed, sum.FirstError)
-	}
-	if err == nil {
-		err = t.DB().Compact(ctx, true)
-	}
-	if cerr := t.Close(); err == nil {
-		err = cerr
-	}
+	sum, err := loadPersistClose(ctx, t, c)
 	if err != nil {
 		return 0, 0, err
 	}

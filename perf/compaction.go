@@ -49,17 +49,8 @@ func scenarioCompaction(ctx context.Context, e *env) error {
 			return err
 		}
 		start := e.o.Now().Add(-span - 24*time.Hour).Truncate(24 * time.Hour).UnixMilli()
-		sum, err := loadgen.Run(ctx, loadgen.Config{Workload: loadgen.WorkloadBackfill, Protocol: loadgen.ProtocolInProcess,
+		sum, err := loadPersistClose(ctx, t, loadgen.Config{Workload: loadgen.WorkloadBackfill, Protocol: loadgen.ProtocolInProcess,
 			Target: t, Hosts: hosts, Seed: 1, Start: start, BackfillRange: span, Concurrency: 1})
-		if err == nil && sum.SamplesFailed > 0 {
-			err = fmt.Errorf("%d samples refused: %s", sum.SamplesFailed, sum.FirstError)
-		}
-		if err == nil {
-			err = t.DB().Compact(ctx, true)
-		}
-		if cerr := t.Close(); err == nil {
-			err = cerr
-		}
 		if err != nil {
 			return err
 		}
@@ -160,4 +151,21 @@ func blocks(dir string) (map[string]blockStat, error) {
 		return nil
 	})
 	return out, err
+}
+
+// loadPersistClose runs the load generator c into the in-process target t,
+// fails if any sample was refused, persists the whole head (a forced
+// compaction) and closes t in every case.
+func loadPersistClose(ctx context.Context, t *inprocess.Target, c loadgen.Config) (loadgen.Summary, error) {
+	sum, err := loadgen.Run(ctx, c)
+	if err == nil && sum.SamplesFailed > 0 {
+		err = fmt.Errorf("%d samples refused: %s", sum.SamplesFailed, sum.FirstError)
+	}
+	if err == nil {
+		err = t.DB().Compact(ctx, true)
+	}
+	if cerr := t.Close(); err == nil {
+		err = cerr
+	}
+	return sum, err
 }
