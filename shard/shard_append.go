@@ -515,10 +515,7 @@ func (s *Shard) appendInOrder(ms *memSeries, t int64, v float64) bool {
 // chunkEnd returns the first BlockRange boundary after t.
 func (s *Shard) chunkEnd(t int64) int64 {
 	r := s.opts.BlockRange.Milliseconds()
-	q := t / r
-	if t < 0 && t%r != 0 {
-		q-- // floor division for negative timestamps
-	}
+	q := floorDiv(t, r)
 	if q > math.MaxInt64/r-1 {
 		return math.MaxInt64
 	}
