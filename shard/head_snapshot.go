@@ -80,7 +80,7 @@ func (s *Shard) writeHeadSnapshot(fromSegment int) error {
 			continue
 		}
 		b = binary.AppendUvarint(b, uint64(ref))
-		b = appendLabels(b, ms.lset)
+		b = appendLabels(b, h.labels(ms))
 		b = binary.AppendUvarint(b, uint64(ms.lastClosed))
 		if ms.hasSamples() {
 			b = append(b, 1)
