@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -37,7 +38,7 @@ import (
 const (
 	headSnapshotName    = "head.snapshot"
 	headSnapshotMagic   = 0x53424853 // "SBHS"
-	headSnapshotVersion = 1
+	headSnapshotVersion = 2          // written; version 1 (no appender state) is read too
 )
 
 var (
@@ -66,6 +67,7 @@ type stateSeries struct {
 	lastClosed chunkRef
 	hasOpen    bool
 	open       chunkstore.Chunk // Data copied into the state's arena
+	app        chunkstore.AppenderState
 }
 
 type stateTomb struct {
@@ -114,6 +116,7 @@ func (s *Shard) captureHead(fromSegment int, hold bool) *headState {
 			arena = append(arena, c.Data...)
 			c.Data = arena[n:len(arena):len(arena)]
 			ss.open = c
+			ss.app = ms.app.State()
 		}
 		st.series = append(st.series, ss)
 	}
@@ -158,6 +161,7 @@ func (st *headState) encode() []byte {
 		if ss.hasOpen {
 			b = append(b, 1)
 			b = chunkstore.AppendRecord(b, ss.open)
+			b = appendAppenderState(b, ss.app)
 		} else {
 			b = append(b, 0)
 		}
@@ -229,6 +233,19 @@ func syncDir(dir string) error {
 // goroutine after the WAL writer closed cleanly.
 func (s *Shard) writeHeadSnapshot(fromSegment int) error {
 	return s.writeHeadState(s.captureHead(fromSegment, false))
+}
+
+// appendAppenderState encodes an open chunk's appender state (version 2):
+// last delta <varint>, last value bits <8b BE>, free bits <1b>, leading
+// <1b>, trailing <1b>, jittery <1b>.
+func appendAppenderState(b []byte, st chunkstore.AppenderState) []byte {
+	b = binary.AppendVarint(b, st.TDelta)
+	b = binary.BigEndian.AppendUint64(b, st.V)
+	j := byte(0)
+	if st.Jittery {
+		j = 1
+	}
+	return append(b, st.Free, st.Leading, st.Trailing, j)
 }
 
 func appendLabels(b []byte, lset labels.Labels) []byte {
@@ -312,7 +329,7 @@ func (s *Shard) loadHeadSnapshot() (fromSegment int, ok bool, err error) {
 	if err := s.fs.Remove(path + fsutil.TmpSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return 0, false, fmt.Errorf("remove unfinished head snapshot: %w", err)
 	}
-	b, err := vfs.ReadFile(s.fs, path)
+	b, err := readWhole(s.fs, path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, false, nil
 	}
@@ -352,8 +369,9 @@ func (s *Shard) decodeHeadSnapshot(b []byte) (int, error) {
 	if len(b) < 12 || binary.BigEndian.Uint32(b) != headSnapshotMagic {
 		return 0, fmt.Errorf("%w: bad magic or length %d", errSnapshotCorrupt, len(b))
 	}
-	if b[4] != headSnapshotVersion {
-		return 0, fmt.Errorf("%w: version %d, this build reads %d", errSnapshotCorrupt, b[4], headSnapshotVersion)
+	version := b[4]
+	if version != 1 && version != headSnapshotVersion {
+		return 0, fmt.Errorf("%w: version %d, this build reads 1 and %d", errSnapshotCorrupt, b[4], headSnapshotVersion)
 	}
 	end := len(b) - 4
 	if got, want := crc32.Checksum(b[:end], castagnoliTable), binary.BigEndian.Uint32(b[end:]); got != want {
@@ -383,20 +401,33 @@ func (s *Shard) decodeHeadSnapshot(b []byte) (int, error) {
 	}
 	h := s.head
 	nseries := r.uvarint("series count")
-	var lb labels.ScratchBuilder
-	var it chunkstore.Iterator
+	var (
+		lb   labels.ScratchBuilder
+		it   chunkstore.Iterator
+		lbuf []byte
+		offs []int
+	)
 	for i := uint64(0); i < nseries && r.err == nil; i++ {
 		ref := r.uvarint("ref")
 		if ref == 0 || ref > maxSeriesRef {
 			r.fail("ref")
 			break
 		}
-		lb.Reset()
+		// A series' names and values share one string: one allocation
+		// per series instead of two per label.
+		lbuf, offs = lbuf[:0], offs[:0]
 		nl := r.uvarint("label count")
 		for j := uint64(0); j < nl && r.err == nil; j++ {
-			name := r.bytes(r.uvarint("name length"), "name")
-			value := r.bytes(r.uvarint("value length"), "value")
-			lb.Add(string(name), string(value))
+			lbuf = append(lbuf, r.bytes(r.uvarint("name length"), "name")...)
+			offs = append(offs, len(lbuf))
+			lbuf = append(lbuf, r.bytes(r.uvarint("value length"), "value")...)
+			offs = append(offs, len(lbuf))
+		}
+		lb.Reset()
+		str, prev := string(lbuf), 0
+		for j := 0; j+1 < len(offs); j += 2 {
+			lb.Add(str[prev:offs[j]], str[offs[j]:offs[j+1]])
+			prev = offs[j+1]
 		}
 		lastClosed := chunkRef(r.uvarint("last closed chunk"))
 		hasOpen := r.bytes(1, "open flag")
@@ -414,9 +445,28 @@ func (s *Shard) decodeHeadSnapshot(b []byte) (int, error) {
 				return 0, fmt.Errorf("%w: open chunk of %s: %w", errSnapshotCorrupt, lset, err)
 			}
 			r.off = next
-			// The appender continues the chunk's bytes (decoded once,
-			// re-encoded never); an empty chunk starts a fresh appender.
-			if err := ms.app.Resume(nil, c, &it); err != nil {
+			// The appender continues the chunk's bytes, re-encoded never:
+			// from the stored state (version 2; the file's CRC covers the
+			// pair), or by decoding the chunk once (version 1). An empty
+			// chunk starts a fresh appender.
+			if version == 1 {
+				err = ms.app.Resume(nil, c, &it)
+			} else {
+				var st chunkstore.AppenderState
+				st.TDelta = r.varint("appender delta")
+				v := r.bytes(12, "appender state")
+				if r.err != nil {
+					break
+				}
+				st.V = binary.BigEndian.Uint64(v)
+				st.Free, st.Leading, st.Trailing, st.Jittery = v[8], v[9], v[10], v[11] == 1
+				if v[11] > 1 {
+					r.fail("appender jittery flag")
+					break
+				}
+				err = ms.app.RestoreState(nil, c, st)
+			}
+			if err != nil {
 				return 0, fmt.Errorf("%w: open chunk of %s: %w", errSnapshotCorrupt, lset, err)
 			}
 			if c.NumSamples > 0 {
@@ -450,6 +500,29 @@ func (s *Shard) decodeHeadSnapshot(b []byte) (int, error) {
 		h.mint = min(h.mint, headMint)
 	}
 	return int(from), nil
+}
+
+// readWhole reads a file in one read of its size (io.ReadAll grows and
+// copies its buffer ~20 times for a snapshot of tens of MB).
+func readWhole(fsys vfs.FS, path string) ([]byte, error) {
+	f, err := vfs.Open(fsys, path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, st.Size()+1) // one more: a file that grew shows as a short read past it
+	n, err := io.ReadFull(f, b)
+	if err == nil {
+		return nil, fmt.Errorf("%s grew while read", path)
+	}
+	if !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return b[:n], nil
 }
 
 // adopt maps the listed head chunk files of a snapshot (instead of starting

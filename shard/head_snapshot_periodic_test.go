@@ -202,3 +202,44 @@ func dropUnsyncedHeadChunks(t *testing.T, fsys vfs.FS, dir string) {
 		require.NoError(t, errors.Join(err, f.Close()))
 	}
 }
+
+// TestHeadSnapshot_ReadsVersion1: a shard directory left by a clean
+// shutdown of the build before version 2 (testdata/head_snapshot_v1: three
+// series, samples at 0 s … 10 s, 4-sample chunks, 4 KiB head chunk files)
+// loads from its version-1 snapshot (open chunks decoded by Resume) without
+// replaying the WAL, keeps appending, and its next snapshot is version 2.
+func TestHeadSnapshot_ReadsVersion1(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shard")
+	require.NoError(t, exec.Command("cp", "-a", "testdata/head_snapshot_v1", dir).Run())
+	b, err := os.ReadFile(filepath.Join(dir, headSnapshotName))
+	require.NoError(t, err)
+	require.Equal(t, byte(1), b[4], "fixture version")
+	o := Options{ChunkSamples: 4, BlockRange: time.Hour, HeadChunkFileSize: 4096}
+	s := openShard(t, dir, o)
+	require.Equal(t, uint64(1), s.m.SnapshotLoads.Load())
+	require.Zero(t, s.m.ReplayedSamples.Load())
+	series := []labels.Labels{labels.FromStrings("__name__", "m", "i", "0"), labels.FromStrings("__name__", "m", "i", "1"), labels.FromStrings("__name__", "other", "job", "x")}
+	want := map[string][]int64{}
+	for ts := int64(0); ts < 11; ts++ {
+		for _, ls := range series {
+			want[ls.String()] = append(want[ls.String()], ts*1000)
+		}
+	}
+	inbox, stop := runShard(t, s)
+	require.Equal(t, want, allSamples(t, s))
+	for ts := int64(11); ts < 15; ts++ {
+		send(t, s, inbox, rvMsg(series, ts*1000, func(i int) float64 { return float64(i)*10 + float64(ts)/4 }))
+		for _, ls := range series {
+			want[ls.String()] = append(want[ls.String()], ts*1000)
+		}
+	}
+	require.NoError(t, stop())
+	b, err = os.ReadFile(filepath.Join(dir, headSnapshotName))
+	require.NoError(t, err)
+	require.Equal(t, byte(headSnapshotVersion), b[4])
+	s = openShard(t, dir, o)
+	require.Zero(t, s.m.ReplayedSamples.Load())
+	_, stop = runShard(t, s)
+	require.Equal(t, want, allSamples(t, s))
+	require.NoError(t, stop())
+}
