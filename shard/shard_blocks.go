@@ -245,10 +245,15 @@ func (s *Shard) planJob() (job, bool) {
 	}
 	if j, ok := s.planHeadCut(false); ok {
 		s.lastJobCut = true
+		s.snapMark = headSnapshotNow(s)
 		return j, true
 	}
 	if j, ok := s.planHistoryCut(); ok {
 		s.lastJobCut = true
+		s.snapMark = headSnapshotNow(s)
+		return j, true
+	}
+	if j, ok := s.planHeadSnapshot(); ok {
 		return j, true
 	}
 	if j, ok := s.planCompaction(); ok {
@@ -443,6 +448,11 @@ func (s *Shard) snapshotHead(mint, boundary int64) *headSnapshot {
 func (s *Shard) runHeadCut(snap *headSnapshot, sealed int, early bool) (func(*Shard) error, error) {
 	if snap.files != nil {
 		defer snap.files.Release()
+	}
+	// The head snapshot goes first: the block, the WAL truncation and the
+	// release of head chunk files below each make it stale.
+	if err := s.dropHeadSnapshot(); err != nil {
+		return nil, err
 	}
 	// The sealed segments must be complete on disk before the checkpoint
 	// reads them; this is the fsync the shard goroutine did not wait for.

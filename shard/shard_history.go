@@ -124,6 +124,9 @@ func (s *Shard) takeOOORanges(qs []int64) *oooSnapshot {
 // runHistoryCut writes the snapshot's blocks, then checkpoints the WAL
 // through sealed without the late samples they hold (worker goroutine).
 func (s *Shard) runHistoryCut(snap *headSnapshot, sealed int) (func(*Shard) error, error) {
+	if err := s.dropHeadSnapshot(); err != nil { // it would name truncated WAL segments
+		return nil, err
+	}
 	if err := s.wal.Sync(context.Background()); err != nil {
 		return nil, fmt.Errorf("sync wal through sealed segment %d: %w", sealed, err)
 	}
