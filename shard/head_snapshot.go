@@ -106,7 +106,7 @@ func (s *Shard) captureHead(fromSegment int, hold bool) *headState {
 		if ms == nil {
 			continue
 		}
-		ss := stateSeries{ref: ref, lset: ms.lset, lastClosed: ms.lastClosed, hasOpen: ms.hasSamples()}
+		ss := stateSeries{ref: ref, lset: h.labels(ms), lastClosed: ms.lastClosed, hasOpen: ms.hasSamples()}
 		if ss.hasOpen {
 			c := ms.app.Chunk()
 			if len(arena)+len(c.Data) > cap(arena) {

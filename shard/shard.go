@@ -441,7 +441,7 @@ func (s *Shard) verifyHeadChunks() error {
 		for cr, crMaxT := ms.lastClosed, int64(math.MaxInt64); cr != 0 && crMaxT >= s.queryMinT; {
 			c, prev, prevMaxT, err := s.hc.chunk(cr)
 			if err != nil {
-				return fmt.Errorf("head chunk of series %s: %w", ms.lset, err)
+				return fmt.Errorf("head chunk of series %s: %w", h.labels(ms), err)
 			}
 			if c.NumSamples > 0 && c.MaxT >= s.queryMinT {
 				s.noteRange(c.MinT)

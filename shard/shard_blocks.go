@@ -368,14 +368,15 @@ func floorDiv(a, b int64) int64 {
 // BenchmarkHeadMemory). It only has to be good enough to trigger an early
 // cut.
 func (s *Shard) headBytes() int64 {
-	return int64(s.head.active)*headBytesPerSeries + s.head.openBytes + s.ooo.bytes() + s.oooCut.bytes()
+	return int64(s.head.active)*headBytesPerSeries + s.head.lbls.size + s.head.openBytes + s.ooo.bytes() + s.oooCut.bytes()
 }
 
 // headBytesPerSeries is the measured heap per active series at 1M series
-// without its open chunk buffer (BenchmarkHeadMemory, route cache off:
-// heap per series minus the open-chunk capacity per series, 213-214 B at
-// 1, 10, 60 and 119 scrapes).
-const headBytesPerSeries = 213
+// without its open chunk buffer and labels (BenchmarkHeadMemory, route
+// cache off: heap per series minus the open-chunk capacity and the label
+// arena per series, 115-116 B at 1 and 10 scrapes: memSeries 88, refTable
+// 16, postings 9).
+const headBytesPerSeries = 115
 
 // cutSeries is one series of a head-cut snapshot. It holds no reference to
 // head state: the chain head is a file reference (immutable bytes) and the
@@ -430,7 +431,7 @@ func (s *Shard) snapshotHead(mint, boundary int64) *headSnapshot {
 		if !ms.hasSamples() || ms.app.MinTime() >= boundary && ms.lastClosed == 0 {
 			continue
 		}
-		cs := cutSeries{lset: ms.lset, lastClosed: ms.lastClosed, deleted: s.tombs[ref]}
+		cs := cutSeries{lset: h.labels(ms), lastClosed: ms.lastClosed, deleted: s.tombs[ref]}
 		if c := ms.app.Chunk(); c.MaxT < boundary && c.MaxT >= s.queryMinT {
 			n := len(arena)
 			arena = append(arena, c.Data...)

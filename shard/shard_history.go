@@ -167,7 +167,8 @@ func (s *Shard) blockLookup(ms *memSeries, t int64, v float64) sampleResult {
 			c.ms, c.b, c.ok = ms, b, false
 			c.metas = c.metas[:0]
 			c.ms2 = c.ms2[:0]
-			ms.lset.Range(func(l labels.Label) {
+			lset := s.head.labels(ms)
+			lset.Range(func(l labels.Label) {
 				c.ms2 = append(c.ms2, labels.MustNewMatcher(labels.MatchEqual, l.Name, l.Value))
 			})
 			bm, err := b.Postings(c.ms2...)
@@ -176,7 +177,7 @@ func (s *Shard) blockLookup(ms *memSeries, t int64, v float64) sampleResult {
 				for it.HasNext() {
 					ref := it.Next()
 					ls, metas, err := b.Series(ref, c.metas[:0])
-					if err == nil && labels.Equal(ls, ms.lset) {
+					if err == nil && labels.Equal(ls, lset) {
 						c.ref, c.metas, c.ok = ref, metas, true
 						break
 					}
