@@ -157,7 +157,7 @@ func BenchmarkAppend(b *testing.B) {
 // posix_fadvise(DONTNEED) per file: a restart after a reboot or under
 // memory pressure; no root needed, and only this directory's pages go).
 func BenchmarkReplay(b *testing.B) {
-	for _, restart := range []string{"crash", "crash-full", "clean"} {
+	for _, restart := range []string{"crash", "crash-maxtail", "crash-full", "clean"} {
 		for _, shards := range []int{1, 2} {
 			for _, cache := range []string{"warm", "cold"} {
 				b.Run(fmt.Sprintf("restart=%s/shards=%d/cache=%s/samples=10M", restart, shards, cache), func(b *testing.B) {
@@ -172,10 +172,15 @@ func BenchmarkReplay(b *testing.B) {
 // while the database ran (what a SIGKILL leaves: the newest periodic head
 // snapshot and the WAL after it); crash-full the same with periodic
 // snapshots off (the whole WAL replayed, the crash restart before them);
-// clean opens after Close (the shutdown's snapshot). replayed/op is the WAL
-// samples the open applied.
+// clean opens after Close (the shutdown's snapshot). crash-maxtail is crash
+// with 191 scrapes: the last periodic snapshot (every 32 samples per series
+// by default, so after scrape 160) leaves a tail of 31 scrapes, about the
+// longest a crash replays. replayed/op is the WAL samples the open applied.
 func benchReplay(b *testing.B, restart string, shards int, cold bool) {
-	const hosts, scrapes = 100, 200 // 100 × 507 × 200 ≈ 10.1M samples
+	hosts, scrapes := 100, 200 // 100 × 507 × 200 ≈ 10.1M samples
+	if restart == "crash-maxtail" {
+		scrapes = 191
+	}
 	dir := b.TempDir()
 	o := Options{Shards: shards, Logger: zap.NewNop(), WAL: walseg.Options{Sync: walseg.SyncNone}}
 	if restart == "crash-full" {

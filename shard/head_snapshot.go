@@ -25,16 +25,17 @@ import (
 
 // Head snapshot (docs/format/head_snapshot.md).
 //
-// A clean shutdown writes the head's state to head.snapshot after the WAL is
-// closed: every series (ref, labels, newest closed chunk, open chunk),
-// head tombstones, and the head chunk files it refers to, which are fsynced
-// first. The next Open restores that state and replays only the WAL segments
-// written after it, so a clean restart costs O(series), not O(samples in
-// the WAL). The file is deleted as soon as it is loaded: a later crash
-// finds no snapshot and replays the whole WAL (which the snapshot never
-// truncated), rebuilding the head chunk files as usual. Any problem with the
-// file (damage, unknown version, a missing head chunk file) is logged and
-// falls back to full replay.
+// A clean shutdown, and periodically the running shard
+// (head_snapshot_periodic.go), write the head's state to head.snapshot:
+// every series (ref, labels, newest closed chunk, open chunk and its
+// appender state), head tombstones, and the head chunk files it refers to,
+// which are fsynced first. The next Open restores that state and replays
+// only the WAL segments written after it, so a restart costs O(series)
+// plus the WAL tail, not O(samples in the WAL). The file stays after it is
+// loaded: it remains valid until a cut or a full replay removes it
+// (dropHeadSnapshot) or the next snapshot replaces it. Any problem with the
+// file (damage, unknown version, a missing or damaged head chunk file) is
+// logged, the file removed, and answered with full replay.
 const (
 	headSnapshotName    = "head.snapshot"
 	headSnapshotMagic   = 0x53424853 // "SBHS"
