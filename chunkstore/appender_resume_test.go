@@ -57,6 +57,17 @@ func TestAppender_Resume(t *testing.T) {
 					res.Append(ts[i], vs[i])
 				}
 				requireSameAppender(t, full, res, g, round, k)
+				// RestoreState: the same appender from the chunk and
+				// State, without decoding.
+				var rs Appender
+				if err := rs.RestoreState(nil, part.Chunk(), part.State()); err != nil {
+					t.Fatalf("gen %d round %d k %d: restore: %v", g, round, k, err)
+				}
+				requireSameAppender(t, part, rs, g, round, k)
+				for i := k; i < n; i++ {
+					rs.Append(ts[i], vs[i])
+				}
+				requireSameAppender(t, full, rs, g, round, k)
 			}
 		}
 	}
@@ -146,4 +157,41 @@ func FuzzAppender_Resume(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAppender_RestoreStateRefuses: another encoding, a state that cannot
+// be one's (padding count, window) or non-zero padding bits are errors and
+// leave the appender as it was.
+func TestAppender_RestoreStateRefuses(t *testing.T) {
+	var src Appender
+	src.Reset(nil)
+	for i := range 10 {
+		src.Append(int64(i)*1000, float64(i)*1.5)
+	}
+	c, st := src.Chunk(), src.State()
+	var dst Appender
+	dst.Reset(nil)
+	dst.Append(5, 5)
+	before := dst
+	if err := dst.RestoreState(nil, Chunk{Enc: EncDecimal, NumSamples: 1, Data: []byte{0}}, st); !errors.Is(err, ErrUnknownEncoding) {
+		t.Fatalf("decimal chunk: %v", err)
+	}
+	bad := []AppenderState{st, st, st}
+	bad[0].Free = 8
+	bad[1].Leading, bad[1].Trailing = 20, 50
+	bad[2].Leading = 40
+	for i, b := range bad {
+		if err := dst.RestoreState(nil, c, b); !errors.Is(err, errBadState) {
+			t.Fatalf("bad state %d: %v", i, err)
+		}
+	}
+	if st.Free > 0 {
+		dirty := c
+		dirty.Data = append([]byte(nil), c.Data...)
+		dirty.Data[len(dirty.Data)-1] |= 1
+		if err := dst.RestoreState(nil, dirty, st); !errors.Is(err, errBadState) {
+			t.Fatalf("padding bits set: %v", err)
+		}
+	}
+	requireSameAppender(t, before, dst, 0, 0, 0)
 }

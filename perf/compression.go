@@ -20,13 +20,17 @@ import (
 //   - "persisted": Silverback and VictoriaMetrics after a clean stop
 //     (Silverback: blocks, head snapshot, WAL; VictoriaMetrics: every
 //     in-memory part flushed); InfluxDB once its cache is snapshotted
-//     (cold after 2 s) and the directory is quiet; Prometheus as it is
-//     (head and WAL: it cuts blocks on its own schedule).
+//     (cold after 2 s) and the directory is quiet; Prometheus, whose
+//     remote write refuses a history older than its head window, gets
+//     the same samples offline: the 2 h blocks promtool writes, before
+//     any start.
 //   - "compacted": Silverback after `tsdb compact --head` (the head
 //     persisted as blocks, every due compaction run, WAL truncated);
 //     VictoriaMetrics restarted, /internal/force_merge, merges finished,
 //     stopped; InfluxDB after its full compaction (cold after 5 s), a quiet
-//     directory and a stop; Prometheus unchanged.
+//     directory and a stop; Prometheus started on those blocks, left to
+//     compact them on its own schedule until its compaction counter is
+//     still, and stopped.
 //   - "compacted, long-term files only": of the compacted directory, only
 //     the files that hold persisted samples and their index, without
 //     write-ahead logs, head files and caches — Silverback's
@@ -73,15 +77,22 @@ func scenarioCompression(ctx context.Context, e *env) error {
 					}
 					continue
 				}
+				// Prometheus's remote write refuses a history older than
+				// its head window: the same samples go in offline, as 2 h
+				// blocks written by promtool (as in the query scenario).
+				tool := ""
 				if s.backfillLimit > 0 && ds.cfg.BackfillRange > s.backfillLimit {
-					if run == 0 {
-						for _, ph := range phases {
-							e.skip(sc, ds.name, "bytes per sample, "+ph, "B", "lower", s, fmt.Sprintf(
-								"%s's remote write refuses samples older than its head window (~%s): a %s history needs offline backfill",
-								s.Label, s.backfillLimit, fmtSpan(ds.cfg.BackfillRange)))
+					var err error
+					if tool, err = promtool(s.Bin); err != nil {
+						if run == 0 {
+							for _, ph := range phases {
+								e.skip(sc, ds.name, "bytes per sample, "+ph, "B", "lower", s, fmt.Sprintf(
+									"%s's remote write refuses samples older than its head window (~%s), and %v",
+									s.Label, s.backfillLimit, err))
+							}
 						}
+						continue
 					}
-					continue
 				}
 				p, _ := protocolFor(s, loadgen.ProtocolInflux, loadgen.ProtocolRW1)
 				if err := ctx.Err(); err != nil {
@@ -91,6 +102,23 @@ func scenarioCompression(ctx context.Context, e *env) error {
 				c.Protocol = p
 				c.Start = e.o.Now().Add(-c.BackfillRange - time.Hour).UnixMilli()
 				dir := e.newDir(s.Name)
+				var persisted, compacted int64
+				stored := int64(-1) // samples the system reports holding, -1: not known
+				if tool != "" {
+					n, blocks, err := promtoolBackfill(ctx, tool, dir, c, 2*time.Hour)
+					if err != nil {
+						return fmt.Errorf("%s %s: promtool backfill: %w", s.Name, ds.name, err)
+					}
+					persisted = dirBytes(dir, "perf-prometheus.yml")
+					e.logf("compression run %d %s %s: %d samples written offline by promtool into %d blocks", run, ds.name, s.Label, n, blocks)
+					compacted, err = prometheusCompact(ctx, s, dir)
+					if err != nil {
+						return fmt.Errorf("%s %s: %w", s.Name, ds.name, err)
+					}
+					e.compressionCells(sc, ds.name, s, run, dir, c, loadgen.Summary{Samples: n}, "promtool tsdb create-blocks-from openmetrics, 2 h blocks",
+						persisted, compacted, stored)
+					continue
+				}
 				proc, err := s.Start(ctx, dir)
 				if err != nil {
 					return err
@@ -100,9 +128,6 @@ func scenarioCompression(ctx context.Context, e *env) error {
 					proc.Kill()
 					return fmt.Errorf("%s %s: %w", s.Name, ds.name, err)
 				}
-				n := float64(sum.Samples)
-				var persisted, compacted int64
-				stored := int64(-1) // samples the system reports holding, -1: not known
 				switch s.Family {
 				case "silverback":
 					if err := proc.Stop(); err != nil {
@@ -162,24 +187,67 @@ func scenarioCompression(ctx context.Context, e *env) error {
 					}
 					compacted = dirBytes(dir)
 				}
-				longTerm := longTermBytes(s, dir)
-				if stored >= 0 && stored != sum.Samples {
-					e.logf("compression run %d %s %s: holds %d samples of the %d sent", run, ds.name, s.Label, stored, sum.Samples)
-				}
-				params := map[string]any{"samples": sum.Samples, "protocol": p, "hosts": c.Hosts, "span": c.BackfillRange.String(),
-					"bytes_persisted": persisted, "bytes_compacted": compacted, "bytes_long_term": longTerm, "by_top_dir": topDirBytes(dir)}
-				if stored >= 0 {
-					params["samples_stored"] = stored
-				}
-				e.cell(sc, ds.name, "bytes per sample, persisted", "B", "lower", s, run, float64(persisted)/n, params)
-				e.cell(sc, ds.name, "bytes per sample, compacted", "B", "lower", s, run, float64(compacted)/n, params)
-				e.cell(sc, ds.name, "bytes per sample, compacted, long-term files only", "B", "lower", s, run, float64(longTerm)/n, params)
-				e.logf("compression run %d %s %s: %d samples, %.3f B/sample persisted, %.3f compacted, %.3f long-term files only",
-					run, ds.name, s.Label, sum.Samples, float64(persisted)/n, float64(compacted)/n, float64(longTerm)/n)
+				e.compressionCells(sc, ds.name, s, run, dir, c, sum, string(p), persisted, compacted, stored)
 			}
 		}
 	}
 	return nil
+}
+
+// compressionCells records one run's three cells of a data set: the
+// directory after the persisted and compacted phases and its long-term
+// files. loadedBy is the protocol, or how the samples went in offline.
+func (e *env) compressionCells(sc, set string, s *System, run int, dir string, c loadgen.Config, sum loadgen.Summary, loadedBy string,
+	persisted, compacted, stored int64) {
+	n := float64(sum.Samples)
+	longTerm := longTermBytes(s, dir)
+	if stored >= 0 && stored != sum.Samples {
+		e.logf("compression run %d %s %s: holds %d samples of the %d sent", run, set, s.Label, stored, sum.Samples)
+	}
+	params := map[string]any{"samples": sum.Samples, "protocol": loadedBy, "hosts": c.Hosts, "span": c.BackfillRange.String(),
+		"bytes_persisted": persisted, "bytes_compacted": compacted, "bytes_long_term": longTerm, "by_top_dir": topDirBytes(dir)}
+	if stored >= 0 {
+		params["samples_stored"] = stored
+	}
+	e.cell(sc, set, "bytes per sample, persisted", "B", "lower", s, run, float64(persisted)/n, params)
+	e.cell(sc, set, "bytes per sample, compacted", "B", "lower", s, run, float64(compacted)/n, params)
+	e.cell(sc, set, "bytes per sample, compacted, long-term files only", "B", "lower", s, run, float64(longTerm)/n, params)
+	e.logf("compression run %d %s %s: %d samples, %.3f B/sample persisted, %.3f compacted, %.3f long-term files only",
+		run, set, s.Label, sum.Samples, float64(persisted)/n, float64(compacted)/n, float64(longTerm)/n)
+}
+
+// prometheusCompact starts Prometheus on the blocks promtool wrote and
+// lets it compact them on its own schedule (its compaction loop runs
+// every minute and merges 2 h blocks into the 6 h and 18 h ranges of its
+// default 15 d retention); once its compaction counter has been still for
+// a while, it stops it and returns the directory's bytes.
+func prometheusCompact(ctx context.Context, s *System, dir string) (int64, error) {
+	proc, err := s.Start(ctx, dir)
+	if err != nil {
+		return 0, err
+	}
+	// The first compaction pass starts a minute after start.
+	select {
+	case <-time.After(70 * time.Second):
+	case <-ctx.Done():
+		proc.Kill()
+		return 0, ctx.Err()
+	}
+	last, still := -1.0, 0
+	for deadline := time.Now().Add(10 * time.Minute); time.Now().Before(deadline) && still < 3; {
+		v, ok := proc.Metric("prometheus_tsdb_compactions_total")
+		if ok && v == last {
+			still++
+		} else {
+			still = 0
+		}
+		last = v
+		time.Sleep(5 * time.Second)
+	}
+	if err := proc.Stop(); err != nil {
+		return 0, err
+	}
+	return dirBytes(dir, "perf-prometheus.yml"), nil
 }
 
 func fmtSpan(d time.Duration) string {

@@ -81,6 +81,13 @@ type Options struct {
 	// is written into a block at once (default
 	// shard.DefaultHistoryBlockSamples; negative: at head cuts only).
 	HistoryBlockSamples int
+	// HeadSnapshotSamplesPerSeries is
+	// shard.Options.HeadSnapshotSamplesPerSeries: a shard writes a head
+	// snapshot in the background once this many samples per active series
+	// were appended since its last one, so a crash restart replays only
+	// the WAL after it (default shard.DefaultHeadSnapshotSamplesPerSeries;
+	// negative: snapshots only at a clean shutdown).
+	HeadSnapshotSamplesPerSeries int
 	// BackgroundJobs bounds block writes and compactions running at once
 	// across all shards (default 1), so background work never starves
 	// ingest of cores.
@@ -199,24 +206,25 @@ func open(dir string, o Options, lock *os.File) (*DB, error) {
 	for i := range n {
 		g.Go(func() error {
 			s, err := shard.Open(filepath.Join(dir, "shards", fmt.Sprintf("%02d", i)), i, shard.Options{
-				ChunkSamples:        o.ChunkSamples,
-				OpenChunkBytes:      o.OpenChunkBytes,
-				MaxActiveSeries:     perShard,
-				BlockRange:          o.BlockRange,
-				CompactionRanges:    o.CompactionRanges,
-				Retention:           o.Retention,
-				RetentionBytes:      o.RetentionBytes / int64(n),
-				HeadMaxBytes:        headMax,
-				MaxFuture:           o.MaxFuture,
-				Now:                 o.Now,
-				RejectLate:          o.RejectLate,
-				HistoryBlockSamples: o.HistoryBlockSamples,
-				Background:          background,
-				IdleSeriesTimeout:   o.IdleSeriesTimeout,
-				WAL:                 o.WAL,
-				ReplayStrict:        o.ReplayStrict,
-				Changes:             db.changes,
-				Logger:              o.Logger,
+				ChunkSamples:                 o.ChunkSamples,
+				OpenChunkBytes:               o.OpenChunkBytes,
+				MaxActiveSeries:              perShard,
+				BlockRange:                   o.BlockRange,
+				CompactionRanges:             o.CompactionRanges,
+				Retention:                    o.Retention,
+				RetentionBytes:               o.RetentionBytes / int64(n),
+				HeadMaxBytes:                 headMax,
+				MaxFuture:                    o.MaxFuture,
+				Now:                          o.Now,
+				RejectLate:                   o.RejectLate,
+				HistoryBlockSamples:          o.HistoryBlockSamples,
+				HeadSnapshotSamplesPerSeries: o.HeadSnapshotSamplesPerSeries,
+				Background:                   background,
+				IdleSeriesTimeout:            o.IdleSeriesTimeout,
+				WAL:                          o.WAL,
+				ReplayStrict:                 o.ReplayStrict,
+				Changes:                      db.changes,
+				Logger:                       o.Logger,
 			})
 			db.shards[i] = s
 			return err

@@ -50,7 +50,8 @@ var shardMetricDefs = []shardCounter{
 	{"tsdb_head_early_cuts_total", "Head cuts triggered by the head memory bound instead of its time span.", prometheus.CounterValue},
 	{"tsdb_deletions_total", "Delete requests that wrote head tombstones.", prometheus.CounterValue},
 	{"tsdb_head_chunks_rebuilt_total", "Opens that found a damaged head chunk file behind a head snapshot and rebuilt the head from the WAL instead.", prometheus.CounterValue},
-	{"tsdb_head_snapshot_loads_total", "Opens that restored the head from a clean-shutdown snapshot instead of replaying the WAL.", prometheus.CounterValue},
+	{"tsdb_head_snapshot_loads_total", "Opens that restored the head from a head snapshot (clean shutdown or periodic) and replayed only the WAL after it.", prometheus.CounterValue},
+	{"tsdb_head_snapshots_written_total", "Periodic head snapshots written while running (the crash-restart starting point).", prometheus.CounterValue},
 	{"tsdb_wal_replay_duration_seconds", "Duration of the last WAL replay.", prometheus.GaugeValue},
 	{"tsdb_wal_records_written_total", "WAL records written.", prometheus.CounterValue},
 	{"tsdb_wal_bytes_written_total", "WAL bytes written, frame headers included.", prometheus.CounterValue},
@@ -148,6 +149,7 @@ func (m *dbMetrics) Collect(ch chan<- prometheus.Metric) {
 		emit("tsdb_head_early_cuts_total", c, float64(sm.HeadEarlyCuts.Load()))
 		emit("tsdb_deletions_total", c, float64(sm.Deletions.Load()))
 		emit("tsdb_head_snapshot_loads_total", c, float64(sm.SnapshotLoads.Load()))
+		emit("tsdb_head_snapshots_written_total", c, float64(sm.HeadSnapshotsWritten.Load()))
 		emit("tsdb_head_chunks_rebuilt_total", c, float64(sm.HeadChunksRebuilt.Load()))
 		emit("tsdb_wal_replay_duration_seconds", g, float64(sm.ReplayDurationNanos.Load())/1e9)
 		emit("tsdb_wal_records_written_total", c, float64(wm.RecordsWritten.Load()))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -156,7 +157,7 @@ func BenchmarkAppend(b *testing.B) {
 // posix_fadvise(DONTNEED) per file: a restart after a reboot or under
 // memory pressure; no root needed, and only this directory's pages go).
 func BenchmarkReplay(b *testing.B) {
-	for _, restart := range []string{"crash", "clean"} {
+	for _, restart := range []string{"crash", "crash-maxtail", "crash-full", "clean"} {
 		for _, shards := range []int{1, 2} {
 			for _, cache := range []string{"warm", "cold"} {
 				b.Run(fmt.Sprintf("restart=%s/shards=%d/cache=%s/samples=10M", restart, shards, cache), func(b *testing.B) {
@@ -167,10 +168,25 @@ func BenchmarkReplay(b *testing.B) {
 	}
 }
 
+// benchReplay: restart=crash opens a copy of the data directory taken
+// while the database ran (what a SIGKILL leaves: the newest periodic head
+// snapshot and the WAL after it); crash-full the same with periodic
+// snapshots off (the whole WAL replayed, the crash restart before them);
+// clean opens after Close (the shutdown's snapshot). crash-maxtail is crash
+// with 191 scrapes: the last periodic snapshot (every 64 samples per series
+// by default, so after scrape 128) leaves a tail of 63 scrapes, about the
+// longest a crash replays. replayed/op is the WAL samples the open applied.
 func benchReplay(b *testing.B, restart string, shards int, cold bool) {
-	const hosts, scrapes = 100, 200 // 100 × 507 × 200 ≈ 10.1M samples
+	hosts, scrapes := 100, 200 // 100 × 507 × 200 ≈ 10.1M samples
+	if restart == "crash-maxtail" {
+		scrapes = 191
+	}
 	dir := b.TempDir()
-	db, err := Open(dir, Options{Shards: shards, Logger: zap.NewNop(), WAL: walseg.Options{Sync: walseg.SyncNone}})
+	o := Options{Shards: shards, Logger: zap.NewNop(), WAL: walseg.Options{Sync: walseg.SyncNone}}
+	if restart == "crash-full" {
+		o.HeadSnapshotSamplesPerSeries = -1
+	}
+	db, err := Open(dir, o)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -187,26 +203,41 @@ func benchReplay(b *testing.B, restart string, shards int, cold bool) {
 		total += st.Appended
 	}
 	batches = nil
+	crashed := ""
+	if restart != "clean" {
+		// Settle the background job in flight (a snapshot), then copy
+		// the directory as a kill would leave it: Append returned, so its
+		// records are written.
+		if err := db.Compact(context.Background(), false); err != nil {
+			b.Fatal(err)
+		}
+		crashed = filepath.Join(b.TempDir(), "crashed")
+		if out, err := exec.Command("cp", "-a", dir, crashed).CombinedOutput(); err != nil {
+			b.Fatalf("copy: %v: %s", err, out)
+		}
+	}
 	if err := db.Close(); err != nil {
 		b.Fatal(err)
 	}
 	runtime.GC()
 	var cpu time.Duration // process CPU time of the opens: the machine is shared
 	cpuOK := true
+	var replayed uint64
 	b.ResetTimer()
 	for b.Loop() {
 		b.StopTimer()
-		if restart == "crash" {
-			snaps, _ := filepath.Glob(filepath.Join(dir, "shards", "*", "head.snapshot"))
-			for _, p := range snaps {
-				if err := os.Remove(p); err != nil {
-					b.Fatal(err)
-				}
+		if crashed != "" {
+			if err := os.RemoveAll(dir); err != nil {
+				b.Fatal(err)
+			}
+			if out, err := exec.Command("cp", "-a", crashed, dir).CombinedOutput(); err != nil {
+				b.Fatalf("copy: %v: %s", err, out)
 			}
 		}
 		if cold {
 			evictPageCache(b, dir)
 		}
+		runtime.GC()
 		b.StartTimer()
 		c0, ok0 := processCPUTime()
 		db, err := Open(dir, Options{Logger: zap.NewNop()})
@@ -217,6 +248,9 @@ func benchReplay(b *testing.B, restart string, shards int, cold bool) {
 		cpuOK = cpuOK && ok0 && ok1
 		cpu += c1 - c0
 		b.StopTimer()
+		for _, s := range db.shards {
+			replayed += s.Metrics().ReplayedSamples.Load()
+		}
 		if err := db.Close(); err != nil {
 			b.Fatal(err)
 		}
@@ -225,6 +259,7 @@ func benchReplay(b *testing.B, restart string, shards int, cold bool) {
 	b.ReportMetric(float64(total)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/open")
 	b.ReportMetric(float64(total), "samples/op")
+	b.ReportMetric(float64(replayed)/float64(b.N), "replayed/op")
 	if cpuOK {
 		b.ReportMetric(cpu.Seconds()*1000/float64(b.N)/(float64(total)/1e6), "cpu-ms/1M-samples")
 	}

@@ -6,7 +6,8 @@
 //
 //   - Index: the in-memory, mutable index of one shard's head (Add, Delete,
 //     Select, LabelNames, LabelValues, Stats), with its label strings
-//     interned in a refcounted symbol table.
+//     interned in a refcounted symbol table whose dense ids the head uses
+//     to store series labels (AddSymbols, Symbol, DeleteSymbols).
 //   - The serialized index of immutable blocks (Index.AppendTo / WriteTo)
 //     and Reader, which queries those bytes in place (they may be mmap'd).
 //     The format is specified byte by byte in docs/format/index.md.

@@ -37,6 +37,7 @@ type Index struct {
 // nameIndex holds the values of one label name.
 type nameIndex struct {
 	values map[string]postingList // by interned value; never empty
+	sym    uint32                 // the name's symbol id
 	// sorted caches the values in ascending order for LabelValues and
 	// prefix scans; nil when a value was added or removed since. Rebuilt on
 	// demand in O(V log V), so write-heavy churn with prefix queries in
@@ -52,6 +53,7 @@ type nameIndex struct {
 type postingList struct {
 	bm  *roaring.Bitmap // nil while the list holds exactly one ref
 	ref uint32          // the only ref when bm is nil
+	sym uint32          // the value's symbol id (in the padding after ref)
 }
 
 func (pl postingList) card() uint64 {
@@ -93,37 +95,82 @@ func NewIndex() *Index {
 // one ref with two different label sets without deleting the first: the
 // index would then answer for the union of both.
 func (ix *Index) Add(ref uint32, lset labels.Labels) {
+	ix.add(ref, lset, nil, false)
+}
+
+// AddSymbols is Add that also appends to dst, for each label of lset in
+// order, the symbol ids of its name and value (0 for an empty value), and
+// returns dst. Symbol(id) gives the strings back while the series stays
+// added: the ids stay valid until DeleteSymbols(ref, lset), which must be
+// used to delete the series instead of Delete (AddSymbols also holds the
+// names of empty-valued labels). Not to be called twice for one ref.
+func (ix *Index) AddSymbols(ref uint32, lset labels.Labels, dst []uint32) []uint32 {
+	return ix.add(ref, lset, dst, true)
+}
+
+func (ix *Index) add(ref uint32, lset labels.Labels, dst []uint32, ids bool) []uint32 {
 	ix.all.Add(ref)
 	lset.Range(func(l labels.Label) {
 		if l.Value == "" {
+			if ids {
+				// Pin the name: no pair holds it.
+				_, id := ix.syms.ref(l.Name)
+				dst = append(dst, id, 0)
+			}
 			return
 		}
 		ni, ok := ix.labels[l.Name]
 		if !ok {
-			ni = &nameIndex{values: make(map[string]postingList)}
-			ix.labels[ix.syms.ref(l.Name)] = ni // the name holds one symbol ref
+			name, id := ix.syms.ref(l.Name) // the name holds one symbol ref
+			ni = &nameIndex{values: make(map[string]postingList), sym: id}
+			ix.labels[name] = ni
 			ix.names = nil
 		}
 		pl, ok := ni.values[l.Value]
 		switch {
 		case !ok:
-			ni.values[ix.syms.ref(l.Value)] = postingList{ref: ref}
+			value, id := ix.syms.ref(l.Value)
+			pl = postingList{ref: ref, sym: id}
+			ni.values[value] = pl
 			ni.sorted = nil
 			ix.pairs++
 		case pl.bm != nil:
 			pl.bm.Add(ref)
 		case pl.ref != ref:
-			ni.values[l.Value] = postingList{bm: roaring.BitmapOf(pl.ref, ref)}
+			ni.values[l.Value] = postingList{bm: roaring.BitmapOf(pl.ref, ref), sym: pl.sym}
+		}
+		if ids {
+			dst = append(dst, ni.sym, pl.sym)
 		}
 	})
+	return dst
 }
+
+// Symbol returns the string of a symbol id from AddSymbols ("" for 0). The
+// id must be valid (see AddSymbols).
+func (ix *Index) Symbol(id uint32) string { return ix.syms.strs[id] }
 
 // Delete removes series ref, which must have been added with lset.
 // Unknown refs or labels are ignored. Pairs left without series are
 // dropped with their symbols.
 func (ix *Index) Delete(ref uint32, lset labels.Labels) {
+	ix.delete(ref, lset, false)
+}
+
+// DeleteSymbols is Delete for a series added with AddSymbols.
+func (ix *Index) DeleteSymbols(ref uint32, lset labels.Labels) {
+	ix.delete(ref, lset, true)
+}
+
+func (ix *Index) delete(ref uint32, lset labels.Labels, ids bool) {
 	ix.all.Remove(ref)
 	lset.Range(func(l labels.Label) {
+		if l.Value == "" {
+			if ids {
+				ix.syms.unref(l.Name)
+			}
+			return
+		}
 		ni, ok := ix.labels[l.Name]
 		if !ok {
 			return

@@ -2,6 +2,7 @@ package postings
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -295,4 +296,53 @@ func TestSelect_LowAllocation(t *testing.T) {
 		}
 	})
 	require.LessOrEqual(t, allocs, 12.0)
+}
+
+// TestIndex_AddSymbols checks that AddSymbols returns ids whose strings are
+// the series' names and values in order (0 for an empty value), that ids
+// stay valid while a series holding them lives, that freed ids are reused,
+// and that DeleteSymbols releases every symbol, the pinned names of
+// empty-valued labels included.
+func TestIndex_AddSymbols(t *testing.T) {
+	ix := NewIndex()
+	series := map[uint32]labels.Labels{
+		1: labels.FromStrings("__name__", "up", "job", "a"),
+		2: labels.FromStrings("__name__", "up", "job", "b", "zone", ""),
+		3: labels.FromStrings("__name__", "cpu", "only_empty", "", "job", "a"),
+	}
+	check := func(ref uint32, ids []uint32) {
+		t.Helper()
+		var got []string
+		for _, id := range ids {
+			got = append(got, ix.Symbol(id))
+		}
+		var want []string
+		series[ref].Range(func(l labels.Label) { want = append(want, l.Name, l.Value) })
+		require.Equal(t, want, got)
+	}
+	ids := map[uint32][]uint32{}
+	for ref := uint32(1); ref <= 3; ref++ {
+		ids[ref] = ix.AddSymbols(ref, series[ref], nil)
+		check(ref, ids[ref])
+	}
+	for ref := range ids {
+		check(ref, ids[ref])
+	}
+	// Removing series 3 keeps the others' symbols (__name__, job=a).
+	ix.DeleteSymbols(3, series[3])
+	delete(series, 3)
+	for ref := range series {
+		check(ref, ids[ref])
+	}
+	// A new series reuses the freed ids of cpu and only_empty.
+	series[4] = labels.FromStrings("__name__", "mem", "job", "c")
+	ids[4] = ix.AddSymbols(4, series[4], nil)
+	check(4, ids[4])
+	require.LessOrEqual(t, slices.Max(ids[4]), slices.Max(append(ids[1], ids[2]...))+2)
+	for ref, lset := range series {
+		ix.DeleteSymbols(ref, lset)
+	}
+	require.Equal(t, 0, ix.syms.len())
+	require.Equal(t, 0, ix.NumSeries())
+	require.Empty(t, ix.labels)
 }

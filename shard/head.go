@@ -13,21 +13,25 @@ import (
 
 // memSeries is one series of the head. Owned by the shard goroutine.
 //
-// Layout is chosen for RAM per active series (96 bytes, stored by value in
-// slabs): the labels (one string header; the bytes are shared with the
-// route cache), the open chunk's appender, whose state also gives the last
-// timestamp and value for the series rules, and the reference and maximum
-// time of the newest closed chunk; older closed chunks are reached through
-// the links in the mapped head chunk files. The series' hash is recomputed
-// on the rare paths that need it (removal).
+// Layout is chosen for RAM per active series (88 bytes, stored by value in
+// slabs): the open chunk's appender, whose state also gives the last
+// timestamp and value for the series rules, the reference and maximum
+// time of the newest closed chunk (older closed chunks are reached through
+// the links in the mapped head chunk files), and the position of the
+// series' label set in the head's label arena (head_labels.go: symbol ids,
+// not strings). The series' hash is recomputed on the rare paths that need
+// it (removal).
 type memSeries struct {
-	lset labels.Labels
-	app  chunkstore.Appender // the open chunk; NumSamples() == 0 only before the first sample
+	app chunkstore.Appender // the open chunk; NumSamples() == 0 only before the first sample
 	// lastClosed is the newest closed chunk, 0 if none. lastClosedMaxT is
 	// its maxT, which the next cut writes into its link, or unknownMaxT
 	// (after a head snapshot restore: cutChunk reads it from the file).
 	lastClosed     chunkRef
 	lastClosedMaxT int64
+	lbl            labelsRef // the labels (head.labels); 0: a free slot
+	// lsize is the labels' ByteSize (in what would be padding): the check
+	// of a route-cache hint (hintMatches).
+	lsize uint32
 }
 
 // unknownMaxT marks memSeries.lastClosedMaxT as not known.
@@ -60,6 +64,12 @@ type head struct {
 	mint    int64 // smallest timestamp in the head, math.MaxInt64 when empty
 	maxt    int64 // largest timestamp in the head, math.MinInt64 when empty
 	hashBuf []byte
+	// lbls holds the series' label sets as symbol ids of index
+	// (head_labels.go); idBuf, encBuf and lb are its scratch.
+	lbls   labelArena
+	idBuf  []uint32
+	encBuf []byte
+	lb     labels.ScratchBuilder
 	// ranges are the block ranges holding samples not yet persisted,
 	// sorted (noteRange, dropRanges in shard_bounds.go); [rangeLo,
 	// rangeHi) is the part of the range last noted at or above its
@@ -109,8 +119,8 @@ func newHead() *head {
 	}
 }
 
-// get returns the series at ref, or nil. A slot is free when its labels are
-// empty (every stored series has a metric name).
+// get returns the series at ref, or nil. A slot is free when it has no
+// labels position.
 func (h *head) get(ref uint32) *memSeries {
 	if ref == 0 || ref >= h.nrefs {
 		return nil
@@ -120,7 +130,7 @@ func (h *head) get(ref uint32) *memSeries {
 		return nil
 	}
 	s := &sl[ref%slabSize]
-	if s.lset.IsEmpty() {
+	if s.lbl == 0 {
 		return nil
 	}
 	return s
@@ -160,11 +170,22 @@ func (h *head) lookup(hash uint64, lset labels.Labels) (uint32, *memSeries) {
 			return 0, nil
 		}
 		if uint32(sl>>32) == tag {
-			if s := h.get(uint32(sl)); s != nil && labels.Equal(s.lset, lset) {
+			if s := h.get(uint32(sl)); s != nil && uint64(s.lsize) == lset.ByteSize() && h.equalLabels(s, lset) {
 				return uint32(sl), s
 			}
 		}
 	}
+}
+
+// hintMatches checks a route-cache hint that passed the epoch check: ms is
+// the series at the hinted ref, lset the labels the hint came with. The
+// epoch already guarantees the ref (stages.ShardSeries); this is a guard
+// against a bug there, kept cheap because it runs once per series per
+// message: the labels' byte size instead of a full comparison, which
+// decodes the series' symbol ids and cost 10 % of the in-process append CPU
+// (BenchmarkAppend profile).
+func hintMatches(ms *memSeries, lset labels.Labels) bool {
+	return uint64(ms.lsize) == lset.ByteSize()
 }
 
 // create adds a series that lookup did not find, at ref if ref != 0 (WAL
@@ -181,9 +202,8 @@ func (h *head) create(ref uint32, hash uint64, lset labels.Labels) (uint32, *mem
 		h.takeFromFree(ref)
 	}
 	s := h.slot(ref)
-	*s = memSeries{lset: lset, lastClosedMaxT: unknownMaxT}
+	*s = memSeries{lbl: h.putLabels(ref, lset), lsize: uint32(lset.ByteSize()), lastClosedMaxT: unknownMaxT}
 	h.byHash.insert(hashTag(hash), ref)
-	h.index.Add(ref, lset)
 	h.active++
 	return ref, s
 }
@@ -229,7 +249,7 @@ func (h *head) takeFromFree(ref uint32) {
 func (h *head) remove(ref uint32) {
 	if s := h.get(ref); s != nil {
 		var hash uint64
-		hash, h.hashBuf = stages.HashLabels(h.hashBuf, s.lset)
+		hash, h.hashBuf = stages.HashLabels(h.hashBuf, h.labels(s))
 		h.removeHashed(ref, hash)
 	}
 }
@@ -240,10 +260,10 @@ func (h *head) removeHashed(ref uint32, hash uint64) {
 	if s == nil {
 		return
 	}
-	h.index.Delete(ref, s.lset)
+	h.dropLabels(ref, s)
 	h.byHash.remove(hashTag(hash), ref)
 	h.openBytes -= int64(cap(s.app.Bytes()))
-	*s = memSeries{} // frees the labels and the chunk buffer; marks the slot free
+	*s = memSeries{} // frees the chunk buffer; marks the slot free
 	h.free = append(h.free, ref)
 	h.active--
 }

@@ -1,13 +1,16 @@
 package shard
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/edsrzf/mmap-go"
 	"github.com/prometheus/prometheus/model/labels"
@@ -22,20 +25,21 @@ import (
 
 // Head snapshot (docs/format/head_snapshot.md).
 //
-// A clean shutdown writes the head's state to head.snapshot after the WAL is
-// closed: every series (ref, labels, newest closed chunk, open chunk),
-// head tombstones, and the head chunk files it refers to, which are fsynced
-// first. The next Open restores that state and replays only the WAL segments
-// written after it, so a clean restart costs O(series), not O(samples in
-// the WAL). The file is deleted as soon as it is loaded: a later crash
-// finds no snapshot and replays the whole WAL (which the snapshot never
-// truncated), rebuilding the head chunk files as usual. Any problem with the
-// file (damage, unknown version, a missing head chunk file) is logged and
-// falls back to full replay.
+// A clean shutdown, and periodically the running shard
+// (head_snapshot_periodic.go), write the head's state to head.snapshot:
+// every series (ref, labels, newest closed chunk, open chunk and its
+// appender state), head tombstones, and the head chunk files it refers to,
+// which are fsynced first. The next Open restores that state and replays
+// only the WAL segments written after it, so a restart costs O(series)
+// plus the WAL tail, not O(samples in the WAL). The file stays after it is
+// loaded: it remains valid until a cut or a full replay removes it
+// (dropHeadSnapshot) or the next snapshot replaces it. Any problem with the
+// file (damage, unknown version, a missing or damaged head chunk file) is
+// logged, the file removed, and answered with full replay.
 const (
 	headSnapshotName    = "head.snapshot"
 	headSnapshotMagic   = 0x53424853 // "SBHS"
-	headSnapshotVersion = 1
+	headSnapshotVersion = 2          // written; version 1 (no appender state) is read too
 )
 
 var (
@@ -43,67 +47,236 @@ var (
 	castagnoliTable    = crc32.MakeTable(crc32.Castagnoli)
 )
 
-// writeHeadSnapshot writes the snapshot; fromSegment is the first WAL
-// segment the snapshot does not cover. Runs on the shard goroutine at
-// shutdown, after the WAL writer closed cleanly.
-func (s *Shard) writeHeadSnapshot(fromSegment int) error {
-	for _, hf := range s.hc.files {
-		if err := hf.f.Sync(); err != nil {
-			return fmt.Errorf("sync head chunk file %06d: %w", hf.seq, err)
-		}
-	}
+// headState is what a head snapshot holds, copied on the shard goroutine
+// (captureHead) so that it can be encoded and written on another one: label
+// sets (immutable), newest closed chunk refs, copies of the open chunks,
+// head tombstones and the head chunk files in use.
+type headState struct {
+	blockRange  int64
+	fromSegment int
+	epoch       uint32
+	mint        int64
+	files       []snapFile
+	held        []*headFile // reader references on files, released by release
+	series      []stateSeries
+	tombs       []stateTomb
+}
+
+type stateSeries struct {
+	ref        uint32
+	lbls       []byte // the labels as the snapshot encodes them (appendStoredLabels), in the state's arena
+	lastClosed chunkRef
+	hasOpen    bool
+	open       chunkstore.Chunk // Data copied into the state's arena
+	app        chunkstore.AppenderState
+}
+
+type stateTomb struct {
+	ref uint32
+	ivs block.Intervals
+}
+
+// captureHead copies the head's state; fromSegment is the first WAL segment
+// the state does not cover. With hold it takes a reference on every head
+// chunk file (for a writer on another goroutine; release drops them). Runs on
+// the shard goroutine: O(series) copying of about 50 bytes of open chunk
+// per series, no encoding.
+func (s *Shard) captureHead(fromSegment int, hold bool) *headState {
 	h := s.head
-	b := binary.BigEndian.AppendUint32(nil, headSnapshotMagic)
-	b = append(b, headSnapshotVersion, 0, 0, 0)
-	// Chunks are aligned to the block range they were cut under; a shard
-	// opened with another range must not adopt them (a chunk would span
-	// one of its block boundaries), so the range is recorded and checked.
-	b = binary.AppendUvarint(b, uint64(s.opts.BlockRange.Milliseconds()))
-	b = binary.AppendUvarint(b, uint64(fromSegment))
-	b = binary.AppendUvarint(b, uint64(h.epoch))
-	b = binary.AppendVarint(b, h.mint)
-	// Head chunk files: seq, bytes in use, max chunk time.
-	b = binary.AppendUvarint(b, uint64(len(s.hc.files)))
+	st := &headState{
+		blockRange: s.opts.BlockRange.Milliseconds(), fromSegment: fromSegment,
+		epoch: h.epoch, mint: h.mint,
+		files:  make([]snapFile, 0, len(s.hc.files)),
+		series: make([]stateSeries, 0, h.active),
+	}
 	for seq, hf := range s.hc.files {
 		used := int64(len(hf.m))
 		if hf == s.hc.cur {
 			used = s.hc.curOff
 		}
-		b = binary.AppendUvarint(b, uint64(seq))
-		b = binary.AppendUvarint(b, uint64(used))
-		b = binary.AppendVarint(b, hf.maxT)
+		st.files = append(st.files, snapFile{seq: seq, used: used, maxT: hf.maxT})
+		if hold {
+			hf.acquire()
+			st.held = append(st.held, hf)
+		}
 	}
-	b = binary.AppendUvarint(b, uint64(h.active))
+	slices.SortFunc(st.files, func(a, b snapFile) int { return cmp.Compare(a.seq, b.seq) })
+	var arena []byte
 	for ref := uint32(1); ref < h.nrefs; ref++ {
 		ms := h.get(ref)
 		if ms == nil {
 			continue
 		}
-		b = binary.AppendUvarint(b, uint64(ref))
-		b = appendLabels(b, ms.lset)
-		b = binary.AppendUvarint(b, uint64(ms.lastClosed))
-		if ms.hasSamples() {
+		// The labels are encoded here, from the head's symbol ids into
+		// the arena: the symbol table is the shard goroutine's (ids are
+		// reused), and a labels.Labels per series was an allocation per
+		// series per snapshot.
+		if cap(arena)-len(arena) < 1<<12 {
+			arena = make([]byte, 0, 1<<20)
+		}
+		n0 := len(arena)
+		arena = appendStoredLabels(arena, h, ms)
+		ss := stateSeries{ref: ref, lbls: arena[n0:len(arena):len(arena)], lastClosed: ms.lastClosed, hasOpen: ms.hasSamples()}
+		if ss.hasOpen {
+			c := ms.app.Chunk()
+			if len(arena)+len(c.Data) > cap(arena) {
+				arena = make([]byte, 0, max(1<<20, len(c.Data)))
+			}
+			n := len(arena)
+			arena = append(arena, c.Data...)
+			c.Data = arena[n:len(arena):len(arena)]
+			ss.open = c
+			ss.app = ms.app.State()
+		}
+		st.series = append(st.series, ss)
+	}
+	st.tombs = make([]stateTomb, 0, len(s.tombs))
+	for ref, ivs := range s.tombs {
+		st.tombs = append(st.tombs, stateTomb{ref: ref, ivs: slices.Clone(ivs)})
+	}
+	return st
+}
+
+// release drops the file references captureHead took.
+func (st *headState) release() {
+	for _, hf := range st.held {
+		hf.release()
+	}
+	st.held = nil
+}
+
+// encode returns the snapshot file's bytes (docs/format/head_snapshot.md).
+func (st *headState) encode() []byte {
+	b := binary.BigEndian.AppendUint32(make([]byte, 0, 64+len(st.series)*128), headSnapshotMagic)
+	b = append(b, headSnapshotVersion, 0, 0, 0)
+	// Chunks are aligned to the block range they were cut under; a shard
+	// opened with another range must not adopt them (a chunk would span
+	// one of its block boundaries), so the range is recorded and checked.
+	b = binary.AppendUvarint(b, uint64(st.blockRange))
+	b = binary.AppendUvarint(b, uint64(st.fromSegment))
+	b = binary.AppendUvarint(b, uint64(st.epoch))
+	b = binary.AppendVarint(b, st.mint)
+	// Head chunk files: seq, bytes in use, max chunk time.
+	b = binary.AppendUvarint(b, uint64(len(st.files)))
+	for _, f := range st.files {
+		b = binary.AppendUvarint(b, uint64(f.seq))
+		b = binary.AppendUvarint(b, uint64(f.used))
+		b = binary.AppendVarint(b, f.maxT)
+	}
+	b = binary.AppendUvarint(b, uint64(len(st.series)))
+	for _, ss := range st.series {
+		b = binary.AppendUvarint(b, uint64(ss.ref))
+		b = append(b, ss.lbls...)
+		b = binary.AppendUvarint(b, uint64(ss.lastClosed))
+		if ss.hasOpen {
 			b = append(b, 1)
-			b = chunkstore.AppendRecord(b, ms.app.Chunk())
+			b = chunkstore.AppendRecord(b, ss.open)
+			b = appendAppenderState(b, ss.app)
 		} else {
 			b = append(b, 0)
 		}
 	}
-	b = binary.AppendUvarint(b, uint64(len(s.tombs)))
-	for ref, ivs := range s.tombs {
-		b = binary.AppendUvarint(b, uint64(ref))
-		b = binary.AppendUvarint(b, uint64(len(ivs)))
-		for _, iv := range ivs {
+	b = binary.AppendUvarint(b, uint64(len(st.tombs)))
+	for _, t := range st.tombs {
+		b = binary.AppendUvarint(b, uint64(t.ref))
+		b = binary.AppendUvarint(b, uint64(len(t.ivs)))
+		for _, iv := range t.ivs {
 			b = binary.AppendVarint(b, iv.MinT)
 			b = binary.AppendVarint(b, iv.MaxT)
 		}
 	}
-	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoliTable))
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoliTable))
+}
+
+// writeHeadState makes the state durable: the head chunk files it refers
+// to (and their directory) are fsynced first, then the snapshot is written
+// through a temporary name, fsynced and renamed over the previous one. So
+// a snapshot on disk never names a chunk byte that a power loss could drop.
+// Safe on the worker goroutine while the shard goroutine appends to the
+// files: it only syncs them, and the bytes up to each listed size were
+// written before the state was captured.
+func (s *Shard) writeHeadState(st *headState) error {
+	byseq := make(map[uint32]*headFile, len(st.held))
+	for _, hf := range st.held {
+		byseq[hf.seq] = hf
+	}
+	for _, f := range st.files {
+		hf := byseq[f.seq]
+		if hf == nil {
+			hf = s.hc.files[f.seq] // shutdown: the shard goroutine's own map
+		}
+		if hf == nil {
+			return fmt.Errorf("head chunk file %06d: not open", f.seq)
+		}
+		if err := hf.f.Sync(); err != nil {
+			return fmt.Errorf("sync head chunk file %06d: %w", f.seq, err)
+		}
+	}
+	if len(st.files) > 0 {
+		if err := syncDir(s.hc.dir); err != nil {
+			return fmt.Errorf("sync head chunks dir: %w", err)
+		}
+	}
+	s.crashPoint("head chunks synced")
+	b := st.encode()
 	if err := vfs.WriteFile(s.fs, filepath.Join(s.dir, headSnapshotName), b, 0o644); err != nil {
 		return fmt.Errorf("write head snapshot: %w", err)
 	}
-	s.log.Info("head snapshot written", zap.Int("series", h.active), zap.Int("bytes", len(b)))
+	s.crashPoint("head snapshot written")
+	s.log.Info("head snapshot written", zap.Int("series", len(st.series)), zap.Int("bytes", len(b)),
+		zap.Int("wal_from_segment", st.fromSegment))
 	return nil
+}
+
+// syncDir fsyncs a directory of the real file system (the head chunk files
+// are mapped, so they never live on Options.FS).
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
+}
+
+// writeHeadSnapshot writes the snapshot at shutdown; fromSegment is the
+// first WAL segment the snapshot does not cover. Runs on the shard
+// goroutine after the WAL writer closed cleanly.
+func (s *Shard) writeHeadSnapshot(fromSegment int) error {
+	return s.writeHeadState(s.captureHead(fromSegment, false))
+}
+
+// appendAppenderState encodes an open chunk's appender state (version 2):
+// last delta <varint>, last value bits <8b BE>, free bits <1b>, leading
+// <1b>, trailing <1b>, jittery <1b>.
+func appendAppenderState(b []byte, st chunkstore.AppenderState) []byte {
+	b = binary.AppendVarint(b, st.TDelta)
+	b = binary.BigEndian.AppendUint64(b, st.V)
+	j := byte(0)
+	if st.Jittery {
+		j = 1
+	}
+	return append(b, st.Free, st.Leading, st.Trailing, j)
+}
+
+// appendStoredLabels appends the series' labels in the snapshot's encoding
+// (as appendLabels) straight from the head's symbol ids, without building a
+// labels.Labels. Shard goroutine only.
+func appendStoredLabels(b []byte, h *head, ms *memSeries) []byte {
+	ids := h.lbls.get(ms.lbl)
+	n, i := binary.Uvarint(ids)
+	b = binary.AppendUvarint(b, n)
+	for range n {
+		name, w := binary.Uvarint(ids[i:])
+		i += w
+		value, w := binary.Uvarint(ids[i:])
+		i += w
+		nm, v := h.index.Symbol(uint32(name)), h.index.Symbol(uint32(value))
+		b = binary.AppendUvarint(b, uint64(len(nm)))
+		b = append(b, nm...)
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	return b
 }
 
 func appendLabels(b []byte, lset labels.Labels) []byte {
@@ -179,7 +352,7 @@ type snapFile struct {
 
 // loadHeadSnapshot restores the head from head.snapshot if there is one and
 // returns the first WAL segment left to replay (0: replay everything). The
-// file is removed whether or not it loaded. Called by Open before replay;
+// file stays on disk; restoreHead removes it if it cannot be used. Called by Open before replay;
 // on failure the caller falls back to full replay with a fresh head.
 func (s *Shard) loadHeadSnapshot() (fromSegment int, ok bool, err error) {
 	path := filepath.Join(s.dir, headSnapshotName)
@@ -187,20 +360,18 @@ func (s *Shard) loadHeadSnapshot() (fromSegment int, ok bool, err error) {
 	if err := s.fs.Remove(path + fsutil.TmpSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return 0, false, fmt.Errorf("remove unfinished head snapshot: %w", err)
 	}
-	b, err := vfs.ReadFile(s.fs, path)
+	b, err := readWhole(s.fs, path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, false, nil
 	}
 	if err != nil {
 		return 0, false, fmt.Errorf("read head snapshot: %w", err)
 	}
-	// Remove it now: from here on new WAL records are not in it.
-	if err := s.fs.Remove(path); err != nil {
-		return 0, false, fmt.Errorf("remove head snapshot: %w", err)
-	}
-	if err := s.fs.SyncDir(s.dir); err != nil {
-		return 0, false, err
-	}
+	// It stays: it covers the WAL before its segment, the WAL after it
+	// stays, and the head chunk bytes it names are never rewritten (new
+	// chunks go after its used sizes), so a crash before the next snapshot
+	// loads it again and replays the same tail. A head cut removes it
+	// before it changes any of that (dropHeadSnapshot).
 	from, err := s.decodeHeadSnapshot(b)
 	if err != nil {
 		return 0, false, err
@@ -208,12 +379,30 @@ func (s *Shard) loadHeadSnapshot() (fromSegment int, ok bool, err error) {
 	return from, true, nil
 }
 
+// dropHeadSnapshot durably removes head.snapshot (if any): before a head
+// or history cut writes a block and truncates the WAL, and before a full
+// replay rewrites the head chunk files it names. Safe on the worker.
+func (s *Shard) dropHeadSnapshot() error {
+	path := filepath.Join(s.dir, headSnapshotName)
+	if err := s.fs.Remove(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("remove head snapshot: %w", err)
+	}
+	if err := s.fs.SyncDir(s.dir); err != nil {
+		return fmt.Errorf("remove head snapshot: %w", err)
+	}
+	return nil
+}
+
 func (s *Shard) decodeHeadSnapshot(b []byte) (int, error) {
 	if len(b) < 12 || binary.BigEndian.Uint32(b) != headSnapshotMagic {
 		return 0, fmt.Errorf("%w: bad magic or length %d", errSnapshotCorrupt, len(b))
 	}
-	if b[4] != headSnapshotVersion {
-		return 0, fmt.Errorf("%w: version %d, this build reads %d", errSnapshotCorrupt, b[4], headSnapshotVersion)
+	version := b[4]
+	if version != 1 && version != headSnapshotVersion {
+		return 0, fmt.Errorf("%w: version %d, this build reads 1 and %d", errSnapshotCorrupt, b[4], headSnapshotVersion)
 	}
 	end := len(b) - 4
 	if got, want := crc32.Checksum(b[:end], castagnoliTable), binary.BigEndian.Uint32(b[end:]); got != want {
@@ -243,20 +432,33 @@ func (s *Shard) decodeHeadSnapshot(b []byte) (int, error) {
 	}
 	h := s.head
 	nseries := r.uvarint("series count")
-	var lb labels.ScratchBuilder
-	var it chunkstore.Iterator
+	var (
+		lb   labels.ScratchBuilder
+		it   chunkstore.Iterator
+		lbuf []byte
+		offs []int
+	)
 	for i := uint64(0); i < nseries && r.err == nil; i++ {
 		ref := r.uvarint("ref")
 		if ref == 0 || ref > maxSeriesRef {
 			r.fail("ref")
 			break
 		}
-		lb.Reset()
+		// A series' names and values share one string: one allocation
+		// per series instead of two per label.
+		lbuf, offs = lbuf[:0], offs[:0]
 		nl := r.uvarint("label count")
 		for j := uint64(0); j < nl && r.err == nil; j++ {
-			name := r.bytes(r.uvarint("name length"), "name")
-			value := r.bytes(r.uvarint("value length"), "value")
-			lb.Add(string(name), string(value))
+			lbuf = append(lbuf, r.bytes(r.uvarint("name length"), "name")...)
+			offs = append(offs, len(lbuf))
+			lbuf = append(lbuf, r.bytes(r.uvarint("value length"), "value")...)
+			offs = append(offs, len(lbuf))
+		}
+		lb.Reset()
+		str, prev := string(lbuf), 0
+		for j := 0; j+1 < len(offs); j += 2 {
+			lb.Add(str[prev:offs[j]], str[offs[j]:offs[j+1]])
+			prev = offs[j+1]
 		}
 		lastClosed := chunkRef(r.uvarint("last closed chunk"))
 		hasOpen := r.bytes(1, "open flag")
@@ -274,9 +476,28 @@ func (s *Shard) decodeHeadSnapshot(b []byte) (int, error) {
 				return 0, fmt.Errorf("%w: open chunk of %s: %w", errSnapshotCorrupt, lset, err)
 			}
 			r.off = next
-			// The appender continues the chunk's bytes (decoded once,
-			// re-encoded never); an empty chunk starts a fresh appender.
-			if err := ms.app.Resume(nil, c, &it); err != nil {
+			// The appender continues the chunk's bytes, re-encoded never:
+			// from the stored state (version 2; the file's CRC covers the
+			// pair), or by decoding the chunk once (version 1). An empty
+			// chunk starts a fresh appender.
+			if version == 1 {
+				err = ms.app.Resume(nil, c, &it)
+			} else {
+				var st chunkstore.AppenderState
+				st.TDelta = r.varint("appender delta")
+				v := r.bytes(12, "appender state")
+				if r.err != nil {
+					break
+				}
+				st.V = binary.BigEndian.Uint64(v)
+				st.Free, st.Leading, st.Trailing, st.Jittery = v[8], v[9], v[10], v[11] == 1
+				if v[11] > 1 {
+					r.fail("appender jittery flag")
+					break
+				}
+				err = ms.app.RestoreState(nil, c, st)
+			}
+			if err != nil {
 				return 0, fmt.Errorf("%w: open chunk of %s: %w", errSnapshotCorrupt, lset, err)
 			}
 			if c.NumSamples > 0 {
@@ -310,6 +531,29 @@ func (s *Shard) decodeHeadSnapshot(b []byte) (int, error) {
 		h.mint = min(h.mint, headMint)
 	}
 	return int(from), nil
+}
+
+// readWhole reads a file in one read of its size (io.ReadAll grows and
+// copies its buffer ~20 times for a snapshot of tens of MB).
+func readWhole(fsys vfs.FS, path string) ([]byte, error) {
+	f, err := vfs.Open(fsys, path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, st.Size()+1) // one more: a file that grew shows as a short read past it
+	n, err := io.ReadFull(f, b)
+	if err == nil {
+		return nil, fmt.Errorf("%s grew while read", path)
+	}
+	if !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return b[:n], nil
 }
 
 // adopt maps the listed head chunk files of a snapshot (instead of starting

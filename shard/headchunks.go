@@ -20,9 +20,10 @@ import (
 // head, so that head RAM per series is its labels, its open chunk and one
 // 8-byte reference to its newest closed chunk: each entry in the files
 // starts with the reference and maximum time of the series' previous closed
-// chunk, so a series' closed chunks form a chain walked from the newest. They are a RAM offload, not durable
-// state: the WAL holds every sample they hold, so Open deletes them and
-// rebuilds them while replaying, and they are never fsynced.
+// chunk, so a series' closed chunks form a chain walked from the newest. The
+// WAL holds every sample they hold; a head snapshot fsyncs the files it
+// lists up to their used sizes, and Open adopts them from the snapshot or,
+// without one, deletes them and rebuilds them while replaying.
 const (
 	headChunksMagic   = 0x53424843 // "SBHC"
 	headChunksVersion = 1

@@ -23,13 +23,16 @@ import (
 // that run. After the reboot the shard must open and hold every
 // acknowledged sample, and nothing that was never sent.
 func TestShard_PowerCut(t *testing.T) {
-	t.Run("in-order", func(t *testing.T) { testPowerCut(t, false) })
+	t.Run("in-order", func(t *testing.T) { testPowerCut(t, false, false) })
 	// Late samples: the 40 timestamps in a random order, so most go to the
 	// out-of-order head (RecordOOOSamples) and are replayed from there.
-	t.Run("late", func(t *testing.T) { testPowerCut(t, true) })
+	t.Run("late", func(t *testing.T) { testPowerCut(t, true, false) })
+	// Periodic head snapshots every 64 samples, and head chunk files that
+	// lose what no durable snapshot covers (dropUnsyncedHeadChunks).
+	t.Run("periodic", func(t *testing.T) { testPowerCut(t, false, true) })
 }
 
-func testPowerCut(t *testing.T, late bool) {
+func testPowerCut(t *testing.T, late, periodic bool) {
 	order := make([]int64, 40)
 	for i := range order {
 		order[i] = int64(i)
@@ -41,7 +44,11 @@ func testPowerCut(t *testing.T, late bool) {
 	for i := range series {
 		series[i] = labels.FromStrings("__name__", "m", "i", fmt.Sprint(i))
 	}
-	o := Options{ChunkSamples: 4, WAL: walseg.Options{Sync: walseg.SyncAlways, SegmentSize: 512}, Logger: zap.NewNop()}
+	o := Options{ChunkSamples: 4, WAL: walseg.Options{Sync: walseg.SyncAlways, SegmentSize: 512}, Logger: zap.NewNop(),
+		HeadSnapshotSamplesPerSeries: -1}
+	if periodic {
+		o.HeadSnapshotSamplesPerSeries, o.HeadChunkFileSize = 1, 1<<12
+	}
 	round := func(seed uint64, cutAt int) (ops int, acked, sent map[string][]int64, got map[string][]int64) {
 		dir := t.TempDir()
 		m := vfs.NewMemFS(seed)
@@ -73,9 +80,15 @@ func testPowerCut(t *testing.T, late bool) {
 				}
 			}
 			_ = stop()
+			if periodic && cutAt == 0 {
+				require.Positive(t, s.m.HeadSnapshotsWritten.Load(), "periodic snapshots written")
+			}
 		}
 		ops = m.Ops()
 		m.Restart()
+		if periodic {
+			dropUnsyncedHeadChunks(t, m, dir)
+		}
 		o.Logger = zap.NewNop()
 		s, err := Open(dir, 0, o)
 		require.NoError(t, err, "seed %d cut at %d: open after the power cut", seed, cutAt)

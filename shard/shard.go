@@ -111,6 +111,14 @@ type Options struct {
 	// query can see, once it is visible: appended samples, deletions and
 	// blocks dropped by retention (a query result cache's invalidation).
 	Changes ChangeNoter
+	// HeadSnapshotSamplesPerSeries makes the shard write a head snapshot
+	// in the background (head_snapshot_periodic.go) once the samples
+	// appended since the last one reach this many per active series (at
+	// least 64 series' worth), so that a crash restart loads it and
+	// replays only the WAL after it. Default
+	// DefaultHeadSnapshotSamplesPerSeries; negative: a snapshot only at a
+	// clean shutdown.
+	HeadSnapshotSamplesPerSeries int
 	// Logger receives lifecycle events (default zap.NewNop()).
 	Logger *zap.Logger
 }
@@ -192,6 +200,9 @@ func (o Options) withDefaults() Options {
 	if o.HistoryBlockSamples == 0 {
 		o.HistoryBlockSamples = DefaultHistoryBlockSamples
 	}
+	if o.HeadSnapshotSamplesPerSeries == 0 {
+		o.HeadSnapshotSamplesPerSeries = DefaultHeadSnapshotSamplesPerSeries
+	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
@@ -201,37 +212,38 @@ func (o Options) withDefaults() Options {
 // Metrics are a shard's counters for a /metrics page. Written only by the
 // shard goroutine; safe to read from any goroutine.
 type Metrics struct {
-	SamplesAppended     atomic.Uint64
-	SamplesOutOfOrder   atomic.Uint64
-	SamplesDuplicate    atomic.Uint64 // same timestamp and value: harmless no-op
-	SamplesConflict     atomic.Uint64 // same timestamp, other value: rejected
-	SamplesSeriesLimit  atomic.Uint64 // rejected because their new series hit the limit
-	SeriesCreated       atomic.Uint64
-	SeriesRemoved       atomic.Uint64
-	ActiveSeries        atomic.Int64 // gauge
-	ChunksCut           atomic.Uint64
-	ReplayedSamples     atomic.Uint64
-	ReplayedSeries      atomic.Uint64
-	ReplayUnknownRefs   atomic.Uint64 // WAL samples whose series record was missing
-	ReplayDurationNanos atomic.Int64
-	Blocks              atomic.Int64 // gauge
-	BlocksCut           atomic.Uint64
-	Compactions         atomic.Uint64
-	BlocksRetained      atomic.Uint64 // removed by retention
-	BlocksQuarantined   atomic.Uint64
-	BackgroundErrors    atomic.Uint64
-	HeadEarlyCuts       atomic.Uint64
-	Deletions           atomic.Uint64
-	SamplesTooOld       atomic.Uint64 // older than the head's lower bound (already persisted range) or MinTimestamp
-	SamplesTooFarFuture atomic.Uint64 // more than MaxFuture ahead of the clock, or after MaxTimestamp
-	SamplesOldRetention atomic.Uint64 // older than Retention before the clock
-	SnapshotLoads       atomic.Uint64 // opens that restored the head from a clean-shutdown snapshot
-	HeadChunksRebuilt   atomic.Uint64 // opens that found a damaged head chunk after loading a snapshot and rebuilt from the WAL
-	SamplesLate         atomic.Uint64 // stored in the out-of-order head
-	OOOSamples          atomic.Int64  // gauge: samples in the out-of-order head
-	OOOBlocksCut        atomic.Uint64 // blocks written from the out-of-order head
-	HistoryBlocksCut    atomic.Uint64 // of those, by history cuts (a full range behind the head)
-	_                   [64]byte      // keep shards' counters on separate cache lines
+	SamplesAppended      atomic.Uint64
+	SamplesOutOfOrder    atomic.Uint64
+	SamplesDuplicate     atomic.Uint64 // same timestamp and value: harmless no-op
+	SamplesConflict      atomic.Uint64 // same timestamp, other value: rejected
+	SamplesSeriesLimit   atomic.Uint64 // rejected because their new series hit the limit
+	SeriesCreated        atomic.Uint64
+	SeriesRemoved        atomic.Uint64
+	ActiveSeries         atomic.Int64 // gauge
+	ChunksCut            atomic.Uint64
+	ReplayedSamples      atomic.Uint64
+	ReplayedSeries       atomic.Uint64
+	ReplayUnknownRefs    atomic.Uint64 // WAL samples whose series record was missing
+	ReplayDurationNanos  atomic.Int64
+	Blocks               atomic.Int64 // gauge
+	BlocksCut            atomic.Uint64
+	Compactions          atomic.Uint64
+	BlocksRetained       atomic.Uint64 // removed by retention
+	BlocksQuarantined    atomic.Uint64
+	BackgroundErrors     atomic.Uint64
+	HeadEarlyCuts        atomic.Uint64
+	Deletions            atomic.Uint64
+	SamplesTooOld        atomic.Uint64 // older than the head's lower bound (already persisted range) or MinTimestamp
+	SamplesTooFarFuture  atomic.Uint64 // more than MaxFuture ahead of the clock, or after MaxTimestamp
+	SamplesOldRetention  atomic.Uint64 // older than Retention before the clock
+	SnapshotLoads        atomic.Uint64 // opens that restored the head from a head snapshot (clean shutdown or periodic)
+	HeadSnapshotsWritten atomic.Uint64 // periodic head snapshots written while running
+	HeadChunksRebuilt    atomic.Uint64 // opens that found a damaged head chunk after loading a snapshot and rebuilt from the WAL
+	SamplesLate          atomic.Uint64 // stored in the out-of-order head
+	OOOSamples           atomic.Int64  // gauge: samples in the out-of-order head
+	OOOBlocksCut         atomic.Uint64 // blocks written from the out-of-order head
+	HistoryBlocksCut     atomic.Uint64 // of those, by history cuts (a full range behind the head)
+	_                    [64]byte      // keep shards' counters on separate cache lines
 }
 
 // Shard is one shard actor. Open returns it with its head rebuilt from the
@@ -277,6 +289,7 @@ type Shard struct {
 	lastJobCut bool           // the last job planJob started was a head cut
 	results    chan jobResult // from the worker; closed by the worker
 	jobBusy    bool
+	snapMark   uint64 // SamplesAppended at the last head snapshot, less the WAL tail it did not cover
 	// cutStep, set by tests only, is called by the worker between the
 	// durable steps of a head cut (crash points; shard_blocks.go).
 	cutStep func(step string)
@@ -361,7 +374,8 @@ func Open(dir string, id int, o Options) (*Shard, error) {
 	if err := s.replay(from); err != nil {
 		return nil, errors.Join(fmt.Errorf("shard %d: %w", id, err), s.hc.close(), s.closeBlocks())
 	}
-	s.head.recountOpenBytes() // a restored snapshot filled appenders directly
+	s.head.recountOpenBytes()                // a restored snapshot filled appenders directly
+	s.snapMark = -s.m.ReplayedSamples.Load() // the replayed tail counts toward the next snapshot
 	// Everything before the newest block's end is persisted: idle series
 	// whose samples all lie there may be collected.
 	if s.appendMinT != math.MinInt64 {
@@ -411,7 +425,12 @@ func (s *Shard) restoreHead() (int, error) {
 	if err != nil {
 		s.log.Warn("head snapshot not used; replaying the whole WAL, which rewrites the head chunk files", zap.Error(err))
 	}
-	// Start over: nothing the snapshot may have half restored survives.
+	// Start over: nothing the snapshot may have half restored survives,
+	// and the snapshot goes before the head chunk files it names are
+	// rewritten (a later crash must not adopt new bytes under old refs).
+	if err := s.dropHeadSnapshot(); err != nil {
+		return 0, err
+	}
 	_ = s.hc.close()
 	s.head = newHead()
 	s.ooo = newOOOHead(s.opts.BlockRange.Milliseconds())
@@ -439,7 +458,7 @@ func (s *Shard) verifyHeadChunks() error {
 		for cr, crMaxT := ms.lastClosed, int64(math.MaxInt64); cr != 0 && crMaxT >= s.queryMinT; {
 			c, prev, prevMaxT, err := s.hc.chunk(cr)
 			if err != nil {
-				return fmt.Errorf("head chunk of series %s: %w", ms.lset, err)
+				return fmt.Errorf("head chunk of series %s: %w", h.labels(ms), err)
 			}
 			if c.NumSamples > 0 && c.MaxT >= s.queryMinT {
 				s.noteRange(c.MinT)
@@ -519,7 +538,7 @@ func (s *Shard) Run(inbox <-chan *stages.ShardBatch, tick time.Duration) error {
 			}
 			m.Result = s.apply(m)
 			m.Reply <- m.Result
-			if !s.jobBusy && s.cutDue(s.clock) {
+			if !s.jobBusy && (s.cutDue(s.clock) || s.headSnapshotDue()) {
 				s.maybeStartJob()
 			}
 		case r := <-s.reads:

@@ -73,10 +73,9 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 		var ref uint32
 		var ms *memSeries
 		if ss.Ref != 0 && ss.Epoch == h.epoch {
-			// The epoch guarantees the ref was not recycled; comparing
-			// labels is a pointer comparison when they come from the
-			// route cache (shared bytes) and a guard against any bug.
-			if x := h.get(ss.Ref); x != nil && labels.Equal(x.lset, ss.Labels) {
+			// The epoch guarantees the ref was not recycled (see
+			// hintMatches).
+			if x := h.get(ss.Ref); x != nil && hintMatches(x, ss.Labels) {
 				ref, ms = ss.Ref, x
 			}
 		}
@@ -159,7 +158,7 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 			continue
 		}
 		if smp.T < lo || smp.T > hi {
-			rj := s.boundsReject(&res.Stats, ms.lset, smp.T, lo, hi, s.clock)
+			rj := s.boundsReject(&res.Stats, m.Series[smp.Series].Labels, smp.T, lo, hi, s.clock)
 			rj.Series, rj.Sample, rj.T = src, smp.Src, smp.T
 			res.Stats.AddReject(rj)
 			continue
@@ -188,17 +187,17 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 		case sampleConflict:
 			rj = stages.Reject{Reason: stages.RejectConflict}
 			if res.Stats.KeepsDetail() {
-				rj.Detail = fmt.Sprintf("duplicate sample for timestamp %d of series %s: another value is stored", smp.T, ms.lset)
+				rj.Detail = fmt.Sprintf("duplicate sample for timestamp %d of series %s: another value is stored", smp.T, m.Series[smp.Series].Labels)
 			}
 		case sampleOutOfOrder:
 			rj = stages.Reject{Reason: stages.RejectOutOfOrder}
 			if res.Stats.KeepsDetail() {
-				rj.Detail = fmt.Sprintf("out-of-order sample at %d for series %s: its last sample is at %d", smp.T, ms.lset, cur.t)
+				rj.Detail = fmt.Sprintf("out-of-order sample at %d for series %s: its last sample is at %d", smp.T, m.Series[smp.Series].Labels, cur.t)
 			}
 		case sampleTooOld:
 			rj = stages.Reject{Reason: stages.RejectTooOld}
 			if res.Stats.KeepsDetail() {
-				rj.Detail = fmt.Sprintf("sample at %d for series %s is too old: data before %d is already persisted in blocks", smp.T, ms.lset, s.appendMinT)
+				rj.Detail = fmt.Sprintf("sample at %d for series %s is too old: data before %d is already persisted in blocks", smp.T, m.Series[smp.Series].Labels, s.appendMinT)
 			}
 		}
 		rj.Series, rj.Sample, rj.T = src, smp.Src, smp.T
@@ -249,7 +248,7 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 			res.Stats.Appended--
 			rj := stages.Reject{Series: sc.lateSrc[i][0], Sample: sc.lateSrc[i][1], T: r.T, Reason: stages.RejectConflict}
 			if res.Stats.KeepsDetail() {
-				rj.Detail = fmt.Sprintf("duplicate sample for timestamp %d of series %s: another value is stored", r.T, h.get(r.Ref).lset)
+				rj.Detail = fmt.Sprintf("duplicate sample for timestamp %d of series %s: another value is stored", r.T, h.labels(h.get(r.Ref)))
 			}
 			res.Stats.AddReject(rj)
 		}

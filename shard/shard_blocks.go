@@ -245,10 +245,15 @@ func (s *Shard) planJob() (job, bool) {
 	}
 	if j, ok := s.planHeadCut(false); ok {
 		s.lastJobCut = true
+		s.snapMark = headSnapshotNow(s)
 		return j, true
 	}
 	if j, ok := s.planHistoryCut(); ok {
 		s.lastJobCut = true
+		s.snapMark = headSnapshotNow(s)
+		return j, true
+	}
+	if j, ok := s.planHeadSnapshot(); ok {
 		return j, true
 	}
 	if j, ok := s.planCompaction(); ok {
@@ -363,14 +368,15 @@ func floorDiv(a, b int64) int64 {
 // BenchmarkHeadMemory). It only has to be good enough to trigger an early
 // cut.
 func (s *Shard) headBytes() int64 {
-	return int64(s.head.active)*headBytesPerSeries + s.head.openBytes + s.ooo.bytes() + s.oooCut.bytes()
+	return int64(s.head.active)*headBytesPerSeries + s.head.lbls.size + s.head.openBytes + s.ooo.bytes() + s.oooCut.bytes()
 }
 
 // headBytesPerSeries is the measured heap per active series at 1M series
-// without its open chunk buffer (BenchmarkHeadMemory, route cache off:
-// heap per series minus the open-chunk capacity per series, 213-214 B at
-// 1, 10, 60 and 119 scrapes).
-const headBytesPerSeries = 213
+// without its open chunk buffer and labels (BenchmarkHeadMemory, route
+// cache off: heap per series minus the open-chunk capacity and the label
+// arena per series, 115-116 B at 1 and 10 scrapes: memSeries 88, refTable
+// 16, postings 9).
+const headBytesPerSeries = 115
 
 // cutSeries is one series of a head-cut snapshot. It holds no reference to
 // head state: the chain head is a file reference (immutable bytes) and the
@@ -425,7 +431,7 @@ func (s *Shard) snapshotHead(mint, boundary int64) *headSnapshot {
 		if !ms.hasSamples() || ms.app.MinTime() >= boundary && ms.lastClosed == 0 {
 			continue
 		}
-		cs := cutSeries{lset: ms.lset, lastClosed: ms.lastClosed, deleted: s.tombs[ref]}
+		cs := cutSeries{lset: h.labels(ms), lastClosed: ms.lastClosed, deleted: s.tombs[ref]}
 		if c := ms.app.Chunk(); c.MaxT < boundary && c.MaxT >= s.queryMinT {
 			n := len(arena)
 			arena = append(arena, c.Data...)
@@ -442,6 +448,11 @@ func (s *Shard) snapshotHead(mint, boundary int64) *headSnapshot {
 func (s *Shard) runHeadCut(snap *headSnapshot, sealed int, early bool) (func(*Shard) error, error) {
 	if snap.files != nil {
 		defer snap.files.Release()
+	}
+	// The head snapshot goes first: the block, the WAL truncation and the
+	// release of head chunk files below each make it stale.
+	if err := s.dropHeadSnapshot(); err != nil {
+		return nil, err
 	}
 	// The sealed segments must be complete on disk before the checkpoint
 	// reads them; this is the fsync the shard goroutine did not wait for.

@@ -124,6 +124,9 @@ func (s *Shard) takeOOORanges(qs []int64) *oooSnapshot {
 // runHistoryCut writes the snapshot's blocks, then checkpoints the WAL
 // through sealed without the late samples they hold (worker goroutine).
 func (s *Shard) runHistoryCut(snap *headSnapshot, sealed int) (func(*Shard) error, error) {
+	if err := s.dropHeadSnapshot(); err != nil { // it would name truncated WAL segments
+		return nil, err
+	}
 	if err := s.wal.Sync(context.Background()); err != nil {
 		return nil, fmt.Errorf("sync wal through sealed segment %d: %w", sealed, err)
 	}
@@ -164,7 +167,8 @@ func (s *Shard) blockLookup(ms *memSeries, t int64, v float64) sampleResult {
 			c.ms, c.b, c.ok = ms, b, false
 			c.metas = c.metas[:0]
 			c.ms2 = c.ms2[:0]
-			ms.lset.Range(func(l labels.Label) {
+			lset := s.head.labels(ms)
+			lset.Range(func(l labels.Label) {
 				c.ms2 = append(c.ms2, labels.MustNewMatcher(labels.MatchEqual, l.Name, l.Value))
 			})
 			bm, err := b.Postings(c.ms2...)
@@ -173,7 +177,7 @@ func (s *Shard) blockLookup(ms *memSeries, t int64, v float64) sampleResult {
 				for it.HasNext() {
 					ref := it.Next()
 					ls, metas, err := b.Series(ref, c.metas[:0])
-					if err == nil && labels.Equal(ls, ms.lset) {
+					if err == nil && labels.Equal(ls, lset) {
 						c.ref, c.metas, c.ok = ref, metas, true
 						break
 					}

@@ -264,7 +264,7 @@ func (s *Shard) snapshotOOO(o *oooHead) *oooSnapshot {
 		if ms == nil {
 			continue // NB: removeSeries drops late samples with their series
 		}
-		snap.series = append(snap.series, oooSeries{ref: ref, lset: ms.lset, deleted: s.tombs[ref]})
+		snap.series = append(snap.series, oooSeries{ref: ref, lset: s.head.labels(ms), deleted: s.tombs[ref]})
 	}
 	slices.SortFunc(snap.series, func(a, b oooSeries) int { return labels.Compare(a.lset, b.lset) })
 	return snap

@@ -122,7 +122,7 @@ func (v *View) Labels(ref uint32) (labels.Labels, bool) {
 	if ms == nil {
 		return labels.EmptyLabels(), false
 	}
-	return ms.lset, true
+	return v.s.head.labels(ms), true
 }
 
 // Chunks appends to dst the chunks of series ref that overlap [mint, maxt],
@@ -164,7 +164,7 @@ func (v *View) inOrderChunks(dst []chunkstore.Chunk, arena []byte, ref uint32, m
 	for cr, crMaxT := ms.lastClosed, int64(math.MaxInt64); cr != 0 && crMaxT >= mint; {
 		c, prev, prevMaxT, err := v.s.hc.chunk(cr)
 		if err != nil {
-			damaged = &HeadChunkError{Shard: v.s.id, Series: ms.lset, MinT: mint, MaxT: min(crMaxT, maxt), Err: err}
+			damaged = &HeadChunkError{Shard: v.s.id, Series: v.s.head.labels(ms), MinT: mint, MaxT: min(crMaxT, maxt), Err: err}
 			break
 		}
 		if c.MinT <= maxt && c.MaxT >= mint {

@@ -144,7 +144,7 @@ func TestHead_HashCollisions(t *testing.T) {
 	}{{x, rx}, {y, ry}, {z, rz}} {
 		got, s := h.lookup(same, c.ls)
 		require.Equal(t, c.ref, got)
-		require.True(t, labels.Equal(c.ls, s.lset))
+		require.True(t, labels.Equal(c.ls, h.labels(s)))
 	}
 	h.removeHashed(rx, same) // the head of the collision list
 	got, _ := h.lookup(same, x)
@@ -315,7 +315,7 @@ func TestShard_HeadBytesCountsOpenChunks(t *testing.T) {
 	}
 	appendRound(1000)
 	one := s.headBytes()
-	require.Equal(t, int64(series*headBytesPerSeries)+s.head.openBytes, one)
+	require.Equal(t, int64(series*headBytesPerSeries)+s.head.lbls.size+s.head.openBytes, one)
 	for k := int64(2); k <= 60; k++ {
 		appendRound(k * 1000)
 	}

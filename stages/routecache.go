@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/prometheus/prometheus/model/labels"
 )
@@ -50,27 +51,63 @@ type routeTable struct {
 }
 
 // routeEntry is one cached route. hash is 0 once the entry is superseded
-// (its key was learnt again with other labels): LookupHinted's guess then
-// misses and probes the slots, which name the new entry. A new ref or
-// epoch for the same labels is stored in place (refEpoch, atomic), so
-// refs changing (a shard's epoch) do not use up the table.
+// (its key was learnt again with other labels) or evicted: LookupHinted's
+// guess then misses and probes the slots, which name the new entry. A new
+// ref or epoch for the same labels is stored in place (refEpoch), so refs
+// changing (a shard's epoch) do not use up the table.
+//
+// Every field is atomic because eviction rewrites entries in place while
+// lock-free readers may be loading them: ver is a sequence lock (odd while
+// the writer stores the fields), and a reader (load) uses what it read
+// only when ver was even and the same before and after. The labels are
+// kept as their string's pointer and length (labelsData); a torn pair is
+// never turned back into labels.
 type routeEntry struct {
+	ver      atomic.Uint32
+	check    atomic.Uint32 // keyCheck of the raw key
 	hash     atomic.Uint64
-	refEpoch atomic.Uint64 // ref << 32 | epoch
-	labels   labels.Labels
-	check    uint32 // keyCheck of the raw key
-	shard    uint16
+	refEpoch atomic.Uint64        // ref << 32 | epoch
+	data     atomic.Pointer[byte] // the labels' string
+	lenShard atomic.Uint64        // its length << 16 | shard
 }
 
+// load returns the entry if its hash is h, for a reader that holds no
+// lock: false if it is being rewritten or names another key.
+func (re *routeEntry) load(h uint64) (cacheEntry, bool) {
+	v := re.ver.Load()
+	if v&1 != 0 || re.hash.Load() != h {
+		return cacheEntry{}, false
+	}
+	check, p, ls, x := re.check.Load(), re.data.Load(), re.lenShard.Load(), re.refEpoch.Load()
+	if re.ver.Load() != v {
+		return cacheEntry{}, false
+	}
+	return cacheEntry{
+		labels: labelsOfData(unsafe.String(p, int(ls>>16))), check: check,
+		ref: uint32(x >> 32), epoch: uint32(x), shard: uint16(ls),
+	}, true
+}
+
+// get returns the entry for a writer (mu held: nothing else writes it).
 func (re *routeEntry) get() cacheEntry {
-	x := re.refEpoch.Load()
-	return cacheEntry{labels: re.labels, check: re.check, ref: uint32(x >> 32), epoch: uint32(x), shard: re.shard}
+	ls, x := re.lenShard.Load(), re.refEpoch.Load()
+	return cacheEntry{
+		labels: labelsOfData(unsafe.String(re.data.Load(), int(ls>>16))), check: re.check.Load(),
+		ref: uint32(x >> 32), epoch: uint32(x), shard: uint16(ls),
+	}
 }
 
+// set (re)writes the entry (mu held) under its sequence lock.
 func (re *routeEntry) set(h uint64, e cacheEntry) {
-	re.labels, re.check, re.shard = e.labels, e.check, e.shard
+	v := re.ver.Load()
+	re.ver.Store(v + 1)
+	d := labelsData(e.labels)
+	re.check.Store(e.check)
+	re.data.Store(unsafe.StringData(d))
+	re.lenShard.Store(uint64(len(d))<<16 | uint64(e.shard))
 	re.refEpoch.Store(uint64(e.ref)<<32 | uint64(e.epoch))
-	re.hash.Store(h) // last: publishes the entry to LookupHinted's guess
+	re.hash.Store(h)
+	re.ver.Store(v + 2)
 }
 
 const minRouteTable = 1024
@@ -143,12 +180,15 @@ func (c *routeCache) lookup(key []byte, hint *RouteHint) (cacheEntry, bool) {
 	h := keyHash(key)
 	cur := c.tab.Load()
 	idx := -1
+	var e cacheEntry
 	if hint != nil && hint.tab == cur {
 		n := cur.n.Load()
 		for _, a := range hint.after {
-			if a != 0 && a < n && cur.entries[a].hash.Load() == h {
-				idx = int(a)
-				break
+			if a != 0 && a < n {
+				if x, ok := cur.entries[a].load(h); ok {
+					idx, e = int(a), x
+					break
+				}
 			}
 		}
 	}
@@ -156,18 +196,21 @@ func (c *routeCache) lookup(key []byte, hint *RouteHint) (cacheEntry, bool) {
 		if idx, _ = cur.find(h); idx < 0 {
 			return cacheEntry{}, false
 		}
+		var ok bool
+		if e, ok = cur.entries[idx].load(h); !ok {
+			return cacheEntry{}, false // rewritten meanwhile (eviction): a miss
+		}
 	}
-	re := &cur.entries[idx]
-	if re.check != keyCheck(key) {
+	if e.check != keyCheck(key) {
 		return cacheEntry{}, false // a 64-bit collision: a miss
 	}
 	if hint != nil {
 		if hint.tab != cur {
 			*hint = RouteHint{tab: cur}
 		}
-		hint.after[re.shard%hintWays] = uint32(idx) + 1
+		hint.after[e.shard%hintWays] = uint32(idx) + 1
 	}
-	return re.get(), true
+	return e, true
 }
 
 // learner is a writer's hold on the cache (Learn), so a message's series
@@ -200,13 +243,17 @@ func (c *routeCache) put(h uint64, e cacheEntry) {
 	idx, slot := t.find(h)
 	if idx >= 0 {
 		re := &t.entries[idx]
-		if re.check == e.check && re.shard == e.shard && labels.Equal(re.labels, e.labels) {
+		if old := re.get(); old.check == e.check && old.shard == e.shard && labels.Equal(old.labels, e.labels) {
 			re.refEpoch.Store(uint64(e.ref)<<32 | uint64(e.epoch))
 			return
 		}
 	}
 	if int(t.n.Load()) == len(t.entries) {
-		t = c.renew(t)
+		if len(t.entries) < c.max {
+			t = c.grow(t)
+		} else {
+			t.evict()
+		}
 		idx, slot = t.find(h)
 	}
 	n := t.n.Load()
@@ -220,24 +267,14 @@ func (c *routeCache) put(h uint64, e cacheEntry) {
 	t.slots[slot].Store(h>>32<<32 | uint64(n+1))
 }
 
-// renew replaces the full table t (mu held) by one twice as large (up to
-// max) with its live entries; at max, by one of the same size with the
-// live entries, or when more than 3/4 of them are live, with only those of
-// the newer half (the older half is evicted: memory stays bounded, and an
-// evicted series pays one canonicalisation to come back). Entries keep
-// their order, so sequential runs stay sequential. O(entries), once per
-// half a table of insertions at least.
-func (c *routeCache) renew(t *routeTable) *routeTable {
-	size, from := len(t.entries), 0
-	switch {
-	case size < c.max:
-		size = min(2*size, c.max)
-	case t.live > size*3/4:
-		from = size / 2
-	}
-	nt := newRouteTable(size)
+// grow replaces the full table t (mu held) by one twice as large (up to
+// max) with its live entries, in their order (sequential runs stay
+// sequential). Readers still on t finish there. At most log2(max/1024)
+// times in a cache's life.
+func (c *routeCache) grow(t *routeTable) *routeTable {
+	nt := newRouteTable(min(2*len(t.entries), c.max))
 	var n uint32
-	for i := from; i < int(t.n.Load()); i++ {
+	for i := range int(t.n.Load()) {
 		h := t.entries[i].hash.Load()
 		if h == 0 {
 			continue
@@ -247,13 +284,94 @@ func (c *routeCache) renew(t *routeTable) *routeTable {
 		n++
 		nt.slots[slot].Store(h>>32<<32 | uint64(n))
 	}
-	if int(n) == size { // a tiny table (tests): evict everything
-		nt, n = newRouteTable(size), 0
-	}
 	nt.n.Store(n)
 	nt.live = int(n)
 	c.tab.Store(nt)
 	return nt
+}
+
+// evict makes room in the full table t at its maximum size (mu held), in
+// place: no table is allocated, none is kept aside. When more than 3/4 of
+// the entries are live, the older half is evicted (memory stays bounded,
+// and an evicted series pays one canonicalisation to come back); either
+// way the surviving entries move to the front, in their order, and the
+// superseded ones are dropped. O(entries), once per half a table of
+// insertions at least.
+//
+// Readers run meanwhile and stay safe: they can miss (a false miss costs
+// the caller a Learn, which finds the entry under mu), never hit a wrong
+// entry.
+//   - An evicted entry's slot is deleted by backward shift (remove), which
+//     moves later slots of the probe run back; a reader probing that run
+//     can pass over a moved slot and miss. The entry's hash is then 0.
+//   - A moved entry is written at its new index under its sequence lock,
+//     its slot repointed there, and the old index's hash cleared; a reader
+//     that read the old slot loads the old index: the same key's entry or
+//     a miss.
+//   - Every entry a reader uses passed load: it was whole, and had the
+//     hash of the key (and then the key's check).
+func (t *routeTable) evict() {
+	n, size := int(t.n.Load()), len(t.entries)
+	from := 0
+	if t.live > size*3/4 {
+		from = size / 2
+	}
+	for i := range from {
+		if h := t.entries[i].hash.Load(); h != 0 {
+			t.remove(h)
+			t.entries[i].hash.Store(0)
+			t.live--
+		}
+	}
+	w := 0
+	for i := from; i < n; i++ {
+		h := t.entries[i].hash.Load()
+		if h == 0 {
+			continue
+		}
+		if w != i {
+			_, slot := t.find(h)
+			t.entries[w].set(h, t.entries[i].get())
+			t.slots[slot].Store(h>>32<<32 | uint64(w+1))
+			t.entries[i].hash.Store(0)
+		}
+		w++
+	}
+	if w == size { // a tiny table (tests): evict everything
+		for i := range t.slots {
+			t.slots[i].Store(0)
+		}
+		for i := range w {
+			t.entries[i].hash.Store(0)
+		}
+		w, t.live = 0, 0
+	}
+	t.n.Store(uint32(w))
+}
+
+// remove deletes the slot of the live entry of hash h (mu held) by
+// backward shift: each later slot of the probe run that may sit earlier
+// moves into the hole, so no tombstones are left. A slot is copied into
+// the hole before its old place is reused, so a slot is never absent from
+// the table while it is moved, only (briefly) present twice.
+func (t *routeTable) remove(h uint64) {
+	idx, hole := t.find(h)
+	if idx < 0 {
+		return
+	}
+	mask := len(t.slots) - 1
+	for j := (hole + 1) & mask; ; j = (j + 1) & mask {
+		s := t.slots[j].Load()
+		if s == 0 {
+			break
+		}
+		home := int(t.entries[uint32(s)-1].hash.Load()) & mask
+		if (j-home)&mask >= (j-hole)&mask { // home is not in (hole, j]
+			t.slots[hole].Store(s)
+			hole = j
+		}
+	}
+	t.slots[hole].Store(0)
 }
 
 // len returns the number of live entries (writers' count; for tests and

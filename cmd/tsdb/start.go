@@ -47,6 +47,10 @@ type startOptions struct {
 	// HistoryBlockSamples is pipeline.Options.HistoryBlockSamples
 	// (--ingest.history-block-samples).
 	HistoryBlockSamples int
+	// HeadSnapshotSamplesPerSeries is
+	// pipeline.Options.HeadSnapshotSamplesPerSeries
+	// (--storage.head-snapshot-samples-per-series).
+	HeadSnapshotSamplesPerSeries int
 	// ShutdownTimeout bounds how long in-flight HTTP requests may take to
 	// finish at shutdown before their connections are closed; the
 	// database drain that follows is not bounded (it must finish).
@@ -181,17 +185,18 @@ func runStart(ctx context.Context, o startOptions) error {
 		zap.String("query", "/api/v1/query /api/v1/query_range /api/v1/series /api/v1/labels /api/v1/read /api/v1/export"))
 
 	db, err := pipeline.Open(o.DataDir, pipeline.Options{
-		Shards:              o.Shards,
-		WAL:                 walseg.Options{Sync: o.WALSync},
-		Retention:           o.Retention,
-		RetentionBytes:      o.RetentionBytes,
-		MaxActiveSeries:     o.MaxActiveSeries,
-		RouteCacheSize:      o.RouteCacheSize,
-		MaxFuture:           pipelineMaxFuture(o.MaxFuture),
-		RejectLate:          o.RejectLate,
-		HistoryBlockSamples: o.HistoryBlockSamples,
-		Logger:              log,
-		Registerer:          reg,
+		Shards:                       o.Shards,
+		WAL:                          walseg.Options{Sync: o.WALSync},
+		Retention:                    o.Retention,
+		RetentionBytes:               o.RetentionBytes,
+		MaxActiveSeries:              o.MaxActiveSeries,
+		RouteCacheSize:               o.RouteCacheSize,
+		MaxFuture:                    pipelineMaxFuture(o.MaxFuture),
+		RejectLate:                   o.RejectLate,
+		HistoryBlockSamples:          o.HistoryBlockSamples,
+		HeadSnapshotSamplesPerSeries: o.HeadSnapshotSamplesPerSeries,
+		Logger:                       log,
+		Registerer:                   reg,
 	})
 	if err != nil {
 		return errors.Join(fmt.Errorf("open database: %w", err), stopHTTP())
