@@ -28,8 +28,8 @@ import (
 // TestPeerIngestCPU measures server CPU-seconds per million samples of
 // HTTP ingest into 50,700 existing series (100 node_exporter-like hosts),
 // for Silverback (the cmd/tsdb binary, built here) and VictoriaMetrics
-// (Debian's victoria-metrics, -influxSkipSingleField so both name the
-// series alike), over Influx line protocol and Prometheus remote write
+// (Debian's victoria-metrics, or the first of TSDB_PERF_VICTORIAMETRICS;
+// -influxSkipSingleField so both name the series alike), over Influx line protocol and Prometheus remote write
 // 1.0, in the same run with the same client and the same pre-encoded
 // payloads. CPU is utime+stime of the server process from /proc. It is a
 // measurement, not a test of anything: it runs only with TSDB_PERF=1 and
@@ -47,11 +47,12 @@ func TestPeerIngestCPU(t *testing.T) {
 	if os.Getenv("TSDB_PERF") == "" {
 		t.Skip("a benchmark against peers: set TSDB_PERF=1 (needs Debian's victoria-metrics)")
 	}
-	vm, err := exec.LookPath("victoria-metrics")
-	if err != nil {
+	vm := peerVictoriaMetrics()
+	if vm == "" {
 		t.Skip("victoria-metrics is not installed (apt-get install -y victoria-metrics)")
 	}
-	runs := 3
+	t.Logf("VictoriaMetrics: %s, %s", vm, version(vm, "-version"))
+	runs, err := 3, error(nil)
 	if v := os.Getenv("TSDB_PERF_RUNS"); v != "" {
 		runs, err = strconv.Atoi(v)
 		require.NoError(t, err)
@@ -69,7 +70,12 @@ func TestPeerIngestCPU(t *testing.T) {
 		require.NoError(t, err)
 		rounds++ // plus the unmeasured first
 	}
-	g, err := loadgen.NewNodeExporter(loadgen.NodeExporterOptions{Hosts: hosts, Seed: 1})
+	// The scrapes end a minute before now: VictoriaMetrics silently drops
+	// samples older than its retention (one month by default) after
+	// parsing them, so a fixed date in the past would measure it parsing,
+	// not storing (vm_rows_ignored_total is checked below).
+	start := time.Now().Add(-time.Duration(rounds+4) * 15 * time.Second).UnixMilli()
+	g, err := loadgen.NewNodeExporter(loadgen.NodeExporterOptions{Hosts: hosts, Seed: 1, Start: start})
 	require.NoError(t, err)
 	// rounds scrapes of every host; round 0 creates the series (not measured).
 	var lp, rw [][][]byte // [round][request]body
@@ -90,7 +96,7 @@ func TestPeerIngestCPU(t *testing.T) {
 	t.Logf("%d series, %d measured samples per protocol, %d requests of %d hosts per round, %d clients",
 		len(smp), measured, len(lp[0]), hostsPerRequest, clients)
 
-	type result struct{ ours, theirs []float64 }
+	type result struct{ ours, theirs, oursSettled, theirsSettled []float64 }
 	res := map[string]*result{"influx": {}, "remote_write": {}}
 	for run := range runs {
 		for _, proto := range []string{"influx", "remote_write"} {
@@ -103,26 +109,58 @@ func TestPeerIngestCPU(t *testing.T) {
 			args := []string{"start", "--listen=" + oursAddr, "--data-dir=" + t.TempDir(), "--self-scrape.interval=0", "--log.level=warn"}
 			args = append(args, strings.Fields(os.Getenv("TSDB_PERF_ARGS"))...)
 			ours := startServer(t, bin, oursAddr+"/-/ready", args...)
-			cpuOurs := measure(t, ours, "http://"+oursAddr+path, headers, bodies, clients)
+			cpuOurs, settledOurs := measure(t, ours, "http://"+oursAddr+path, headers, bodies, clients)
 			stopServer(ours)
 			vmAddr := testAddr(t)
 			theirs := startServer(t, vm, vmAddr+"/health", "-storageDataPath="+t.TempDir(), "-httpListenAddr="+vmAddr,
 				"-influxSkipSingleField", "-loggerLevel=ERROR")
-			cpuVM := measure(t, theirs, "http://"+vmAddr+path, headers, bodies, clients)
+			cpuVM, settledVM := measure(t, theirs, "http://"+vmAddr+path, headers, bodies, clients)
+			ignored, ok := scrapeSum(t, "http://"+vmAddr+"/metrics", "vm_rows_ignored_total")
 			stopServer(theirs)
+			require.True(t, ok, "VictoriaMetrics exports no vm_rows_ignored_total")
+			require.Zero(t, ignored, "VictoriaMetrics ignored rows: the measurement would not be of storing them")
 			perM := func(cpu float64) float64 { return cpu / float64(measured) * 1e6 }
 			r := res[proto]
 			r.ours = append(r.ours, perM(cpuOurs))
 			r.theirs = append(r.theirs, perM(cpuVM))
-			t.Logf("run %d %s: Silverback %.3f CPU-s/1M samples, VictoriaMetrics %.3f, ratio %.2f",
-				run, proto, perM(cpuOurs), perM(cpuVM), cpuOurs/cpuVM)
+			r.oursSettled = append(r.oursSettled, perM(settledOurs))
+			r.theirsSettled = append(r.theirsSettled, perM(settledVM))
+			t.Logf("run %d %s: Silverback %.3f CPU-s/1M samples, VictoriaMetrics %.3f, ratio %.2f; until idle: %.3f, %.3f, ratio %.2f",
+				run, proto, perM(cpuOurs), perM(cpuVM), cpuOurs/cpuVM, perM(settledOurs), perM(settledVM), settledOurs/settledVM)
 		}
 	}
 	for _, proto := range []string{"influx", "remote_write"} {
 		r := res[proto]
 		o, v := median(r.ours), median(r.theirs)
 		t.Logf("MEDIAN %s over %d runs: Silverback %.3f CPU-s per 1M samples, VictoriaMetrics %.3f, ratio %.2f", proto, runs, o, v, o/v)
+		o, v = median(r.oursSettled), median(r.theirsSettled)
+		t.Logf("MEDIAN %s over %d runs, until idle: Silverback %.3f CPU-s per 1M samples, VictoriaMetrics %.3f, ratio %.2f", proto, runs, o, v, o/v)
 	}
+}
+
+// peerVictoriaMetrics is the VictoriaMetrics to measure against: the first
+// of TSDB_PERF_VICTORIAMETRICS, else Debian's (/usr/bin, the version the
+// issue names), else the first on PATH; "" when there is none.
+func peerVictoriaMetrics() string {
+	if env := os.Getenv("TSDB_PERF_VICTORIAMETRICS"); env != "" {
+		return filepath.SplitList(env)[0]
+	}
+	if _, err := os.Stat("/usr/bin/victoria-metrics"); err == nil {
+		return "/usr/bin/victoria-metrics"
+	}
+	p, _ := exec.LookPath("victoria-metrics")
+	return p
+}
+
+// scrapeSum is the sum of every series of metric name at url.
+func scrapeSum(t *testing.T, url, name string) (float64, bool) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return loadgen.SumMetric(b, name)
 }
 
 func testAddr(t *testing.T) string {
@@ -181,8 +219,12 @@ func cpuSeconds(t *testing.T, pid int) float64 {
 
 // measure sends round 0 (series creation, not measured), then the other
 // rounds from clients goroutines, and returns the server's CPU-seconds
-// for those.
-func measure(t *testing.T, cmd *exec.Cmd, url string, headers map[string]string, bodies [][][]byte, clients int) float64 {
+// for those: over the sends and settle after them, and over the sends and
+// until the server is idle (waitIdle, as the ingest scenario of tsdb perf
+// settles: every background merge or flush the rounds caused, which may
+// run past settle). Before the measured rounds the server is also let go
+// idle, so that no tail of the series creation is counted.
+func measure(t *testing.T, cmd *exec.Cmd, url string, headers map[string]string, bodies [][][]byte, clients int) (cpu, settled float64) {
 	t.Helper()
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
 	defer hc.CloseIdleConnections()
@@ -212,7 +254,9 @@ func measure(t *testing.T, cmd *exec.Cmd, url string, headers map[string]string,
 		wg.Wait()
 	}
 	send(bodies[0])
+	procCPU := func() float64 { return cpuSeconds(t, cmd.Process.Pid) }
 	time.Sleep(settle) // let background flushes of the warm-up finish
+	waitIdle(procCPU, 0, time.Second, time.Minute)
 	before := cpuSeconds(t, cmd.Process.Pid)
 	var prof sync.WaitGroup
 	base := url[:strings.Index(url[len("http://"):], "/")+len("http://")]
@@ -238,7 +282,9 @@ func measure(t *testing.T, cmd *exec.Cmd, url string, headers map[string]string,
 	// that follows the last answer too. Both servers are idle otherwise.
 	time.Sleep(settle)
 	prof.Wait()
-	return cpuSeconds(t, cmd.Process.Pid) - before
+	cpu = cpuSeconds(t, cmd.Process.Pid) - before
+	waitIdle(procCPU, 0, time.Second, time.Minute)
+	return cpu, cpuSeconds(t, cmd.Process.Pid) - before
 }
 
 // settle is how long a server gets to finish background work (flushes)
