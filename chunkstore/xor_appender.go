@@ -100,9 +100,19 @@ func (a *Appender) Append(t int64, v float64) {
 		a.appendValue(vb)
 	default:
 		d := t - a.t // wraps on overflow; the decoder wraps back.
-		a.appendDod(d - a.tDelta)
+		// The common cases, a steady interval and an unchanged value, are
+		// one inlined bit each instead of a call.
+		if dod := d - a.tDelta; dod == 0 && !a.jittery {
+			a.writeZero() // steady '0': dod 0
+		} else {
+			a.appendDod(dod)
+		}
 		a.tDelta = d
-		a.appendValue(vb)
+		if vb == a.v {
+			a.writeZero() // '0': same value
+		} else {
+			a.appendValue(vb)
+		}
 	}
 	a.t = t
 	a.v = vb
@@ -114,7 +124,7 @@ func (a *Appender) Append(t int64, v float64) {
 func (a *Appender) appendDod(dod int64) {
 	if !a.jittery {
 		if dod == 0 {
-			a.writeBits(0, 1) // steady '0': dod 0
+			a.writeZero() // steady '0': dod 0
 			return
 		}
 		a.writeBits(1, 1) // steady '1': a bucket code follows
@@ -144,7 +154,7 @@ func (a *Appender) appendDod(dod int64) {
 func (a *Appender) appendValue(vb uint64) {
 	x := vb ^ a.v
 	if x == 0 {
-		a.writeBits(0, 1) // '0': same value
+		a.writeZero() // '0': same value
 		return
 	}
 	lead := uint8(bits.LeadingZeros64(x))
@@ -173,6 +183,19 @@ func (a *Appender) appendValue(vb uint64) {
 	a.writeBits(0b11<<11|uint64(lead)<<6|uint64(sig&63), 13)
 	a.writeBits(x>>trail, uint(sig))
 	a.leading, a.trailing = lead, trail
+}
+
+// writeZero appends one 0 bit: the common case of a steady interval
+// (dod 0) and of an unchanged value. It is writeBits(0, 1) small enough to
+// be inlined: the unused bits of the last byte are already zero, so a free
+// bit costs only the count.
+func (a *Appender) writeZero() {
+	if a.free > 0 {
+		a.free--
+		return
+	}
+	a.b = append(a.b, 0)
+	a.free = 7
 }
 
 // writeBits appends the low nbits (1..64) of u, most significant first.
