@@ -69,6 +69,8 @@ func queryOpts(ctx *fasthttp.RequestCtx) (EngineOpts, *apiError) {
 		o.LookbackDelta = d
 	}
 	o.Stats = formValue(ctx, "stats") != ""
+	// nocache=1 bypasses the range query result cache (as VictoriaMetrics's).
+	o.NoCache = formValue(ctx, "nocache") == "1"
 	return o, nil
 }
 

@@ -111,8 +111,12 @@ func TestAPI_QueryParams(t *testing.T) {
 	r = ts.get("/api/v1/query", "query", "x", "stats", "yes")
 	require.Contains(t, r.body, `"warnings":["value \"yes\" for parameter \"stats\" is deprecated`)
 
+	r = ts.get("/api/v1/query_range", "query", "y", "start", "1000", "end", "2000.5", "step", "15", "nocache", "1")
+	require.Equal(t, 200, r.code, r.body)
+	require.True(t, eng.opts.NoCache, "nocache=1 reaches the engine")
 	r = ts.get("/api/v1/query_range", "query", "y", "start", "1000", "end", "2000.5", "step", "15")
 	require.Equal(t, 200, r.code, r.body)
+	require.False(t, eng.opts.NoCache)
 	require.Equal(t, int64(1000000), eng.start.UnixMilli())
 	require.Equal(t, int64(2000500), eng.end.UnixMilli())
 	require.Equal(t, 15*time.Second, eng.step)

@@ -126,6 +126,7 @@ type DB struct {
 
 	appendStates sync.Pool // *appendState
 	m            *dbMetrics
+	changes      *Changes // told by every shard (changes.go)
 
 	intake struct {
 		sync.RWMutex
@@ -182,6 +183,7 @@ func open(dir string, o Options, lock *os.File) (*DB, error) {
 		shards:  make([]*shard.Shard, n),
 		inboxes: make([]chan *stages.ShardBatch, n),
 		runErrs: make([]error, n),
+		changes: NewChanges(),
 		router:  stages.NewRouter(stages.RouterOptions{Shards: n, Limits: o.Limits, CacheSize: o.RouteCacheSize}),
 	}
 	perShard := 0
@@ -221,6 +223,7 @@ func open(dir string, o Options, lock *os.File) (*DB, error) {
 				IdleSeriesTimeout:            o.IdleSeriesTimeout,
 				WAL:                          o.WAL,
 				ReplayStrict:                 o.ReplayStrict,
+				Changes:                      db.changes,
 				Logger:                       o.Logger,
 			})
 			db.shards[i] = s
@@ -272,6 +275,10 @@ func (db *DB) closed() bool {
 	defer db.intake.RUnlock()
 	return db.intake.closed
 }
+
+// Changes returns the database's change tracker (changes.go): what a
+// query result cache checks its entries against.
+func (db *DB) Changes() *Changes { return db.changes }
 
 // Dir returns the data directory.
 func (db *DB) Dir() string { return db.dir }

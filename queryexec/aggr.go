@@ -92,7 +92,7 @@ func (ev *evaluator) evalAggregate(e *parser.AggregateExpr, g grid) (any, error)
 			return res, err
 		}
 	}
-	iv, err := ev.eval(e.Expr, g)
+	iv, err := ev.evalAggregateInput(e, g)
 	if err != nil {
 		return nil, err
 	}

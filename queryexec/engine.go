@@ -53,12 +53,18 @@ type Options struct {
 	// NoStepSubqueryInterval is the step of a subquery written without one
 	// (default 1m, a server's default evaluation interval).
 	NoStepSubqueryInterval time.Duration
+	// CacheBytes bounds the range query result cache (resultcache.go):
+	// 0 takes DefaultCacheBytes, a negative value turns the cache off.
+	CacheBytes int64
 }
 
 // QueryOpts are per-query options.
 type QueryOpts struct {
 	LookbackDelta time.Duration // 0: the engine's
-	Stats         bool
+	Stats         bool          // a query with statistics bypasses the result cache
+	// NoCache evaluates a range query in full, neither reading nor filling
+	// the result cache (the API's nocache=1).
+	NoCache bool
 }
 
 // ValueType is the type of a Result.
@@ -145,6 +151,7 @@ type Engine struct {
 	pool   chan struct{} // one token per extra evaluation goroutine
 	queue  chan struct{} // one token per waiting query
 	m      *metrics
+	cache  *resultCache // nil when off
 }
 
 // NewEngine returns an engine over db.
@@ -173,9 +180,17 @@ func NewEngine(db *pipeline.DB, o Options) *Engine {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
+	var cache *resultCache
+	if o.CacheBytes == 0 {
+		o.CacheBytes = DefaultCacheBytes
+	}
+	if o.CacheBytes > 0 && db != nil {
+		cache = newResultCache(db.Changes(), o.CacheBytes, o.Logger, o.Registerer)
+	}
 	return &Engine{
-		db: db,
-		o:  o,
+		cache: cache,
+		db:    db,
+		o:     o,
 		parser: parser.NewParser(parser.Options{
 			EnableExperimentalFunctions: o.EnableExperimentalFunctions,
 			EnableBinopFillModifiers:    o.EnableBinopFillModifiers,
@@ -201,6 +216,9 @@ func (e *Engine) Range(ctx context.Context, q string, start, end time.Time, step
 	}
 	if end.Before(start) {
 		return nil, &Error{Kind: KindBadData, Err: errors.New("end timestamp must not be before start time")}
+	}
+	if e.cache != nil && !o.NoCache && !o.Stats {
+		return e.rangeCached(ctx, q, start.UnixMilli(), end.UnixMilli(), step.Milliseconds(), o)
 	}
 	return e.exec(ctx, q, start.UnixMilli(), end.UnixMilli(), step.Milliseconds(), o)
 }

@@ -64,7 +64,7 @@ type headState struct {
 
 type stateSeries struct {
 	ref        uint32
-	lset       labels.Labels
+	lbls       []byte // the labels as the snapshot encodes them (appendStoredLabels), in the state's arena
 	lastClosed chunkRef
 	hasOpen    bool
 	open       chunkstore.Chunk // Data copied into the state's arena
@@ -107,7 +107,16 @@ func (s *Shard) captureHead(fromSegment int, hold bool) *headState {
 		if ms == nil {
 			continue
 		}
-		ss := stateSeries{ref: ref, lset: h.labels(ms), lastClosed: ms.lastClosed, hasOpen: ms.hasSamples()}
+		// The labels are encoded here, from the head's symbol ids into
+		// the arena: the symbol table is the shard goroutine's (ids are
+		// reused), and a labels.Labels per series was an allocation per
+		// series per snapshot.
+		if cap(arena)-len(arena) < 1<<12 {
+			arena = make([]byte, 0, 1<<20)
+		}
+		n0 := len(arena)
+		arena = appendStoredLabels(arena, h, ms)
+		ss := stateSeries{ref: ref, lbls: arena[n0:len(arena):len(arena)], lastClosed: ms.lastClosed, hasOpen: ms.hasSamples()}
 		if ss.hasOpen {
 			c := ms.app.Chunk()
 			if len(arena)+len(c.Data) > cap(arena) {
@@ -157,7 +166,7 @@ func (st *headState) encode() []byte {
 	b = binary.AppendUvarint(b, uint64(len(st.series)))
 	for _, ss := range st.series {
 		b = binary.AppendUvarint(b, uint64(ss.ref))
-		b = appendLabels(b, ss.lset)
+		b = append(b, ss.lbls...)
 		b = binary.AppendUvarint(b, uint64(ss.lastClosed))
 		if ss.hasOpen {
 			b = append(b, 1)
@@ -247,6 +256,27 @@ func appendAppenderState(b []byte, st chunkstore.AppenderState) []byte {
 		j = 1
 	}
 	return append(b, st.Free, st.Leading, st.Trailing, j)
+}
+
+// appendStoredLabels appends the series' labels in the snapshot's encoding
+// (as appendLabels) straight from the head's symbol ids, without building a
+// labels.Labels. Shard goroutine only.
+func appendStoredLabels(b []byte, h *head, ms *memSeries) []byte {
+	ids := h.lbls.get(ms.lbl)
+	n, i := binary.Uvarint(ids)
+	b = binary.AppendUvarint(b, n)
+	for range n {
+		name, w := binary.Uvarint(ids[i:])
+		i += w
+		value, w := binary.Uvarint(ids[i:])
+		i += w
+		nm, v := h.index.Symbol(uint32(name)), h.index.Symbol(uint32(value))
+		b = binary.AppendUvarint(b, uint64(len(nm)))
+		b = append(b, nm...)
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	return b
 }
 
 func appendLabels(b []byte, lset labels.Labels) []byte {

@@ -243,3 +243,31 @@ func TestHeadSnapshot_ReadsVersion1(t *testing.T) {
 	require.Equal(t, want, allSamples(t, s))
 	require.NoError(t, stop())
 }
+
+// TestHeadSnapshot_StoredLabelsEncoding: the capture encodes a series'
+// labels from the head's symbol ids exactly as appendLabels encodes its
+// label set, for series whose symbols are shared and reused after removals.
+func TestHeadSnapshot_StoredLabelsEncoding(t *testing.T) {
+	s := openShard(t, t.TempDir(), Options{})
+	add := func(ls labels.Labels) {
+		require.NoError(t, s.apply(msg(ls, smp(1, 1))).Err)
+	}
+	for i := range 20 {
+		add(labels.FromStrings("__name__", "m", "instance", fmt.Sprint("host-", i%7), "v", fmt.Sprint(i), "empty", ""))
+	}
+	add(labels.FromStrings("__name__", "m"))
+	s.removeSeries(3) // frees symbol "2"'s id for reuse
+	add(labels.FromStrings("__name__", "other", "reused", "x"))
+	h := s.head
+	n := 0
+	for ref := uint32(1); ref < h.nrefs; ref++ {
+		ms := h.get(ref)
+		if ms == nil {
+			continue
+		}
+		require.Equal(t, appendLabels(nil, h.labels(ms)), appendStoredLabels(nil, h, ms), "ref %d", ref)
+		n++
+	}
+	require.Equal(t, 21, n)
+	require.NoError(t, s.CloseUnstarted())
+}

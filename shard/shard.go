@@ -107,6 +107,10 @@ type Options struct {
 	// next head cut (a bulk of history; shard_history.go). Default
 	// DefaultHistoryBlockSamples; negative: only head cuts persist them.
 	HistoryBlockSamples int
+	// Changes, when set, is told the lowest timestamp of every change a
+	// query can see, once it is visible: appended samples, deletions and
+	// blocks dropped by retention (a query result cache's invalidation).
+	Changes ChangeNoter
 	// HeadSnapshotSamplesPerSeries makes the shard write a head snapshot
 	// in the background (head_snapshot_periodic.go) once the samples
 	// appended since the last one reach this many per active series (at
@@ -117,6 +121,19 @@ type Options struct {
 	HeadSnapshotSamplesPerSeries int
 	// Logger receives lifecycle events (default zap.NewNop()).
 	Logger *zap.Logger
+}
+
+// ChangeNoter receives the lowest sample timestamp (ms) of a change that
+// queries can see, on the shard goroutine, after the change is visible.
+// Implementations must be cheap and safe for concurrent use (every shard
+// calls it); pipeline.Changes is the one the database uses.
+type ChangeNoter interface{ NoteChange(mint int64) }
+
+// noteChange tells Options.Changes about a visible change from mint on.
+func (s *Shard) noteChange(mint int64) {
+	if s.opts.Changes != nil {
+		s.opts.Changes.NoteChange(mint)
+	}
 }
 
 // Open chunk bounds (Options.OpenChunkBytes). A chunk closes at 48 payload

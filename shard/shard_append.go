@@ -221,7 +221,9 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 	res.Stats.NewSeries += len(sc.seriesRecs)
 
 	// 5. Apply.
+	noted := int64(math.MaxInt64) // lowest timestamp appended (noteChange)
 	for i, r := range sc.sampleRecs {
+		noted = min(noted, r.T)
 		// classify applied the series rules: the sample is in order.
 		if !s.appendInOrder(sc.series[sc.sampleSeries[i]], r.T, r.V) {
 			// The records are logged (replay restores them); the reply
@@ -235,6 +237,7 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 	// a timestamp the message holds twice, or that an in-order sample of it
 	// holds, is found only now; replay drops it the same way.
 	for i, r := range sc.lateRecs {
+		noted = min(noted, r.T)
 		switch s.insertLate(h.get(r.Ref), r.Ref, r.T, r.V) {
 		case sampleAppended:
 			s.m.SamplesLate.Add(1)
@@ -252,6 +255,9 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 	}
 	// Counted once the late samples' duplicates and conflicts are known.
 	s.count(&res.Stats, len(sc.seriesRecs))
+	if noted != math.MaxInt64 {
+		s.noteChange(noted)
+	}
 	if len(sc.lateRecs) > 0 {
 		s.m.OOOSamples.Store(int64(s.ooo.n))
 	}

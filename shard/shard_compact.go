@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"math"
 	"path/filepath"
 	"slices"
 	"time"
@@ -203,7 +204,12 @@ func (s *Shard) applyRetention() {
 			s.log.Error("retention: delete block", zap.Stringer("block", b.Meta().ULID), zap.Error(err))
 		}
 	}
+	dropped := int64(math.MaxInt64)
+	for _, b := range s.blocks[:drop] {
+		dropped = min(dropped, b.Meta().MinTime)
+	}
 	s.blocks = slices.Delete(s.blocks, 0, drop)
+	s.noteChange(dropped)
 	s.m.Blocks.Store(int64(len(s.blocks)))
 	s.m.BlocksRetained.Add(uint64(drop))
 }

@@ -43,6 +43,7 @@ func (s *Shard) Delete(ctx context.Context, mint, maxt int64, ms ...*labels.Matc
 // background job land, so its tombstones reach the blocks that job writes.
 func (s *Shard) deleteLocked(mint, maxt int64, ms []*labels.Matcher) (uint64, error) {
 	s.settleJob()
+	defer s.noteChange(mint) // after the tombstones are visible, on every path
 	iv := block.Interval{MinT: mint, MaxT: maxt}
 	bm, err := s.head.index.Select(ms...)
 	if err != nil {

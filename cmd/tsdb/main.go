@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/silverback-tsdb/tsdb/httpfast"
+	"github.com/silverback-tsdb/tsdb/queryexec"
 	"github.com/silverback-tsdb/tsdb/shard"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -222,6 +223,7 @@ WAL and are replayed at the next start).`,
 	f.IntVar(&o.Shards, "shards", 0, "shard count of a new data directory (0: GOMAXPROCS; an existing directory keeps its recorded count, another value is an error)")
 	f.StringVar(&walSync, "wal-sync", "batch", "WAL durability: always (fsync before acknowledging), batch (fsync every 10ms), none (never fsync on write)")
 	f.IntVar(&o.MaxActiveSeries, "storage.max-active-series", 0, "bound on active series (0: unlimited); samples of new series over it are rejected (HTTP 429)")
+	f.Int64Var(&o.QueryCacheBytes, "query.cache-size", queryexec.DefaultCacheBytes, "bytes of range query results cached for repeated dashboard queries (exact: late writes, deletes and retention invalidate the steps they touch); 0: off")
 	f.IntVar(&o.HeadSnapshotSamplesPerSeries, "storage.head-snapshot-samples-per-series", shard.DefaultHeadSnapshotSamplesPerSeries, "a shard writes a head snapshot in the background once this many samples per active series were appended since its last one; a crash restart loads it and replays only the WAL after it (negative: only at a clean shutdown)")
 	f.IntVar(&o.RouteCacheSize, "storage.route-cache-size", 0, "bound in series on the ingest route cache (raw client series key -> series; 40-72 B each; 0: 1048576; -1: off)")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "time in-flight HTTP requests get at shutdown")

@@ -34,6 +34,9 @@ type startOptions struct {
 	MaxActiveSeries int
 	// RouteCacheSize bounds the route cache (pipeline.Options).
 	RouteCacheSize int
+	// QueryCacheBytes bounds the range query result cache
+	// (--query.cache-size; 0: off).
+	QueryCacheBytes int64
 	// MaxFuture rejects samples more than this ahead of the clock
 	// (--ingest.max-future; 0: no bound but the latest supported
 	// timestamp).
@@ -199,7 +202,7 @@ func runStart(ctx context.Context, o startOptions) error {
 		return errors.Join(fmt.Errorf("open database: %w", err), stopHTTP())
 	}
 	srv.SetStorage(db)
-	srv.SetQueryBackend(&httpfast.QueryBackend{DB: db, Engine: newQueryEngine(db, log, reg), Status: httpfast.StatusInfo{
+	srv.SetQueryBackend(&httpfast.QueryBackend{DB: db, Engine: newQueryEngine(db, log, reg, o.QueryCacheBytes), Status: httpfast.StatusInfo{
 		Build: buildInfo(), Flags: o.Flags, StartTime: startedAt, Retention: o.RetentionText,
 	}})
 	log.Info("ready", zap.String("data_dir", o.DataDir), zap.Int("shards", db.NumShards()),
