@@ -68,10 +68,20 @@ func FuzzDecimalDecode(f *testing.F) {
 			got++
 		}
 		require.Equal(t, string(orig), string(data), "decoder wrote into its input")
+		// Stale-only mode reads less of the payload: it may accept what
+		// the full decode refuses, but never panics, and agrees on the
+		// timestamps when both accept.
+		so, soErr := decodeStaleOnly(new(Iterator), c)
+		require.Equal(t, string(orig), string(data), "stale-only decoder wrote into its input")
 		if it.Err() != nil {
 			require.ErrorIs(t, it.Err(), ErrCorrupt)
+			if soErr != nil {
+				require.ErrorIs(t, soErr, ErrCorrupt)
+			}
 			return
 		}
+		require.NoError(t, soErr)
+		require.Len(t, so, got)
 		require.Equal(t, int(n), got)
 		if n > 0 {
 			require.Equal(t, minT, it.dec.ts[0])

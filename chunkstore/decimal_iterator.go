@@ -27,6 +27,9 @@ type decimalState struct {
 	// excIdx, excBits: the exceptions read from the body.
 	excIdx  []int
 	excBits []uint64
+	// staleOnly: decode timestamps and exceptions only; every other value
+	// is 0 (Iterator.SetStaleOnly).
+	staleOnly bool
 }
 
 // zstdDecoder is shared by every iterator: DecodeAll is safe for
@@ -48,6 +51,7 @@ func (it *Iterator) resetDecimal(c Chunk) {
 		it.dec = new(decimalState)
 	}
 	it.decimal = true
+	it.dec.staleOnly = it.staleOnly
 	if err := it.dec.decode(c); err != nil {
 		it.fail(err)
 		return
@@ -227,6 +231,24 @@ func (d *decimalState) decodeWith(c Chunk, data []byte, shared []int64) error {
 	if shared == nil {
 		d.tz = r.stream(d.tz, max(n-2, 0), "timestamps")
 	}
+	if d.staleOnly {
+		// Stale markers (NaNs) are never decimal, so they are
+		// exceptions, read above; the value streams that follow and
+		// the trailing bytes are not read in this mode. The
+		// timestamps still end at MaxT.
+		if r.err != nil {
+			return r.err
+		}
+		if err := d.timestamps(c, data, shared, t1d); err != nil {
+			return err
+		}
+		d.vs = slices.Grow(d.vs[:0], n)[:n]
+		clear(d.vs)
+		for i, k := range d.excIdx {
+			d.vs[k] = d.excBits[i]
+		}
+		return nil
+	}
 	nv := max(n-1, 0)
 	if valueDod {
 		nv = max(n-2, 0)
@@ -243,37 +265,14 @@ func (d *decimalState) decodeWith(c Chunk, data []byte, shared []int64) error {
 		return corruptf(r.off(), errTrailing)
 	}
 
-	// Timestamps: t0 is MinT, then the first delta, then dods.
-	// A shared column is used in place: it is decoded once per group of
-	// series (package block caches it), not copied per chunk.
-	t := c.MinT
-	if shared != nil {
-		d.ts = shared
-		t = shared[n-1]
-	} else {
-		d.tsBuf = append(d.tsBuf, t)
-	}
-	if n >= 2 && shared == nil {
-		delta := t1d
-		t += delta
-		d.tsBuf = append(d.tsBuf, t)
-		for _, u := range d.tz {
-			delta += unzigzag(u)
-			t += delta
-			d.tsBuf = append(d.tsBuf, t)
-		}
-	}
-	if shared == nil {
-		d.ts = d.tsBuf
-	}
-	if t != c.MaxT {
-		return corruptf(len(data), fmt.Errorf("%w: got %d, want %d", errMaxTMismatch, t, c.MaxT))
+	if err := d.timestamps(c, data, shared, t1d); err != nil {
+		return err
 	}
 
 	// Values: integrate m, scale, then patch the exceptions.
 	p := pow10[exp]
 	m := m0
-	d.vs = append(d.vs, math.Float64bits(float64(m)/p))
+	d.vs = append(slices.Grow(d.vs, n), math.Float64bits(float64(m)/p))
 	if valueDod {
 		if n >= 2 {
 			dm := dm1
@@ -296,6 +295,39 @@ func (d *decimalState) decodeWith(c Chunk, data []byte, shared []int64) error {
 	}
 	for i, k := range d.excIdx {
 		d.vs[k] = d.excBits[i]
+	}
+	return nil
+}
+
+// timestamps fills d.ts: shared as it is, else MinT, the first delta t1d
+// and the dods in d.tz. It checks that they end at c.MaxT.
+func (d *decimalState) timestamps(c Chunk, data []byte, shared []int64, t1d int64) error {
+	n := c.NumSamples
+	// Timestamps: t0 is MinT, then the first delta, then dods.
+	// A shared column is used in place: it is decoded once per group of
+	// series (package block caches it), not copied per chunk.
+	t := c.MinT
+	if shared != nil {
+		d.ts = shared
+		t = shared[n-1]
+	} else {
+		d.tsBuf = append(slices.Grow(d.tsBuf, n), t)
+	}
+	if n >= 2 && shared == nil {
+		delta := t1d
+		t += delta
+		d.tsBuf = append(d.tsBuf, t)
+		for _, u := range d.tz {
+			delta += unzigzag(u)
+			t += delta
+			d.tsBuf = append(d.tsBuf, t)
+		}
+	}
+	if shared == nil {
+		d.ts = d.tsBuf
+	}
+	if t != c.MaxT {
+		return corruptf(len(data), fmt.Errorf("%w: got %d, want %d", errMaxTMismatch, t, c.MaxT))
 	}
 	return nil
 }

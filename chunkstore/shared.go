@@ -137,6 +137,7 @@ func (it *Iterator) resetShared(c Chunk) {
 			c.MinT, c.MaxT, c.Timestamps[0], c.Timestamps[n-1])))
 		return
 	}
+	it.dec.staleOnly = it.staleOnly
 	if err := it.dec.decodeWith(c, c.Data[k:], c.Timestamps); err != nil {
 		var ce *CorruptionError
 		if errors.As(err, &ce) {

@@ -36,7 +36,20 @@ type Iterator struct {
 	// (decimal_iterator.go).
 	decimal bool
 	dec     *decimalState
+	// staleOnly: SetStaleOnly's mode, kept across Resets.
+	staleOnly bool
 }
+
+// SetStaleOnly sets the mode of the chunks the iterator is Reset to next
+// (it is kept across Resets): with on, a reader that needs only the
+// timestamps and which samples are stale markers (count, group, presence)
+// gets every timestamp and every stale marker exactly, and an unspecified
+// value (0 or the sample's) for every other sample. A decimal chunk then
+// skips its value streams: its stale markers are exceptions, stored
+// before them. EncXOR chunks, whose values and timestamps interleave, are
+// decoded as before. Corruption inside the skipped streams is not
+// detected in this mode.
+func (it *Iterator) SetStaleOnly(on bool) { it.staleOnly = on }
 
 // Reset positions the iterator before the first sample of c. It keeps no
 // reference to a previous chunk.
@@ -47,6 +60,7 @@ func (it *Iterator) Reset(c Chunk) {
 		minT:       c.MinT,
 		maxT:       c.MaxT,
 		dec:        it.dec,
+		staleOnly:  it.staleOnly,
 	}
 	if c.Enc == EncDecimal {
 		it.resetDecimal(c)

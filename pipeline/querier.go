@@ -94,6 +94,13 @@ type SelectHints struct {
 	Func             string
 	Grouping         []string
 	By               bool
+	// StaleOnly says the caller reads only timestamps and whether each
+	// sample is a stale marker (count, group, presence): the iterators
+	// then return every timestamp and stale marker exactly and an
+	// unspecified value (0 or the sample's) for every other sample, and
+	// decimal chunks skip decoding their values
+	// (chunkstore.Iterator.SetStaleOnly).
+	StaleOnly bool
 }
 
 // needs reports whether a sample in [mint, maxt] falls in some window. A
@@ -140,7 +147,7 @@ func (q *Querier) SelectHinted(ctx context.Context, h *SelectHints, ms ...*label
 	if err != nil {
 		return nil, err
 	}
-	return &SeriesSet{series: mergeSorted(parts, false), mint: q.mint, maxt: q.maxt, q: q, ctx: ctx}, nil
+	return &SeriesSet{series: mergeSorted(parts, false), mint: q.mint, maxt: q.maxt, q: q, ctx: ctx, staleOnly: h != nil && h.StaleOnly}, nil
 }
 
 // SelectShards is the push-down point of the read path: it selects like
@@ -156,7 +163,7 @@ func (q *Querier) SelectHinted(ctx context.Context, h *SelectHints, ms ...*label
 // returned.
 func (q *Querier) SelectShards(ctx context.Context, h *SelectHints, fn func(shard int, ss *SeriesSet) error, ms ...*labels.Matcher) error {
 	return q.fanSelect(ctx, h, ms, func(i int, series []seriesData) error {
-		return fn(i, &SeriesSet{series: series, mint: q.mint, maxt: q.maxt, q: q, ctx: ctx})
+		return fn(i, &SeriesSet{series: series, mint: q.mint, maxt: q.maxt, q: q, ctx: ctx, staleOnly: h != nil && h.StaleOnly})
 	})
 }
 
@@ -558,6 +565,7 @@ type SeriesSet struct {
 	q          *Querier        // its chunks alias memory the querier holds
 	ctx        context.Context // the Select's: iteration stops when it ends
 	err        error
+	staleOnly  bool // SelectHints.StaleOnly
 }
 
 // seriesCtxCheck is how often (in series) Next checks the context.
@@ -580,7 +588,7 @@ func (ss *SeriesSet) Next() bool {
 			return false
 		}
 	}
-	ss.cur = Series{data: &ss.series[ss.i], mint: ss.mint, maxt: ss.maxt}
+	ss.cur = Series{data: &ss.series[ss.i], mint: ss.mint, maxt: ss.maxt, staleOnly: ss.staleOnly}
 	ss.i++
 	return true
 }
@@ -601,6 +609,7 @@ func (ss *SeriesSet) Len() int { return len(ss.series) }
 type Series struct {
 	data       *seriesData
 	mint, maxt int64
+	staleOnly  bool // SelectHints.StaleOnly
 }
 
 // Labels returns the series' labels.
@@ -623,6 +632,7 @@ func (s *Series) Iterator(reuse *SampleIterator) *SampleIterator {
 	if reuse == nil {
 		reuse = &SampleIterator{}
 	}
+	reuse.it.SetStaleOnly(s.staleOnly) // before reset, which may decode
 	reuse.reset(s.data, s.mint, s.maxt)
 	return reuse
 }

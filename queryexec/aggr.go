@@ -1,7 +1,6 @@
 package queryexec
 
 import (
-	"container/heap"
 	"math"
 	"slices"
 	"sort"
@@ -93,7 +92,7 @@ func (ev *evaluator) evalAggregate(e *parser.AggregateExpr, g grid) (any, error)
 			return res, err
 		}
 	}
-	iv, err := ev.eval(e.Expr, g)
+	iv, err := ev.evalAggregateInput(e, g)
 	if err != nil {
 		return nil, err
 	}
@@ -342,6 +341,62 @@ type kEntry struct {
 	f float64
 }
 
+// kPush and kFix0 are container/heap's Push and Fix(h, 0) on a
+// []kEntry, without the interface boxing (an allocation per Push): the
+// same swaps in the same order, so ties come out as Prometheus's heap
+// leaves them. rev orders as kRevHeap (bottomk), else as kHeap.
+func kPush(h *[]kEntry, e kEntry, rev bool) {
+	*h = append(*h, e)
+	kUp(*h, len(*h)-1, rev)
+}
+
+func kFix0(h []kEntry, rev bool) {
+	if !kDown(h, 0, len(h), rev) {
+		kUp(h, 0, rev)
+	}
+}
+
+func kLess(h []kEntry, i, j int, rev bool) bool {
+	if math.IsNaN(h[i].f) {
+		return true
+	}
+	if rev {
+		return h[i].f > h[j].f
+	}
+	return h[i].f < h[j].f
+}
+
+func kUp(h []kEntry, j int, rev bool) {
+	for {
+		i := (j - 1) / 2 // parent
+		if i == j || !kLess(h, j, i, rev) {
+			break
+		}
+		h[i], h[j] = h[j], h[i]
+		j = i
+	}
+}
+
+func kDown(h []kEntry, i0, n int, rev bool) bool {
+	i := i0
+	for {
+		j1 := 2*i + 1
+		if j1 >= n || j1 < 0 {
+			break
+		}
+		j := j1
+		if j2 := j1 + 1; j2 < n && kLess(h, j2, j1, rev) {
+			j = j2
+		}
+		if !kLess(h, j, i, rev) {
+			break
+		}
+		h[i], h[j] = h[j], h[i]
+		i = j
+	}
+	return i > i0
+}
+
 type kHeap []kEntry
 
 func (h kHeap) Len() int { return len(h) }
@@ -352,14 +407,6 @@ func (h kHeap) Less(i, j int) bool {
 	return h[i].f < h[j].f
 }
 func (h kHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *kHeap) Push(x any)   { *h = append(*h, x.(kEntry)) }
-func (h *kHeap) Pop() any {
-	old := *h
-	n := len(old)
-	x := old[n-1]
-	*h = old[:n-1]
-	return x
-}
 
 type kRevHeap []kEntry
 
@@ -371,14 +418,6 @@ func (h kRevHeap) Less(i, j int) bool {
 	return h[i].f > h[j].f
 }
 func (h kRevHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *kRevHeap) Push(x any)   { *h = append(*h, x.(kEntry)) }
-func (h *kRevHeap) Pop() any {
-	old := *h
-	n := len(old)
-	x := old[n-1]
-	*h = old[:n-1]
-	return x
-}
 
 const (
 	maxInt64 = 9223372036854774784
@@ -489,14 +528,14 @@ func (ev *evaluator) aggregateK(e *parser.AggregateExpr, in *vectorVal, grouping
 				switch e.Op {
 				case parser.LIMIT_RATIO:
 					if addRatioSample(r, s.lset) {
-						heap.Push((*kHeap)(h), ent)
+						kPush(h, ent, false)
 					}
 				case parser.LIMITK:
 					*h = append(*h, ent)
 				case parser.TOPK:
-					heap.Push((*kHeap)(h), ent)
+					kPush(h, ent, false)
 				case parser.BOTTOMK:
-					heap.Push((*kRevHeap)(h), ent)
+					kPush(h, ent, true)
 				}
 				continue
 			}
@@ -504,30 +543,30 @@ func (ev *evaluator) aggregateK(e *parser.AggregateExpr, in *vectorVal, grouping
 			case parser.TOPK:
 				switch {
 				case int64(len(*h)) < k:
-					heap.Push((*kHeap)(h), ent)
+					kPush(h, ent, false)
 				case (*h)[0].f < ent.f || (math.IsNaN((*h)[0].f) && !math.IsNaN(ent.f)):
 					(*h)[0] = ent
 					if k > 1 {
-						heap.Fix((*kHeap)(h), 0)
+						kFix0(*h, false)
 					}
 				}
 			case parser.BOTTOMK:
 				switch {
 				case int64(len(*h)) < k:
-					heap.Push((*kRevHeap)(h), ent)
+					kPush(h, ent, true)
 				case (*h)[0].f > ent.f || (math.IsNaN((*h)[0].f) && !math.IsNaN(ent.f)):
 					(*h)[0] = ent
 					if k > 1 {
-						heap.Fix((*kRevHeap)(h), 0)
+						kFix0(*h, true)
 					}
 				}
 			case parser.LIMITK:
 				if int64(len(*h)) < k {
-					heap.Push((*kHeap)(h), ent)
+					kPush(h, ent, false)
 				}
 			case parser.LIMIT_RATIO:
 				if addRatioSample(r, s.lset) {
-					heap.Push((*kHeap)(h), ent)
+					kPush(h, ent, false)
 				}
 			}
 		}

@@ -94,6 +94,9 @@ type evaluator struct {
 	own chan struct{}
 	// query start/end for start()/end() in @.
 	qstart, qend int64
+	// staleOnly: the selector being read feeds count or group, which
+	// use no value (evalAggregateInput).
+	staleOnly bool
 }
 
 func newEvaluator(ctx context.Context, db *pipeline.DB, start, end, interval, lookback int64, maxSamples int) *evaluator {

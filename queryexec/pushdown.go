@@ -435,3 +435,15 @@ func betterPartial(op parser.ItemType, a, b float64, ka, kb labels.Labels) bool 
 		return a < b
 	}
 }
+
+// evalAggregateInput evaluates the input of e. count and group of a plain
+// selector use no sample value, only which steps have a sample that is not
+// a stale marker, so the selector is read with SelectHints.StaleOnly:
+// decimal chunks then skip decoding their values.
+func (ev *evaluator) evalAggregateInput(e *parser.AggregateExpr, g grid) (any, error) {
+	if vs, ok := e.Expr.(*parser.VectorSelector); ok && !vs.Smoothed && (e.Op == parser.COUNT || e.Op == parser.GROUP) {
+		ev.staleOnly = true
+		defer func() { ev.staleOnly = false }()
+	}
+	return ev.eval(e.Expr, g)
+}

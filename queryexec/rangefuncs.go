@@ -941,7 +941,15 @@ type rangeState struct {
 	it   *pipeline.SampleIterator
 	buf  windowBuf
 	held int
+	// filled: buf holds every sample of the series up to fillTo (past
+	// the current window when filled ahead).
+	filled bool
+	fillTo int64
 }
+
+// fillAhead bounds how far past the current window a series' window
+// buffer is filled (ms).
+const fillAhead = 2 * 3600 * 1000
 
 func (st *rangeState) init(rw *rangeWork) {
 	st.w = window{rangeMs: rw.src.rng, lookback: rw.ev.lookback, anchored: rw.src.anchored, smoothed: rw.src.smoothed, args: make([]float64, len(rw.scalars))}
@@ -955,6 +963,21 @@ func (rw *rangeWork) series(st *rangeState, rs rseries, streaming bool, annos *a
 	drop := !rf.keepName || (src.fromSubquery && rs.dropName)
 	lo, hi := 0, 0
 	any := false
+	// Windows that touch or overlap (step <= range) are filled ahead, up
+	// to fillAhead past the current one, so the iterator's Fill runs once
+	// per many steps instead of once per step; each step's window is then
+	// the buffer's samples up to its end.
+	var ahead, lastEnd int64
+	if streaming {
+		st.filled = false
+		if src.at == nil && g.n > 1 && g.interval > 0 && g.interval <= src.rng {
+			ahead = min(32*g.interval, max(2*src.rng, fillAhead))
+			lastEnd = selectorTime(g.ts(g.n-1), src.at, time.Duration(src.offset)*time.Millisecond)
+			if src.smoothed {
+				lastEnd += ev.lookback
+			}
+		}
+	}
 	for i := range g.n {
 		rt := selectorTime(g.ts(i), src.at, time.Duration(src.offset)*time.Millisecond)
 		start, end := rt-src.rng, rt
@@ -968,9 +991,24 @@ func (rw *rangeWork) series(st *rangeState, rs rseries, streaming bool, annos *a
 		if streaming {
 			if src.at == nil || i == 0 {
 				st.buf.dropTo(dataStart)
-				st.buf.t, st.buf.f = st.it.Fill(st.buf.t, st.buf.f, dataStart+1, dataEnd, true)
+				if !st.filled || dataEnd > st.fillTo {
+					to := dataEnd
+					if ahead > 0 {
+						to = min(dataEnd+ahead, lastEnd)
+					}
+					from := dataStart + 1
+					if st.filled {
+						from = max(from, st.fillTo+1)
+					}
+					st.buf.t, st.buf.f = st.it.Fill(st.buf.t, st.buf.f, from, to, true)
+					st.filled, st.fillTo = true, to
+				}
 			}
 			w.t, w.f = st.buf.live()
+			if ahead > 0 {
+				k := sort.Search(len(w.t), func(k int) bool { return w.t[k] > dataEnd })
+				w.t, w.f = w.t[:k], w.f[:k]
+			}
 		} else {
 			if src.at != nil {
 				lo, hi = 0, 0

@@ -67,7 +67,7 @@ func (c *cursor) seek(t int64) {
 func (ev *evaluator) selectInstantStream(e *parser.VectorSelector, g grid, wantTS bool) (*vectorVal, [][]int64, error) {
 	first := selectorTime(g.start, e.Timestamp, e.OriginalOffset)
 	last := selectorTime(g.end, e.Timestamp, e.OriginalOffset)
-	h := &pipeline.SelectHints{Start: first, End: last, Step: g.interval, Range: ev.lookback}
+	h := &pipeline.SelectHints{Start: first, End: last, Step: g.interval, Range: ev.lookback, StaleOnly: ev.staleOnly}
 	if e.Timestamp != nil {
 		h.End, h.Step = h.Start, 0
 	}
