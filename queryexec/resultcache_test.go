@@ -236,3 +236,43 @@ func TestResultCache_RandomModel(t *testing.T) {
 	t.Logf("hits %v misses %v evictions %v", testutil.ToFloat64(e.cache.m.hits), testutil.ToFloat64(e.cache.m.misses), testutil.ToFloat64(e.cache.m.evictions))
 	require.Positive(t, testutil.ToFloat64(e.cache.m.hits))
 }
+
+// TestResultCache_ConcurrentQueriesAndWrites runs cached range queries from
+// several goroutines while samples are appended (for -race): once the
+// writers stop, every cached answer equals an uncached one.
+func TestResultCache_ConcurrentQueriesAndWrites(t *testing.T) {
+	db := testDB(t)
+	e := NewEngine(db, Options{CacheBytes: 256 << 10})
+	ls, ts, fs := counterSeries("x_total", "a", 0, 3_600_000, 15_000)
+	appendAny(t, db, ls, ts, fs)
+	ctx := context.Background()
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	for g := range 3 {
+		go func() {
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				start := int64((i+g)%20) * 60_000
+				if _, err := e.Range(ctx, `sum(rate(x_total[5m]))`, time.UnixMilli(start), time.UnixMilli(start+1_800_000), time.Minute, QueryOpts{}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range 200 {
+		appendAny(t, db, labels.FromStrings("__name__", "x_total", "instance", "b"), []int64{int64(i) * 7_000}, []float64{float64(i)})
+	}
+	close(done)
+	for range 3 {
+		require.NoError(t, <-errs)
+	}
+	for start := int64(0); start < 20*60_000; start += 60_000 {
+		checkCached(t, e, "after writes", `sum(rate(x_total[5m]))`, start, start+1_800_000, time.Minute)
+	}
+}
