@@ -212,9 +212,9 @@ func TestCrash_AckedSamplesSurvive(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 0))
 	dir := t.TempDir()
 	var blocks int64
-	var inCut, inCompaction int
+	var inCut, inCompaction, inSnapshot int
 	defer func() {
-		t.Logf("blocks seen across rounds: %d; kills during a head cut: %d, during a compaction: %d", blocks, inCut, inCompaction)
+		t.Logf("blocks seen across rounds: %d; kills during a head cut: %d, during a compaction: %d, during a head snapshot: %d", blocks, inCut, inCompaction, inSnapshot)
 	}()
 	for round := 0; round < *crashRounds || inCut == 0 || inCompaction == 0; round++ {
 		require.Less(t, round, max(crashMaxRounds, *crashRounds), "no kill landed in a head cut (%d) or a compaction (%d) in %d rounds: the test would not cover them", inCut, inCompaction, round)
@@ -231,6 +231,8 @@ func TestCrash_AckedSamplesSurvive(t *testing.T) {
 				inCut++
 			case strings.HasPrefix(job, "compaction"):
 				inCompaction++
+			case strings.HasPrefix(job, "head snapshot"):
+				inSnapshot++
 			}
 			t.Logf("round %d: killed during %s", round, job)
 		}
