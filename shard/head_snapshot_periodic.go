@@ -70,10 +70,8 @@ func (s *Shard) planHeadSnapshot() (job, bool) {
 	if !s.headSnapshotDue() || s.ooo.n != 0 || s.oooCut != nil || s.err.Load() != nil {
 		return job{}, false
 	}
-	sealed, err := s.wal.Seal()
-	if err != nil {
-		s.m.BackgroundErrors.Add(1)
-		s.fail(fmt.Errorf("seal wal for head snapshot: %w", err))
+	sealed, ok := s.sealWAL("head snapshot")
+	if !ok {
 		return job{}, false
 	}
 	mark := s.m.SamplesAppended.Load()

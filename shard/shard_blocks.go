@@ -268,6 +268,19 @@ func (s *Shard) startJob(j job) {
 	s.jobs <- j // capacity 1 and jobBusy guarantee this never blocks
 }
 
+// sealWAL seals the WAL for a background job (what names it) on the
+// shard goroutine: every record logged so far is then in segments ≤ the
+// returned one. A failure fails the shard, and no job is planned.
+func (s *Shard) sealWAL(what string) (int, bool) {
+	sealed, err := s.wal.Seal()
+	if err != nil {
+		s.m.BackgroundErrors.Add(1)
+		s.fail(fmt.Errorf("seal wal for %s: %w", what, err))
+		return 0, false
+	}
+	return sealed, true
+}
+
 // planHeadCut returns the job that persists the oldest block range of the
 // head that holds samples, or (with force) everything in the head up to
 // the wall clock.
@@ -327,10 +340,8 @@ func (s *Shard) planHeadCut(force bool) (job, bool) {
 	// fails only on a closed or poisoned writer: the shard cannot log any
 	// more, so it fails (Err, tsdb_shard_failed, readiness) instead of
 	// skipping the cut and retrying it forever.
-	sealed, err := s.wal.Seal()
-	if err != nil {
-		s.m.BackgroundErrors.Add(1)
-		s.fail(fmt.Errorf("seal wal for head cut: %w", err))
+	sealed, ok := s.sealWAL("head cut")
+	if !ok {
 		return job{}, false
 	}
 	var snap *headSnapshot

@@ -72,10 +72,8 @@ func (s *Shard) planHistoryCut() (job, bool) {
 	if len(qs) == 0 {
 		return job{}, false
 	}
-	sealed, err := s.wal.Seal()
-	if err != nil {
-		s.m.BackgroundErrors.Add(1)
-		s.fail(fmt.Errorf("seal wal for history cut: %w", err))
+	sealed, ok := s.sealWAL("history cut")
+	if !ok {
 		return job{}, false
 	}
 	late := s.takeOOORanges(qs)
