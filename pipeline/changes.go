@@ -20,21 +20,21 @@ const changeSlots = 4096
 // by retention. Head cuts, compactions and history cuts move samples
 // without changing what a query returns and are not changes.
 //
-// Protocol. A reader calls Epoch before it reads; a writer calls Note after
-// its change is visible to readers (the shard goroutine, once an apply,
-// delete or retention pass is done). Note loads the current epoch and
-// lowers that epoch's slot to its timestamp. A change is therefore
-// recorded either in a slot at or after the reader's epoch, or it was
-// visible before the reader's Epoch call (its Note loaded an older epoch
-// only because it ran before the advance), so the reader saw it. Since(e)
-// is the minimum of the slots e..current.
+// Protocol. A reader calls Epoch before it reads; a writer calls
+// NoteChange after its change is visible to readers (the shard goroutine,
+// once an apply, delete or retention pass is done). NoteChange loads the
+// current epoch and lowers that epoch's slot to its timestamp. A change is
+// therefore recorded either in a slot at or after the reader's epoch, or it
+// was visible before the reader's Epoch call (its NoteChange loaded an
+// older epoch only because it ran before the advance), so the reader saw
+// it. Since(e) is the minimum of the slots e..current.
 //
 // Epoch advances only when the current slot is dirty, so a quiet database
 // keeps one epoch. An advance first resets the slot it reuses and only then
-// publishes the new epoch: a Note of an epoch changeSlots back that lands
-// after the reset lowers the new slot (conservative: more invalidation,
-// never less), and a Note that the reset erased belongs to an epoch Since
-// no longer answers for.
+// publishes the new epoch: a NoteChange of an epoch changeSlots back that
+// lands after the reset lowers the new slot (conservative: more
+// invalidation, never less), and a NoteChange that the reset erased belongs
+// to an epoch Since no longer answers for.
 //
 // Cost on the write path: one atomic load of the epoch, one of the slot,
 // and a compare-and-swap only when the timestamp is below the slot's (the
@@ -56,9 +56,10 @@ func NewChanges() *Changes {
 	return c
 }
 
-// Note records a change visible to queries whose lowest sample timestamp
-// is mint (ms). Call it after the change is visible.
-func (c *Changes) Note(mint int64) {
+// NoteChange records a change visible to queries whose lowest sample
+// timestamp is mint (ms); it is the shard.ChangeNoter method. Call it after
+// the change is visible.
+func (c *Changes) NoteChange(mint int64) {
 	sl := &c.slots[c.epoch.Load()%changeSlots]
 	for {
 		cur := sl.Load()
@@ -67,9 +68,6 @@ func (c *Changes) Note(mint int64) {
 		}
 	}
 }
-
-// NoteChange is Note under the name shard.ChangeNoter asks for.
-func (c *Changes) NoteChange(mint int64) { c.Note(mint) }
 
 // Epoch returns the epoch a reader stores beside what it computes from a
 // read that starts after this call. It advances the epoch when the current

@@ -255,11 +255,7 @@ func (e *Engine) exec(ctx context.Context, q string, start, end, interval int64,
 	e.m.running.Inc()
 	defer e.m.running.Dec()
 
-	lookback := e.o.LookbackDelta
-	if o.LookbackDelta > 0 {
-		lookback = o.LookbackDelta
-	}
-	ev := newEvaluator(ctx, e.db, start, end, interval, lookback.Milliseconds(), e.o.MaxSamples)
+	ev := newEvaluator(ctx, e.db, start, end, interval, e.lookback(o).Milliseconds(), e.o.MaxSamples)
 	ev.delayedNameRemoval = e.o.EnableDelayedNameRemoval
 	ev.noStepSubquery = e.o.NoStepSubqueryInterval.Milliseconds()
 	ev.workers = e.pool
@@ -281,6 +277,15 @@ func (e *Engine) exec(ctx context.Context, q string, start, end, interval int64,
 	}
 	e.m.duration.Observe(time.Since(began).Seconds())
 	return res, nil
+}
+
+// lookback is the lookback delta of a query with options o: its own when
+// set, else the engine's.
+func (e *Engine) lookback(o QueryOpts) time.Duration {
+	if o.LookbackDelta > 0 {
+		return o.LookbackDelta
+	}
+	return e.o.LookbackDelta
 }
 
 // runSafe evaluates, turning a panic (a bug) into an internal error for

@@ -160,12 +160,8 @@ func (e *Engine) rangeCached(ctx context.Context, q string, start, end, interval
 	if !ok || interval <= 0 || (expr.Type() != parser.ValueTypeVector && expr.Type() != parser.ValueTypeScalar) {
 		return e.exec(ctx, q, start, end, interval, o)
 	}
-	lookback := e.o.LookbackDelta
-	if o.LookbackDelta > 0 {
-		lookback = o.LookbackDelta
-	}
 	key := expr.String() + "\x00" + strconv.FormatInt(interval, 10) + "\x00" +
-		strconv.FormatInt(lookback.Milliseconds(), 10) + "\x00" + strconv.FormatInt(mod(start, interval), 10)
+		strconv.FormatInt(e.lookback(o).Milliseconds(), 10) + "\x00" + strconv.FormatInt(mod(start, interval), 10)
 	end = start + (end-start)/interval*interval // the last step; a full evaluation's too
 	epoch := c.changes.Epoch()                  // before anything is read
 

@@ -197,16 +197,14 @@ func (s *Shard) applyRetention() {
 	if drop == 0 {
 		return
 	}
+	dropped := int64(math.MaxInt64) // lowest timestamp removed (noteChange)
 	for _, b := range s.blocks[:drop] {
+		dropped = min(dropped, b.Meta().MinTime)
 		s.log.Info("block removed by retention", zap.Stringer("block", b.Meta().ULID),
 			zap.Int64("mint", b.Meta().MinTime), zap.Int64("maxt", b.Meta().MaxTime))
 		if err := s.deleteBlock(b); err != nil {
 			s.log.Error("retention: delete block", zap.Stringer("block", b.Meta().ULID), zap.Error(err))
 		}
-	}
-	dropped := int64(math.MaxInt64)
-	for _, b := range s.blocks[:drop] {
-		dropped = min(dropped, b.Meta().MinTime)
 	}
 	s.blocks = slices.Delete(s.blocks, 0, drop)
 	s.noteChange(dropped)
