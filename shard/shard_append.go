@@ -227,7 +227,9 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 		// classify applied the series rules: the sample is in order.
 		if !s.appendInOrder(sc.series[sc.sampleSeries[i]], r.T, r.V) {
 			// The records are logged (replay restores them); the reply
-			// fails so none of them is acknowledged.
+			// fails so none of them is acknowledged. The samples before
+			// this one are visible to queries all the same: note them.
+			s.noteChange(noted)
 			res.Err = fmt.Errorf("shard %d: %w", s.id, *s.err.Load())
 			s.count(&res.Stats, len(sc.seriesRecs))
 			return res
