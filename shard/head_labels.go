@@ -89,11 +89,19 @@ func (a *labelArena) get(r labelsRef) []byte {
 // encodedLen is the length of the encoding at the start of b.
 func encodedLen(b []byte) int {
 	n, i := binary.Uvarint(b)
-	for range 2 * n {
-		_, w := binary.Uvarint(b[i:])
-		i += w
+	for range n {
+		_, _, i = nextLabelIDs(b, i)
 	}
 	return i
+}
+
+// nextLabelIDs decodes the name and value ids of the label at offset i of
+// an encoding and returns them with the offset of the next label.
+func nextLabelIDs(b []byte, i int) (name, value uint32, next int) {
+	n, w := binary.Uvarint(b[i:])
+	i += w
+	v, w := binary.Uvarint(b[i:])
+	return uint32(n), uint32(v), i + w
 }
 
 // encodeLabelIDs appends the encoding of ids (name and value per label) to
@@ -146,11 +154,9 @@ func (h *head) labels(ms *memSeries) labels.Labels {
 	n, i := binary.Uvarint(b)
 	h.lb.Reset()
 	for range n {
-		name, w := binary.Uvarint(b[i:])
-		i += w
-		value, w := binary.Uvarint(b[i:])
-		i += w
-		h.lb.Add(h.index.Symbol(uint32(name)), h.index.Symbol(uint32(value)))
+		var name, value uint32
+		name, value, i = nextLabelIDs(b, i)
+		h.lb.Add(h.index.Symbol(name), h.index.Symbol(value))
 	}
 	return h.lb.Labels()
 }
@@ -170,11 +176,9 @@ func (h *head) equalLabels(ms *memSeries, lset labels.Labels) bool {
 			return
 		}
 		k++
-		name, w := binary.Uvarint(b[i:])
-		i += w
-		value, w := binary.Uvarint(b[i:])
-		i += w
-		eq = h.index.Symbol(uint32(name)) == l.Name && h.index.Symbol(uint32(value)) == l.Value
+		var name, value uint32
+		name, value, i = nextLabelIDs(b, i)
+		eq = h.index.Symbol(name) == l.Name && h.index.Symbol(value) == l.Value
 	})
 	return eq && k == n
 }

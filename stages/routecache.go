@@ -82,18 +82,19 @@ func (re *routeEntry) load(h uint64) (cacheEntry, bool) {
 	if re.ver.Load() != v {
 		return cacheEntry{}, false
 	}
-	return cacheEntry{
-		labels: labelsOfData(unsafe.String(p, int(ls>>16))), check: check,
-		ref: uint32(x >> 32), epoch: uint32(x), shard: uint16(ls),
-	}, true
+	return entryOf(check, p, ls, x), true
 }
 
 // get returns the entry for a writer (mu held: nothing else writes it).
 func (re *routeEntry) get() cacheEntry {
-	ls, x := re.lenShard.Load(), re.refEpoch.Load()
+	return entryOf(re.check.Load(), re.data.Load(), re.lenShard.Load(), re.refEpoch.Load())
+}
+
+// entryOf assembles a cacheEntry from the fields of a routeEntry.
+func entryOf(check uint32, data *byte, lenShard, refEpoch uint64) cacheEntry {
 	return cacheEntry{
-		labels: labelsOfData(unsafe.String(re.data.Load(), int(ls>>16))), check: re.check.Load(),
-		ref: uint32(x >> 32), epoch: uint32(x), shard: uint16(ls),
+		labels: labelsOfData(unsafe.String(data, int(lenShard>>16))), check: check,
+		ref: uint32(refEpoch >> 32), epoch: uint32(refEpoch), shard: uint16(lenShard),
 	}
 }
 
