@@ -3,6 +3,7 @@ package client_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"reflect"
@@ -305,6 +306,25 @@ func TestPrometheus3_CompareDashboards(t *testing.T) {
 	loadBothRaw(t, newClient(t, ts.addr, client.Options{}), pbase, raw)
 
 	// The capture spans 1795475719.404 .. ~1795476308 (+3.7 s for b).
+	// First from our head, then again after the head is persisted into
+	// a block (the long-term encodings' read path).
+	compareDashboards(t, ts.addr, pbase, "head")
+	require.NoError(t, ts.db.Compact(context.Background(), true))
+	st, err := ts.db.HeadStats(context.Background())
+	require.NoError(t, err)
+	var persisted uint64
+	for _, sh := range st.Shards {
+		for _, b := range sh.Blocks {
+			persisted += b.Stats.NumSamples
+		}
+	}
+	require.Equal(t, uint64(bytes.Count(raw, []byte("\n"))), persisted, "the head cut did not persist every sample into blocks")
+	compareDashboards(t, ts.addr, pbase, "blocks")
+}
+
+// compareDashboards runs every dashboard query on both servers.
+func compareDashboards(t *testing.T, ours, prom, phase string) {
+	t.Helper()
 	const t0, t1, tEnd = "1795475730", "1795476300", "1795476315"
 	type run struct {
 		path   string
@@ -320,34 +340,34 @@ func TestPrometheus3_CompareDashboards(t *testing.T) {
 		} {
 			checks++
 			v := vals(r.params...)
-			ours, theirs := ask(t, ts.addr, "GET", r.path, v), ask(t, pbase, "GET", r.path, v)
+			a, b := ask(t, ours, "GET", r.path, v), ask(t, prom, "GET", r.path, v)
 			var probs []string
-			if ours.code != theirs.code {
-				probs = append(probs, fmt.Sprintf("status %d, Prometheus %d", ours.code, theirs.code))
+			if a.code != b.code {
+				probs = append(probs, fmt.Sprintf("status %d, Prometheus %d", a.code, b.code))
 			}
 			for _, k := range []string{"status", "errorType", "warnings", "infos", "data"} {
 				if k == "warnings" || k == "infos" {
 					// Prometheus keeps annotations in a map: their order
 					// in the answer is not defined.
-					sortStrings(ours.env[k])
-					sortStrings(theirs.env[k])
+					sortStrings(a.env[k])
+					sortStrings(b.env[k])
 				}
-				if !reflect.DeepEqual(ours.env[k], theirs.env[k]) {
+				if !reflect.DeepEqual(a.env[k], b.env[k]) {
 					probs = append(probs, k+" differs")
 				}
 			}
-			if d, ok := theirs.env["data"].(map[string]any); ok {
+			if d, ok := b.env["data"].(map[string]any); ok {
 				if res, ok := d["result"].([]any); ok && len(res) > 0 {
 					nonEmpty++
 				}
 			}
 			if len(probs) > 0 {
 				mismatches++
-				t.Errorf("%s?%s: %s\n  ours:       %.800s\n  Prometheus: %.800s\n  our warnings %v infos %v\n  Prometheus warnings %v infos %v", r.path, v.Encode(), strings.Join(probs, "; "), ours.raw, theirs.raw, ours.env["warnings"], ours.env["infos"], theirs.env["warnings"], theirs.env["infos"])
+				t.Errorf("%s: %s?%s: %s\n  ours:       %.800s\n  Prometheus: %.800s", phase, r.path, v.Encode(), strings.Join(probs, "; "), a.raw, b.raw)
 			}
 		}
 	}
-	t.Logf("%d queries, %d checks (%d with a non-empty result from Prometheus), %d mismatches", len(dashboardQueries), checks, nonEmpty, mismatches)
+	t.Logf("%s: %d queries, %d checks (%d with a non-empty result from Prometheus), %d mismatches", phase, len(dashboardQueries), checks, nonEmpty, mismatches)
 	// A corpus that mostly returns nothing would prove little.
 	require.Greater(t, nonEmpty, checks*3/4, "too few checks returned data: is the capture loaded?")
 }
