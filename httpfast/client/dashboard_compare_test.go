@@ -308,7 +308,12 @@ func TestPrometheus3_CompareDashboards(t *testing.T) {
 	// The capture spans 1795475719.404 .. ~1795476308 (+3.7 s for b).
 	// First from our head, then again after the head is persisted into
 	// a block (the long-term encodings' read path).
-	compareDashboards(t, ts.addr, pbase, "head")
+	compareDashboards(t, ts.addr, pbase, "head", true, 0)
+	// A dashboard refreshing: the same range queries again, moved on by
+	// 30 s and 60 s (multiples of both steps, so that the cache can use
+	// what it holds), through our range query result cache.
+	compareDashboards(t, ts.addr, pbase, "head, cached", false, 30)
+	compareDashboards(t, ts.addr, pbase, "head, cached", false, 60)
 	require.NoError(t, ts.db.Compact(context.Background(), true))
 	st, err := ts.db.HeadStats(context.Background())
 	require.NoError(t, err)
@@ -319,26 +324,36 @@ func TestPrometheus3_CompareDashboards(t *testing.T) {
 		}
 	}
 	require.Equal(t, uint64(bytes.Count(raw, []byte("\n"))), persisted, "the head cut did not persist every sample into blocks")
-	compareDashboards(t, ts.addr, pbase, "blocks")
+	compareDashboards(t, ts.addr, pbase, "blocks", true, 0)
+	compareDashboards(t, ts.addr, pbase, "blocks, cached", false, 90)
 }
 
-// compareDashboards runs every dashboard query on both servers.
-func compareDashboards(t *testing.T, ours, prom, phase string) {
+// compareDashboards runs every dashboard query on both servers: with
+// nocache, our result cache is bypassed (nocache=1; Prometheus ignores the
+// parameter); shift moves the range queries' start and end by seconds.
+func compareDashboards(t *testing.T, ours, prom, phase string, nocache bool, shift int64) {
 	t.Helper()
-	const t0, t1, tEnd = "1795475730", "1795476300", "1795476315"
+	at := func(s int64) string { return strconv.FormatInt(s+shift, 10) }
 	type run struct {
 		path   string
 		params []string
 	}
 	var checks, nonEmpty, mismatches int
 	for _, q := range dashboardQueries {
-		for _, r := range []run{
-			{"/api/v1/query", []string{"query", q, "time", tEnd}},
-			{"/api/v1/query", []string{"query", q, "time", "1795476000.5"}},
-			{"/api/v1/query_range", []string{"query", q, "start", t0, "end", t1, "step", "30"}},
-			{"/api/v1/query_range", []string{"query", q, "start", "1795475700", "end", tEnd, "step", "15"}},
-		} {
+		runs := []run{
+			{"/api/v1/query_range", []string{"query", q, "start", at(1795475730), "end", at(1795476300), "step", "30"}},
+			{"/api/v1/query_range", []string{"query", q, "start", at(1795475700), "end", at(1795476315), "step", "15"}},
+		}
+		if shift == 0 {
+			runs = append(runs,
+				run{"/api/v1/query", []string{"query", q, "time", "1795476315"}},
+				run{"/api/v1/query", []string{"query", q, "time", "1795476000.5"}})
+		}
+		for _, r := range runs {
 			checks++
+			if nocache {
+				r.params = append(r.params, "nocache", "1")
+			}
 			v := vals(r.params...)
 			a, b := ask(t, ours, "GET", r.path, v), ask(t, prom, "GET", r.path, v)
 			var probs []string
