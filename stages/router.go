@@ -57,17 +57,17 @@ func NewRouter(o RouterOptions) *Router {
 // Shards returns the number of shards the router routes to.
 func (r *Router) Shards() int { return r.shards }
 
-func (r *Router) lookup(key []byte) (cacheEntry, bool) {
+func (r *Router) lookup(key []byte, hint *RouteHint) (cacheEntry, bool) {
 	if r.cache == nil {
 		return cacheEntry{}, false
 	}
-	return r.cache.lookup(key, nil)
+	return r.cache.lookup(key, hint)
 }
 
 // Cached reports whether key is in the route cache, so a parser may leave
 // Series.Labels empty for it.
 func (r *Router) Cached(key []byte) bool {
-	_, ok := r.lookup(key)
+	_, ok := r.lookup(key, nil)
 	return ok
 }
 
@@ -95,6 +95,7 @@ func (r *Router) Split(b *Batch, msgs []*ShardBatch, scratch *SplitScratch) erro
 		return &BatchError{Sample: -1}
 	}
 	scratch.reset(len(b.Series))
+	defer scratch.hint.Reset() // a pooled scratch pins no table
 	// First pass: check every sample's series index before anything is
 	// routed, and mark the series that have samples.
 	for j := range b.Samples {
@@ -112,12 +113,11 @@ func (r *Router) Split(b *Batch, msgs []*ShardBatch, scratch *SplitScratch) erro
 		s := &b.Series[i]
 		key := s.Key
 		if key == nil {
-			key = s.Labels.Bytes(scratch.keyBuf[:0])
-			scratch.keyBuf = key
+			key = labelsKey(s.Labels)
 		}
 		var ss ShardSeries
 		shard := 0
-		if e, ok := r.routeOf(s, key); ok {
+		if e, ok := r.routeOf(s, key, &scratch.hint); ok {
 			// Labels travel when the batch has them (canonical: routeOf),
 			// so the shard can resolve a stale hint by them.
 			ss = ShardSeries{Labels: s.Labels, Ref: e.ref, Epoch: e.epoch}
@@ -184,8 +184,7 @@ func (r *Router) Learn(b *Batch, shard int, msg *ShardBatch, reply *ShardReply, 
 		key := src.Key
 		canon := false
 		if key == nil {
-			key = src.Labels.Bytes(scratch.keyBuf[:0])
-			scratch.keyBuf = key
+			key = labelsKey(src.Labels)
 			canon = labels.Equal(src.Labels, ss.Labels)
 		}
 		l.put(key, cacheEntry{ref: ref, epoch: reply.Epoch, shard: uint16(shard), canon: canon})
@@ -208,8 +207,7 @@ func (r *Router) Unlearn(b *Batch, msg *ShardBatch, reply *ShardReply, scratch *
 		src := &b.Series[msg.Series[i].Src]
 		key := src.Key
 		if key == nil {
-			key = src.Labels.Bytes(scratch.keyBuf[:0])
-			scratch.keyBuf = key
+			key = labelsKey(src.Labels)
 		}
 		l.drop(key)
 	}
@@ -244,13 +242,18 @@ type SplitScratch struct {
 	// labels, RejectInvalidSeries), with their Rejects. Reset by Split.
 	Stats AppendStats
 
-	local  []localRef
-	keyBuf []byte
+	local []localRef
 	// hashBuf is HashLabels' scratch. NB: not a sync.Pool: under the race
 	// detector a Pool drops a quarter of what is Put (sync/pool.go), so
-	// Split allocated one buffer in about one run in eight there
-	// (TestRouter_SplitCachedAllocsZero -race).
-	hashBuf  []byte
+	// Split allocated one buffer in some runs there
+	// (TestRouter_SplitCachedAllocsZero -race: 6 of 300).
+	hashBuf []byte
+	// hint guides Split's own cache lookups (series without a route):
+	// a caller repeats its series in the order they were learnt, so the
+	// next one's entry is usually the one after the previous one's
+	// (RouteHint). Without it, the random slot probe's cache misses were
+	// most of Split's CPU in BenchmarkAppend. Reset at the end of Split.
+	hint     RouteHint
 	invalids []invalidSeries // per invalid series (localRef.idx)
 }
 

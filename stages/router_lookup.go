@@ -54,14 +54,14 @@ func (b *Batch) AddRouted(rt Route, key []byte) uint32 {
 // the canonical labels: an explicit key with labels is a miss, since a
 // key reused for another label set must not write into the first series
 // (the entry keeps no labels to compare).
-func (r *Router) routeOf(s *Series, key []byte) (cacheEntry, bool) {
+func (r *Router) routeOf(s *Series, key []byte, hint *RouteHint) (cacheEntry, bool) {
 	if s.routed {
 		return s.route, true
 	}
 	if !s.Labels.IsEmpty() && s.Key != nil {
 		return cacheEntry{}, false
 	}
-	e, ok := r.lookup(key)
+	e, ok := r.lookup(key, hint)
 	if ok && !s.Labels.IsEmpty() && !e.canon {
 		return cacheEntry{}, false
 	}
