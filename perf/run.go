@@ -151,14 +151,9 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 		e.work = d
 	}
 	if o.Capture != "" {
-		f, err := os.Open(o.Capture)
-		if err != nil {
-			return nil, fmt.Errorf("perf: capture: %w", err)
-		}
-		e.capture, err = loadgen.ParseCapture(f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("perf: capture %s: %w", o.Capture, err)
+		var err error
+		if e.capture, err = loadgen.ReadCaptureFile(o.Capture); err != nil {
+			return nil, fmt.Errorf("perf: %w", err)
 		}
 	}
 	var errs []error
