@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/silverback-tsdb/tsdb/loadgen"
@@ -63,9 +64,15 @@ func scenarioCompression(ctx context.Context, e *env) error {
 		// block-based system) rather than at now − span − 1 h.
 		aligned bool
 	}
-	sets := []dataset{{name: fmt.Sprintf("node, %d series × %s", 2*507, fmtSpan(nodeSpan)),
-		cfg: loadgen.Config{Workload: loadgen.WorkloadBackfill, Hosts: 2, Seed: 1, BackfillRange: nodeSpan, Concurrency: 1}}}
-	if c := e.capture; c != nil {
+	want := func(set string) bool { return e.o.CompressionData == nil || slices.Contains(e.o.CompressionData, set) }
+	var sets []dataset
+	if want("node") {
+		sets = append(sets, dataset{name: fmt.Sprintf("node, %d series × %s", 2*507, fmtSpan(nodeSpan)),
+			cfg: loadgen.Config{Workload: loadgen.WorkloadBackfill, Hosts: 2, Seed: 1, BackfillRange: nodeSpan, Concurrency: 1}})
+	}
+	switch c := e.capture; {
+	case !want("capture"):
+	case c != nil:
 		// The capture once, as captured: one host, every scrape once at
 		// its own offset from the first (spacing and jitter kept; an
 		// interval of 1 ms makes the host's phase 0), no repetition.
@@ -74,7 +81,7 @@ func scenarioCompression(ctx context.Context, e *env) error {
 			cfg: loadgen.Config{Workload: loadgen.WorkloadReplay, Capture: c, Hosts: 1, Interval: time.Millisecond, Seed: 1,
 				Unpaced: true, BackfillRange: time.Duration(c.Span()+1) * time.Millisecond, Concurrency: 1},
 			aligned: true})
-	} else {
+	default:
 		for _, s := range e.systems {
 			e.skip(sc, "real capture as captured", "bytes per sample, persisted", "B", "lower", s, "no capture file given (--capture)")
 		}

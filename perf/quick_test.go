@@ -137,6 +137,8 @@ func TestRun_BadOptions(t *testing.T) {
 	require.ErrorContains(t, err, `unknown peer "mysql"`)
 	_, err = Run(context.Background(), Options{Bin: "x"})
 	require.ErrorContains(t, err, "no scenario")
+	_, err = Run(context.Background(), Options{Scenarios: []string{"compression"}, Bin: "x", CompressionData: []string{"week"}})
+	require.ErrorContains(t, err, `unknown compression data set "week"`)
 }
 
 // TestTables: medians per system over runs, ranges, the ratio of the

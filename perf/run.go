@@ -33,9 +33,13 @@ type Options struct {
 	// "influxdb") or name ("victoriametrics-1.151"); nil means every
 	// installed one, an empty non-nil slice none.
 	Peers []string
-	// Capture is the real capture the compression scenario replays (""
+	// Capture is the real capture the compression scenario ingests (""
 	// skips that case).
 	Capture string
+	// CompressionData selects the compression scenario's data sets by
+	// name: "node" (the synthetic week) and "capture" (the real capture);
+	// nil means both.
+	CompressionData []string
 	// WorkDir holds the servers' data directories (default a temporary
 	// directory, removed at the end).
 	WorkDir string
@@ -134,6 +138,11 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 			e.logf("peer %s skipped: %s", p.Name, p.Missing)
 		} else {
 			e.logf("peer %s: %s", p.Label, p.Bin)
+		}
+	}
+	for _, d := range o.CompressionData {
+		if d != "node" && d != "capture" {
+			return nil, fmt.Errorf("perf: unknown compression data set %q (want node, capture)", d)
 		}
 	}
 	for _, p := range o.Peers {
