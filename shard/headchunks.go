@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"math"
 	"os"
 	"path/filepath"
@@ -54,6 +55,13 @@ type headFile struct {
 	f    *os.File
 	m    mmap.MMap
 	maxT int64 // largest chunk maxT written to it; shard goroutine only
+	// end is the offset after the last record written to it and crc the
+	// CRC32C of its bytes [headChunksHdrSize, end), kept as records are
+	// written (head snapshot version 3 lists both, so a restart checks a
+	// file with one sequential CRC instead of walking every chain).
+	// Shard goroutine only.
+	end  int64
+	crc  uint32
 	refs atomic.Int64
 	// onUnmapErr receives an unmap or close failure from the last release.
 	lastErr atomic.Pointer[error]
@@ -153,7 +161,7 @@ func (hc *headChunks) cut() error {
 	if err != nil {
 		return errors.Join(fmt.Errorf("map head chunk file %s: %w", path, err), f.Close())
 	}
-	hf := &headFile{seq: seq, f: f, m: m, maxT: math.MinInt64}
+	hf := &headFile{seq: seq, f: f, m: m, maxT: math.MinInt64, end: headChunksHdrSize}
 	hf.refs.Store(1) // the shard's own reference
 	hc.files[seq] = hf
 	hc.nextSeq = seq + 1
@@ -177,13 +185,16 @@ func (hc *headChunks) write(c chunkstore.Chunk, prev chunkRef, prevMaxT int64) (
 			return 0, err
 		}
 	}
+	var rec []byte
 	if hc.replaying {
 		if len(hc.pend) == 0 {
 			hc.pendOff = hc.curOff
 		}
+		n := len(hc.pend)
 		hc.pend = binary.BigEndian.AppendUint64(hc.pend, uint64(prev))
 		hc.pend = binary.BigEndian.AppendUint64(hc.pend, uint64(prevMaxT))
 		hc.pend = chunkstore.AppendRecord(hc.pend, c)
+		rec = hc.pend[n:]
 	} else {
 		hc.buf = binary.BigEndian.AppendUint64(hc.buf[:0], uint64(prev))
 		hc.buf = binary.BigEndian.AppendUint64(hc.buf, uint64(prevMaxT))
@@ -191,10 +202,13 @@ func (hc *headChunks) write(c chunkstore.Chunk, prev chunkRef, prevMaxT int64) (
 		if _, err := hc.cur.f.WriteAt(hc.buf, hc.curOff); err != nil {
 			return 0, fmt.Errorf("write head chunk file %06d at %d: %w", hc.cur.seq, hc.curOff, err)
 		}
+		rec = hc.buf
 	}
 	ref := newChunkRef(hc.cur.seq, uint32(hc.curOff))
 	hc.curOff += size
 	hc.cur.maxT = max(hc.cur.maxT, c.MaxT)
+	hc.cur.crc = crc32.Update(hc.cur.crc, castagnoliTable, rec)
+	hc.cur.end = hc.curOff
 	if len(hc.pend) >= headChunkReplayBuffer {
 		if err := hc.flush(); err != nil {
 			return 0, err
