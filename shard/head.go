@@ -29,9 +29,9 @@ type memSeries struct {
 	lastClosed     chunkRef
 	lastClosedMaxT int64
 	lbl            labelsRef // the labels (head.labels); 0: a free slot
-	// lsize is the labels' ByteSize (in what would be padding): the check
-	// of a route-cache hint (hintMatches).
-	lsize uint32
+	// born is the ref epoch the series was created in (in what would be
+	// padding): the check of a route-cache hint (hinted, route_hints.go).
+	born uint32
 }
 
 // unknownMaxT marks memSeries.lastClosedMaxT as not known.
@@ -170,22 +170,11 @@ func (h *head) lookup(hash uint64, lset labels.Labels) (uint32, *memSeries) {
 			return 0, nil
 		}
 		if uint32(sl>>32) == tag {
-			if s := h.get(uint32(sl)); s != nil && uint64(s.lsize) == lset.ByteSize() && h.equalLabels(s, lset) {
+			if s := h.get(uint32(sl)); s != nil && h.equalLabels(s, lset) {
 				return uint32(sl), s
 			}
 		}
 	}
-}
-
-// hintMatches checks a route-cache hint that passed the epoch check: ms is
-// the series at the hinted ref, lset the labels the hint came with. The
-// epoch already guarantees the ref (stages.ShardSeries); this is a guard
-// against a bug there, kept cheap because it runs once per series per
-// message: the labels' byte size instead of a full comparison, which
-// decodes the series' symbol ids and cost 10 % of the in-process append CPU
-// (BenchmarkAppend profile).
-func hintMatches(ms *memSeries, lset labels.Labels) bool {
-	return uint64(ms.lsize) == lset.ByteSize()
 }
 
 // create adds a series that lookup did not find, at ref if ref != 0 (WAL
@@ -202,7 +191,7 @@ func (h *head) create(ref uint32, hash uint64, lset labels.Labels) (uint32, *mem
 		h.takeFromFree(ref)
 	}
 	s := h.slot(ref)
-	*s = memSeries{lbl: h.putLabels(ref, lset), lsize: uint32(lset.ByteSize()), lastClosedMaxT: unknownMaxT}
+	*s = memSeries{lbl: h.putLabels(ref, lset), born: h.epoch, lastClosedMaxT: unknownMaxT}
 	h.byHash.insert(hashTag(hash), ref)
 	h.active++
 	return ref, s

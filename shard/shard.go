@@ -77,6 +77,11 @@ type Options struct {
 	// HeadChunkFileSize bounds one head chunk file
 	// (default DefaultHeadChunkFileSize).
 	HeadChunkFileSize int64
+	// RefsFreed, when set, is called on the shard goroutine by each head
+	// garbage collection that freed refs, after it bumped the ref epoch
+	// to epoch and before any freed ref is given to a new series
+	// (stages.Router.Forget). refs is valid only during the call.
+	RefsFreed func(epoch uint32, refs []uint32)
 	// IdleSeriesTimeout: a series whose last sample is older than this
 	// (relative to the newest sample in the shard) and whose data is
 	// persisted is dropped from the head by GC (default 1h).
@@ -328,6 +333,7 @@ type applyScratch struct {
 	recs         [][]byte         // the records, aliasing recBuf
 	blk          blockLookupCache // late samples against blocks (shard_history.go)
 	hashBuf      []byte
+	freed        []uint32 // refs a head garbage collection freed (gcBefore)
 }
 
 // Open opens (or creates) the shard in dir: it replays the WAL into a new
@@ -650,6 +656,7 @@ func (s *Shard) removeSeries(ref uint32) {
 func (s *Shard) gcBefore(idleBefore int64) int {
 	h := s.head
 	removed := 0
+	freed := s.scratch.freed[:0]
 	for ref := uint32(1); ref < h.nrefs; ref++ {
 		ms := h.get(ref)
 		if ms == nil {
@@ -664,10 +671,13 @@ func (s *Shard) gcBefore(idleBefore int64) int {
 			continue // late samples not yet persisted
 		}
 		s.removeSeries(ref)
+		freed = append(freed, ref)
 		removed++
 	}
+	s.scratch.freed = freed[:0]
 	if removed > 0 {
 		h.epoch++
+		s.notifyFreed(freed) // route_hints.go
 		s.m.SeriesRemoved.Add(uint64(removed))
 		s.m.ActiveSeries.Store(int64(h.active))
 		s.log.Info("head gc", zap.Int("removed", removed), zap.Int("series", h.active))
