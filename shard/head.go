@@ -58,6 +58,7 @@ type head struct {
 	// ref in it is used.
 	slabs  [][]memSeries
 	chunks chunkArena // the open chunks' buffers (head_openchunks.go)
+	nslabs int        // slabs mapped
 	nrefs  uint32     // refs handed out so far, including the unused 0
 	free   []uint32   // refs of collected series, reusable
 	// scan, when > 0: refs in [scan, nrefs) may be free without being on
@@ -161,6 +162,7 @@ func (h *head) slot(ref uint32) *memSeries {
 	}
 	if h.slabs[i] == nil {
 		h.slabs[i] = mappedAs[memSeries](mapAnon(slabMapBytes), slabSize) // zeroed: free slots
+		h.nslabs++
 	}
 	if ref >= h.nrefs {
 		h.nrefs = ref + 1
@@ -296,13 +298,7 @@ func (h *head) release() {
 	*h = *newHead()
 }
 
-// mappedBytes returns the bytes of the head's anonymous mappings.
+// mappedBytes returns the bytes of the head's anonymous mappings (O(1)).
 func (h *head) mappedBytes() int64 {
-	n := h.chunks.mapped + int64(len(h.byHash.slots))*8
-	for _, sl := range h.slabs {
-		if sl != nil {
-			n += int64(slabMapBytes)
-		}
-	}
-	return n
+	return int64(h.nslabs)*int64(slabMapBytes) + h.chunks.mapped + int64(len(h.byHash.slots))*8
 }

@@ -146,6 +146,14 @@ func TestAppendOpen_BuffersStayMapped(t *testing.T) {
 		require.Equal(t, models[i].vs, gotV, "series %d", i)
 	}
 	require.Equal(t, sum, s.head.openBytes)
+	slabs := 0
+	for _, sl := range s.head.slabs {
+		if sl != nil {
+			slabs++
+		}
+	}
+	require.Equal(t, int64(slabs*slabMapBytes)+s.head.chunks.mapped+int64(8*len(s.head.byHash.slots)), s.head.mappedBytes())
+	require.Equal(t, s.head.mappedBytes(), s.m.HeadMappedBytes.Load(), "the gauge after the last message")
 }
 
 // TestChunkArena_Classes: blocks have their class's capacity, come back from

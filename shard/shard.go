@@ -220,6 +220,7 @@ type Metrics struct {
 	SeriesCreated        atomic.Uint64
 	SeriesRemoved        atomic.Uint64
 	ActiveSeries         atomic.Int64 // gauge
+	HeadMappedBytes      atomic.Int64 // gauge: the head's memory outside the Go heap (offheap.go)
 	ChunksCut            atomic.Uint64
 	ReplayedSamples      atomic.Uint64
 	ReplayedSeries       atomic.Uint64

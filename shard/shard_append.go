@@ -458,6 +458,7 @@ func (s *Shard) count(st *stages.AppendStats, newSeries int) {
 		s.m.SeriesCreated.Add(uint64(newSeries))
 		s.m.ActiveSeries.Store(int64(s.head.active))
 	}
+	s.m.HeadMappedBytes.Store(s.head.mappedBytes())
 }
 
 // appendSample applies the series rules (strictly increasing timestamps;
