@@ -517,7 +517,7 @@ func (s *Shard) decodeHeadSnapshot(b []byte) (int, error) {
 			// pair), or by decoding the chunk once (version 1). An empty
 			// chunk starts a fresh appender.
 			if version == 1 {
-				err = ms.app.Resume(nil, c, &it)
+				err = ms.app.Resume(h.openBuf(len(c.Data)), c, &it) // a mapped buffer: offheap.go
 			} else {
 				var st chunkstore.AppenderState
 				st.TDelta = r.varint("appender delta")
@@ -531,7 +531,7 @@ func (s *Shard) decodeHeadSnapshot(b []byte) (int, error) {
 					r.fail("appender jittery flag")
 					break
 				}
-				err = ms.app.RestoreState(nil, c, st)
+				err = ms.app.RestoreState(h.openBuf(len(c.Data)), c, st)
 			}
 			if err != nil {
 				return 0, fmt.Errorf("%w: open chunk of %s: %w", errSnapshotCorrupt, lset, err)

@@ -225,6 +225,7 @@ type Metrics struct {
 	SeriesCreated        atomic.Uint64
 	SeriesRemoved        atomic.Uint64
 	ActiveSeries         atomic.Int64 // gauge
+	HeadMappedBytes      atomic.Int64 // gauge: the head's memory outside the Go heap (offheap.go)
 	ChunksCut            atomic.Uint64
 	ReplayedSamples      atomic.Uint64
 	ReplayedSeries       atomic.Uint64
@@ -361,6 +362,12 @@ func Open(dir string, id int, o Options) (*Shard, error) {
 	if s.walM == nil {
 		s.walM = &walseg.Metrics{}
 	}
+	opened := false
+	defer func() {
+		if !opened {
+			s.releaseHead()
+		}
+	}()
 	if o.WAL.FS == nil {
 		o.WAL.FS = s.fs
 		s.opts.WAL.FS = s.fs
@@ -396,6 +403,7 @@ func Open(dir string, id int, o Options) (*Shard, error) {
 		return nil, errors.Join(fmt.Errorf("shard %d: open wal: %w", id, err), hc.close(), s.closeBlocks())
 	}
 	s.wal = w
+	opened = true
 	return s, nil
 }
 
@@ -442,6 +450,7 @@ func (s *Shard) restoreHead() (int, error) {
 		return 0, err
 	}
 	_ = s.hc.close()
+	s.head.release() // what the snapshot may have restored
 	s.head = newHead()
 	s.ooo = newOOOHead(s.opts.BlockRange.Milliseconds())
 	s.tombs = map[uint32]block.Intervals{}
@@ -610,7 +619,17 @@ func (s *Shard) shutdown() error {
 		errs = append(errs, fmt.Errorf("shard %d: %w", s.id, err))
 	}
 	s.log.Info("shard closed", zap.Int("series", s.head.active), zap.Int("blocks", len(s.blocks)))
+	s.releaseHead()
 	return errors.Join(errs...)
+}
+
+// releaseHead unmaps the head's memory (head.release) once nothing will
+// use it: at shutdown, after the last snapshot, and when Open fails. The
+// message scratch's series pointers go first.
+func (s *Shard) releaseHead() {
+	s.scratch.series = nil
+	s.scratch.blk.ms = nil
+	s.head.release()
 }
 
 // closeBlocks closes every block (mappings go with their last reader).
@@ -628,7 +647,9 @@ func (s *Shard) CloseUnstarted() error {
 	if s.runs.Load() {
 		panic("BUG: shard.CloseUnstarted after Run")
 	}
-	return errors.Join(s.wal.Close(), s.hc.close(), s.closeBlocks())
+	err := errors.Join(s.wal.Close(), s.hc.close(), s.closeBlocks())
+	s.releaseHead()
+	return err
 }
 
 // gc drops idle series whose data is persisted: series with no sample

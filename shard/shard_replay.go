@@ -163,6 +163,7 @@ func (s *Shard) replay(fromSegment int) error {
 	s.m.ReplayUnknownRefs.Add(unknown)
 	s.m.ReplayDurationNanos.Store(int64(dur))
 	s.m.ActiveSeries.Store(int64(h.active))
+	s.m.HeadMappedBytes.Store(h.mappedBytes())
 	st := r.Stats()
 	rate := 0.0
 	if dur > 0 {
