@@ -29,7 +29,11 @@ func (s *Shard) replay(fromSegment int) error {
 	}
 	defer r.Close()
 	s.hc.replaying = true
-	defer func() { s.hc.replaying = false }()
+	defer func() {
+		// On success flushed below; after a failure Open fails and the
+		// pending bytes are dropped with the head.
+		s.hc.replaying, s.hc.pend = false, nil
+	}()
 	var (
 		series  []walseg.RefSeries
 		tombs   []walseg.Tombstone
@@ -138,6 +142,9 @@ func (s *Shard) replay(fromSegment int) error {
 	}
 	if err := s.flushReplay(&rb); err != nil {
 		return err
+	}
+	if err := s.hc.flush(); err != nil {
+		return fmt.Errorf("replay wal: %w", err)
 	}
 	nSamples, unknown, persisted := rb.appended, rb.unknown, rb.persisted
 	// Refs that no series holds (collected before the crash) are free: the
