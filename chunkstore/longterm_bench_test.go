@@ -109,3 +109,57 @@ func BenchmarkReencode(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLongTermReadEnd reads the samples of the last tail ms of every
+// re-encoded chunk, as an instant query or a raw range selection at the
+// newest time does: mode=seek decodes the chunk whole (Reset, SeekTo),
+// mode=from uses ResetFrom. samples/cpu-s counts the chunk's samples
+// (what a whole decode would have produced), cpu-µs/chunk is CPU per
+// chunk.
+func BenchmarkLongTermReadEnd(b *testing.B) {
+	for _, w := range longTermWorkloads(b) {
+		src := seriesChunks(w)
+		chunks := reencodeAll(b, src, ReencodeOptions{MaxSamples: 2880})
+		n := 0
+		for _, c := range chunks {
+			n += c.NumSamples
+		}
+		for _, tail := range []int64{5 * 60_000, 3600_000} {
+			for _, mode := range []string{"seek", "from"} {
+				b.Run(fmt.Sprintf("workload=%s/tail=%dm/mode=%s", w.name, tail/60_000, mode), func(b *testing.B) {
+					b.ReportAllocs()
+					var it Iterator
+					var sum float64
+					cpu := startCPU()
+					for b.Loop() {
+						for _, c := range chunks {
+							from := c.MaxT - tail
+							if mode == "from" {
+								it.ResetFrom(c, from)
+							} else {
+								c.Iterator(&it)
+								if !it.SeekTo(from) {
+									b.Fatal("no sample")
+								}
+								_, v := it.At()
+								sum += v
+							}
+							for it.Next() {
+								_, v := it.At()
+								sum += v
+							}
+							if it.Err() != nil {
+								b.Fatal(it.Err())
+							}
+						}
+					}
+					benchSink = sum
+					reportRates(b, n, cpu)
+					if end := startCPU(); end > cpu {
+						b.ReportMetric(float64(end-cpu)/1e3/float64(b.N)/float64(len(chunks)), "cpu-µs/chunk")
+					}
+				})
+			}
+		}
+	}
+}
