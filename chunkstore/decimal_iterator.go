@@ -289,17 +289,18 @@ func (d *decimalState) decodeWith(c Chunk, data []byte, shared []int64, from int
 	vs := slices.Grow(d.vs[:0], n)[:n]
 	d.vs = vs
 	p := pow10[exp]
+	div := exp != 0 // x / 1 == x: skip the division
 	gi := int64(g)
 	m := m0
 	if k == 0 {
-		vs[0] = math.Float64bits(float64(m) / p)
+		vs[0] = scaled(m, p, div)
 	}
 	if valueDod {
 		if n >= 2 {
 			dm := dm1
 			m += dm
 			if k <= 1 {
-				vs[1] = math.Float64bits(float64(m) / p)
+				vs[1] = scaled(m, p, div)
 			}
 			// Entry j is the dod of sample j+2.
 			split := min(max(k-2, 0), len(d.vz))
@@ -311,7 +312,7 @@ func (d *decimalState) decodeWith(c Chunk, data []byte, shared []int64, from int
 			for j, u := range d.vz[split:] {
 				dm += unzigzag(u) * gi
 				m += dm
-				out[j] = math.Float64bits(float64(m) / p)
+				out[j] = scaled(m, p, div)
 			}
 		}
 	} else {
@@ -326,7 +327,7 @@ func (d *decimalState) decodeWith(c Chunk, data []byte, shared []int64, from int
 		out := vs[split+1:]
 		for j, u := range d.vz[split:] {
 			m += unzigzag(u) * gi
-			out[j] = math.Float64bits(float64(m) / p)
+			out[j] = scaled(m, p, div)
 		}
 	}
 	if k < len(d.cz) {
@@ -340,6 +341,16 @@ func (d *decimalState) decodeWith(c Chunk, data []byte, shared []int64, from int
 		}
 	}
 	return nil
+}
+
+// scaled is bits(float64(m) / p), without the division when div is false
+// (p = 1).
+func scaled(m int64, p float64, div bool) uint64 {
+	x := float64(m)
+	if div {
+		x /= p
+	}
+	return math.Float64bits(x)
 }
 
 // firstAtOrAfter returns the index of the first of the ascending ts at or
