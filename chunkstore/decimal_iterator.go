@@ -266,7 +266,33 @@ func (d *decimalState) decodeWith(c Chunk, data []byte, shared []int64, from int
 	if valueDod {
 		nv = max(n-2, 0)
 	}
-	d.vz = r.stream(d.vz[:0], nv, "values")
+	// pre V entries are integrated while parsing, without being stored:
+	// with a shared column the first sample wanted is known before the
+	// value stream is read, and the zstd layout's uvarints are parsed
+	// sample by sample anyway. m and dm then hold the state after them.
+	pre, m, dm := 0, m0, dm1
+	gi := int64(g)
+	if shared != nil && !packed && r.err == nil {
+		if k := firstAtOrAfter(shared, from); valueDod {
+			pre = min(max(k-2, 0), nv)
+		} else {
+			pre = min(max(k-1, 0), nv)
+		}
+		if pre > 0 {
+			if valueDod {
+				m += dm
+			}
+			var ok bool
+			var used int
+			used, m, dm, ok = integrateUvarints(r.b, pre, valueDod, gi, m, dm)
+			r.b, r.read = r.b[used:], r.read+used
+			if !ok {
+				_, k := binary.Uvarint(r.b)
+				return corruptf(r.off(), fmt.Errorf("values: %w", varintErr(k)))
+			}
+		}
+	}
+	d.vz = r.stream(d.vz[:0], nv-pre, "values")
 	d.cz = d.cz[:0]
 	if ext&decExtULP != 0 {
 		d.cz = r.stream(d.cz, n, "corrections")
@@ -290,41 +316,46 @@ func (d *decimalState) decodeWith(c Chunk, data []byte, shared []int64, from int
 	d.vs = vs
 	p := pow10[exp]
 	div := exp != 0 // x / 1 == x: skip the division
-	gi := int64(g)
-	m := m0
-	if k == 0 {
-		vs[0] = scaled(m, p, div)
-	}
 	if valueDod {
 		if n >= 2 {
-			dm := dm1
-			m += dm
-			if k <= 1 {
-				vs[1] = scaled(m, p, div)
+			if pre == 0 {
+				if k == 0 {
+					vs[0] = scaled(m, p, div)
+				}
+				m += dm
+				if k <= 1 {
+					vs[1] = scaled(m, p, div)
+				}
 			}
-			// Entry j is the dod of sample j+2.
-			split := min(max(k-2, 0), len(d.vz))
+			// Entry j of the stream is the dod of sample j+2; the
+			// first pre were integrated while parsing.
+			split := min(max(k-2-pre, 0), len(d.vz))
 			for _, u := range d.vz[:split] {
 				dm += unzigzag(u) * gi
 				m += dm
 			}
-			out := vs[split+2:]
+			out := vs[pre+split+2:]
 			for j, u := range d.vz[split:] {
 				dm += unzigzag(u) * gi
 				m += dm
 				out[j] = scaled(m, p, div)
 			}
+		} else if k == 0 {
+			vs[0] = scaled(m, p, div)
 		}
 	} else {
+		if k == 0 {
+			vs[0] = scaled(m, p, div)
+		}
 		// Entry j is the delta of sample j+1; the prefix sums at once
 		// (multiplication by g distributes over the wrapping sum).
-		split := min(max(k-1, 0), len(d.vz))
+		split := min(max(k-1-pre, 0), len(d.vz))
 		var sum int64
 		for _, u := range d.vz[:split] {
 			sum += unzigzag(u)
 		}
 		m += sum * gi
-		out := vs[split+1:]
+		out := vs[pre+split+1:]
 		for j, u := range d.vz[split:] {
 			m += unzigzag(u) * gi
 			out[j] = scaled(m, p, div)
@@ -341,6 +372,34 @@ func (d *decimalState) decodeWith(c Chunk, data []byte, shared []int64, from int
 		}
 	}
 	return nil
+}
+
+// integrateUvarints parses count value-stream uvarints from b and
+// integrates them into m (and dm for the dod model) as decoding does; it
+// returns the bytes read and false when b ends or a uvarint is bad first.
+func integrateUvarints(b []byte, count int, dod bool, g, m, dm int64) (int, int64, int64, bool) {
+	p := 0
+	for range count {
+		var u uint64
+		if p < len(b) && b[p] < 0x80 {
+			u = uint64(b[p])
+			p++
+		} else {
+			x, k := binary.Uvarint(b[p:])
+			if k <= 0 {
+				return p, m, dm, false
+			}
+			u = x
+			p += k
+		}
+		if dod {
+			dm += unzigzag(u) * g
+			m += dm
+		} else {
+			m += unzigzag(u) * g
+		}
+	}
+	return p, m, dm, true
 }
 
 // scaled is bits(float64(m) / p), without the division when div is false

@@ -51,11 +51,15 @@ func requireFromAgrees(t *testing.T, r *rand.Rand, it *Iterator, c Chunk, ss []s
 	t.Helper()
 	for _, from := range fromCandidates(r, ss) {
 		want := suffixFrom(ss, from)
-		got, err := decodeFrom(it, c, from)
-		require.NoError(t, err, "from %d", from)
-		require.Equal(t, len(want), len(got), "from %d", from)
-		if len(want) > 0 {
-			require.Equal(t, want, got, "from %d", from)
+		// A fresh iterator (its buffers hold nothing left from an
+		// earlier decode of the same chunk) and the reused one.
+		for _, i := range []*Iterator{new(Iterator), it} {
+			got, err := decodeFrom(i, c, from)
+			require.NoError(t, err, "from %d", from)
+			require.Equal(t, len(want), len(got), "from %d", from)
+			if len(want) > 0 {
+				require.Equal(t, want, got, "from %d", from)
+			}
 		}
 
 		// SeekTo to an earlier time stops at the first sample from on.
