@@ -595,18 +595,23 @@ func unpackGroups(b []byte, out []uint64) (used, off int, err error) {
 			return 0, int(bp >> 3), errTruncated
 		}
 		// Fast path: one 8-byte load per entry, which holds all of it
-		// when w <= 57 (at most 7 bits of the first byte are before it).
-		if w <= 57 && (bp+uint(len(g))*w)>>3+8 <= uint(len(b)) {
-			sh := 64 - w
-			for i := range g {
-				x := binary.BigEndian.Uint64(b[bp>>3:])
-				g[i] = x << (bp & 7) >> sh
-				bp += w
+		// when w <= 57 (at most 7 bits of the first byte are before it),
+		// for the entries that start at least 8 bytes before b's end;
+		// the few after them (the end of the payload) one by one.
+		fast := 0
+		if w <= 57 && len(b) >= 8 {
+			if lim := uint(len(b)-8) * 8; bp <= lim {
+				fast = min(len(g), int((lim-bp)/w)+1)
 			}
-			continue
 		}
-		for i := range g {
-			g[i] = bitsAt(b, bp, w)
+		sh := 64 - w
+		for i := range g[:fast] {
+			x := binary.BigEndian.Uint64(b[bp>>3:])
+			g[i] = x << (bp & 7) >> sh
+			bp += w
+		}
+		for i := range g[fast:] {
+			g[fast+i] = bitsAt(b, bp, w)
 			bp += w
 		}
 	}
