@@ -1004,10 +1004,10 @@ func (rw *rangeWork) series(st *rangeState, rs rseries, streaming bool, annos *a
 					st.filled, st.fillTo = true, to
 				}
 			}
-			w.t, w.f = st.buf.live()
 			if ahead > 0 {
-				k := sort.Search(len(w.t), func(k int) bool { return w.t[k] > dataEnd })
-				w.t, w.f = w.t[:k], w.f[:k]
+				w.t, w.f = st.buf.upTo(dataEnd)
+			} else {
+				w.t, w.f = st.buf.live()
 			}
 		} else {
 			if src.at != nil {
