@@ -94,8 +94,14 @@ func loadBoth(t *testing.T, ours *client.Client, prom string) {
 	if err != nil {
 		t.Skipf("capture not available: %v", err)
 	}
+	loadBothRaw(t, ours, prom, raw)
+}
+
+// loadBothRaw is loadBoth for a capture in the same text format.
+func loadBothRaw(t *testing.T, ours *client.Client, prom string, raw []byte) {
+	t.Helper()
 	ctx := context.Background()
-	_, err = ours.Import(ctx, client.FormatProm, bytes.NewReader(raw), client.ImportOptions{})
+	_, err := ours.Import(ctx, client.FormatProm, bytes.NewReader(raw), client.ImportOptions{})
 	require.NoError(t, err)
 	var jl bytes.Buffer
 	_, err = ours.Export(ctx, &jl, client.ExportJSONLines, []string{`{__name__=~".+"}`}, client.Range{})
