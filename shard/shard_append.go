@@ -475,6 +475,7 @@ func (s *Shard) count(st *stages.AppendStats, newSeries int) {
 		s.m.SeriesCreated.Add(uint64(newSeries))
 		s.m.ActiveSeries.Store(int64(s.head.active))
 	}
+	s.m.HeadMappedBytes.Store(s.head.mappedBytes())
 }
 
 // appendSample applies the series rules (strictly increasing timestamps;
@@ -520,13 +521,11 @@ func (s *Shard) appendInOrder(ms *memSeries, t int64, v float64) bool {
 			}
 		}
 	} else if ms.lastClosed == 0 {
-		ms.app.Reset(nil) // first sample: the zero Appender needs a Reset
+		ms.app.Reset(ms.app.Bytes()) // first sample: the zero Appender needs a Reset
 	}
-	c0 := cap(ms.app.Bytes())
-	ms.app.Append(t, v)
-	s.noteRange(t)
 	h := s.head
-	h.openBytes += int64(cap(ms.app.Bytes()) - c0) // the buffer grew (cuts keep it)
+	h.appendOpen(ms, t, v) // counts a buffer that grew in openBytes (cuts keep it)
+	s.noteRange(t)
 	if t < h.mint {
 		h.mint = t
 	}
