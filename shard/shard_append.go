@@ -475,6 +475,9 @@ func (s *Shard) count(st *stages.AppendStats, newSeries int) {
 		s.m.SeriesCreated.Add(uint64(newSeries))
 		s.m.ActiveSeries.Store(int64(s.head.active))
 	}
+	if s.head.chunks.compactDue {
+		s.head.compactChunks()
+	}
 	s.m.HeadMappedBytes.Store(s.head.mappedBytes())
 }
 
