@@ -179,6 +179,9 @@ func dropUnsyncedHeadChunks(t *testing.T, fsys vfs.FS, dir string) {
 		seq := r.uvarint("seq")
 		used[fmt.Sprintf("%06d", seq)] = int64(r.uvarint("used"))
 		r.varint("maxT")
+		if b[4] >= 3 {
+			r.bytes(4, "crc")
+		}
 	}
 	require.NoError(t, r.err)
 	hdir := filepath.Join(dir, "chunks_head")

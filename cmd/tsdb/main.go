@@ -247,7 +247,7 @@ WAL and are replayed at the next start).`,
 	f.StringVar(&o.HTTP.InfluxDBLabel, "influx.db-label", "", "add the Influx db (v2: bucket) parameter as a label of this name (default: not added)")
 	f.DurationVar(&o.SelfScrapeInterval, "self-scrape.interval", 15*time.Second, "period of the scrape of the server's own /metrics into itself (0: off)")
 	f.StringVar(&o.SelfScrapeJob, "self-scrape.job", "tsdb", "job label of the self-scraped series")
-	f.IntVar(&o.GCPercent, "memory.gc-percent", DefaultGCPercent, "Go GC target heap growth in percent (GOGC; the GOGC environment variable overrides it; lower: peak memory nearer the live heap, more GC CPU)")
+	f.IntVar(&o.GCPercent, "memory.gc-percent", DefaultGCPercent, "Go GC target heap growth in percent, applied once the database is open (GOGC; the GOGC environment variable overrides it; lower: peak memory nearer the live heap, more GC CPU)")
 	return cmd
 }
 
