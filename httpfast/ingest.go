@@ -436,6 +436,13 @@ func (s *Server) fatal(ctx *fasthttp.RequestCtx, err error, accepted int, style 
 	case errors.Is(err, pipeline.ErrClosed):
 		ctx.Response.Header.Set("Retry-After", strconv.Itoa(max(1, int(s.lim.RetryAfter.Seconds()))))
 		writeError(ctx, fasthttp.StatusServiceUnavailable, "shutting down; retry later", style, 0)
+	case errors.Is(err, stages.ErrStaleRoute):
+		// A cached route to a series dropped meanwhile (rare: see
+		// stages.ErrStaleRoute); the routes are dropped, so the retry
+		// carries labels.
+		ctx.Response.Header.Set("Retry-After", "1")
+		writeError(ctx, fasthttp.StatusServiceUnavailable, fmt.Sprintf(
+			"a series of this request was dropped while the request was in flight (%d samples were stored before; retrying stores nothing twice); retry", accepted), style, 0)
 	case errors.Is(err, shard.ErrBatchTooLarge):
 		// The message names the bound, no file: split the body and retry.
 		var be *shard.BatchTooLargeError

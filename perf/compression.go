@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/silverback-tsdb/tsdb/loadgen"
@@ -13,9 +14,13 @@ import (
 
 // scenarioCompression: bytes per sample on disk (every file of the data
 // directory, as allocated blocks) for the node workload (2 hosts: 1,014
-// series, over span) and for the real capture replayed by 2 hosts, each
-// into a fresh server over one connection (so that no host runs ahead of
-// the others into a time range the server has already persisted):
+// series, over a week) and for the real capture (--capture) ingested once
+// as captured — one host, every scrape once, its timestamps shifted as a
+// whole to start 1 s after a 2 h boundary in the past (spacing and jitter
+// kept; a capture of under 2 h fills one 2 h block range), no repetition
+// — each into a fresh server over one connection (so that no host runs
+// ahead of the others into a time range the server has already
+// persisted):
 //
 //   - "persisted": Silverback and VictoriaMetrics after a clean stop
 //     (Silverback: blocks, head snapshot, WAL; VictoriaMetrics: every
@@ -47,22 +52,38 @@ import (
 // shows.
 func scenarioCompression(ctx context.Context, e *env) error {
 	const sc = "compression"
-	nodeSpan, replaySpan := 7*24*time.Hour, 24*time.Hour
+	nodeSpan := 7 * 24 * time.Hour
 	if e.o.Quick {
-		nodeSpan, replaySpan = 6*time.Hour, time.Hour
+		nodeSpan = 6 * time.Hour
 	}
 	type dataset struct {
 		name string
 		cfg  loadgen.Config
+		// aligned: the data starts 1 s after a multiple of 2 h (so a
+		// capture of under 2 h falls into one 2 h block range of every
+		// block-based system) rather than at now − span − 1 h.
+		aligned bool
 	}
-	sets := []dataset{{fmt.Sprintf("node, %d series × %s", 2*507, fmtSpan(nodeSpan)),
-		loadgen.Config{Workload: loadgen.WorkloadBackfill, Hosts: 2, Seed: 1, BackfillRange: nodeSpan, Concurrency: 1}}}
-	if e.capture != nil {
-		sets = append(sets, dataset{fmt.Sprintf("real capture replayed, %d series × %s", 2*e.capture.Series(), fmtSpan(replaySpan)),
-			loadgen.Config{Workload: loadgen.WorkloadReplay, Capture: e.capture, Hosts: 2, Seed: 1, Unpaced: true, BackfillRange: replaySpan, Concurrency: 1}})
-	} else {
+	want := func(set string) bool { return e.o.CompressionData == nil || slices.Contains(e.o.CompressionData, set) }
+	var sets []dataset
+	if want("node") {
+		sets = append(sets, dataset{name: fmt.Sprintf("node, %d series × %s", 2*507, fmtSpan(nodeSpan)),
+			cfg: loadgen.Config{Workload: loadgen.WorkloadBackfill, Hosts: 2, Seed: 1, BackfillRange: nodeSpan, Concurrency: 1}})
+	}
+	switch c := e.capture; {
+	case !want("capture"):
+	case c != nil:
+		// The capture once, as captured: one host, every scrape once at
+		// its own offset from the first (spacing and jitter kept; an
+		// interval of 1 ms makes the host's phase 0), no repetition.
+		sets = append(sets, dataset{name: fmt.Sprintf("real capture as captured, %d series × %d scrapes (%s)",
+			c.Series(), c.Scrapes(), fmtSpan((time.Duration(c.Span()) * time.Millisecond).Round(time.Minute))),
+			cfg: loadgen.Config{Workload: loadgen.WorkloadReplay, Capture: c, Hosts: 1, Interval: time.Millisecond, Seed: 1,
+				Unpaced: true, BackfillRange: time.Duration(c.Span()+1) * time.Millisecond, Concurrency: 1},
+			aligned: true})
+	default:
 		for _, s := range e.systems {
-			e.skip(sc, "real capture replayed", "bytes per sample, persisted", "B", "lower", s, "no capture file given (--capture)")
+			e.skip(sc, "real capture as captured", "bytes per sample, persisted", "B", "lower", s, "no capture file given (--capture)")
 		}
 	}
 	phases := []string{"persisted", "compacted", "compacted, long-term files only"}
@@ -101,6 +122,10 @@ func scenarioCompression(ctx context.Context, e *env) error {
 				c := ds.cfg
 				c.Protocol = p
 				c.Start = e.o.Now().Add(-c.BackfillRange - time.Hour).UnixMilli()
+				if ds.aligned {
+					const r = int64(2 * time.Hour / time.Millisecond)
+					c.Start = (c.Start/r-1)*r + 1000
+				}
 				dir := e.newDir(s.Name)
 				var persisted, compacted int64
 				stored := int64(-1) // samples the system reports holding, -1: not known

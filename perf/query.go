@@ -94,16 +94,17 @@ func benchQueries(span time.Duration) []benchQuery {
 
 // scenarioQuery: 2 node_exporter-like hosts (1,014 series) with a classic
 // histogram each (10 handlers × 11 buckets, 220 series: 1,234 in all) over
-// span are loaded into a fresh server, which is then restarted; each
-// benchmark query runs once right after the restart (cold) and then warm
-// runs times (fewer, at least minWarm, once a query's warm runs have taken
+// span are loaded once into a fresh server (queryLoad), which is stopped;
+// each run then starts it again on that data (systems interleaved, ours
+// first), and each benchmark query runs once right after that start
+// (cold: one figure per run, i.e. per restart) and then warm runs times
+// (fewer, at least minWarm, once a query's warm runs have taken
 // warmBudget: the count is in the cell's params), over the whole span,
 // through /api/v1/query_range (/api/v1/query for instant ones); InfluxDB
 // gets the nearest InfluxQL (benchQuery.influxQL) on /query. Prometheus,
 // whose remote write refuses a week-old history, gets the same samples
-// offline: promtool writes them as 2 h blocks (promtoolBackfill) and its
-// first start on them is the cold start. Times are the client's, request
-// to full body.
+// offline: promtool writes them as 2 h blocks (promtoolBackfill) before
+// its first start. Times are the client's, request to full body.
 func scenarioQuery(ctx context.Context, e *env) error {
 	const sc = "query"
 	span, warm, warmBudget := 7*24*time.Hour, 20, 30*time.Second
@@ -123,6 +124,9 @@ func scenarioQuery(ctx context.Context, e *env) error {
 			skipQ(s, q, why)
 		}
 	}
+	// Each system's data is loaded once (its first run) and kept; every
+	// run restarts the server on it, so each run's first query is cold.
+	data := map[string]*queryData{}
 	for run := range e.o.Runs {
 		for _, s := range e.systems {
 			why, tool := "", ""
@@ -149,70 +153,23 @@ func scenarioQuery(ctx context.Context, e *env) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			dir := e.newDir(s.Name)
-			end := e.o.Now().Add(-time.Hour).Truncate(time.Minute)
-			cfg := loadgen.Config{Workload: loadgen.WorkloadBackfill, Hosts: 2, Seed: 1,
-				Start: end.Add(-span).UnixMilli(), BackfillRange: span, Concurrency: 1, Histograms: true}
-			var backfilled int64
-			if tool != "" {
-				n, blocks, err := promtoolBackfill(ctx, tool, dir, cfg, 2*time.Hour)
-				if err != nil {
-					return fmt.Errorf("%s: promtool backfill: %w", s.Name, err)
+			pd := data[s.Name]
+			if pd == nil {
+				if run > 0 {
+					continue // its load failed or its API is missing: cells already say so
 				}
-				backfilled = n
-				e.logf("query run %d %s: %d samples written offline by promtool into %d blocks", run, s.Label, n, blocks)
-			}
-			proc, err := s.Start(ctx, dir)
-			if err != nil {
-				return err
-			}
-			// Is the query API there at all? (Silverback's lands with the
-			// PromQL issues; until then the endpoint answers 404.)
-			if s.promQL {
-				if code, _, err := queryOnce(proc, "up", time.Hour, time.Minute, time.Now()); code != http.StatusOK {
-					proc.Kill()
-					if run == 0 {
-						why := fmt.Sprintf("%s on this build answers %d on /api/v1/query_range", s.Label, code)
-						if code == http.StatusNotFound {
-							why += ": the PromQL HTTP API (issues 13/15) is not in it"
-						} else if err != nil {
-							why += ": " + err.Error()
-						}
-						skipAll(s, why)
-					}
+				var err error
+				if pd, err = e.queryLoad(ctx, s, tool, span, skipAll); err != nil {
+					return err
+				}
+				if pd == nil {
 					continue
 				}
+				data[s.Name] = pd
 			}
-			var samples int64
-			if tool != "" {
-				samples = backfilled
-			} else {
-				c := cfg
-				c.Protocol, _ = protocolFor(s, loadgen.ProtocolRW1, loadgen.ProtocolInflux)
-				// One connection: no host runs ahead into a head window
-				// already cut.
-				if s.Family == "influxdb" {
-					// Line protocol (its own schema, what InfluxQL is for),
-					// and 4 connections: it has no head window, and one
-					// connection takes it minutes more.
-					c.Protocol, c.Concurrency = loadgen.ProtocolInflux, 4
-				}
-				sum, err := e.load(ctx, proc, c)
-				if err != nil {
-					proc.Kill()
-					return fmt.Errorf("%s: %w", s.Name, err)
-				}
-				samples = sum.Samples
-			}
-			if s.Family == "influxdb" {
-				// Its cache snapshot and compaction run once writes stop
-				// (2 s and 5 s cold): let them end before the restart.
-				waitIdle(proc.CPU, 7*time.Second, time.Second, 2*time.Minute)
-			}
-			if err := proc.Stop(); err != nil {
-				return err
-			}
-			if proc, err = s.Start(ctx, dir); err != nil {
+			dir, end, samples := pd.dir, pd.end, pd.samples
+			proc, err := s.Start(ctx, dir)
+			if err != nil {
 				return err
 			}
 			for _, q := range qs {
@@ -267,6 +224,80 @@ func scenarioQuery(ctx context.Context, e *env) error {
 		}
 	}
 	return nil
+}
+
+// queryData is one system's loaded data directory of the query scenario.
+type queryData struct {
+	dir     string
+	end     time.Time // the data ends an hour before the load started
+	samples int64
+}
+
+// queryLoad loads the query scenario's data (2 hosts with histograms over
+// span) into a fresh directory for s — as 2 h blocks written offline by
+// promtool when tool is set, else over HTTP — checks that s answers its
+// query API (nil and every cell skipped with the reason when it does not)
+// and leaves the server stopped.
+func (e *env) queryLoad(ctx context.Context, s *System, tool string, span time.Duration, skipAll func(*System, string)) (*queryData, error) {
+	dir := e.newDir(s.Name)
+	end := e.o.Now().Add(-time.Hour).Truncate(time.Minute)
+	cfg := loadgen.Config{Workload: loadgen.WorkloadBackfill, Hosts: 2, Seed: 1,
+		Start: end.Add(-span).UnixMilli(), BackfillRange: span, Concurrency: 1, Histograms: true}
+	pd := &queryData{dir: dir, end: end}
+	if tool != "" {
+		n, blocks, err := promtoolBackfill(ctx, tool, dir, cfg, 2*time.Hour)
+		if err != nil {
+			return nil, fmt.Errorf("%s: promtool backfill: %w", s.Name, err)
+		}
+		pd.samples = n
+		e.logf("query %s: %d samples written offline by promtool into %d blocks", s.Label, n, blocks)
+	}
+	proc, err := s.Start(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	// Is the query API there at all? (Silverback's lands with the PromQL
+	// issues; until then the endpoint answers 404.)
+	if s.promQL {
+		if code, _, err := queryOnce(proc, "up", time.Hour, time.Minute, time.Now()); code != http.StatusOK {
+			proc.Kill()
+			why := fmt.Sprintf("%s on this build answers %d on /api/v1/query_range", s.Label, code)
+			if code == http.StatusNotFound {
+				why += ": the PromQL HTTP API (issues 13/15) is not in it"
+			} else if err != nil {
+				why += ": " + err.Error()
+			}
+			skipAll(s, why)
+			return nil, nil
+		}
+	}
+	if tool == "" {
+		c := cfg
+		c.Protocol, _ = protocolFor(s, loadgen.ProtocolRW1, loadgen.ProtocolInflux)
+		// One connection: no host runs ahead into a head window already
+		// cut.
+		if s.Family == "influxdb" {
+			// Line protocol (its own schema, what InfluxQL is for), and 4
+			// connections: it has no head window, and one connection
+			// takes it minutes more.
+			c.Protocol, c.Concurrency = loadgen.ProtocolInflux, 4
+		}
+		sum, err := e.load(ctx, proc, c)
+		if err != nil {
+			proc.Kill()
+			return nil, fmt.Errorf("%s: %w", s.Name, err)
+		}
+		pd.samples = sum.Samples
+	}
+	if s.Family == "influxdb" {
+		// Its cache snapshot and compaction run once writes stop (2 s and
+		// 5 s cold): let them end before the restart.
+		waitIdle(proc.CPU, 7*time.Second, time.Second, 2*time.Minute)
+	}
+	if err := proc.Stop(); err != nil {
+		return nil, err
+	}
+	return pd, nil
 }
 
 // timedGet GETs pathQuery from p and returns the status, the time to the

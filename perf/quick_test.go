@@ -15,9 +15,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// realCapture is the shared 10-minute node_exporter capture (absent on
-// some machines: the replay case is then skipped with its reason).
-const realCapture = "../../shared/data/node_exporter_10min.prom"
+// realCapture is the repository's 2 h node_exporter capture
+// (testdata/README.md; when absent the real-capture case is skipped with
+// its reason).
+const realCapture = "testdata/node_exporter_2h.prom.zst"
 
 // buildTSDB builds cmd/tsdb into a temporary directory.
 func buildTSDB(t *testing.T) string {
@@ -136,6 +137,8 @@ func TestRun_BadOptions(t *testing.T) {
 	require.ErrorContains(t, err, `unknown peer "mysql"`)
 	_, err = Run(context.Background(), Options{Bin: "x"})
 	require.ErrorContains(t, err, "no scenario")
+	_, err = Run(context.Background(), Options{Scenarios: []string{"compression"}, Bin: "x", CompressionData: []string{"week"}})
+	require.ErrorContains(t, err, `unknown compression data set "week"`)
 }
 
 // TestTables: medians per system over runs, ranges, the ratio of the

@@ -33,9 +33,13 @@ type Options struct {
 	// "influxdb") or name ("victoriametrics-1.151"); nil means every
 	// installed one, an empty non-nil slice none.
 	Peers []string
-	// Capture is the real capture the compression scenario replays (""
+	// Capture is the real capture the compression scenario ingests (""
 	// skips that case).
 	Capture string
+	// CompressionData selects the compression scenario's data sets by
+	// name: "node" (the synthetic week) and "capture" (the real capture);
+	// nil means both.
+	CompressionData []string
 	// WorkDir holds the servers' data directories (default a temporary
 	// directory, removed at the end).
 	WorkDir string
@@ -136,6 +140,11 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 			e.logf("peer %s: %s", p.Label, p.Bin)
 		}
 	}
+	for _, d := range o.CompressionData {
+		if d != "node" && d != "capture" {
+			return nil, fmt.Errorf("perf: unknown compression data set %q (want node, capture)", d)
+		}
+	}
 	for _, p := range o.Peers {
 		if !slices.ContainsFunc(all[1:], func(s *System) bool { return s.Name == p || s.Family == p }) {
 			return nil, fmt.Errorf("perf: unknown peer %q (want victoriametrics (every version installed), victoriametrics-X.Y, prometheus, influxdb)", p)
@@ -151,14 +160,9 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 		e.work = d
 	}
 	if o.Capture != "" {
-		f, err := os.Open(o.Capture)
-		if err != nil {
-			return nil, fmt.Errorf("perf: capture: %w", err)
-		}
-		e.capture, err = loadgen.ParseCapture(f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("perf: capture %s: %w", o.Capture, err)
+		var err error
+		if e.capture, err = loadgen.ReadCaptureFile(o.Capture); err != nil {
+			return nil, fmt.Errorf("perf: %w", err)
 		}
 	}
 	var errs []error

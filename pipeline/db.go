@@ -225,6 +225,7 @@ func open(dir string, o Options, lock *os.File) (*DB, error) {
 				ReplayStrict:                 o.ReplayStrict,
 				Changes:                      db.changes,
 				Logger:                       o.Logger,
+				RefsFreed:                    func(epoch uint32, refs []uint32) { db.router.Forget(i, epoch, refs) },
 			})
 			db.shards[i] = s
 			return err
@@ -331,7 +332,9 @@ const maxPooledSamples = 1 << 16
 // stored); ErrOverloaded (a shard inbox stayed full until the context
 // ended; parts sent to other shards may be stored); ErrUnconfirmed (a shard
 // took its part but did not answer before the context ended; it may be
-// stored); the context's error from waiting for durability (the samples
+// stored); stages.ErrStaleRoute (a shard could not resolve a routed
+// series whose series it dropped; nothing of that shard's part is stored,
+// the routes are dropped, and a retry carries labels); the context's error from waiting for durability (the samples
 // are applied and counted in the stats, but not yet durable per the sync
 // mode); ErrClosed; or a WAL failure. Retrying is always safe. Append reads
 // b only during the call.
@@ -411,6 +414,9 @@ func (db *DB) Append(ctx context.Context, b *stages.Batch) (stages.AppendStats, 
 			}
 		}
 		if r.Err != nil {
+			if errors.Is(r.Err, stages.ErrStaleRoute) {
+				db.router.Unlearn(b, m, &r, &st.scratch) // the retry misses and carries labels
+			}
 			errs = append(errs, r.Err)
 			continue
 		}

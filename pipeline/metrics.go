@@ -29,6 +29,7 @@ type shardCounter struct {
 
 var shardMetricDefs = []shardCounter{
 	{"tsdb_head_series", "Active series in the head.", prometheus.GaugeValue},
+	{"tsdb_head_mapped_bytes", "Bytes of the head held outside the Go heap (series slabs, open chunk buffers, series hash table); resident once touched.", prometheus.GaugeValue},
 	{"tsdb_shard_failed", "1 while the shard refuses appends because its WAL or head chunk files failed (DB.Err says why); a restart rebuilds it from the WAL.", prometheus.GaugeValue},
 	{"tsdb_head_series_created_total", "Series created in the head (churn, with _removed_total).", prometheus.CounterValue},
 	{"tsdb_head_series_removed_total", "Series removed from the head by garbage collection.", prometheus.CounterValue},
@@ -119,6 +120,7 @@ func (m *dbMetrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		c, g := prometheus.CounterValue, prometheus.GaugeValue
 		emit("tsdb_head_series", g, float64(sm.ActiveSeries.Load()))
+		emit("tsdb_head_mapped_bytes", g, float64(sm.HeadMappedBytes.Load()))
 		failed := 0.0
 		if s.Err() != nil {
 			failed = 1

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/prometheus/common/model"
@@ -838,15 +839,28 @@ func (si *SampleIterator) Fill(ts []int64, fs []float64, from, to int64, dropSta
 		}
 		lim := min(to, si.maxt)
 		k := sort.Search(len(dts), func(i int) bool { return dts[i] > lim })
-		for i := range k {
-			f := math.Float64frombits(dvs[i])
-			if dropStale && value.IsStaleNaN(f) {
-				continue
-			}
-			ts, fs = append(ts, dts[i]), append(fs, f)
-		}
+		ts, fs = appendColumns(ts, fs, dts[:k], dvs[:k], dropStale)
 		si.it.Skip(k)
 	}
+}
+
+// appendColumns appends the samples of the decoded columns dts and dvs
+// (float64 bits) to ts and fs, without the stale markers when dropStale:
+// runs between stale markers are copied whole (memmove), the float64 bits
+// reinterpreted in place, instead of sample by sample.
+func appendColumns(ts []int64, fs []float64, dts []int64, dvs []uint64, dropStale bool) ([]int64, []float64) {
+	vf := unsafe.Slice((*float64)(unsafe.Pointer(unsafe.SliceData(dvs))), len(dvs))
+	if !dropStale {
+		return append(ts, dts...), append(fs, vf...)
+	}
+	a := 0
+	for i, u := range dvs {
+		if u == value.StaleNaN {
+			ts, fs = append(ts, dts[a:i]...), append(fs, vf[a:i]...)
+			a = i + 1
+		}
+	}
+	return append(ts, dts[a:]...), append(fs, vf[a:]...)
 }
 
 // nextFrom moves to the next sample at or after from (in range).

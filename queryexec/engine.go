@@ -206,6 +206,9 @@ func NewEngine(db *pipeline.DB, o Options) *Engine {
 // Instant evaluates q at ts.
 func (e *Engine) Instant(ctx context.Context, q string, ts time.Time, o QueryOpts) (*Result, error) {
 	t := ts.UnixMilli()
+	if e.cache != nil && !o.NoCache && !o.Stats {
+		return e.instantCached(ctx, q, t, o)
+	}
 	return e.exec(ctx, q, t, t, 0, o)
 }
 

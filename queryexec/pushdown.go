@@ -107,6 +107,7 @@ func (ev *evaluator) shardedRange(rw *rangeWork) (*shardResult, error) {
 			}
 			st.it = s.Iterator(st.it)
 			st.buf.reset()
+			st.cur = s
 			vs, ok, err := rw.series(&st, rseries{lset: s.Labels()}, true, &r.annos)
 			if err != nil {
 				return err
@@ -297,6 +298,7 @@ func (ev *evaluator) shardAggregate(e *parser.AggregateExpr, grouping []string, 
 		s := ss.At()
 		st.it = s.Iterator(st.it)
 		st.buf.reset()
+		st.cur = s
 		vs, ok, err := rw.series(&st, rseries{lset: s.Labels()}, true, &p.annos)
 		if err != nil {
 			return nil, err

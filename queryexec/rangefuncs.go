@@ -945,7 +945,14 @@ type rangeState struct {
 	// the current window when filled ahead).
 	filled bool
 	fillTo int64
+	// cur is the series being evaluated (streaming); its windows come
+	// from cols when it and the function allow (rangecols.go).
+	cur  *pipeline.Series
+	cols colWindows
 }
+
+// noColWindows turns the in-place column windows off (tests compare).
+var noColWindows = false
 
 // fillAhead bounds how far past the current window a series' window
 // buffer is filled (ms).
@@ -968,6 +975,10 @@ func (rw *rangeWork) series(st *rangeState, rs rseries, streaming bool, annos *a
 	// per many steps instead of once per step; each step's window is then
 	// the buffer's samples up to its end.
 	var ahead, lastEnd int64
+	useCols := streaming && !noColWindows && st.cur != nil && src.at == nil && !src.anchored && !src.smoothed && colUsable(st.cur)
+	if useCols {
+		st.cols.reset(st.cur.Chunks())
+	}
 	if streaming {
 		st.filled = false
 		if src.at == nil && g.n > 1 && g.interval > 0 && g.interval <= src.rng {
@@ -988,7 +999,9 @@ func (rw *rangeWork) series(st *rangeState, rs rseries, streaming bool, annos *a
 		if src.smoothed {
 			dataEnd += ev.lookback
 		}
-		if streaming {
+		if useCols {
+			w.t, w.f = st.cols.window(dataStart, dataEnd)
+		} else if streaming {
 			if src.at == nil || i == 0 {
 				st.buf.dropTo(dataStart)
 				if !st.filled || dataEnd > st.fillTo {
@@ -1004,10 +1017,10 @@ func (rw *rangeWork) series(st *rangeState, rs rseries, streaming bool, annos *a
 					st.filled, st.fillTo = true, to
 				}
 			}
-			w.t, w.f = st.buf.live()
 			if ahead > 0 {
-				k := sort.Search(len(w.t), func(k int) bool { return w.t[k] > dataEnd })
-				w.t, w.f = w.t[:k], w.f[:k]
+				w.t, w.f = st.buf.upTo(dataEnd)
+			} else {
+				w.t, w.f = st.buf.live()
 			}
 		} else {
 			if src.at != nil {
@@ -1044,7 +1057,10 @@ func (rw *rangeWork) series(st *rangeState, rs rseries, streaming bool, annos *a
 			st.held++
 		}
 	}
-	if streaming {
+	if useCols && st.cols.err != nil {
+		return vseries{}, false, st.cols.err
+	}
+	if streaming && !useCols {
 		if err := st.it.Err(); err != nil {
 			return vseries{}, false, err
 		}

@@ -79,7 +79,10 @@ type cacheEntry struct {
 	epoch      int64
 	start, end int64 // the steps the matrix covers, ms
 	matrix     []Series
-	bytes      int64
+	// instant, for an instant query's entry: its vector or scalar result
+	// at start (= end); matrix is then nil.
+	instant *Result
+	bytes   int64
 }
 
 type cacheMetrics struct {
@@ -90,9 +93,9 @@ type cacheMetrics struct {
 func newResultCache(changes *pipeline.Changes, maxBytes int64, log *zap.Logger, r prometheus.Registerer) *resultCache {
 	m := &cacheMetrics{
 		hits: prometheus.NewCounter(prometheus.CounterOpts{Name: "tsdb_query_cache_hits_total",
-			Help: "Range queries answered wholly or partly from the result cache."}),
+			Help: "Range queries answered wholly or partly, and instant queries answered, from the result cache."}),
 		misses: prometheus.NewCounter(prometheus.CounterOpts{Name: "tsdb_query_cache_misses_total",
-			Help: "Cacheable range queries evaluated in full (no valid cached step)."}),
+			Help: "Cacheable range queries evaluated in full (no valid cached step), and cacheable instant queries evaluated."}),
 		evictions: prometheus.NewCounter(prometheus.CounterOpts{Name: "tsdb_query_cache_evictions_total",
 			Help: "Result cache entries evicted to stay within --query.cache-size."}),
 		bytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tsdb_query_cache_bytes",
@@ -200,6 +203,77 @@ func (e *Engine) rangeCached(ctx context.Context, q string, start, end, interval
 	return &Result{Type: ValueMatrix, Matrix: copyMatrix(merged)}, nil
 }
 
+// instantCached is Instant through the cache. An instant query is one
+// step: its result at t reads only samples at or before t+ahead, so it
+// stays exact until a change visible to queries touches a timestamp there
+// (the reasoning of the range entries above). Entries are keyed by the
+// canonical expression, the lookback delta and t; only vector and scalar
+// results without annotations are kept. A dashboard's repeated request
+// for one time (several viewers, panels sharing a query) is then answered
+// without evaluation.
+func (e *Engine) instantCached(ctx context.Context, q string, t int64, o QueryOpts) (*Result, error) {
+	c := e.cache
+	expr, err := e.Parse(q)
+	if err != nil {
+		return nil, err
+	}
+	ahead, ok := cacheable(expr)
+	if !ok || (expr.Type() != parser.ValueTypeVector && expr.Type() != parser.ValueTypeScalar) {
+		return e.exec(ctx, q, t, t, 0, o)
+	}
+	key := "\x01instant\x00" + expr.String() + "\x00" + strconv.FormatInt(e.lookback(o).Milliseconds(), 10) + "\x00" + strconv.FormatInt(t, 10)
+	epoch := c.changes.Epoch() // before anything is read
+	if r := c.lookupInstant(key, t, ahead); r != nil {
+		c.m.hits.Inc()
+		return copyInstant(r), nil
+	}
+	c.m.misses.Inc()
+	res, err := e.exec(ctx, q, t, t, 0, o)
+	if err == nil && !hasAnnotations(res) && (res.Type == ValueVector || res.Type == ValueScalar) {
+		n := int64(len(key)) + 200
+		for _, s := range res.Vector {
+			n += 64
+			s.Metric.Range(func(l labels.Label) { n += int64(len(l.Name)+len(l.Value)) + 16 })
+		}
+		c.put(&cacheEntry{key: key, epoch: epoch, start: t, end: t, instant: res, bytes: n})
+		res = copyInstant(res)
+	}
+	return res, err
+}
+
+// lookupInstant returns the instant result cached under key when it is
+// still exact (nil otherwise). It is shared: read only.
+func (c *resultCache) lookupInstant(key string, t, ahead int64) *Result {
+	c.mu.Lock()
+	el, ok := c.entries[key]
+	if !ok {
+		c.mu.Unlock()
+		return nil
+	}
+	c.lru.MoveToFront(el)
+	ent := el.Value.(*cacheEntry)
+	c.mu.Unlock()
+	lo, known := c.changes.Since(ent.epoch)
+	if !known || ent.instant == nil {
+		return nil
+	}
+	// Valid while t < lo-ahead, as a range entry's steps.
+	if lo != math.MaxInt64 && (lo < math.MinInt64+ahead+1 || t >= lo-ahead) {
+		return nil
+	}
+	return ent.instant
+}
+
+// copyInstant copies an instant result's vector, so the caller may change
+// it without touching the cache (labels are immutable and shared).
+func copyInstant(r *Result) *Result {
+	out := &Result{Type: r.Type, Scalar: r.Scalar}
+	if r.Vector != nil {
+		out.Vector = append(make([]Sample, 0, len(r.Vector)), r.Vector...)
+	}
+	return out
+}
+
 // lookup returns the entry of key cut to the steps still valid (its step
 // range and matrix; nil when nothing is valid). The matrix is shared: read
 // only.
@@ -238,10 +312,17 @@ func (c *resultCache) store(key string, epoch, start, end int64, m []Series) {
 		n += 64 + int64(16*len(s.Floats))
 		s.Metric.Range(func(l labels.Label) { n += int64(len(l.Name)+len(l.Value)) + 16 })
 	}
+	c.put(&cacheEntry{key: key, epoch: epoch, start: start, end: end, matrix: m, bytes: n})
+}
+
+// put stores ent under ent.key, replacing the entry there, and evicts the
+// least recently used entries over the bound; an entry larger than a
+// quarter of the bound is not stored.
+func (c *resultCache) put(ent *cacheEntry) {
+	key, n := ent.key, ent.bytes
 	if n > c.maxBytes/4 {
 		return
 	}
-	ent := &cacheEntry{key: key, epoch: epoch, start: start, end: end, matrix: m, bytes: n}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.entries[key]; ok {

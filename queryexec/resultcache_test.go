@@ -276,3 +276,37 @@ func TestResultCache_ConcurrentQueriesAndWrites(t *testing.T) {
 		checkCached(t, e, "after writes", `sum(rate(x_total[5m]))`, start, start+1_800_000, time.Minute)
 	}
 }
+
+// TestResultCache_Instant: a repeated instant query is answered from the
+// cache (a hit, the same result), and a late sample at or before its time
+// invalidates the entry, while one after it does not.
+func TestResultCache_Instant(t *testing.T) {
+	db := testDB(t)
+	ls, ts, fs := counterSeries("x_total", "a", 0, 3_600_000, 15_000)
+	appendAny(t, db, ls, ts, fs)
+	e := NewEngine(db, Options{})
+	ctx := context.Background()
+	at := time.UnixMilli(1_800_000)
+	const q = `sum(count_over_time(x_total[1m]))`
+	run := func(what string) *Result {
+		t.Helper()
+		got, err := e.Instant(ctx, q, at, QueryOpts{})
+		require.NoError(t, err)
+		want, err := e.Instant(ctx, q, at, QueryOpts{NoCache: true})
+		require.NoError(t, err)
+		require.Equal(t, want.Type, got.Type, what)
+		require.Equal(t, fmt.Sprint(want.Vector), fmt.Sprint(got.Vector), what)
+		return got
+	}
+	first := run("first")
+	hits := testutil.ToFloat64(e.cache.m.hits)
+	run("repeated")
+	require.Equal(t, hits+1, testutil.ToFloat64(e.cache.m.hits), "a repeated instant query is a hit")
+	// A sample after the query's time changes nothing it read.
+	appendAny(t, db, labels.FromStrings("__name__", "x_total", "instance", "b"), []int64{1_900_000}, []float64{1})
+	run("after a later sample")
+	// A new series inside the 1 m window changes count_over_time's result.
+	appendAny(t, db, labels.FromStrings("__name__", "x_total", "instance", "c"), []int64{1_790_000}, []float64{5})
+	got := run("after a sample inside the window")
+	require.NotEqual(t, fmt.Sprint(first.Vector), fmt.Sprint(got.Vector), "the late sample must change the result")
+}

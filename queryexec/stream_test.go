@@ -44,7 +44,15 @@ func TestStreamingMatchesMaterialized(t *testing.T) {
 				}
 				requireDecimalChunks(t, db)
 			}
-			checkStreamingMatchesMaterialized(t, db)
+			// Range windows from the decoded columns in place
+			// (rangecols.go) and through SampleIterator.Fill.
+			for _, cols := range []bool{true, false} {
+				t.Run(fmt.Sprintf("colWindows=%v", cols), func(t *testing.T) {
+					noColWindows = !cols
+					defer func() { noColWindows = false }()
+					checkStreamingMatchesMaterialized(t, db)
+				})
+			}
 		})
 	}
 }
@@ -117,12 +125,12 @@ func checkStreamingMatchesMaterialized(t *testing.T, db *pipeline.DB) {
 	for _, q := range queries {
 		for _, step := range []time.Duration{15 * time.Second, time.Minute, 17 * time.Minute} {
 			forceMaterialized = false
-			got, err := e.Range(ctx, q, time.UnixMilli(0), time.UnixMilli(4500_000), step, QueryOpts{})
+			got, err := e.Range(ctx, q, time.UnixMilli(0), time.UnixMilli(4500_000), step, QueryOpts{NoCache: true})
 			if err != nil {
 				t.Fatalf("%s: %v", q, err)
 			}
 			forceMaterialized = true
-			want, err := e.Range(ctx, q, time.UnixMilli(0), time.UnixMilli(4500_000), step, QueryOpts{})
+			want, err := e.Range(ctx, q, time.UnixMilli(0), time.UnixMilli(4500_000), step, QueryOpts{NoCache: true})
 			forceMaterialized = false
 			if err != nil {
 				t.Fatalf("%s materialized: %v", q, err)

@@ -3,6 +3,7 @@ package shard
 import (
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/prometheus/prometheus/model/labels"
 
@@ -14,7 +15,9 @@ import (
 // memSeries is one series of the head. Owned by the shard goroutine.
 //
 // Layout is chosen for RAM per active series (88 bytes, stored by value in
-// slabs): the open chunk's appender, whose state also gives the last
+// slabs of mapped memory outside the Go heap, offheap.go; the appender's
+// buffer is a block of the head's mapped chunk arena, never a Go heap
+// slice): the open chunk's appender, whose state also gives the last
 // timestamp and value for the series rules, the reference and maximum
 // time of the newest closed chunk (older closed chunks are reached through
 // the links in the mapped head chunk files), and the position of the
@@ -29,9 +32,9 @@ type memSeries struct {
 	lastClosed     chunkRef
 	lastClosedMaxT int64
 	lbl            labelsRef // the labels (head.labels); 0: a free slot
-	// lsize is the labels' ByteSize (in what would be padding): the check
-	// of a route-cache hint (hintMatches).
-	lsize uint32
+	// born is the ref epoch the series was created in (in what would be
+	// padding): the check of a route-cache hint (hinted, route_hints.go).
+	born uint32
 }
 
 // unknownMaxT marks memSeries.lastClosedMaxT as not known.
@@ -49,10 +52,15 @@ func (ms *memSeries) hasSamples() bool { return ms.app.NumSamples() > 0 }
 // roaring postings stay dense. Recycling bumps epoch, which invalidates the
 // route cache's ref hints (see package stages).
 type head struct {
-	byHash refTable      // hash tag → refs
-	slabs  [][]memSeries // ref r lives at slabs[r/slabSize][r%slabSize]; ref 0 is never used
-	nrefs  uint32        // refs handed out so far, including the unused 0
-	free   []uint32      // refs of collected series, reusable
+	byHash refTable // hash tag → refs (mapped memory, offheap.go)
+	// slabs: ref r lives at slabs[r/slabSize][r%slabSize]; ref 0 is never
+	// used. Each slab is a mapping of its own (offheap.go), nil until a
+	// ref in it is used.
+	slabs  [][]memSeries
+	chunks chunkArena // the open chunks' buffers (head_openchunks.go)
+	nslabs int        // slabs mapped
+	nrefs  uint32     // refs handed out so far, including the unused 0
+	free   []uint32   // refs of collected series, reusable
 	// scan, when > 0: refs in [scan, nrefs) may be free without being on
 	// the free list (the holes a replay leaves); freeRef takes them in
 	// order. A replay sets it instead of listing every hole, so a high ref
@@ -96,8 +104,12 @@ func (h *head) recountOpenBytes() {
 // slabSize series per slab: series are stored by value in fixed slabs rather
 // than allocated one by one, which saves the pointer and the allocator's
 // size-class rounding (88 → 96 bytes) per series; slabs never move, so
-// pointers to series stay valid.
+// pointers to series stay valid (until head.release).
 const slabSize = 1024
+
+// slabMapBytes is the mapping of one slab: 1,024 88-byte series are 22
+// pages exactly.
+var slabMapBytes = mapBytes(slabSize * int(unsafe.Sizeof(memSeries{})))
 
 // maxSeriesRef bounds the refs the head accepts from disk (WAL series
 // records, head snapshots). Live refs stay below the largest number of
@@ -149,7 +161,8 @@ func (h *head) slot(ref uint32) *memSeries {
 		h.slabs = append(h.slabs, make([][]memSeries, i+1-len(h.slabs))...)
 	}
 	if h.slabs[i] == nil {
-		h.slabs[i] = make([]memSeries, slabSize)
+		h.slabs[i] = mappedAs[memSeries](mapAnon(slabMapBytes), slabSize) // zeroed: free slots
+		h.nslabs++
 	}
 	if ref >= h.nrefs {
 		h.nrefs = ref + 1
@@ -170,22 +183,11 @@ func (h *head) lookup(hash uint64, lset labels.Labels) (uint32, *memSeries) {
 			return 0, nil
 		}
 		if uint32(sl>>32) == tag {
-			if s := h.get(uint32(sl)); s != nil && uint64(s.lsize) == lset.ByteSize() && h.equalLabels(s, lset) {
+			if s := h.get(uint32(sl)); s != nil && h.equalLabels(s, lset) {
 				return uint32(sl), s
 			}
 		}
 	}
-}
-
-// hintMatches checks a route-cache hint that passed the epoch check: ms is
-// the series at the hinted ref, lset the labels the hint came with. The
-// epoch already guarantees the ref (stages.ShardSeries); this is a guard
-// against a bug there, kept cheap because it runs once per series per
-// message: the labels' byte size instead of a full comparison, which
-// decodes the series' symbol ids and cost 10 % of the in-process append CPU
-// (BenchmarkAppend profile).
-func hintMatches(ms *memSeries, lset labels.Labels) bool {
-	return uint64(ms.lsize) == lset.ByteSize()
 }
 
 // create adds a series that lookup did not find, at ref if ref != 0 (WAL
@@ -202,7 +204,7 @@ func (h *head) create(ref uint32, hash uint64, lset labels.Labels) (uint32, *mem
 		h.takeFromFree(ref)
 	}
 	s := h.slot(ref)
-	*s = memSeries{lbl: h.putLabels(ref, lset), lsize: uint32(lset.ByteSize()), lastClosedMaxT: unknownMaxT}
+	*s = memSeries{lbl: h.putLabels(ref, lset), born: h.epoch, lastClosedMaxT: unknownMaxT}
 	h.byHash.insert(hashTag(hash), ref)
 	h.active++
 	return ref, s
@@ -263,7 +265,29 @@ func (h *head) removeHashed(ref uint32, hash uint64) {
 	h.dropLabels(ref, s)
 	h.byHash.remove(hashTag(hash), ref)
 	h.openBytes -= int64(cap(s.app.Bytes()))
-	*s = memSeries{} // frees the chunk buffer; marks the slot free
+	h.chunks.free(s.app.Bytes())
+	*s = memSeries{} // marks the slot free
 	h.free = append(h.free, ref)
 	h.active--
+}
+
+// release unmaps the head's mapped memory (offheap.go): the slabs, the open
+// chunks' buffers and the hash table. The head is empty afterwards and no
+// series pointer or open chunk's bytes taken from it may be used. The
+// shard calls it when it shuts down or replaces its head.
+func (h *head) release() {
+	for i, sl := range h.slabs {
+		if sl != nil {
+			unmapAnon(bytesOf(sl, slabMapBytes))
+			h.slabs[i] = nil
+		}
+	}
+	h.chunks.release()
+	h.byHash.release()
+	*h = *newHead()
+}
+
+// mappedBytes returns the bytes of the head's anonymous mappings (O(1)).
+func (h *head) mappedBytes() int64 {
+	return int64(h.nslabs)*int64(slabMapBytes) + h.chunks.mapped + int64(len(h.byHash.slots))*8
 }

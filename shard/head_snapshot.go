@@ -39,12 +39,16 @@ import (
 const (
 	headSnapshotName    = "head.snapshot"
 	headSnapshotMagic   = 0x53424853 // "SBHS"
-	headSnapshotVersion = 2          // written; version 1 (no appender state) is read too
+	headSnapshotVersion = 3          // written; versions 1 and 2 are read too
 )
 
 var (
 	errSnapshotCorrupt = errors.New("head snapshot corrupt")
-	castagnoliTable    = crc32.MakeTable(crc32.Castagnoli)
+	// errHeadChunkDamaged: a head chunk file the snapshot lists does not
+	// match its CRC (version 3), or a chain fails a chunk's CRC (versions
+	// 1 and 2): the head is rebuilt from the WAL.
+	errHeadChunkDamaged = errors.New("head chunk file damaged")
+	castagnoliTable     = crc32.MakeTable(crc32.Castagnoli)
 )
 
 // headState is what a head snapshot holds, copied on the shard goroutine
@@ -58,6 +62,8 @@ type headState struct {
 	mint        int64
 	files       []snapFile
 	held        []*headFile // reader references on files, released by release
+	ranges      []headRange // the head's ranges holding unpersisted samples (head.ranges)
+	maxt        int64       // head.maxt
 	series      []stateSeries
 	tombs       []stateTomb
 }
@@ -85,16 +91,12 @@ func (s *Shard) captureHead(fromSegment int, hold bool) *headState {
 	h := s.head
 	st := &headState{
 		blockRange: s.opts.BlockRange.Milliseconds(), fromSegment: fromSegment,
-		epoch: h.epoch, mint: h.mint,
+		epoch: h.epoch, mint: h.mint, maxt: h.maxt, ranges: slices.Clone(h.ranges),
 		files:  make([]snapFile, 0, len(s.hc.files)),
 		series: make([]stateSeries, 0, h.active),
 	}
 	for seq, hf := range s.hc.files {
-		used := int64(len(hf.m))
-		if hf == s.hc.cur {
-			used = s.hc.curOff
-		}
-		st.files = append(st.files, snapFile{seq: seq, used: used, maxT: hf.maxT})
+		st.files = append(st.files, snapFile{seq: seq, used: hf.end, maxT: hf.maxT, crc: hf.crc})
 		if hold {
 			hf.acquire()
 			st.held = append(st.held, hf)
@@ -156,13 +158,23 @@ func (st *headState) encode() []byte {
 	b = binary.AppendUvarint(b, uint64(st.fromSegment))
 	b = binary.AppendUvarint(b, uint64(st.epoch))
 	b = binary.AppendVarint(b, st.mint)
-	// Head chunk files: seq, bytes in use, max chunk time.
+	// Head chunk files: seq, bytes in use, max chunk time, CRC32C of the
+	// bytes in use after the header.
 	b = binary.AppendUvarint(b, uint64(len(st.files)))
 	for _, f := range st.files {
 		b = binary.AppendUvarint(b, uint64(f.seq))
 		b = binary.AppendUvarint(b, uint64(f.used))
 		b = binary.AppendVarint(b, f.maxT)
+		b = binary.BigEndian.AppendUint32(b, f.crc)
 	}
+	// The head's ranges and newest sample: what the chain walk over every
+	// closed chunk recomputed at load before version 3.
+	b = binary.AppendUvarint(b, uint64(len(st.ranges)))
+	for _, r := range st.ranges {
+		b = binary.AppendVarint(b, r.q)
+		b = binary.AppendVarint(b, r.minT)
+	}
+	b = binary.AppendVarint(b, st.maxt)
 	b = binary.AppendUvarint(b, uint64(len(st.series)))
 	for _, ss := range st.series {
 		b = binary.AppendUvarint(b, uint64(ss.ref))
@@ -348,24 +360,25 @@ type snapFile struct {
 	seq  uint32
 	used int64
 	maxT int64
+	crc  uint32 // CRC32C of bytes [headChunksHdrSize, used); version 3 on
 }
 
 // loadHeadSnapshot restores the head from head.snapshot if there is one and
 // returns the first WAL segment left to replay (0: replay everything). The
 // file stays on disk; restoreHead removes it if it cannot be used. Called by Open before replay;
 // on failure the caller falls back to full replay with a fresh head.
-func (s *Shard) loadHeadSnapshot() (fromSegment int, ok bool, err error) {
+func (s *Shard) loadHeadSnapshot() (fromSegment, version int, ok bool, err error) {
 	path := filepath.Join(s.dir, headSnapshotName)
 	// A shutdown that died while writing the snapshot leaves its temporary.
 	if err := s.fs.Remove(path + fsutil.TmpSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return 0, false, fmt.Errorf("remove unfinished head snapshot: %w", err)
+		return 0, 0, false, fmt.Errorf("remove unfinished head snapshot: %w", err)
 	}
 	b, err := readWhole(s.fs, path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, false, nil
+		return 0, 0, false, nil
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("read head snapshot: %w", err)
+		return 0, 0, false, fmt.Errorf("read head snapshot: %w", err)
 	}
 	// It stays: it covers the WAL before its segment, the WAL after it
 	// stays, and the head chunk bytes it names are never rewritten (new
@@ -374,9 +387,9 @@ func (s *Shard) loadHeadSnapshot() (fromSegment int, ok bool, err error) {
 	// before it changes any of that (dropHeadSnapshot).
 	from, err := s.decodeHeadSnapshot(b)
 	if err != nil {
-		return 0, false, err
+		return 0, 0, false, err
 	}
-	return from, true, nil
+	return from, int(b[4]), true, nil
 }
 
 // dropHeadSnapshot durably removes head.snapshot (if any): before a head
@@ -401,8 +414,8 @@ func (s *Shard) decodeHeadSnapshot(b []byte) (int, error) {
 		return 0, fmt.Errorf("%w: bad magic or length %d", errSnapshotCorrupt, len(b))
 	}
 	version := b[4]
-	if version != 1 && version != headSnapshotVersion {
-		return 0, fmt.Errorf("%w: version %d, this build reads 1 and %d", errSnapshotCorrupt, b[4], headSnapshotVersion)
+	if version < 1 || version > headSnapshotVersion {
+		return 0, fmt.Errorf("%w: version %d, this build reads 1 to %d", errSnapshotCorrupt, b[4], headSnapshotVersion)
 	}
 	end := len(b) - 4
 	if got, want := crc32.Checksum(b[:end], castagnoliTable), binary.BigEndian.Uint32(b[end:]); got != want {
@@ -422,15 +435,38 @@ func (s *Shard) decodeHeadSnapshot(b []byte) (int, error) {
 	var files []snapFile
 	for i := uint64(0); i < nfiles && r.err == nil; i++ {
 		f := snapFile{seq: uint32(r.uvarint("file seq")), used: int64(r.uvarint("file size")), maxT: r.varint("file maxT")}
+		if version >= 3 {
+			if c := r.bytes(4, "file crc"); c != nil {
+				f.crc = binary.BigEndian.Uint32(c)
+			}
+		}
 		files = append(files, f)
+	}
+	h := s.head
+	if version >= 3 {
+		nr := r.uvarint("range count")
+		if nr > 1<<20 {
+			r.fail("range count")
+		}
+		br := s.opts.BlockRange.Milliseconds()
+		for i := uint64(0); i < nr && r.err == nil; i++ {
+			x := headRange{q: r.varint("range index"), minT: r.varint("range min")}
+			// Sorted, one per block range, its smallest sample inside it.
+			if r.err == nil && (len(h.ranges) > 0 && x.q <= h.ranges[len(h.ranges)-1].q ||
+				x.q < MinTimestamp/br-1 || x.q > MaxTimestamp/br || floorDiv(x.minT, br) != x.q) {
+				r.fail("range")
+			}
+			h.ranges = append(h.ranges, x)
+		}
+		h.maxt = max(h.maxt, r.varint("head maxt"))
+		h.rangeLo, h.rangeHi = 1, 0
 	}
 	if r.err != nil {
 		return 0, r.err
 	}
-	if err := s.hc.adopt(files); err != nil {
+	if err := s.hc.adopt(files, version >= 3); err != nil {
 		return 0, err
 	}
-	h := s.head
 	nseries := r.uvarint("series count")
 	var (
 		lb   labels.ScratchBuilder
@@ -481,7 +517,7 @@ func (s *Shard) decodeHeadSnapshot(b []byte) (int, error) {
 			// pair), or by decoding the chunk once (version 1). An empty
 			// chunk starts a fresh appender.
 			if version == 1 {
-				err = ms.app.Resume(nil, c, &it)
+				err = ms.app.Resume(h.openBuf(len(c.Data)), c, &it) // a mapped buffer: offheap.go
 			} else {
 				var st chunkstore.AppenderState
 				st.TDelta = r.varint("appender delta")
@@ -495,7 +531,7 @@ func (s *Shard) decodeHeadSnapshot(b []byte) (int, error) {
 					r.fail("appender jittery flag")
 					break
 				}
-				err = ms.app.RestoreState(nil, c, st)
+				err = ms.app.RestoreState(h.openBuf(len(c.Data)), c, st)
 			}
 			if err != nil {
 				return 0, fmt.Errorf("%w: open chunk of %s: %w", errSnapshotCorrupt, lset, err)
@@ -558,8 +594,11 @@ func readWhole(fsys vfs.FS, path string) ([]byte, error) {
 
 // adopt maps the listed head chunk files of a snapshot (instead of starting
 // empty) and removes any other file in the directory. New chunks go to a
-// new file after the highest listed one.
-func (hc *headChunks) adopt(files []snapFile) error {
+// new file after the highest listed one. Each file's CRC over its bytes in
+// use is computed (one sequential pass: the running CRC continues from it)
+// and, with checkCRC (version 3), compared with the listed one: a mismatch
+// is errHeadChunkDamaged.
+func (hc *headChunks) adopt(files []snapFile, checkCRC bool) error {
 	keep := map[string]bool{}
 	for _, sf := range files {
 		path := filepath.Join(hc.dir, fmt.Sprintf("%06d", sf.seq))
@@ -578,12 +617,18 @@ func (hc *headChunks) adopt(files []snapFile) error {
 			_ = f.Close()
 			return fmt.Errorf("map head chunk file %s: %w", path, err)
 		}
-		if len(m) < headChunksHdrSize || binary.BigEndian.Uint32(m) != headChunksMagic || m[4] != headChunksVersion {
+		if len(m) < headChunksHdrSize || binary.BigEndian.Uint32(m) != headChunksMagic || m[4] != headChunksVersion || sf.used < headChunksHdrSize {
 			_ = m.Unmap()
 			_ = f.Close()
 			return fmt.Errorf("%w: head chunk file %s header", errSnapshotCorrupt, path)
 		}
-		hf := &headFile{seq: sf.seq, f: f, m: m, maxT: sf.maxT}
+		crc := crc32.Checksum(m[headChunksHdrSize:sf.used], castagnoliTable)
+		if checkCRC && crc != sf.crc {
+			_ = m.Unmap()
+			_ = f.Close()
+			return fmt.Errorf("%w: %s: crc %#08x of its %d bytes in use, listed %#08x", errHeadChunkDamaged, path, crc, sf.used, sf.crc)
+		}
+		hf := &headFile{seq: sf.seq, f: f, m: m, maxT: sf.maxT, end: sf.used, crc: crc}
 		hf.refs.Store(1)
 		hc.files[sf.seq] = hf
 		hc.nextSeq = max(hc.nextSeq, sf.seq+1)

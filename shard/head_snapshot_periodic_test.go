@@ -3,6 +3,7 @@ package shard
 import (
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -203,45 +204,132 @@ func dropUnsyncedHeadChunks(t *testing.T, fsys vfs.FS, dir string) {
 	}
 }
 
-// TestHeadSnapshot_ReadsVersion1: a shard directory left by a clean
-// shutdown of the build before version 2 (testdata/head_snapshot_v1: three
-// series, samples at 0 s … 10 s, 4-sample chunks, 4 KiB head chunk files)
-// loads from its version-1 snapshot (open chunks decoded by Resume) without
-// replaying the WAL, keeps appending, and its next snapshot is version 2.
-func TestHeadSnapshot_ReadsVersion1(t *testing.T) {
+// TestHeadSnapshot_ReadsOldVersions: shard directories left by a clean
+// shutdown of the builds before version 2 (testdata/head_snapshot_v1) and
+// before version 3 (testdata/head_snapshot_v2, written by 5987967): three
+// series, samples at 0 s … 10 s, 4-sample chunks, 4 KiB head chunk files.
+// Each loads from its snapshot (version 1: open chunks decoded by Resume;
+// both: the closed chunks checked by walking their chains) without
+// replaying the WAL, keeps appending, and its next snapshot is the current
+// version, which loads too.
+func TestHeadSnapshot_ReadsOldVersions(t *testing.T) {
+	for _, version := range []byte{1, 2} {
+		t.Run(fmt.Sprintf("version=%d", version), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "shard")
+			require.NoError(t, exec.Command("cp", "-a", fmt.Sprintf("testdata/head_snapshot_v%d", version), dir).Run())
+			b, err := os.ReadFile(filepath.Join(dir, headSnapshotName))
+			require.NoError(t, err)
+			require.Equal(t, version, b[4], "fixture version")
+			o := Options{ChunkSamples: 4, BlockRange: time.Hour, HeadChunkFileSize: 4096}
+			s := openShard(t, dir, o)
+			require.Equal(t, uint64(1), s.m.SnapshotLoads.Load())
+			require.Zero(t, s.m.ReplayedSamples.Load())
+			require.Equal(t, int64(10000), s.head.maxt, "from the chains")
+			series := []labels.Labels{labels.FromStrings("__name__", "m", "i", "0"), labels.FromStrings("__name__", "m", "i", "1"), labels.FromStrings("__name__", "other", "job", "x")}
+			want := map[string][]int64{}
+			for ts := int64(0); ts < 11; ts++ {
+				for _, ls := range series {
+					want[ls.String()] = append(want[ls.String()], ts*1000)
+				}
+			}
+			inbox, stop := runShard(t, s)
+			require.Equal(t, want, allSamples(t, s))
+			for ts := int64(11); ts < 15; ts++ {
+				send(t, s, inbox, rvMsg(series, ts*1000, func(i int) float64 { return float64(i)*10 + float64(ts)/4 }))
+				for _, ls := range series {
+					want[ls.String()] = append(want[ls.String()], ts*1000)
+				}
+			}
+			require.NoError(t, stop())
+			b, err = os.ReadFile(filepath.Join(dir, headSnapshotName))
+			require.NoError(t, err)
+			require.Equal(t, byte(headSnapshotVersion), b[4])
+			s = openShard(t, dir, o)
+			require.Zero(t, s.m.ReplayedSamples.Load())
+			require.Zero(t, s.m.HeadChunksRebuilt.Load())
+			_, stop = runShard(t, s)
+			require.Equal(t, want, allSamples(t, s))
+			require.NoError(t, stop())
+		})
+	}
+}
+
+// TestHeadSnapshot_RestoresWhatReplayRebuilds: a head restored from a
+// version 3 snapshot has the time ranges, newest sample and samples that a
+// full WAL replay of the same directory rebuilds, although the snapshot
+// load no longer walks the closed chunks (it takes ranges and newest
+// sample from the file). Samples span four block ranges and many 4-sample
+// chunks in several head chunk files; it fails when the ranges or the
+// newest sample are not restored.
+func TestHeadSnapshot_RestoresWhatReplayRebuilds(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "shard")
-	require.NoError(t, exec.Command("cp", "-a", "testdata/head_snapshot_v1", dir).Run())
-	b, err := os.ReadFile(filepath.Join(dir, headSnapshotName))
-	require.NoError(t, err)
-	require.Equal(t, byte(1), b[4], "fixture version")
-	o := Options{ChunkSamples: 4, BlockRange: time.Hour, HeadChunkFileSize: 4096}
+	o := Options{ChunkSamples: 4, BlockRange: time.Hour, HeadChunkFileSize: 4096, HeadSnapshotSamplesPerSeries: -1}
 	s := openShard(t, dir, o)
-	require.Equal(t, uint64(1), s.m.SnapshotLoads.Load())
-	require.Zero(t, s.m.ReplayedSamples.Load())
-	series := []labels.Labels{labels.FromStrings("__name__", "m", "i", "0"), labels.FromStrings("__name__", "m", "i", "1"), labels.FromStrings("__name__", "other", "job", "x")}
-	want := map[string][]int64{}
-	for ts := int64(0); ts < 11; ts++ {
-		for _, ls := range series {
-			want[ls.String()] = append(want[ls.String()], ts*1000)
-		}
-	}
 	inbox, stop := runShard(t, s)
-	require.Equal(t, want, allSamples(t, s))
-	for ts := int64(11); ts < 15; ts++ {
-		send(t, s, inbox, rvMsg(series, ts*1000, func(i int) float64 { return float64(i)*10 + float64(ts)/4 }))
-		for _, ls := range series {
-			want[ls.String()] = append(want[ls.String()], ts*1000)
-		}
+	var series []labels.Labels
+	for i := range 12 {
+		series = append(series, labels.FromStrings("__name__", "m", "i", fmt.Sprint(i)))
+	}
+	for ts := int64(0); ts < 4*3600; ts += 97 {
+		send(t, s, inbox, rvMsg(series[:1+int(ts)%len(series)], ts*1000, func(i int) float64 { return float64(i) + float64(ts) }))
 	}
 	require.NoError(t, stop())
-	b, err = os.ReadFile(filepath.Join(dir, headSnapshotName))
-	require.NoError(t, err)
-	require.Equal(t, byte(headSnapshotVersion), b[4])
+	replayed := filepath.Join(t.TempDir(), "replayed")
+	require.NoError(t, exec.Command("cp", "-a", dir, replayed).Run())
+	require.NoError(t, os.Remove(filepath.Join(replayed, headSnapshotName)))
+
+	a := openShard(t, dir, o)
+	require.Equal(t, uint64(1), a.m.SnapshotLoads.Load())
+	b := openShard(t, replayed, o)
+	require.Zero(t, b.m.SnapshotLoads.Load())
+	require.NotZero(t, b.m.ReplayedSamples.Load())
+	require.Greater(t, len(b.head.ranges), 1)
+	require.Equal(t, b.head.ranges, a.head.ranges)
+	require.Equal(t, b.head.maxt, a.head.maxt)
+	_, stopA := runShard(t, a)
+	_, stopB := runShard(t, b)
+	require.Equal(t, allSamples(t, b), allSamples(t, a))
+	require.NoError(t, stopA())
+	require.NoError(t, stopB())
+}
+
+// TestHeadChunks_RunningCRC: every head chunk file's running CRC is the
+// CRC of its bytes in use, after live cuts, after a replay (whose writes
+// are buffered) and after a snapshot load continued writing into the
+// adopted current file.
+func TestHeadChunks_RunningCRC(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shard")
+	o := Options{ChunkSamples: 4, HeadChunkFileSize: 4096, HeadSnapshotSamplesPerSeries: -1}
+	series := []labels.Labels{labels.FromStrings("__name__", "a"), labels.FromStrings("__name__", "b")}
+	check := func(s *Shard, what string) {
+		t.Helper()
+		require.NotEmpty(t, s.hc.files, what)
+		for seq, hf := range s.hc.files {
+			require.Equal(t, crc32.Checksum(hf.m[headChunksHdrSize:hf.end], castagnoliTable), hf.crc, "%s: file %d", what, seq)
+		}
+	}
+	ts := int64(0)
+	appendSome := func(s *Shard) {
+		for range 150 {
+			require.NoError(t, s.apply(rvMsg(series, ts, func(i int) float64 { return float64(i) * float64(ts) })).Err)
+			ts += 1000
+		}
+	}
+	s := openShard(t, dir, o)
+	appendSome(s)
+	check(s, "live")
+	require.NoError(t, s.CloseUnstarted())
 	s = openShard(t, dir, o)
-	require.Zero(t, s.m.ReplayedSamples.Load())
-	_, stop = runShard(t, s)
-	require.Equal(t, want, allSamples(t, s))
+	check(s, "replayed")
+	appendSome(s)
+	_, stop := runShard(t, s)
 	require.NoError(t, stop())
+	s = openShard(t, dir, o)
+	require.Equal(t, uint64(1), s.m.SnapshotLoads.Load())
+	check(s, "adopted")
+	appendSome(s)
+	check(s, "adopted and appended")
+	require.NoError(t, s.CloseUnstarted())
 }
 
 // TestHeadSnapshot_StoredLabelsEncoding: the capture encodes a series'

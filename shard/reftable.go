@@ -11,7 +11,9 @@ package shard
 // series. Growing rehashes the whole table at once on the shard goroutine
 // (a million series: 16 MB, tens of milliseconds, once per doubling).
 // Removal shifts the rest of the probe run back (no tombstones), so probe
-// runs stay as short as the load allows.
+// runs stay as short as the load allows. The slots are mapped memory
+// (offheap.go): outside the GC's heap goal, and the old table of a doubling
+// is unmapped at once instead of waiting for a GC; release unmaps it.
 type refTable struct {
 	slots []uint64
 	n     int  // occupied slots
@@ -55,12 +57,23 @@ func (t *refTable) grow() {
 	} else {
 		t.bits++
 	}
-	t.slots = make([]uint64, 1<<t.bits)
+	t.slots = mappedAs[uint64](mapAnon(mapBytes(8<<t.bits)), 1<<t.bits)
 	for _, sl := range old {
 		if sl != 0 {
 			t.put(sl)
 		}
 	}
+	if old != nil {
+		unmapAnon(bytesOf(old, mapBytes(8*len(old))))
+	}
+}
+
+// release unmaps the table; it is empty afterwards.
+func (t *refTable) release() {
+	if t.slots != nil {
+		unmapAnon(bytesOf(t.slots, mapBytes(8*len(t.slots))))
+	}
+	*t = refTable{}
 }
 
 // remove deletes ref stored under tag, if present, and closes the gap by

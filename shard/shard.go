@@ -77,6 +77,11 @@ type Options struct {
 	// HeadChunkFileSize bounds one head chunk file
 	// (default DefaultHeadChunkFileSize).
 	HeadChunkFileSize int64
+	// RefsFreed, when set, is called on the shard goroutine by each head
+	// garbage collection that freed refs, after it bumped the ref epoch
+	// to epoch and before any freed ref is given to a new series
+	// (stages.Router.Forget). refs is valid only during the call.
+	RefsFreed func(epoch uint32, refs []uint32)
 	// IdleSeriesTimeout: a series whose last sample is older than this
 	// (relative to the newest sample in the shard) and whose data is
 	// persisted is dropped from the head by GC (default 1h).
@@ -220,6 +225,7 @@ type Metrics struct {
 	SeriesCreated        atomic.Uint64
 	SeriesRemoved        atomic.Uint64
 	ActiveSeries         atomic.Int64 // gauge
+	HeadMappedBytes      atomic.Int64 // gauge: the head's memory outside the Go heap (offheap.go)
 	ChunksCut            atomic.Uint64
 	ReplayedSamples      atomic.Uint64
 	ReplayedSeries       atomic.Uint64
@@ -328,6 +334,7 @@ type applyScratch struct {
 	recs         [][]byte         // the records, aliasing recBuf
 	blk          blockLookupCache // late samples against blocks (shard_history.go)
 	hashBuf      []byte
+	freed        []uint32 // refs a head garbage collection freed (gcBefore)
 }
 
 // Open opens (or creates) the shard in dir: it replays the WAL into a new
@@ -355,6 +362,12 @@ func Open(dir string, id int, o Options) (*Shard, error) {
 	if s.walM == nil {
 		s.walM = &walseg.Metrics{}
 	}
+	opened := false
+	defer func() {
+		if !opened {
+			s.releaseHead()
+		}
+	}()
 	if o.WAL.FS == nil {
 		o.WAL.FS = s.fs
 		s.opts.WAL.FS = s.fs
@@ -390,6 +403,7 @@ func Open(dir string, id int, o Options) (*Shard, error) {
 		return nil, errors.Join(fmt.Errorf("shard %d: open wal: %w", id, err), hc.close(), s.closeBlocks())
 	}
 	s.wal = w
+	opened = true
 	return s, nil
 }
 
@@ -406,15 +420,19 @@ func (s *Shard) restoreHead() (int, error) {
 	}
 	s.hc = hc
 	start := time.Now()
-	from, ok, err := s.loadHeadSnapshot()
-	if ok && err == nil {
-		// The snapshot adopts the head chunk files as they are: a damaged
-		// chunk in them would fail its series until the next cut. The WAL
-		// still holds every sample they hold, so rebuild from it instead.
-		if err = s.verifyHeadChunks(); err != nil {
-			s.m.HeadChunksRebuilt.Add(1)
-			ok = false
-		}
+	// The snapshot adopts the head chunk files as they are: a damaged
+	// chunk in them would fail its series until the next cut. The WAL
+	// still holds every sample they hold, so rebuild from it instead.
+	// Version 3 lists each file's CRC (checked by adopt); before it every
+	// chain a query can reach is walked and each chunk's CRC checked (a
+	// third of a clean restart's CPU).
+	from, version, ok, err := s.loadHeadSnapshot()
+	if ok && err == nil && version < 3 {
+		err = s.verifyHeadChunks()
+	}
+	if errors.Is(err, errHeadChunkDamaged) {
+		s.m.HeadChunksRebuilt.Add(1)
+		ok = false
 	}
 	if ok && err == nil {
 		s.log.Info("head snapshot loaded", zap.Int("series", s.head.active),
@@ -432,6 +450,7 @@ func (s *Shard) restoreHead() (int, error) {
 		return 0, err
 	}
 	_ = s.hc.close()
+	s.head.release() // what the snapshot may have restored
 	s.head = newHead()
 	s.ooo = newOOOHead(s.opts.BlockRange.Milliseconds())
 	s.tombs = map[uint32]block.Intervals{}
@@ -446,8 +465,8 @@ func (s *Shard) restoreHead() (int, error) {
 // verifyHeadChunks checks every closed head chunk a query could reach (the
 // chains from each series' newest closed chunk, down to queryMinT): CRC and
 // structure, as a read would, and notes their time ranges in the head (the
-// snapshot does not list them). It runs once, after a head snapshot was
-// loaded.
+// snapshot does not list them before version 3). It runs once, after a
+// head snapshot of version 1 or 2 was loaded.
 func (s *Shard) verifyHeadChunks() error {
 	h := s.head
 	for ref := uint32(1); ref < h.nrefs; ref++ {
@@ -458,7 +477,7 @@ func (s *Shard) verifyHeadChunks() error {
 		for cr, crMaxT := ms.lastClosed, int64(math.MaxInt64); cr != 0 && crMaxT >= s.queryMinT; {
 			c, prev, prevMaxT, err := s.hc.chunk(cr)
 			if err != nil {
-				return fmt.Errorf("head chunk of series %s: %w", h.labels(ms), err)
+				return fmt.Errorf("%w: head chunk of series %s: %w", errHeadChunkDamaged, h.labels(ms), err)
 			}
 			if c.NumSamples > 0 && c.MaxT >= s.queryMinT {
 				s.noteRange(c.MinT)
@@ -600,7 +619,17 @@ func (s *Shard) shutdown() error {
 		errs = append(errs, fmt.Errorf("shard %d: %w", s.id, err))
 	}
 	s.log.Info("shard closed", zap.Int("series", s.head.active), zap.Int("blocks", len(s.blocks)))
+	s.releaseHead()
 	return errors.Join(errs...)
+}
+
+// releaseHead unmaps the head's memory (head.release) once nothing will
+// use it: at shutdown, after the last snapshot, and when Open fails. The
+// message scratch's series pointers go first.
+func (s *Shard) releaseHead() {
+	s.scratch.series = nil
+	s.scratch.blk.ms = nil
+	s.head.release()
 }
 
 // closeBlocks closes every block (mappings go with their last reader).
@@ -618,7 +647,9 @@ func (s *Shard) CloseUnstarted() error {
 	if s.runs.Load() {
 		panic("BUG: shard.CloseUnstarted after Run")
 	}
-	return errors.Join(s.wal.Close(), s.hc.close(), s.closeBlocks())
+	err := errors.Join(s.wal.Close(), s.hc.close(), s.closeBlocks())
+	s.releaseHead()
+	return err
 }
 
 // gc drops idle series whose data is persisted: series with no sample
@@ -646,6 +677,7 @@ func (s *Shard) removeSeries(ref uint32) {
 func (s *Shard) gcBefore(idleBefore int64) int {
 	h := s.head
 	removed := 0
+	freed := s.scratch.freed[:0]
 	for ref := uint32(1); ref < h.nrefs; ref++ {
 		ms := h.get(ref)
 		if ms == nil {
@@ -660,10 +692,13 @@ func (s *Shard) gcBefore(idleBefore int64) int {
 			continue // late samples not yet persisted
 		}
 		s.removeSeries(ref)
+		freed = append(freed, ref)
 		removed++
 	}
+	s.scratch.freed = freed[:0]
 	if removed > 0 {
 		h.epoch++
+		s.notifyFreed(freed) // route_hints.go
 		s.m.SeriesRemoved.Add(uint64(removed))
 		s.m.ActiveSeries.Store(int64(h.active))
 		s.log.Info("head gc", zap.Int("removed", removed), zap.Int("series", h.active))

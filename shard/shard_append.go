@@ -68,16 +68,23 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 
 	// 1. Resolve.
 	newBytes, newSeries := 0, 0
+	stale := false
 	for i := range m.Series {
 		ss := &m.Series[i]
 		var ref uint32
 		var ms *memSeries
-		if ss.Ref != 0 && ss.Epoch == h.epoch {
-			// The epoch guarantees the ref was not recycled (see
-			// hintMatches).
-			if x := h.get(ss.Ref); x != nil && hintMatches(x, ss.Labels) {
+		if ss.Ref != 0 {
+			if x := h.hinted(ss.Ref, ss.Epoch); x != nil { // route_hints.go
 				ref, ms = ss.Ref, x
 			}
+		}
+		if ms == nil && ss.Labels.IsEmpty() {
+			// A hint alone, to a series dropped since: refuse the message
+			// before anything changes (stages.ErrStaleRoute).
+			stale = true
+			res.Refs = append(res.Refs, stages.RefStale)
+			sc.series = append(sc.series, nil)
+			continue
 		}
 		if ms == nil {
 			if ss.Hash == 0 {
@@ -97,6 +104,16 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 		}
 		res.Refs = append(res.Refs, ref)
 		sc.series = append(sc.series, ms)
+	}
+
+	if stale {
+		for i := range res.Refs {
+			if res.Refs[i] != stages.RefStale {
+				res.Refs[i] = 0
+			}
+		}
+		res.Err = fmt.Errorf("shard %d: %w", s.id, stages.ErrStaleRoute)
+		return res
 	}
 
 	// 2. Bound the batch before anything changes.
@@ -152,13 +169,13 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 		if ms == nil {
 			rj := stages.Reject{Series: src, Sample: smp.Src, T: smp.T, Reason: stages.RejectSeriesLimit}
 			if res.Stats.KeepsDetail() {
-				rj.Detail = fmt.Sprintf("series %s rejected: shard %d is at its limit of %d active series", m.Series[smp.Series].Labels, s.id, s.maxActive())
+				rj.Detail = fmt.Sprintf("series %s rejected: shard %d is at its limit of %d active series", h.nameOf(&m.Series[smp.Series], ms), s.id, s.maxActive())
 			}
 			res.Stats.AddReject(rj)
 			continue
 		}
 		if smp.T < lo || smp.T > hi {
-			rj := s.boundsReject(&res.Stats, m.Series[smp.Series].Labels, smp.T, lo, hi, s.clock)
+			rj := s.boundsReject(&res.Stats, h.nameOf(&m.Series[smp.Series], ms), smp.T, lo, hi, s.clock)
 			rj.Series, rj.Sample, rj.T = src, smp.Src, smp.T
 			res.Stats.AddReject(rj)
 			continue
@@ -187,17 +204,17 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 		case sampleConflict:
 			rj = stages.Reject{Reason: stages.RejectConflict}
 			if res.Stats.KeepsDetail() {
-				rj.Detail = fmt.Sprintf("duplicate sample for timestamp %d of series %s: another value is stored", smp.T, m.Series[smp.Series].Labels)
+				rj.Detail = fmt.Sprintf("duplicate sample for timestamp %d of series %s: another value is stored", smp.T, h.nameOf(&m.Series[smp.Series], ms))
 			}
 		case sampleOutOfOrder:
 			rj = stages.Reject{Reason: stages.RejectOutOfOrder}
 			if res.Stats.KeepsDetail() {
-				rj.Detail = fmt.Sprintf("out-of-order sample at %d for series %s: its last sample is at %d", smp.T, m.Series[smp.Series].Labels, cur.t)
+				rj.Detail = fmt.Sprintf("out-of-order sample at %d for series %s: its last sample is at %d", smp.T, h.nameOf(&m.Series[smp.Series], ms), cur.t)
 			}
 		case sampleTooOld:
 			rj = stages.Reject{Reason: stages.RejectTooOld}
 			if res.Stats.KeepsDetail() {
-				rj.Detail = fmt.Sprintf("sample at %d for series %s is too old: data before %d is already persisted in blocks", smp.T, m.Series[smp.Series].Labels, s.appendMinT)
+				rj.Detail = fmt.Sprintf("sample at %d for series %s is too old: data before %d is already persisted in blocks", smp.T, h.nameOf(&m.Series[smp.Series], ms), s.appendMinT)
 			}
 		}
 		rj.Series, rj.Sample, rj.T = src, smp.Src, smp.T
@@ -458,6 +475,7 @@ func (s *Shard) count(st *stages.AppendStats, newSeries int) {
 		s.m.SeriesCreated.Add(uint64(newSeries))
 		s.m.ActiveSeries.Store(int64(s.head.active))
 	}
+	s.m.HeadMappedBytes.Store(s.head.mappedBytes())
 }
 
 // appendSample applies the series rules (strictly increasing timestamps;
@@ -503,13 +521,11 @@ func (s *Shard) appendInOrder(ms *memSeries, t int64, v float64) bool {
 			}
 		}
 	} else if ms.lastClosed == 0 {
-		ms.app.Reset(nil) // first sample: the zero Appender needs a Reset
+		ms.app.Reset(ms.app.Bytes()) // first sample: the zero Appender needs a Reset
 	}
-	c0 := cap(ms.app.Bytes())
-	ms.app.Append(t, v)
-	s.noteRange(t)
 	h := s.head
-	h.openBytes += int64(cap(ms.app.Bytes()) - c0) // the buffer grew (cuts keep it)
+	h.appendOpen(ms, t, v) // counts a buffer that grew in openBytes (cuts keep it)
+	s.noteRange(t)
 	if t < h.mint {
 		h.mint = t
 	}

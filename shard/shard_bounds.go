@@ -6,8 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/prometheus/prometheus/model/labels"
-
 	"github.com/silverback-tsdb/tsdb/stages"
 )
 
@@ -61,7 +59,7 @@ func (s *Shard) admitBounds(now int64) (lo, hi int64) {
 }
 
 // boundsReject describes a sample outside admitBounds.
-func (s *Shard) boundsReject(st *stages.AppendStats, lset labels.Labels, t, lo, hi, now int64) stages.Reject {
+func (s *Shard) boundsReject(st *stages.AppendStats, lset fmt.Stringer, t, lo, hi, now int64) stages.Reject {
 	var rj stages.Reject
 	switch {
 	case t > hi && hi < MaxTimestamp:

@@ -80,6 +80,11 @@ func (v *View) HeadBytes() int64 { return v.s.headBytes() }
 // OpenChunkBytes returns the summed capacity of the open chunks' buffers.
 func (v *View) OpenChunkBytes() int64 { return v.s.head.openBytes }
 
+// MappedBytes returns the bytes of the head's memory outside the Go heap:
+// series slabs, open chunk buffers (with free blocks) and the hash table
+// (anonymous mappings; resident once touched).
+func (v *View) MappedBytes() int64 { return v.s.head.mappedBytes() }
+
 // NumSeries returns the number of active series.
 func (v *View) NumSeries() int { return v.s.head.active }
 

@@ -29,7 +29,11 @@ func (s *Shard) replay(fromSegment int) error {
 	}
 	defer r.Close()
 	s.hc.replaying = true
-	defer func() { s.hc.replaying = false }()
+	defer func() {
+		// On success flushed below; after a failure Open fails and the
+		// pending bytes are dropped with the head.
+		s.hc.replaying, s.hc.pend = false, nil
+	}()
 	var (
 		series  []walseg.RefSeries
 		tombs   []walseg.Tombstone
@@ -139,6 +143,9 @@ func (s *Shard) replay(fromSegment int) error {
 	if err := s.flushReplay(&rb); err != nil {
 		return err
 	}
+	if err := s.hc.flush(); err != nil {
+		return fmt.Errorf("replay wal: %w", err)
+	}
 	nSamples, unknown, persisted := rb.appended, rb.unknown, rb.persisted
 	// Refs that no series holds (collected before the crash) are free: the
 	// head takes them by scanning from ref 1 (head.scan), so no list of
@@ -156,6 +163,7 @@ func (s *Shard) replay(fromSegment int) error {
 	s.m.ReplayUnknownRefs.Add(unknown)
 	s.m.ReplayDurationNanos.Store(int64(dur))
 	s.m.ActiveSeries.Store(int64(h.active))
+	s.m.HeadMappedBytes.Store(h.mappedBytes())
 	st := r.Stats()
 	rate := 0.0
 	if dur > 0 {

@@ -18,10 +18,11 @@ type Batch struct {
 
 // Series is one series of a Batch.
 type Series struct {
-	// Labels is the series' label set. It may be left empty when Key is set
-	// and Router.Cached(Key) reported true: the router then takes the
-	// labels from its cache (and fails the batch if the entry has since
-	// been evicted, which the caller can avoid by filling Labels anyway).
+	// Labels is the series' label set. It is empty for a series added
+	// with a route (AddRouted), and may be left empty when Key is set and
+	// Router.Cached(Key) reported true: the router then routes it by its
+	// cache entry (and fails the series if the entry has since been
+	// evicted, which AddRouted avoids).
 	Labels labels.Labels
 	// Key is the client's raw series key (for example a line-protocol
 	// series key, or the bytes of a remote-write label list), used only as
@@ -86,13 +87,18 @@ type ShardBatch struct {
 
 // ShardSeries is one series of a ShardBatch.
 type ShardSeries struct {
-	Labels labels.Labels // canonical: valid, sorted, no empty values
+	// Labels are canonical (valid, sorted, no empty values), or empty for
+	// a series the router routed by its cache alone (then Ref != 0).
+	Labels labels.Labels
 	// Hash is HashLabels(Labels), or 0 when the router took the series from
 	// its cache (the shard recomputes it if it needs it).
 	Hash uint64
-	// Ref and Epoch are a hint from the route cache: when Ref != 0 and
-	// Epoch equals the shard's current ref epoch, Ref is the series' ref and
-	// the shard skips its hash lookup.
+	// Ref and Epoch are a hint from the route cache: Ref was the series'
+	// ref at ref epoch HintEpoch(current, Epoch) (Epoch holds its low 24
+	// bits). The shard takes the series at Ref if it existed at that epoch
+	// (a ref freed since is given to a series created later), else it
+	// resolves the series by Labels, or, without labels, refuses the
+	// message with ErrStaleRoute.
 	Ref   uint32
 	Epoch uint32
 	// Src is the index of the series in the caller's Batch.
@@ -115,8 +121,9 @@ func (m *ShardBatch) Reset() {
 // ShardReply is a shard's answer to one ShardBatch.
 type ShardReply struct {
 	// Refs holds, per ShardBatch.Series, the series' ref in the shard, or 0
-	// when the series was rejected (limits). It aliases the message's
-	// Result.Refs.
+	// when the series was rejected (limits), or RefStale for a hint the
+	// shard could not resolve (Err is then ErrStaleRoute). It aliases the
+	// message's Result.Refs.
 	Refs []uint32
 	// Epoch is the shard's ref epoch when the refs were assigned.
 	Epoch uint32
@@ -129,6 +136,10 @@ type ShardReply struct {
 	// nothing of the message is acknowledged when it is set.
 	Err error
 }
+
+// RefStale in ShardReply.Refs marks a series whose route hint the shard
+// could not resolve (ErrStaleRoute).
+const RefStale = ^uint32(0)
 
 // AppendStats counts what happened to the samples of an append. Each
 // rejected sample is counted under exactly one reason; Rejects describes the

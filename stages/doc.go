@@ -17,13 +17,20 @@
 // # Route cache
 //
 // Parsers see series as raw client keys (a line-protocol series key, a
-// remote-write label list as sent). The Router keeps a bounded cache from raw
-// key to the canonical labels, the shard and the shard's series ref, so that
-// a known series skips canonicalisation, hashing and the shard's hash lookup.
-// A cached ref is a hint: each shard has a ref epoch that it bumps whenever
-// it frees refs (head garbage collection), and a hint from an older epoch is
-// ignored by the shard, which then resolves the series by its labels. So a
-// stale cache is never wrong, only slower once.
+// remote-write label list as sent). The Router keeps a bounded cache from
+// raw key to the shard and the shard's series ref (16 bytes an entry, no
+// labels and no key), so that a known series skips label building,
+// canonicalisation, hashing and the shard's hash lookup. A cached ref is a
+// hint with the ref epoch it was learnt in: refs are recycled only by head
+// garbage collection, which bumps the shard's epoch, and each series
+// records the epoch it was created in, so the shard takes the series at a
+// hinted ref only when that series existed at the hint's epoch. A hint to
+// a series the shard dropped cannot be resolved without labels: the shard
+// refuses the message with ErrStaleRoute (nothing stored; retrying is
+// safe) and the router drops those routes; Router.Forget removes the
+// routes to the refs a collection frees as it frees them, so only a route
+// looked up just before its series was dropped meets that. So a stale
+// cache is never wrong: at worst a request is refused once.
 //
 // # Concurrency
 //

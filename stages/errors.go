@@ -15,6 +15,15 @@ var (
 	// a sample that names a series the batch does not have). Its typed
 	// form is *BatchError.
 	ErrInvalidBatch = errors.New("stages: invalid batch")
+	// ErrStaleRoute marks a shard message that named a series by a route
+	// hint alone (no labels) whose series the shard no longer has: it was
+	// dropped (head garbage collection) after the route was learnt. The
+	// shard stored nothing of the message; its reply marks those series
+	// RefStale, Router.Unlearn drops their routes, and a retry of the
+	// batch (the parser builds the labels on the miss) succeeds. Retrying
+	// is safe. Router.Forget makes it rare: only a route looked up just
+	// before its series was dropped meets it.
+	ErrStaleRoute = errors.New("stages: stale route: the series was dropped; retry")
 )
 
 // BatchError is the typed form of ErrInvalidBatch: which sample of the

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"unsafe"
 
-	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 )
 
@@ -17,7 +16,7 @@ func learnKeys(c *routeCache, n, epoch int) [][]byte {
 	l := learner{c: c}
 	for i := range n {
 		keys[i] = fmt.Appendf(nil, "k%d", i)
-		l.put(keys[i], cacheEntry{labels: labels.FromStrings("k", fmt.Sprint(i)), ref: uint32(i + 1), epoch: uint32(epoch), shard: uint16(i % 2)})
+		l.put(keys[i], cacheEntry{ref: uint32(i + 1), epoch: uint32(epoch), shard: uint16(i % 2)})
 	}
 	l.done()
 	return keys
@@ -26,7 +25,7 @@ func learnKeys(c *routeCache, n, epoch int) [][]byte {
 // TestRouteCache_GrowsAndFinds: a cache that starts small and grows keeps
 // every entry, and hinted and unhinted lookups find the same routes.
 func TestRouteCache_GrowsAndFinds(t *testing.T) {
-	c := newRouteCache(1 << 20)
+	c := newRouteCache(1<<20, 8)
 	keys := learnKeys(c, 10000, 1)
 	require.Equal(t, 10000, c.len())
 	var hint RouteHint
@@ -36,7 +35,7 @@ func TestRouteCache_GrowsAndFinds(t *testing.T) {
 				e, ok := c.lookup(k, h)
 				require.True(t, ok, "pass %d key %d", pass, i)
 				require.Equal(t, uint32(i+1), e.ref)
-				require.Equal(t, fmt.Sprint(i), e.labels.Get("k"))
+				require.Equal(t, uint16(i%2), e.shard)
 			}
 		}
 	}
@@ -44,31 +43,31 @@ func TestRouteCache_GrowsAndFinds(t *testing.T) {
 	require.False(t, ok)
 }
 
-// TestRouteCache_HintSkipsSupersededEntry: a key learnt again with other
-// labels gets a new entry; the hint that points at its old one (the entry
-// after the previous key's) must not return the old labels. Failed before
+// TestRouteCache_HintSkipsSupersededEntry: a key learnt again for another
+// shard gets a new entry; the hint that points at its old one (the entry
+// after the previous key's) must not return the old route. Failed before
 // superseded entries were retired (hash 0).
 func TestRouteCache_HintSkipsSupersededEntry(t *testing.T) {
-	c := newRouteCache(1 << 10)
+	c := newRouteCache(1<<10, 8)
 	keys := learnKeys(c, 2, 1)
 	l := learner{c: c}
-	l.put(keys[1], cacheEntry{labels: labels.FromStrings("k", "new"), ref: 99, epoch: 1, shard: 1})
+	l.put(keys[1], cacheEntry{ref: 99, epoch: 1, shard: 0})
 	l.done()
 	var hint RouteHint
 	_, ok := c.lookup(keys[0], &hint)
 	require.True(t, ok)
 	e, ok := c.lookup(keys[1], &hint)
 	require.True(t, ok)
-	require.Equal(t, "new", e.labels.Get("k"))
+	require.Equal(t, uint16(0), e.shard)
 	require.Equal(t, uint32(99), e.ref)
 	require.Equal(t, 2, c.len())
 }
 
-// TestRouteCache_RefUpdateInPlace: a new ref or epoch for the same labels
+// TestRouteCache_RefUpdateInPlace: a new ref or epoch for the same key
 // updates the entry instead of adding one, so refs changing do not fill
 // (and evict) the table.
 func TestRouteCache_RefUpdateInPlace(t *testing.T) {
-	c := newRouteCache(64)
+	c := newRouteCache(64, 8)
 	keys := learnKeys(c, 64, 1)
 	for epoch := 2; epoch < 10; epoch++ {
 		learnKeys(c, 64, epoch)
@@ -87,7 +86,7 @@ func TestRouteCache_RefUpdateInPlace(t *testing.T) {
 // newer half of its entries and stays within the bound.
 func TestRouteCache_EvictsOlderHalf(t *testing.T) {
 	for _, max := range []int{1, 2, 3, 100, 1024} {
-		c := newRouteCache(max)
+		c := newRouteCache(max, 8)
 		keys := learnKeys(c, 5*max+1, 1)
 		require.LessOrEqual(t, c.len(), max)
 		require.LessOrEqual(t, len(c.tab.Load().entries), max)
@@ -106,9 +105,9 @@ func TestRouteCache_EvictsOlderHalf(t *testing.T) {
 
 // TestRouteCache_ConcurrentReadersAndWriter runs lookups (with hints)
 // while a writer learns new keys and forces growth and evictions in place;
-// for -race, and every hit must carry the labels, ref and shard of its key.
+// for -race, and every hit must carry the ref and shard of its key.
 func TestRouteCache_ConcurrentReadersAndWriter(t *testing.T) {
-	c := newRouteCache(512)
+	c := newRouteCache(512, 8)
 	keys := learnKeys(c, 300, 1)
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -122,8 +121,8 @@ func TestRouteCache_ConcurrentReadersAndWriter(t *testing.T) {
 				default:
 				}
 				for i, k := range keys {
-					if e, ok := c.lookup(k, &hint); ok && (e.labels.Get("k") != fmt.Sprint(i) || e.ref != uint32(i+1) || e.shard != uint16(i%2)) {
-						t.Errorf("key %d: labels %s ref %d shard %d", i, e.labels, e.ref, e.shard)
+					if e, ok := c.lookup(k, &hint); ok && (e.ref != uint32(i+1) || e.shard != uint16(i%2)) {
+						t.Errorf("key %d: ref %d shard %d", i, e.ref, e.shard)
 						return
 					}
 				}
@@ -133,7 +132,7 @@ func TestRouteCache_ConcurrentReadersAndWriter(t *testing.T) {
 	}
 	l := learner{c: c}
 	for i := range 20000 {
-		l.put(fmt.Appendf(nil, "other%d", i), cacheEntry{labels: labels.FromStrings("o", fmt.Sprint(i)), ref: 1})
+		l.put(fmt.Appendf(nil, "other%d", i), cacheEntry{ref: 1, epoch: uint32(i), shard: 5})
 		if i%100 == 0 {
 			l.done()
 			learnKeys(c, 300, i)
@@ -146,28 +145,26 @@ func TestRouteCache_ConcurrentReadersAndWriter(t *testing.T) {
 
 // TestRouteCache_EvictsInPlace: evictions at the bound reuse the table
 // instead of allocating a new one. 40 evictions of the older half of a
-// 4,096-entry cache allocate less than one table in all (the keys and
-// labels are built before measuring). Failed before eviction was in place
+// 4,096-entry cache allocate less than one table in all (the keys are
+// built before measuring). Failed before eviction was in place
 // (renew allocated a full-size table each time: ~40 tables).
 func TestRouteCache_EvictsInPlace(t *testing.T) {
 	const max = 4096
-	c := newRouteCache(max)
+	c := newRouteCache(max, 8)
 	learnKeys(c, max, 1)
 	tab := c.tab.Load()
-	tableBytes := uint64(len(tab.slots))*8 + uint64(len(tab.entries))*uint64(unsafe.Sizeof(routeEntry{}))
+	tableBytes := uint64(len(tab.slots))*4 + uint64(len(tab.entries))*uint64(unsafe.Sizeof(routeEntry{}))
 	const n = 40 * max / 2
 	keys := make([][]byte, n)
-	lsets := make([]labels.Labels, n)
 	for i := range n {
 		keys[i] = fmt.Appendf(nil, "new%d", i)
-		lsets[i] = labels.FromStrings("new", fmt.Sprint(i))
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	before := ms.TotalAlloc
 	l := learner{c: c}
 	for i := range n {
-		l.put(keys[i], cacheEntry{labels: lsets[i], ref: uint32(i + 1), epoch: 1, shard: uint16(i % 3)})
+		l.put(keys[i], cacheEntry{ref: uint32(i + 1), epoch: 1, shard: uint16(i % 3)})
 	}
 	l.done()
 	runtime.ReadMemStats(&ms)
@@ -179,7 +176,6 @@ func TestRouteCache_EvictsInPlace(t *testing.T) {
 		require.True(t, ok, "recent key %d", i)
 		require.Equal(t, uint32(i+1), e.ref)
 		require.Equal(t, uint16(i%3), e.shard)
-		require.True(t, labels.Equal(lsets[i], e.labels))
 	}
 	_, ok := c.lookup(keys[0], nil)
 	require.False(t, ok, "an old key is evicted")
@@ -189,13 +185,13 @@ func TestRouteCache_EvictsInPlace(t *testing.T) {
 // few live entries drops only the superseded ones, and every key keeps its
 // newest route.
 func TestRouteCache_CompactsSupersededInPlace(t *testing.T) {
-	c := newRouteCache(1024)
+	c := newRouteCache(1024, 8)
 	keys := learnKeys(c, 600, 1)
 	l := learner{c: c}
 	for i := range 424 {
-		l.put(keys[i], cacheEntry{labels: labels.FromStrings("k", fmt.Sprint(i), "v", "2"), ref: 7, epoch: 1, shard: uint16(i % 2)})
+		l.put(keys[i], cacheEntry{ref: 7, epoch: 1, shard: uint16(i%2 + 2)})
 	}
-	l.put([]byte("extra"), cacheEntry{labels: labels.FromStrings("k", "extra"), ref: 8})
+	l.put([]byte("extra"), cacheEntry{ref: 8})
 	l.done()
 	require.Equal(t, 601, c.len())
 	require.EqualValues(t, 601, c.tab.Load().n.Load())
@@ -204,17 +200,10 @@ func TestRouteCache_CompactsSupersededInPlace(t *testing.T) {
 		e, ok := c.lookup(k, &hint)
 		require.True(t, ok, "key %d", i)
 		if i < 424 {
-			require.Equal(t, "2", e.labels.Get("v"), "key %d", i)
+			require.Equal(t, uint16(i%2+2), e.shard, "key %d", i)
+			require.Equal(t, uint32(7), e.ref, "key %d", i)
 		} else {
 			require.Equal(t, uint32(i+1), e.ref)
 		}
 	}
-}
-
-// TestLabelsData: labelsData and labelsOfData round-trip.
-func TestLabelsData(t *testing.T) {
-	for _, ls := range []labels.Labels{labels.EmptyLabels(), labels.FromStrings("__name__", "up", "job", "node")} {
-		require.True(t, labels.Equal(ls, labelsOfData(labelsData(ls))))
-	}
-	require.NotEqual(t, labelsData(labels.FromStrings("a", "b")), labelsData(labels.FromStrings("a", "c")))
 }

@@ -2,7 +2,6 @@ package stages
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/prometheus/prometheus/model/labels"
 )
@@ -11,8 +10,8 @@ import (
 type RouterOptions struct {
 	Shards int    // number of shards, > 0
 	Limits Limits // series shape limits, checked on cache misses
-	// CacheSize bounds the route cache in entries (40-100 bytes each, see
-	// routeCache).
+	// CacheSize bounds the route cache in entries (16 bytes each plus 8
+	// of slots, see routeCache), at most 1<<24.
 	// Default 1<<20; negative disables the cache.
 	CacheSize int
 }
@@ -23,22 +22,21 @@ const DefaultRouteCacheSize = 1 << 20
 
 // Router splits batches into per-shard messages. Safe for concurrent use.
 type Router struct {
-	shards   int
-	limits   Limits
-	cache    *routeCache // nil: disabled
-	hashBufs sync.Pool   // *[]byte scratch for HashLabels
+	shards int
+	limits Limits
+	cache  *routeCache // nil: disabled
 }
 
-// cacheEntry is what the route cache keeps per raw key, and what a Route
-// carries. It keeps the shard, not the series hash (32 bytes instead of
-// 40): a shard needs the hash only when the ref hint is stale, and then
-// recomputes it.
+// cacheEntry is what the route cache keeps per raw key, unpacked
+// (packRoute), and what a Route carries: no labels, and the shard instead
+// of the series hash (a shard needs the hash only when the ref hint is
+// stale, and then recomputes it from the labels, when it has them).
 type cacheEntry struct {
-	labels labels.Labels
-	check  uint32 // keyCheck of the raw key
-	ref    uint32
-	epoch  uint32
-	shard  uint16
+	ref   uint32
+	epoch uint32 // low 24 bits of the shard's ref epoch at Learn
+	shard uint16
+	check uint8 // keyCheck of the raw key
+	canon bool  // the key is the bytes of canonical labels (Series.Key nil)
 }
 
 // NewRouter returns a router for o.Shards shards.
@@ -49,28 +47,27 @@ func NewRouter(o RouterOptions) *Router {
 	r := &Router{shards: o.Shards, limits: o.Limits.WithDefaults()}
 	switch {
 	case o.CacheSize == 0:
-		r.cache = newRouteCache(DefaultRouteCacheSize)
+		r.cache = newRouteCache(DefaultRouteCacheSize, o.Shards)
 	case o.CacheSize > 0:
-		r.cache = newRouteCache(o.CacheSize)
+		r.cache = newRouteCache(o.CacheSize, o.Shards)
 	}
-	r.hashBufs.New = func() any { b := make([]byte, 0, 256); return &b }
 	return r
 }
 
 // Shards returns the number of shards the router routes to.
 func (r *Router) Shards() int { return r.shards }
 
-func (r *Router) lookup(key []byte) (cacheEntry, bool) {
+func (r *Router) lookup(key []byte, hint *RouteHint) (cacheEntry, bool) {
 	if r.cache == nil {
 		return cacheEntry{}, false
 	}
-	return r.cache.lookup(key, nil)
+	return r.cache.lookup(key, hint)
 }
 
 // Cached reports whether key is in the route cache, so a parser may leave
 // Series.Labels empty for it.
 func (r *Router) Cached(key []byte) bool {
-	_, ok := r.lookup(key)
+	_, ok := r.lookup(key, nil)
 	return ok
 }
 
@@ -80,9 +77,9 @@ func (r *Router) Cached(key []byte) bool {
 // samples are counted and described in scratch.Stats (RejectInvalidSeries,
 // with the rule), so the valid rest of a batch can be stored. A series
 // without samples is not routed at all (it would create a series nothing
-// can see). A cache hit for a series that carries labels is used only when
-// the cached labels are those labels, so a key reused for another label set
-// cannot write into the first one. The error is for a malformed batch (a
+// can see). The cache is asked about a series that carries labels only
+// when its key is those labels' bytes (Key nil; see routeOf), so a key
+// reused for another label set cannot write into the first one. The error is for a malformed batch (a
 // *BatchError: nil, or a sample naming a series the batch does not have);
 // then nothing is routed. Split allocates nothing per sample; it allocates
 // per series only on cache misses, and per invalid series.
@@ -98,6 +95,7 @@ func (r *Router) Split(b *Batch, msgs []*ShardBatch, scratch *SplitScratch) erro
 		return &BatchError{Sample: -1}
 	}
 	scratch.reset(len(b.Series))
+	defer scratch.hint.Reset() // a pooled scratch pins no table
 	// First pass: check every sample's series index before anything is
 	// routed, and mark the series that have samples.
 	for j := range b.Samples {
@@ -107,8 +105,6 @@ func (r *Router) Split(b *Batch, msgs []*ShardBatch, scratch *SplitScratch) erro
 		}
 		scratch.local[si].idx = 1
 	}
-	hb := r.hashBufs.Get().(*[]byte)
-	defer r.hashBufs.Put(hb)
 	for i := range b.Series {
 		if scratch.local[i].idx == 0 {
 			scratch.local[i] = localRef{shard: -1}
@@ -117,13 +113,14 @@ func (r *Router) Split(b *Batch, msgs []*ShardBatch, scratch *SplitScratch) erro
 		s := &b.Series[i]
 		key := s.Key
 		if key == nil {
-			key = s.Labels.Bytes(scratch.keyBuf[:0])
-			scratch.keyBuf = key
+			key = labelsKey(s.Labels)
 		}
 		var ss ShardSeries
 		shard := 0
-		if e, ok := r.routeOf(s, key); ok {
-			ss = ShardSeries{Labels: e.labels, Ref: e.ref, Epoch: e.epoch}
+		if e, ok := r.routeOf(s, key, &scratch.hint); ok {
+			// Labels travel when the batch has them (canonical: routeOf),
+			// so the shard can resolve a stale hint by them.
+			ss = ShardSeries{Labels: s.Labels, Ref: e.ref, Epoch: e.epoch}
 			shard = int(e.shard)
 		} else {
 			if s.Labels.IsEmpty() {
@@ -137,7 +134,7 @@ func (r *Router) Split(b *Batch, msgs []*ShardBatch, scratch *SplitScratch) erro
 				continue
 			}
 			var h uint64
-			h, *hb = HashLabels(*hb, lset)
+			h, scratch.hashBuf = HashLabels(scratch.hashBuf, lset)
 			ss = ShardSeries{Labels: lset, Hash: h}
 			shard = ShardOf(h, r.shards)
 		}
@@ -167,30 +164,75 @@ func (r *Router) Split(b *Batch, msgs []*ShardBatch, scratch *SplitScratch) erro
 // of msg (after the shard replied), so later batches skip canonicalisation
 // and the shard's lookup. b is the batch msg was split from.
 func (r *Router) Learn(b *Batch, shard int, msg *ShardBatch, reply *ShardReply, scratch *SplitScratch) {
-	if r.cache == nil {
+	if r.cache == nil || shard >= maxRouteShards {
 		return
 	}
 	l := learner{c: r.cache}
 	defer l.done()
 	for i := range msg.Series {
 		ss := &msg.Series[i]
-		if i >= len(reply.Refs) || reply.Refs[i] == 0 {
-			continue
+		if i >= len(reply.Refs) || reply.Refs[i] == 0 || reply.Refs[i] > maxRouteRef {
+			continue // rejected, stale (RefStale) or too large to cache
 		}
 		ref := reply.Refs[i]
-		if ss.Ref == ref && ss.Epoch == reply.Epoch {
-			continue // the hint was right; nothing new
+		if ss.Ref == ref && (reply.Epoch-HintEpoch(reply.Epoch, ss.Epoch)) < 1<<20 {
+			// The hint was right, and is young enough to stay so
+			// (HintEpoch): nothing new.
+			continue
 		}
 		src := &b.Series[ss.Src]
 		key := src.Key
+		canon := false
 		if key == nil {
-			key = src.Labels.Bytes(scratch.keyBuf[:0])
-			scratch.keyBuf = key
+			key = labelsKey(src.Labels)
+			canon = labels.Equal(src.Labels, ss.Labels)
 		}
-		// The whole entry is written: the key may have been cached with
-		// another label set (a hit that failed verification in Split).
-		l.put(key, cacheEntry{labels: ss.Labels, ref: ref, epoch: reply.Epoch, shard: uint16(shard)})
+		l.put(key, cacheEntry{ref: ref, epoch: reply.Epoch, shard: uint16(shard), canon: canon})
 	}
+}
+
+// Unlearn drops from the route cache the keys of the series of msg that
+// its shard could not resolve (reply.Refs[i] == RefStale: a reply with
+// ErrStaleRoute), so that a retry of them is a miss and carries labels.
+func (r *Router) Unlearn(b *Batch, msg *ShardBatch, reply *ShardReply, scratch *SplitScratch) {
+	if r.cache == nil {
+		return
+	}
+	l := learner{c: r.cache}
+	defer l.done()
+	for i := range msg.Series {
+		if i >= len(reply.Refs) || reply.Refs[i] != RefStale {
+			continue
+		}
+		src := &b.Series[msg.Series[i].Src]
+		key := src.Key
+		if key == nil {
+			key = labelsKey(src.Labels)
+		}
+		l.drop(key)
+	}
+}
+
+// Forget removes from the route cache the routes to the refs a shard freed
+// (head garbage collection), which moved its ref epoch to epoch, so their
+// keys miss and come back with labels instead of failing the shard's
+// resolution (ErrStaleRoute). It also drops the shard's routes from 2^22
+// or more epochs before, which HintEpoch could not widen. The shard calls
+// it as it frees the refs, before it gives any of them to a new series;
+// refs need not be sorted. Safe for concurrent use; O(cache entries).
+func (r *Router) Forget(shard int, epoch uint32, freed []uint32) {
+	if r.cache == nil || shard >= maxRouteShards {
+		return
+	}
+	var top uint32
+	for _, ref := range freed {
+		top = max(top, ref)
+	}
+	bm := make([]uint64, top/64+1)
+	for _, ref := range freed {
+		bm[ref/64] |= 1 << (ref % 64)
+	}
+	r.cache.forget(shard, epoch, bm)
 }
 
 // SplitScratch is per-caller scratch space for Split and Learn; reuse one per
@@ -200,8 +242,18 @@ type SplitScratch struct {
 	// labels, RejectInvalidSeries), with their Rejects. Reset by Split.
 	Stats AppendStats
 
-	local    []localRef
-	keyBuf   []byte
+	local []localRef
+	// hashBuf is HashLabels' scratch. NB: not a sync.Pool: under the race
+	// detector a Pool drops a quarter of what is Put (sync/pool.go), so
+	// Split allocated one buffer in some runs there
+	// (TestRouter_SplitCachedAllocsZero -race: 6 of 300).
+	hashBuf []byte
+	// hint guides Split's own cache lookups (series without a route):
+	// a caller repeats its series in the order they were learnt, so the
+	// next one's entry is usually the one after the previous one's
+	// (RouteHint). Without it, the random slot probe's cache misses were
+	// most of Split's CPU in BenchmarkAppend. Reset at the end of Split.
+	hint     RouteHint
 	invalids []invalidSeries // per invalid series (localRef.idx)
 }
 

@@ -233,13 +233,7 @@ func runLoadgen(ctx context.Context, out, errOut io.Writer, f loadgenFlags, log 
 		return err
 	}
 	if c.Workload == loadgen.WorkloadReplay {
-		fh, err := os.Open(f.capture)
-		if err != nil {
-			return flagErr("capture", err)
-		}
-		c.Capture, err = loadgen.ParseCapture(fh)
-		fh.Close()
-		if err != nil {
+		if c.Capture, err = loadgen.ReadCaptureFile(f.capture); err != nil {
 			return flagErr("capture", err)
 		}
 	}

@@ -23,6 +23,7 @@ type perfFlags struct {
 	peers                     string
 	results, charts, markdown string
 	capture, workDir, bin     string
+	compressionData           string
 	commit, from              string
 }
 
@@ -70,6 +71,7 @@ smoke test, not measurements). See PERFORMANCE.md.`,
 	fl.StringVar(&f.charts, "charts", "", "directory for SVG charts (none when empty)")
 	fl.StringVar(&f.markdown, "markdown", "", "also write the Markdown tables to this file")
 	fl.StringVar(&f.capture, "capture", "", "real capture for the compression scenario (e.g. ../shared/data/node_exporter_10min.prom)")
+	fl.StringVar(&f.compressionData, "compression.data", "node,capture", "data sets of the compression scenario: node (the synthetic week), capture (--capture), or both")
 	fl.StringVar(&f.workDir, "work-dir", "", "where the servers' data directories go (default: a temporary directory, removed)")
 	fl.StringVar(&f.bin, "bin", "", "the tsdb binary to measure (default: this one)")
 	fl.StringVar(&f.commit, "commit", "", "commit recorded with the results (default: the binary's VCS revision, else the current directory's git HEAD followed by ?)")
@@ -90,6 +92,9 @@ func (f *perfFlags) options(args []string, out, errOut io.Writer) (o perf.Option
 	}
 	o = perf.Options{Scenarios: args, Quick: f.quick, Runs: f.runs, Capture: f.capture, WorkDir: f.workDir,
 		ChartDir: f.charts, Log: errOut, Commit: f.commit, Bin: f.bin}
+	if f.compressionData != "node,capture" {
+		o.CompressionData = strings.Split(f.compressionData, ",")
+	}
 	if f.runs < 0 {
 		return o, closeFn, flagErr("runs", fmt.Errorf("%d: want >= 0", f.runs))
 	}

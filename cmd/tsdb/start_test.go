@@ -174,8 +174,10 @@ func TestWatchSignals(t *testing.T) {
 	}
 }
 
-// TestStart_GCPercent: runStart applies --memory.gc-percent unless GOGC is
-// set in the environment, which wins.
+// TestStart_GCPercent: runStart applies --memory.gc-percent once the
+// database is open (during Open the runtime's setting stays: the restored
+// head is live heap, and a low target only adds collections), unless GOGC
+// is set in the environment, which wins.
 func TestStart_GCPercent(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	for _, c := range []struct {
@@ -185,13 +187,15 @@ func TestStart_GCPercent(t *testing.T) {
 		t.Setenv("GOGC", c.env)
 		debug.SetGCPercent(100)
 		readyc := make(chan struct{}, 1)
+		duringOpen := 0
 		ctx, cancel := context.WithCancel(context.Background())
 		errc := make(chan error, 1)
 		go func() {
 			errc <- runStart(ctx, startOptions{
 				Listen: "127.0.0.1:0", DataDir: t.TempDir(), Shards: 1, GCPercent: 37,
-				Logger: zaptest.NewLogger(t),
-				ready:  func(net.Addr, *pipeline.DB) { readyc <- struct{}{} },
+				Logger:     zaptest.NewLogger(t),
+				beforeOpen: func() { duringOpen = debug.SetGCPercent(-1); debug.SetGCPercent(duringOpen) },
+				ready:      func(net.Addr, *pipeline.DB) { readyc <- struct{}{} },
 			})
 		}()
 		select {
@@ -204,5 +208,6 @@ func TestStart_GCPercent(t *testing.T) {
 		cancel()
 		require.NoError(t, <-errc)
 		require.Equal(t, c.want, got, "GOGC=%q", c.env)
+		require.Equal(t, 100, duringOpen, "GOGC=%q: the GC percent while the database opens", c.env)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/valyala/fasthttp"
 
@@ -29,12 +30,18 @@ var Pages = []string{"/query", "/explore", "/cardinality", "/status"}
 // hash and a slash.
 const staticPrefix = "/ui/static/"
 
-// asset is one file ready to serve: raw and gzipped bytes, type, ETag.
+// asset is one file ready to serve: raw bytes, type, ETag, and its gzipped
+// bytes, compressed on first use (gzipped).
 type asset struct {
-	raw, gz     []byte
+	raw         []byte
 	contentType string
 	etag        string
 	immutable   bool // served under the hashed prefix
+	// gzipped returns the gzipped bytes, compressed once on its first
+	// call: at Load every asset's gzip (BestCompression, ~1 MB of
+	// compressor state each) was a quarter of the CPU of a server start
+	// on an empty directory, on the path to /-/ready.
+	gzipped func() []byte
 }
 
 // Set is the embedded assets prepared for serving. It is immutable after
@@ -51,13 +58,14 @@ type Set struct {
 func (s *Set) Sizes() map[string][2]int {
 	out := make(map[string][2]int, len(s.files)+1)
 	for n, a := range s.files {
-		out[n] = [2]int{len(a.raw), len(a.gz)}
+		out[n] = [2]int{len(a.raw), len(a.gzipped())}
 	}
-	out["index.html"] = [2]int{len(s.index.raw), len(s.index.gz)}
+	out["index.html"] = [2]int{len(s.index.raw), len(s.index.gzipped())}
 	return out
 }
 
-// Load reads, hashes and compresses the embedded assets.
+// Load reads and hashes the embedded assets (each is gzipped on its first
+// request that accepts gzip).
 func Load() (*Set, error) {
 	names, err := fs.Glob(assets, "assets/*")
 	if err != nil {
@@ -82,10 +90,7 @@ func Load() (*Set, error) {
 		if name == "index.html" {
 			continue
 		}
-		a, err := newAsset(b, name, sum)
-		if err != nil {
-			return nil, err
-		}
+		a := newAsset(b, name, sum)
 		a.immutable = true
 		s.files[name] = a
 	}
@@ -103,24 +108,28 @@ func Load() (*Set, error) {
 		}
 	}
 	shell = bytes.ReplaceAll(shell, []byte("{{PRELOAD}}\n"), preload.Bytes())
-	if s.index, err = newAsset(shell, "index.html", sum); err != nil {
-		return nil, err
-	}
+	s.index = newAsset(shell, "index.html", sum)
 	return s, nil
 }
 
-func newAsset(b []byte, name, sum string) (*asset, error) {
+// gzipBytes compresses b at gzip's best level. Writing to a bytes.Buffer
+// cannot fail and the level is valid, so the errors are programmer bugs.
+func gzipBytes(b []byte) []byte {
 	var buf bytes.Buffer
 	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
 	if err != nil {
-		return nil, fmt.Errorf("ui: gzip %s: %w", name, err)
+		panic("BUG: ui: gzip level: " + err.Error())
 	}
 	if _, err := zw.Write(b); err != nil {
-		return nil, fmt.Errorf("ui: gzip %s: %w", name, err)
+		panic("BUG: ui: gzip to memory: " + err.Error())
 	}
 	if err := zw.Close(); err != nil {
-		return nil, fmt.Errorf("ui: gzip %s: %w", name, err)
+		panic("BUG: ui: gzip to memory: " + err.Error())
 	}
+	return buf.Bytes()
+}
+
+func newAsset(b []byte, name, sum string) *asset {
 	ct := mime.TypeByExtension(path.Ext(name))
 	switch path.Ext(name) { // not every system's mime table knows these
 	case ".js":
@@ -136,7 +145,8 @@ func newAsset(b []byte, name, sum string) (*asset, error) {
 		ct = "application/octet-stream"
 	}
 	fh := sha256.Sum256(b)
-	return &asset{raw: b, gz: buf.Bytes(), contentType: ct, etag: `"` + sum + "-" + hex.EncodeToString(fh[:8]) + `"`}, nil
+	return &asset{raw: b, gzipped: sync.OnceValue(func() []byte { return gzipBytes(b) }),
+		contentType: ct, etag: `"` + sum + "-" + hex.EncodeToString(fh[:8]) + `"`}
 }
 
 // Register loads the embedded assets and adds the UI's routes to srv
@@ -200,7 +210,7 @@ func (a *asset) serve(ctx *fasthttp.RequestCtx) {
 	ctx.SetContentType(a.contentType)
 	if ctx.Request.Header.HasAcceptEncoding("gzip") {
 		h.Set("Content-Encoding", "gzip")
-		ctx.Response.SetBodyRaw(a.gz)
+		ctx.Response.SetBodyRaw(a.gzipped())
 		return
 	}
 	ctx.Response.SetBodyRaw(a.raw)

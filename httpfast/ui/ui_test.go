@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -186,5 +187,27 @@ func TestAssetSizes(t *testing.T) {
 	// without a second thought.
 	if gz > 100<<10 {
 		t.Errorf("assets are %d bytes gzipped, over the 100 KiB budget (docs/DESIGN.md §Web UI)", gz)
+	}
+}
+
+// TestLoad_CompressesNothing: Load is on the path from exec to /-/ready, so
+// it must not gzip the assets (that was ~15 compressors of ~1 MB state, a
+// quarter of a server start's CPU); each is compressed at its first gzip
+// request instead. Load then allocates about the assets' own size.
+func TestLoad_CompressesNothing(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	s, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	raw := 0
+	for _, a := range s.files {
+		raw += len(a.raw)
+	}
+	raw += len(s.index.raw)
+	if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(4*raw+256<<10); got > limit {
+		t.Errorf("Load allocated %d bytes for %d bytes of assets (limit %d): it compresses", got, raw, limit)
 	}
 }
