@@ -30,6 +30,10 @@ type decimalState struct {
 	// staleOnly: decode timestamps and exceptions only; every other value
 	// is 0 (Iterator.SetStaleOnly).
 	staleOnly bool
+	// first is the index of the first sample at or after the from of
+	// the last decode: vs holds values from there on only (the entries
+	// before it are unspecified).
+	first int
 }
 
 // zstdDecoder is shared by every iterator: DecodeAll is safe for
@@ -44,19 +48,27 @@ var zstdDecoder = sync.OnceValues(func() (*zstd.Decoder, error) {
 		zstd.WithDecodeAllCapLimit(true))
 })
 
-// resetDecimal decodes the whole EncDecimal chunk c into it.dec. On damage
-// the iterator fails with a *CorruptionError (Offset within c.Data).
-func (it *Iterator) resetDecimal(c Chunk) {
+// resetDecimal decodes the EncDecimal chunk c into it.dec, the values from
+// the first sample at or after from on. On damage the iterator fails with
+// a *CorruptionError (Offset within c.Data).
+func (it *Iterator) resetDecimal(c Chunk, from int64) {
 	if it.dec == nil {
 		it.dec = new(decimalState)
 	}
 	it.decimal = true
 	it.dec.staleOnly = it.staleOnly
-	if err := it.dec.decode(c); err != nil {
+	if err := it.dec.decodeWith(c, c.Data, nil, from); err != nil {
 		it.fail(err)
 		return
 	}
-	if len(it.dec.ts) == 0 {
+	it.startDecimal()
+}
+
+// startDecimal positions the iterator on a decoded chunk before its first
+// sample at or after the decode's from.
+func (it *Iterator) startDecimal() {
+	it.start, it.read = it.dec.first, it.dec.first
+	if it.read >= len(it.dec.ts) {
 		it.done = true
 	}
 }
@@ -109,16 +121,16 @@ func (it *Iterator) seekDecimal(t int64) bool {
 	return true
 }
 
-// decode fills d.ts and d.vs from c or returns a *CorruptionError.
-func (d *decimalState) decode(c Chunk) error { return d.decodeWith(c, c.Data, nil) }
-
 // decodeWith decodes the EncDecimal payload data of c. With shared != nil
 // the payload is values-only (EncDecimalShared: no first delta, no T
 // stream) and shared, whose length, first and last entries the caller has
-// checked against c, supplies the timestamps.
-func (d *decimalState) decodeWith(c Chunk, data []byte, shared []int64) error {
+// checked against c, supplies the timestamps. Every byte is read and
+// checked, but values are converted only from d.first, the first sample
+// at or after from, on.
+func (d *decimalState) decodeWith(c Chunk, data []byte, shared []int64, from int64) error {
 	d.tsBuf, d.vs = d.tsBuf[:0], d.vs[:0]
 	d.ts = d.tsBuf
+	d.first = 0
 	n := c.NumSamples
 	if n < 0 || n > MaxDecimalSamples {
 		return corruptf(0, fmt.Errorf("%w: %d samples, limit %d", errCountTooLarge, n, MaxDecimalSamples))
@@ -242,6 +254,7 @@ func (d *decimalState) decodeWith(c Chunk, data []byte, shared []int64) error {
 		if err := d.timestamps(c, data, shared, t1d); err != nil {
 			return err
 		}
+		d.first = firstAtOrAfter(d.ts, from)
 		d.vs = slices.Grow(d.vs[:0], n)[:n]
 		clear(d.vs)
 		for i, k := range d.excIdx {
@@ -253,7 +266,33 @@ func (d *decimalState) decodeWith(c Chunk, data []byte, shared []int64) error {
 	if valueDod {
 		nv = max(n-2, 0)
 	}
-	d.vz = r.stream(d.vz[:0], nv, "values")
+	// pre V entries are integrated while parsing, without being stored:
+	// with a shared column the first sample wanted is known before the
+	// value stream is read, and the zstd layout's uvarints are parsed
+	// sample by sample anyway. m and dm then hold the state after them.
+	pre, m, dm := 0, m0, dm1
+	gi := int64(g)
+	if shared != nil && !packed && r.err == nil {
+		if k := firstAtOrAfter(shared, from); valueDod {
+			pre = min(max(k-2, 0), nv)
+		} else {
+			pre = min(max(k-1, 0), nv)
+		}
+		if pre > 0 {
+			if valueDod {
+				m += dm
+			}
+			var ok bool
+			var used int
+			used, m, dm, ok = integrateUvarints(r.b, pre, valueDod, gi, m, dm)
+			r.b, r.read = r.b[used:], r.read+used
+			if !ok {
+				_, k := binary.Uvarint(r.b)
+				return corruptf(r.off(), fmt.Errorf("values: %w", varintErr(k)))
+			}
+		}
+	}
+	d.vz = r.stream(d.vz[:0], nv-pre, "values")
 	d.cz = d.cz[:0]
 	if ext&decExtULP != 0 {
 		d.cz = r.stream(d.cz, n, "corrections")
@@ -269,34 +308,117 @@ func (d *decimalState) decodeWith(c Chunk, data []byte, shared []int64) error {
 		return err
 	}
 
-	// Values: integrate m, scale, then patch the exceptions.
+	// Values: integrate m, scale from the first sample wanted on, then
+	// patch the corrections and exceptions there.
+	k := firstAtOrAfter(d.ts, from)
+	d.first = k
+	vs := slices.Grow(d.vs[:0], n)[:n]
+	d.vs = vs
 	p := pow10[exp]
-	m := m0
-	d.vs = append(slices.Grow(d.vs, n), math.Float64bits(float64(m)/p))
+	div := exp != 0 // x / 1 == x: skip the division
 	if valueDod {
 		if n >= 2 {
-			dm := dm1
-			m += dm
-			d.vs = append(d.vs, math.Float64bits(float64(m)/p))
-			for _, u := range d.vz {
-				dm += unzigzag(u) * int64(g)
+			if pre == 0 {
+				if k == 0 {
+					vs[0] = scaled(m, p, div)
+				}
 				m += dm
-				d.vs = append(d.vs, math.Float64bits(float64(m)/p))
+				if k <= 1 {
+					vs[1] = scaled(m, p, div)
+				}
 			}
+			// Entry j of the stream is the dod of sample j+2; the
+			// first pre were integrated while parsing.
+			split := min(max(k-2-pre, 0), len(d.vz))
+			for _, u := range d.vz[:split] {
+				dm += unzigzag(u) * gi
+				m += dm
+			}
+			out := vs[pre+split+2:]
+			for j, u := range d.vz[split:] {
+				dm += unzigzag(u) * gi
+				m += dm
+				out[j] = scaled(m, p, div)
+			}
+		} else if k == 0 {
+			vs[0] = scaled(m, p, div)
 		}
 	} else {
-		for _, u := range d.vz {
-			m += unzigzag(u) * int64(g)
-			d.vs = append(d.vs, math.Float64bits(float64(m)/p))
+		if k == 0 {
+			vs[0] = scaled(m, p, div)
+		}
+		// Entry j is the delta of sample j+1; the prefix sums at once
+		// (multiplication by g distributes over the wrapping sum).
+		split := min(max(k-1-pre, 0), len(d.vz))
+		var sum int64
+		for _, u := range d.vz[:split] {
+			sum += unzigzag(u)
+		}
+		m += sum * gi
+		out := vs[pre+split+1:]
+		for j, u := range d.vz[split:] {
+			m += unzigzag(u) * gi
+			out[j] = scaled(m, p, div)
 		}
 	}
-	for i, u := range d.cz {
-		d.vs[i] += uint64(unzigzag(u)) // wrapping, as the encoder's difference
+	if k < len(d.cz) {
+		for i, u := range d.cz[k:] {
+			vs[k+i] += uint64(unzigzag(u)) // wrapping, as the encoder's difference
+		}
 	}
-	for i, k := range d.excIdx {
-		d.vs[k] = d.excBits[i]
+	for i, x := range d.excIdx {
+		if x >= k {
+			vs[x] = d.excBits[i]
+		}
 	}
 	return nil
+}
+
+// integrateUvarints parses count value-stream uvarints from b and
+// integrates them into m (and dm for the dod model) as decoding does; it
+// returns the bytes read and false when b ends or a uvarint is bad first.
+func integrateUvarints(b []byte, count int, dod bool, g, m, dm int64) (int, int64, int64, bool) {
+	p := 0
+	for range count {
+		var u uint64
+		if p < len(b) && b[p] < 0x80 {
+			u = uint64(b[p])
+			p++
+		} else {
+			x, k := binary.Uvarint(b[p:])
+			if k <= 0 {
+				return p, m, dm, false
+			}
+			u = x
+			p += k
+		}
+		if dod {
+			dm += unzigzag(u) * g
+			m += dm
+		} else {
+			m += unzigzag(u) * g
+		}
+	}
+	return p, m, dm, true
+}
+
+// scaled is bits(float64(m) / p), without the division when div is false
+// (p = 1).
+func scaled(m int64, p float64, div bool) uint64 {
+	x := float64(m)
+	if div {
+		x /= p
+	}
+	return math.Float64bits(x)
+}
+
+// firstAtOrAfter returns the index of the first of the ascending ts at or
+// after from (len(ts) when none is).
+func firstAtOrAfter(ts []int64, from int64) int {
+	if len(ts) == 0 || ts[0] >= from {
+		return 0
+	}
+	return sort.Search(len(ts), func(i int) bool { return ts[i] >= from })
 }
 
 // timestamps fills d.ts: shared as it is, else MinT, the first delta t1d
@@ -316,11 +438,13 @@ func (d *decimalState) timestamps(c Chunk, data []byte, shared []int64, t1d int6
 	if n >= 2 && shared == nil {
 		delta := t1d
 		t += delta
-		d.tsBuf = append(d.tsBuf, t)
-		for _, u := range d.tz {
+		d.tsBuf = d.tsBuf[:2+len(d.tz)]
+		d.tsBuf[1] = t
+		out := d.tsBuf[2:]
+		for i, u := range d.tz {
 			delta += unzigzag(u)
 			t += delta
-			d.tsBuf = append(d.tsBuf, t)
+			out[i] = t
 		}
 	}
 	if shared == nil {
@@ -385,65 +509,145 @@ func (r *byteReader) stream(dst []uint64, count int, what string) []uint64 {
 	if r.err != nil {
 		return dst
 	}
-	dst = slices.Grow(dst, count)
+	base := len(dst)
+	dst = slices.Grow(dst, count)[:base+count]
+	out := dst[base:]
 	if !r.packed {
-		// Hot loop of the zstd layout: most entries are one byte.
-		b, p := r.b, 0
-		for range count {
-			if p < len(b) && b[p] < 0x80 {
-				dst = append(dst, uint64(b[p]))
-				p++
-				continue
-			}
-			u, k := binary.Uvarint(b[p:])
-			if k <= 0 {
-				r.b, r.read = b[p:], r.read+p
-				r.err = corruptf(r.off(), fmt.Errorf("%s: %w", what, varintErr(k)))
-				return dst
-			}
-			dst = append(dst, u)
-			p += k
+		p, ok := uvarints(r.b, out)
+		r.b, r.read = r.b[p:], r.read+p
+		if !ok {
+			_, k := binary.Uvarint(r.b)
+			r.err = corruptf(r.off(), fmt.Errorf("%s: %w", what, varintErr(k)))
 		}
-		r.b, r.read = b[p:], r.read+p
 		return dst
 	}
-	br := bitReader{data: r.b}
-	for count > 0 {
-		g := min(count, decGroup)
-		count -= g
-		width, ok := br.readBits(decWidthBits)
-		if !ok {
-			r.err = corruptf(r.base+r.read+br.offset(), fmt.Errorf("%s: group width: %w", what, errTruncated))
-			return dst
-		}
-		if width > 64 {
-			r.err = corruptf(r.base+r.read+br.offset(), fmt.Errorf("%s: group width %d > 64", what, width))
-			return dst
-		}
-		if width == 0 {
-			for range g {
-				dst = append(dst, 0)
-			}
-			continue
-		}
-		// Check the group fits before decoding it value by value.
-		if rest := uint64(len(br.data)-br.pos)*8 + uint64(br.n); rest < uint64(g)*width {
-			r.err = corruptf(r.base+r.read+br.offset(), fmt.Errorf("%s: %w", what, errTruncated))
-			return dst
-		}
-		for range g {
-			u, _ := br.readBits(uint(width))
-			dst = append(dst, u)
-		}
+	used, off, err := unpackGroups(r.b, out)
+	if err != nil {
+		r.err = corruptf(r.base+r.read+off, fmt.Errorf("%s: %w", what, err))
+		return dst
 	}
-	if pad := br.n & 7; pad != 0 {
-		if u, _ := br.readBits(pad); u != 0 {
-			r.err = corruptf(r.base+r.read+br.offset(), fmt.Errorf("%s: %w", what, errBadPadding))
-			return dst
-		}
-	}
-	used := br.pos - int(br.n>>3)
 	r.b = r.b[used:]
 	r.read += used
 	return dst
+}
+
+// uvarints fills out with uvarints read from b and returns the bytes
+// read; false when b ends or holds a bad uvarint first (the bytes read
+// are then those before it). Most entries are one byte: eight of them are
+// checked with one load.
+func uvarints(b []byte, out []uint64) (int, bool) {
+	p, i := 0, 0
+	for i < len(out) {
+		if i+8 <= len(out) && p+8 <= len(b) {
+			w := binary.LittleEndian.Uint64(b[p:])
+			if w&0x8080808080808080 == 0 {
+				o := out[i : i+8 : i+8]
+				o[0], o[1], o[2], o[3] = w&0xff, w>>8&0xff, w>>16&0xff, w>>24&0xff
+				o[4], o[5], o[6], o[7] = w>>32&0xff, w>>40&0xff, w>>48&0xff, w>>56
+				i += 8
+				p += 8
+				continue
+			}
+		}
+		if p < len(b) && b[p] < 0x80 {
+			out[i] = uint64(b[p])
+			i++
+			p++
+			continue
+		}
+		u, k := binary.Uvarint(b[p:])
+		if k <= 0 {
+			return p, false
+		}
+		out[i] = u
+		i++
+		p += k
+	}
+	return p, true
+}
+
+// unpackGroups fills out from the bit-packed stream at the start of b
+// (§EncDecimal payload, Body: per group of up to decGroup entries a
+// decWidthBits-bit width, then the entries MSB first; zero padding to a
+// byte) and returns the bytes it takes. On damage it returns the byte
+// offset of the bad field and the reason.
+func unpackGroups(b []byte, out []uint64) (used, off int, err error) {
+	total := uint(len(b)) * 8
+	bp := uint(0) // bit position
+	for len(out) > 0 {
+		g := out[:min(len(out), decGroup)]
+		out = out[len(g):]
+		if bp+decWidthBits > total {
+			return 0, int(bp >> 3), fmt.Errorf("group width: %w", errTruncated)
+		}
+		width := bitsAt(b, bp, decWidthBits)
+		if width > 64 {
+			return 0, int(bp >> 3), fmt.Errorf("group width %d > 64", width)
+		}
+		bp += decWidthBits
+		w := uint(width)
+		if w == 0 {
+			clear(g)
+			continue
+		}
+		// Check the group fits before decoding it.
+		if end := bp + uint(len(g))*w; end > total || end < bp {
+			return 0, int(bp >> 3), errTruncated
+		}
+		// Fast path: one 8-byte load per entry, which holds all of it
+		// when w <= 57 (at most 7 bits of the first byte are before it),
+		// for the entries that start at least 8 bytes before b's end;
+		// the few after them (the end of the payload) one by one.
+		fast := 0
+		if w <= 57 && len(b) >= 8 {
+			if lim := uint(len(b)-8) * 8; bp <= lim {
+				fast = min(len(g), int((lim-bp)/w)+1)
+			}
+		}
+		sh := 64 - w
+		for i := range g[:fast] {
+			x := binary.BigEndian.Uint64(b[bp>>3:])
+			g[i] = x << (bp & 7) >> sh
+			bp += w
+		}
+		for i := range g[fast:] {
+			g[fast+i] = bitsAt(b, bp, w)
+			bp += w
+		}
+	}
+	if pad := (8 - bp&7) & 7; pad != 0 {
+		if bitsAt(b, bp, pad) != 0 {
+			return 0, int(bp >> 3), errBadPadding
+		}
+		bp += pad
+	}
+	return int(bp >> 3), 0, nil
+}
+
+// bitsAt returns the w (0..64) bits of b at bit position bp, MSB first;
+// bp+w must not exceed len(b)*8.
+func bitsAt(b []byte, bp, w uint) uint64 {
+	if w == 0 {
+		return 0
+	}
+	i := int(bp >> 3)
+	var x uint64
+	if i+8 <= len(b) {
+		x = binary.BigEndian.Uint64(b[i:])
+	} else {
+		for k := range 8 {
+			x <<= 8
+			if i+k < len(b) {
+				x |= uint64(b[i+k])
+			}
+		}
+	}
+	sh := bp & 7
+	x <<= sh // the top 64-sh bits are b's
+	if w <= 64-sh {
+		return x >> (64 - w)
+	}
+	// The last 1..7 bits are in the ninth byte.
+	rest := w - (64 - sh)
+	return x>>(64-w) | uint64(b[i+8])>>(8-rest)
 }

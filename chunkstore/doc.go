@@ -13,7 +13,8 @@
 //     long-term encoding of compacted chunks and the re-cutting of a
 //     series' chunks into long chunks in the smaller of the two encodings.
 //     The Iterator decodes both encodings; an EncDecimal chunk is decoded
-//     whole on Reset into buffers the Iterator keeps.
+//     whole on Reset into buffers the Iterator keeps ([Iterator.ResetFrom]
+//     converts its values only from a given time on).
 //
 // It does not own series identity, chunk cutting policy (the caller decides
 // when a chunk is full; [DefaultSamplesPerChunk] is only a recommendation),

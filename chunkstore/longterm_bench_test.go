@@ -2,6 +2,7 @@ package chunkstore
 
 import (
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -108,4 +109,96 @@ func BenchmarkReencode(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkLongTermReadEnd reads the samples of the last tail ms of every
+// re-encoded chunk, as an instant query or a raw range selection at the
+// newest time does: mode=seek decodes the chunk whole (Reset, SeekTo),
+// mode=from uses ResetFrom. samples/cpu-s counts the chunk's samples
+// (what a whole decode would have produced), cpu-µs/chunk is CPU per
+// chunk.
+func BenchmarkLongTermReadEnd(b *testing.B) {
+	for _, w := range longTermWorkloads(b) {
+		src := seriesChunks(w)
+		own := reencodeAll(b, src, ReencodeOptions{MaxSamples: 2880})
+		shared := sharedChunks(b, own)
+		for _, tail := range []int64{5 * 60_000, 3600_000} {
+			for _, cols := range []string{"own", "shared"} {
+				chunks := own
+				if cols == "shared" {
+					chunks = shared
+				}
+				n := 0
+				for _, c := range chunks {
+					n += c.NumSamples
+				}
+				for _, mode := range []string{"seek", "from"} {
+					b.Run(fmt.Sprintf("workload=%s/tail=%dm/ts=%s/mode=%s", w.name, tail/60_000, cols, mode), func(b *testing.B) {
+						b.ReportAllocs()
+						var it Iterator
+						var sum float64
+						cpu := startCPU()
+						for b.Loop() {
+							for _, c := range chunks {
+								from := c.MaxT - tail
+								if mode == "from" {
+									it.ResetFrom(c, from)
+								} else {
+									c.Iterator(&it)
+									if !it.SeekTo(from) {
+										b.Fatal("no sample")
+									}
+									_, v := it.At()
+									sum += v
+								}
+								for it.Next() {
+									_, v := it.At()
+									sum += v
+								}
+								if it.Err() != nil {
+									b.Fatal(it.Err())
+								}
+							}
+						}
+						benchSink = sum
+						reportRates(b, n, cpu)
+						if end := startCPU(); end > cpu {
+							b.ReportMetric(float64(end-cpu)/1e3/float64(b.N)/float64(len(chunks)), "cpu-µs/chunk")
+						}
+					})
+				}
+			}
+		}
+	}
+}
+
+// sharedChunks re-encodes each decimal chunk as an EncDecimalShared chunk
+// over its own decoded timestamp column, as a block with shared columns
+// serves them (the column's decode, cached by the block, is not timed).
+func sharedChunks(b *testing.B, chunks []Chunk) []Chunk {
+	b.Helper()
+	var e DecimalEncoder
+	var out []Chunk
+	for _, c := range chunks {
+		ss, err := decodeAll(c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ts := make([]int64, len(ss))
+		vs := make([]float64, len(ss))
+		for i, s := range ss {
+			ts[i], vs[i] = s.t, math.Float64frombits(s.v)
+		}
+		sc, ok, err := e.EncodeShared(nil, 1, ts, vs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !ok {
+			continue
+		}
+		sc.Data = append([]byte(nil), sc.Data...)
+		sc.Timestamps = ts
+		out = append(out, sc)
+	}
+	return out
 }

@@ -112,9 +112,9 @@ func SharedColumn(c Chunk) (uint64, error) {
 	return col, nil
 }
 
-// resetShared decodes the whole EncDecimalShared chunk c, taking its
-// timestamps from c.Timestamps.
-func (it *Iterator) resetShared(c Chunk) {
+// resetShared decodes the EncDecimalShared chunk c, taking its timestamps
+// from c.Timestamps, the values from the first sample at or after from on.
+func (it *Iterator) resetShared(c Chunk, from int64) {
 	if it.dec == nil {
 		it.dec = new(decimalState)
 	}
@@ -138,7 +138,7 @@ func (it *Iterator) resetShared(c Chunk) {
 		return
 	}
 	it.dec.staleOnly = it.staleOnly
-	if err := it.dec.decodeWith(c, c.Data[k:], c.Timestamps); err != nil {
+	if err := it.dec.decodeWith(c, c.Data[k:], c.Timestamps, from); err != nil {
 		var ce *CorruptionError
 		if errors.As(err, &ce) {
 			ce.Offset += int64(k) // offsets within Data, like every iterator error
@@ -146,9 +146,7 @@ func (it *Iterator) resetShared(c Chunk) {
 		it.fail(err)
 		return
 	}
-	if len(it.dec.ts) == 0 {
-		it.done = true
-	}
+	it.startDecimal()
 }
 
 // DecodeTimestamps decodes the EncTimestamps column c and appends its

@@ -20,9 +20,13 @@ import (
 type Iterator struct {
 	br bitReader
 	// numSamples is how many samples the chunk claims; read how many have
-	// been decoded so far.
+	// been decoded so far (for a decimal chunk: the index of the next
+	// sample, starting at start).
 	numSamples, read int
-	minT, maxT       int64
+	// start is the index of the first sample Next returns: 0, or for a
+	// decimal chunk Reset with ResetFrom, the first at or after from.
+	start      int
+	minT, maxT int64
 	// t, v are the current sample; tDelta the last delta (wrapping).
 	t, tDelta int64
 	v         uint64
@@ -38,6 +42,9 @@ type Iterator struct {
 	dec     *decimalState
 	// staleOnly: SetStaleOnly's mode, kept across Resets.
 	staleOnly bool
+	// xorFrom: ResetFrom's from for an EncXOR chunk, whose samples
+	// before it Next skips.
+	xorFrom int64
 }
 
 // SetStaleOnly sets the mode of the chunks the iterator is Reset to next
@@ -53,7 +60,17 @@ func (it *Iterator) SetStaleOnly(on bool) { it.staleOnly = on }
 
 // Reset positions the iterator before the first sample of c. It keeps no
 // reference to a previous chunk.
-func (it *Iterator) Reset(c Chunk) {
+func (it *Iterator) Reset(c Chunk) { it.ResetFrom(c, math.MinInt64) }
+
+// ResetFrom is Reset for a reader that needs only the samples at or after
+// from: the iterator is positioned before the first of them, and the
+// samples before it are never returned (Next, SeekTo and Decoded start
+// there). A decimal chunk is still read and checked whole (damage anywhere
+// in it is an error, as with Reset), but only the values from there on
+// are converted to floats, which is most of the cost of reading the end of
+// a long chunk. An EncXOR chunk is decoded sample by sample from its start
+// on the first Next, as with Reset followed by SeekTo(from).
+func (it *Iterator) ResetFrom(c Chunk, from int64) {
 	*it = Iterator{
 		br:         bitReader{data: c.Data},
 		numSamples: c.NumSamples,
@@ -63,13 +80,14 @@ func (it *Iterator) Reset(c Chunk) {
 		staleOnly:  it.staleOnly,
 	}
 	if c.Enc == EncDecimal {
-		it.resetDecimal(c)
+		it.resetDecimal(c, from)
 		return
 	}
 	if c.Enc == EncDecimalShared {
-		it.resetShared(c) // shared_iterator.go
+		it.resetShared(c, from) // shared.go
 		return
 	}
+	it.xorFrom = from
 	if c.Enc != EncXOR {
 		it.fail(fmt.Errorf("decode chunk with encoding %s: %w", c.Enc, ErrUnknownEncoding))
 		return
@@ -112,7 +130,7 @@ func (it *Iterator) SeekTo(t int64) bool {
 	if it.done {
 		return false
 	}
-	if it.read > 0 && it.t >= t {
+	if it.read > it.start && it.t >= t {
 		return true
 	}
 	if it.decimal {
@@ -134,6 +152,22 @@ func (it *Iterator) Next() bool {
 	if it.decimal {
 		return it.nextDecimal()
 	}
+	if it.xorFrom != math.MinInt64 {
+		// First Next after ResetFrom: skip the samples before from.
+		from := it.xorFrom
+		it.xorFrom = math.MinInt64
+		for it.nextXOR() {
+			if it.t >= from {
+				return true
+			}
+		}
+		return false
+	}
+	return it.nextXOR()
+}
+
+// nextXOR is Next for EncXOR chunks.
+func (it *Iterator) nextXOR() bool {
 	if it.read == it.numSamples {
 		// NB: the last sample stays current (SeekTo may still return it)
 		// until a Next past it; finish checked the chunk's end on reading it.

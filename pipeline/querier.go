@@ -795,7 +795,9 @@ func (si *SampleIterator) advance(from int64) bool {
 			si.done = true
 			return false
 		}
-		si.it.Reset(si.chunks[si.ci].Chunk)
+		// Samples before from are not needed: a long decimal chunk then
+		// converts only its values from there on.
+		si.it.ResetFrom(si.chunks[si.ci].Chunk, from)
 	}
 	return false
 }
