@@ -279,7 +279,7 @@ func TestCompactShared_Corruption(t *testing.T) {
 		p := filepath.Join(dir, indexFilename)
 		raw, err := os.ReadFile(p)
 		require.NoError(t, err)
-		raw[4] = 3
+		raw[4] = indexVersion3 + 1 // the first unknown version
 		require.NoError(t, os.WriteFile(p, raw, 0o644))
 		_, err = Open(dir, OpenOptions{})
 		require.ErrorIs(t, err, ErrUnsupportedVersion)
