@@ -148,20 +148,23 @@ func BenchmarkRealBlockBytes(b *testing.B) {
 			b.Fatalf("the compacted block holds %d samples, want %d", meta.Stats.NumSamples, samples)
 		}
 		l2 := allocatedBytesApparent(b, filepath.Join(alt, meta.ULID.String()))
+		cb, err := block.Open(filepath.Join(alt, meta.ULID.String()), block.OpenOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		// Both blocks read back bit-exact.
+		checkRealBlock(b, bs[0], c, scrapes, shift)
+		checkRealBlock(b, cb, c, scrapes, shift)
 		if testing.Verbose() {
 			b.Logf("level 1:\n%s", blockBreakdown(b, bs[0]))
-			cb, err := block.Open(filepath.Join(alt, meta.ULID.String()), block.OpenOptions{})
-			if err != nil {
-				b.Fatal(err)
-			}
 			b.Logf("compacted:\n%s", blockBreakdown(b, cb))
 			if d := os.Getenv("REALBLOCK_KEEP"); d != "" {
 				_ = os.CopyFS(filepath.Join(d, "l1"), os.DirFS(bs[0].Dir()))
 				_ = os.CopyFS(filepath.Join(d, "l2"), os.DirFS(cb.Dir()))
 			}
-			if err := cb.Close(); err != nil {
-				b.Fatal(err)
-			}
+		}
+		if err := cb.Close(); err != nil {
+			b.Fatal(err)
 		}
 		for _, bl := range bs {
 			if err := bl.Close(); err != nil {

@@ -10,8 +10,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/klauspost/compress/zstd"
+	"github.com/prometheus/prometheus/model/labels"
+
 	"github.com/silverback-tsdb/tsdb/chunkstore"
 	"github.com/silverback-tsdb/tsdb/chunkstore/block"
+	"github.com/silverback-tsdb/tsdb/loadgen"
 )
 
 // blockBreakdown splits the bytes of the block in dir into index sections,
@@ -25,8 +29,30 @@ func blockBreakdown(tb testing.TB, bl *block.Block) string {
 		tb.Fatal(err)
 	}
 	names := []string{"series", "series offsets", "symbols", "postings", "timestamps"}
+	samples := float64(bl.Meta().Stats.NumSamples)
+	var sb strings.Builder
+	row := func(what string, n int) {
+		fmt.Fprintf(&sb, "| %s | %d | %.4f |\n", what, n, float64(n)/samples)
+	}
+	sb.WriteString("| part | bytes | B/sample |\n|---|---:|---:|\n")
+	raw := ""
+	if ix[4] == 3 {
+		// Version 3: the sections below are those of the image, before
+		// compression.
+		row("index version 3 (zstd), whole file", len(ix))
+		dec, err := zstd.NewReader(nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		img, err := dec.DecodeAll(ix[12:len(ix)-4], append([]byte(nil), ix[:8]...))
+		dec.Close()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ix, raw = img, " (uncompressed)"
+	}
 	ns := 4
-	if ix[4] == 2 {
+	if ix[4] >= 2 {
 		ns = 5
 	}
 	toc := len(ix) - (8*ns + 4)
@@ -35,15 +61,9 @@ func blockBreakdown(tb testing.TB, bl *block.Block) string {
 		offs[i] = int(binary.BigEndian.Uint64(ix[toc+8*i:]))
 	}
 	offs[ns] = toc
-	samples := float64(bl.Meta().Stats.NumSamples)
-	var sb strings.Builder
-	row := func(what string, n int) {
-		fmt.Fprintf(&sb, "| %s | %d | %.4f |\n", what, n, float64(n)/samples)
-	}
-	sb.WriteString("| part | bytes | B/sample |\n|---|---:|---:|\n")
-	row("index: header + TOC", 8+len(ix)-toc)
+	row("index: header + TOC"+raw, 8+len(ix)-toc)
 	for i := range ns {
-		row("index: "+names[i], offs[i+1]-offs[i])
+		row("index: "+names[i]+raw, offs[i+1]-offs[i])
 	}
 	type kind struct {
 		series, chunks, samples, frame, payload int
@@ -140,4 +160,76 @@ func blockBreakdown(tb testing.TB, bl *block.Block) string {
 		row("tombstones", int(st.Size()))
 	}
 	return sb.String()
+}
+
+// checkRealBlock requires bl to hold exactly the first scrapes of c
+// shifted by shift ms: every series of the capture, every timestamp and
+// every value bit for bit (NaN payloads and stale markers included).
+func checkRealBlock(tb testing.TB, bl *block.Block, c *loadgen.Capture, scrapes int, shift int64) {
+	tb.Helper()
+	// Empty label values mean "absent": the database drops them.
+	key := func(l labels.Labels) string {
+		var sb strings.Builder
+		l.Range(func(l labels.Label) {
+			if l.Value != "" {
+				fmt.Fprintf(&sb, "%q=%q,", l.Name, l.Value)
+			}
+		})
+		return sb.String()
+	}
+	idx := make(map[string]int, c.Series())
+	for i := range c.Series() {
+		idx[key(c.SeriesLabels(i))] = i
+	}
+	seen := 0
+	var metas []block.ChunkMeta
+	var it *chunkstore.Iterator
+	for ref := range uint32(bl.NumSeries()) {
+		lset, ms, err := bl.Series(ref, metas[:0])
+		if err != nil {
+			tb.Fatal(err)
+		}
+		metas = ms
+		i, ok := idx[key(lset)]
+		if !ok {
+			tb.Fatalf("series %s is not in the capture", lset)
+		}
+		seen++
+		n := 0
+		next := func() (int64, float64) {
+			for ; n < scrapes; n++ {
+				if t, v, ok := c.At(n, i); ok {
+					n++
+					return t + shift, v
+				}
+			}
+			tb.Fatalf("%s: more samples in the block than in the capture", lset)
+			return 0, 0
+		}
+		for _, m := range metas {
+			ch, err := bl.Chunk(m.Ref)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			it = ch.Iterator(it)
+			for it.Next() {
+				t, v := it.At()
+				wt, wv := next()
+				if t != wt || math.Float64bits(v) != math.Float64bits(wv) {
+					tb.Fatalf("%s: sample (%d, %v %#x), capture (%d, %v %#x)", lset, t, v, math.Float64bits(v), wt, wv, math.Float64bits(wv))
+				}
+			}
+			if err := it.Err(); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		for ; n < scrapes; n++ {
+			if _, _, ok := c.At(n, i); ok {
+				tb.Fatalf("%s: the block lacks scrape %d", lset, n)
+			}
+		}
+	}
+	if seen != c.Series() {
+		tb.Fatalf("the block holds %d series, the capture %d", seen, c.Series())
+	}
 }
