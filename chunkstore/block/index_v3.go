@@ -26,7 +26,7 @@ const v3FrameSize = headerSize + 4 + crcSize
 
 var (
 	indexEncoder = sync.OnceValues(func() (*zstd.Encoder, error) {
-		return zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression),
+		return zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault),
 			zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(false), zstd.WithSingleSegment(true))
 	})
 	indexDecoder = sync.OnceValues(func() (*zstd.Decoder, error) {
