@@ -135,7 +135,9 @@ func BenchmarkRealBlockBytes(b *testing.B) {
 		}
 		alt := b.TempDir()
 		re := chunkstore.NewReencoder(chunkstore.ReencodeOptions{})
+		// The shipped compaction's options (shard.longTermOptions).
 		meta, err := block.Compact(alt, bs, block.CompactOptions{SharedTimestamps: true,
+			Writer: block.WriterOptions{CompressIndex: true},
 			Rechunk: func(dst []chunkstore.Chunk, _ labels.Labels, src []chunkstore.Chunk) ([]chunkstore.Chunk, error) {
 				return re.Reencode(dst, src)
 			}})
@@ -146,6 +148,24 @@ func BenchmarkRealBlockBytes(b *testing.B) {
 			b.Fatalf("the compacted block holds %d samples, want %d", meta.Stats.NumSamples, samples)
 		}
 		l2 := allocatedBytesApparent(b, filepath.Join(alt, meta.ULID.String()))
+		cb, err := block.Open(filepath.Join(alt, meta.ULID.String()), block.OpenOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		// Both blocks read back bit-exact.
+		checkRealBlock(b, bs[0], c, scrapes, shift)
+		checkRealBlock(b, cb, c, scrapes, shift)
+		if testing.Verbose() {
+			b.Logf("level 1:\n%s", blockBreakdown(b, bs[0]))
+			b.Logf("compacted:\n%s", blockBreakdown(b, cb))
+			if d := os.Getenv("REALBLOCK_KEEP"); d != "" {
+				_ = os.CopyFS(filepath.Join(d, "l1"), os.DirFS(bs[0].Dir()))
+				_ = os.CopyFS(filepath.Join(d, "l2"), os.DirFS(cb.Dir()))
+			}
+		}
+		if err := cb.Close(); err != nil {
+			b.Fatal(err)
+		}
 		for _, bl := range bs {
 			if err := bl.Close(); err != nil {
 				b.Fatal(err)

@@ -141,6 +141,8 @@ func (s *Shard) Snapshot(ctx context.Context, dir string) error {
 // §Long-term encoding), in chunks of at most cutChunkSamples.
 func (s *Shard) writeSnapshotBlock(parent string, snap *headSnapshot) (*block.Block, error) {
 	o := longTermOptions(chunkstore.NewReencoder(chunkstore.ReencodeOptions{MaxSamples: cutChunkSamples}), cutChunkSamples)
+	// Constant series are one chunk: cheap to decode whatever its length.
+	o.ConstantSamples = chunkstore.DefaultLongTermSamples
 	o.Logger = s.log
 	meta, err := block.WriteSeries(parent, snap.mint, snap.boundary, func(yield func(labels.Labels, []chunkstore.Chunk) error) error {
 		_, err := s.addSnapshotSeries(yield, snap)

@@ -124,16 +124,19 @@ func (s *Shard) compactionJob(group []*block.Block, why string) job {
 
 // longTermOptions are the options of every block the shard writes from the
 // head or from other blocks: series of one scrape target share one
-// timestamp column (docs/format/block.md §Timestamps section), and the
-// others are re-encoded into long chunks (12 h at 15 s) in the smaller of
+// timestamp column (docs/format/block.md §Timestamps section), the others
+// are re-encoded into long chunks (12 h at 15 s) in the smaller of
 // XOR and the decimal encoding, chosen per chunk (docs/COMPRESSION.md
 // §Long-term encoding). maxSamples bounds the samples per chunk (0:
 // chunkstore.DefaultLongTermSamples, 12 h at 15 s); re must have been made
-// with the same bound and is owned by the calling goroutine.
+// with the same bound and is owned by the calling goroutine. The index is
+// compressed while it is small (docs/format/block.md §Index version 3).
 func longTermOptions(re *chunkstore.Reencoder, maxSamples int) block.CompactOptions {
 	return block.CompactOptions{
 		SharedTimestamps: true,
 		LongTermSamples:  maxSamples,
+		// Index version 3 (zstd) while the index is at most 4 MiB.
+		Writer: block.WriterOptions{CompressIndex: true},
 		Rechunk: func(dst []chunkstore.Chunk, _ labels.Labels, src []chunkstore.Chunk) ([]chunkstore.Chunk, error) {
 			return re.Reencode(dst, src)
 		},

@@ -45,6 +45,15 @@ type CompactOptions struct {
 	// Like chunkstore.Reencoder, N samples become ceil(N/LongTermSamples)
 	// chunks of nearly equal size.
 	LongTermSamples int
+	// ConstantSamples, when above LongTermSamples, is the most samples per
+	// chunk of a group member whose values are all the same (bit for
+	// bit): such a series is one chunk referencing a column of the
+	// group's whole sequence instead of one chunk per piece, when it has
+	// at most ConstantSamples samples (SharedTimestamps only). Decoding a
+	// constant chunk is cheap, so the bound that keeps recent-data reads
+	// short (a head cut's 120) need not apply to it; each record and
+	// chunk meta it saves costs ~20 bytes. 0 means LongTermSamples.
+	ConstantSamples int
 	// Writer options of the output block (segment size, ULID, logger).
 	// Level, Sources, Parents and SharedTimestamps are set by Compact.
 	Writer WriterOptions
@@ -127,7 +136,7 @@ func Compact(parent string, blocks []*Block, o CompactOptions) (Meta, error) {
 	if o.SharedTimestamps {
 		// Pass 1 counts series per timestamp sequence, so that pass 2
 		// knows which series share theirs (compact_shared.go).
-		c.sh = newSharedState(o.LongTermSamples)
+		c.sh = newSharedState(o.LongTermSamples, o.ConstantSamples)
 		c.sh.counting = true
 		if err := c.run(); err != nil {
 			w.Abort()
@@ -409,7 +418,7 @@ func WriteSeries(parent string, mint, maxt int64, each func(yield func(labels.La
 		return c.emit(lset, chunks)
 	}
 	if o.SharedTimestamps {
-		c.sh = newSharedState(o.LongTermSamples)
+		c.sh = newSharedState(o.LongTermSamples, o.ConstantSamples)
 		c.sh.counting = true
 		if err := each(yield); err != nil {
 			w.Abort()

@@ -32,6 +32,7 @@ import (
 type sharedState struct {
 	counting bool
 	max      int // samples per piece
+	constMax int // samples per chunk of a constant member (CompactOptions.ConstantSamples)
 
 	hashes []uint64         // pass 1: hash of series k, in output order
 	counts map[uint64]int32 // pass 1: series per hash
@@ -57,9 +58,12 @@ type sharedState struct {
 
 // tsGroup is a set of output series with one timestamp sequence.
 type tsGroup struct {
-	n    int      // samples
-	ts   []int64  // the sequence, or nil when over sharedKeepSamples
-	cols []uint64 // column reference of each piece
+	n     int      // samples
+	ts    []int64  // the sequence, or nil when over sharedKeepSamples
+	cols  []uint64 // column reference of each piece
+	whole uint64   // column of the whole sequence, for constant members; 0: none yet
+	// hasWhole tells whether whole is set (column 0 is a valid reference).
+	hasWhole bool
 }
 
 // sharedKeepSamples bounds the decoded sequences groups keep for the exact
@@ -67,14 +71,16 @@ type tsGroup struct {
 // 2,880 per scrape target, so ~2,900 targets fit before re-decoding starts.
 const sharedKeepSamples = 8 << 20
 
-func newSharedState(maxSamples int) *sharedState {
+func newSharedState(maxSamples, constSamples int) *sharedState {
 	if maxSamples <= 0 {
 		maxSamples = chunkstore.DefaultLongTermSamples
 	}
+	maxSamples = min(maxSamples, chunkstore.MaxDecimalSamples)
 	return &sharedState{
-		max:    min(maxSamples, chunkstore.MaxDecimalSamples),
-		counts: make(map[uint64]int32),
-		groups: make(map[uint64][]*tsGroup),
+		max:      maxSamples,
+		constMax: min(max(constSamples, maxSamples), chunkstore.MaxDecimalSamples),
+		counts:   make(map[uint64]int32),
+		groups:   make(map[uint64][]*tsGroup),
 	}
 }
 
@@ -140,6 +146,12 @@ func (c *compactor) sharedSeries(lset labels.Labels, out []chunkstore.Chunk) (bo
 	n := len(sh.ts)
 	pieces := len(g.cols)
 	sh.out, sh.arena, sh.lens = sh.out[:0], sh.arena[:0], sh.lens[:0]
+	if pieces > 1 && n <= sh.constMax && constantBits(sh.vs) {
+		ok, err := c.constantSeries(lset, g)
+		if ok || err != nil {
+			return ok, err
+		}
+	}
 	for p := range pieces {
 		lo, hi := p*n/pieces, (p+1)*n/pieces
 		ts, vs := sh.ts[lo:hi], sh.vs[lo:hi]
@@ -175,6 +187,45 @@ func (c *compactor) sharedSeries(lset labels.Labels, out []chunkstore.Chunk) (bo
 		off += l
 	}
 	return true, c.w.AddSeries(lset, sh.out)
+}
+
+// constantSeries writes the series in sh.ts and sh.vs, whose values are
+// all equal, as one chunk referencing the group's whole-sequence column
+// (written on first use). It reports false, writing nothing, when the
+// values cannot be a values-only chunk.
+func (c *compactor) constantSeries(lset labels.Labels, g *tsGroup) (bool, error) {
+	sh := c.sh
+	if !g.hasWhole {
+		tc, err := sh.enc.EncodeTimestamps(sh.cbuf, sh.ts)
+		if err != nil {
+			return false, fmt.Errorf("block: compact: %w", err)
+		}
+		sh.cbuf = tc.Data
+		if g.whole, err = c.w.AddTimestamps(tc); err != nil {
+			return false, err
+		}
+		g.hasWhole = true
+	}
+	vc, ok, err := sh.enc.EncodeShared(sh.vb, g.whole, sh.ts, sh.vs)
+	if err != nil {
+		return false, fmt.Errorf("block: compact: %w", err)
+	}
+	if !ok {
+		return false, nil
+	}
+	sh.vb = vc.Data
+	sh.out = append(sh.out, vc)
+	return true, c.w.AddSeries(lset, sh.out)
+}
+
+// constantBits reports whether every value of vs has the bits of vs[0].
+func constantBits(vs []float64) bool {
+	for _, v := range vs {
+		if math.Float64bits(v) != math.Float64bits(vs[0]) {
+			return false
+		}
+	}
+	return true
 }
 
 // tsGroupOf returns the group holding exactly sh.ts, founding it (and writing

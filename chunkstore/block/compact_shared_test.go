@@ -147,7 +147,8 @@ func TestCompactShared_KeepsEverySample(t *testing.T) {
 		if len(blocks) == 0 {
 			continue
 		}
-		o := CompactOptions{SharedTimestamps: true, LongTermSamples: 1 + rng.IntN(400)}
+		o := CompactOptions{SharedTimestamps: true, LongTermSamples: 1 + rng.IntN(400),
+			ConstantSamples: []int{0, 50, 3000}[rng.IntN(3)], Writer: WriterOptions{CompressIndex: rng.IntN(2) == 0}}
 		if rng.IntN(2) == 0 {
 			re := chunkstore.NewReencoder(chunkstore.ReencodeOptions{MaxSamples: 200})
 			o.Rechunk = func(dst []chunkstore.Chunk, _ labels.Labels, src []chunkstore.Chunk) ([]chunkstore.Chunk, error) {
@@ -190,6 +191,63 @@ func sharedFixture(t *testing.T) (string, []testSeries) {
 	meta, err := Compact(parent, []*Block{b}, CompactOptions{SharedTimestamps: true, LongTermSamples: 100})
 	require.NoError(t, err)
 	return filepath.Join(parent, meta.ULID.String()), series
+}
+
+// TestCompactShared_ConstantSeries: with ConstantSamples above the series'
+// length, a group member whose values are all equal bit for bit is one
+// chunk over a whole-sequence column of its group; the others keep one
+// chunk per window. Everything reads back exactly.
+func TestCompactShared_ConstantSeries(t *testing.T) {
+	vals := []func(i int) float64{
+		func(int) float64 { return 7.5 },                         // constant
+		func(int) float64 { return staleNaN },                    // constant, not decimal
+		func(int) float64 { return math.Inf(-1) },                // constant, not decimal
+		func(i int) float64 { return float64(i) },                // counter
+		func(i int) float64 { return []float64{1, 1, 2}[i/100] }, // constant in the first two windows only
+	}
+	for _, tc := range []struct {
+		constSamples int
+		chunks       []int // per series m0…m4
+		columns      int
+	}{
+		{0, []int{3, 3, 3, 3, 3}, 6},
+		{299, []int{3, 3, 3, 3, 3}, 6},
+		{300, []int{1, 3, 3, 3, 3}, 8}, // m1, m2: no values-only chunk (exceptions only), so per window as before
+	} {
+		parent := t.TempDir()
+		var series []testSeries
+		for h := range 2 {
+			for m, f := range vals {
+				s := testSeries{lset: labels.FromStrings("__name__", "m"+strconv.Itoa(m), "instance", "h"+strconv.Itoa(h))}
+				for i := range 300 {
+					s.samples = append(s.samples, testSample{int64(i*15000 + (i*7+h)%13), f(i)})
+				}
+				series = append(series, s)
+			}
+		}
+		sortSeries(series)
+		b := writeTestBlock(t, parent, series, 0, 300*15000, WriterOptions{}, func(int) int { return 120 })
+		meta, err := Compact(parent, []*Block{b}, CompactOptions{SharedTimestamps: true, LongTermSamples: 100, ConstantSamples: tc.constSamples})
+		require.NoError(t, err)
+		out, err := Open(filepath.Join(parent, meta.ULID.String()), OpenOptions{})
+		require.NoError(t, err)
+		require.NoError(t, out.Verify())
+		requireSameSeries(t, series, readBlock(t, out))
+		for ref := range uint32(out.NumSeries()) {
+			lset, metas, err := out.Series(ref, nil)
+			require.NoError(t, err)
+			m, _ := strconv.Atoi(lset.Get("__name__")[1:])
+			require.Len(t, metas, tc.chunks[m], "%s, ConstantSamples %d", lset, tc.constSamples)
+		}
+		n := 0
+		for off := 0; off < len(out.ix.ts); n++ {
+			_, next, err := chunkstore.DecodeRecord(out.ix.ts, off)
+			require.NoError(t, err)
+			off = next
+		}
+		require.Equal(t, tc.columns, n, "ConstantSamples %d", tc.constSamples)
+		require.NoError(t, out.Close())
+	}
 }
 
 func TestCompactShared_ColumnsPerGroup(t *testing.T) {
@@ -279,7 +337,7 @@ func TestCompactShared_Corruption(t *testing.T) {
 		p := filepath.Join(dir, indexFilename)
 		raw, err := os.ReadFile(p)
 		require.NoError(t, err)
-		raw[4] = 3
+		raw[4] = indexVersion3 + 1 // the first unknown version
 		require.NoError(t, os.WriteFile(p, raw, 0o644))
 		_, err = Open(dir, OpenOptions{})
 		require.ErrorIs(t, err, ErrUnsupportedVersion)

@@ -33,6 +33,18 @@ const (
 	// indexVersion2 adds the timestamps section after postings and a fifth
 	// TOC entry (docs/format/block.md §Index version 2).
 	indexVersion2 byte = 2
+	// indexVersion3 is a version-2 index compressed whole with zstd
+	// (docs/format/block.md §Index version 3). Written only when
+	// WriterOptions.CompressIndex is on and the version-2 image is at most
+	// compressIndexLimit bytes.
+	indexVersion3 byte = 3
+	// defaultCompressIndexLimit bounds the version-2 image a writer
+	// compresses: a reader keeps the decompressed image on the heap (a
+	// larger index stays version 2, read in place through mmap).
+	defaultCompressIndexLimit = 4 << 20
+	// maxIndexImage bounds the image length a reader accepts in a
+	// version-3 index (docs/format/block.md §Index version 3).
+	maxIndexImage = 64 << 20
 
 	// segmentMagic starts every chunk segment file: "SBCS" as 4 bytes big
 	// endian (docs/format/block.md §Chunk segments).

@@ -20,8 +20,23 @@ var goldenV2ULID = ulid.MustParse("01JKZZDEN0000000000000002V")
 // §Index version 2).
 func TestGolden_V2(t *testing.T) {
 	golden := filepath.Join("testdata", "golden", "v2")
+	dir, want := writeGoldenV2(t, WriterOptions{ULID: goldenV2ULID, SharedTimestamps: true})
+	files := []string{metaFilename, indexFilename, tombstonesFilename, filepath.Join(chunksDirname, "000001")}
+	gdir := filepath.Join(golden, goldenV2ULID.String())
+	checkGolden(t, dir, gdir, files, "v2")
+	b, err := Open(gdir, OpenOptions{})
+	require.NoError(t, err)
+	defer b.Close()
+	require.NoError(t, b.Verify())
+	requireSameSeries(t, want, readBlock(t, b))
+}
+
+// writeGoldenV2 writes the block of the v2 fixture with options o and
+// returns its directory and series.
+func writeGoldenV2(t *testing.T, o WriterOptions) (string, []testSeries) {
+	t.Helper()
 	parent := t.TempDir()
-	w, err := NewWriter(parent, 0, 60000, WriterOptions{ULID: goldenV2ULID, SharedTimestamps: true})
+	w, err := NewWriter(parent, 0, 60000, o)
 	require.NoError(t, err)
 	var e chunkstore.DecimalEncoder
 	ts := []int64{1000, 16000, 31002, 46001}
@@ -48,13 +63,5 @@ func TestGolden_V2(t *testing.T) {
 	want = append(want, own)
 	meta, err := w.Finish()
 	require.NoError(t, err)
-	dir := filepath.Join(parent, meta.ULID.String())
-	files := []string{metaFilename, indexFilename, tombstonesFilename, filepath.Join(chunksDirname, "000001")}
-	gdir := filepath.Join(golden, goldenV2ULID.String())
-	checkGolden(t, dir, gdir, files, "v2")
-	b, err := Open(gdir, OpenOptions{})
-	require.NoError(t, err)
-	defer b.Close()
-	require.NoError(t, b.Verify())
-	requireSameSeries(t, want, readBlock(t, b))
+	return filepath.Join(parent, meta.ULID.String()), want
 }

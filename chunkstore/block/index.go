@@ -56,8 +56,17 @@ func parseIndex(dir string, b []byte) (*indexReader, error) {
 	case indexVersion1:
 	case indexVersion2:
 		ns = numSectionsV2
+	case indexVersion3:
+		if b[5]|b[6]|b[7] != 0 {
+			return nil, corrupt(5, errReserved)
+		}
+		img, err := decompressIndex(dir, b)
+		if err != nil {
+			return nil, err
+		}
+		return parseIndex(dir, img)
 	default:
-		return nil, fmt.Errorf("block %s index version %d (want %d or %d): %w", dir, b[4], indexVersion1, indexVersion2, ErrUnsupportedVersion)
+		return nil, fmt.Errorf("block %s index version %d (want %d to %d): %w", dir, b[4], indexVersion1, indexVersion3, ErrUnsupportedVersion)
 	}
 	if b[5]|b[6]|b[7] != 0 {
 		return nil, corrupt(5, errReserved)

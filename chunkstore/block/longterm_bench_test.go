@@ -30,12 +30,19 @@ func BenchmarkLongTerm(b *testing.B) {
 	const scrapes, hosts, blocks = 480, 2, 6
 	// max is the chunk bound: 120 for a head cut (shard.cutChunkSamples), 0
 	// (2,880) for compaction.
+	// The options are the shard's (shard.longTermOptions, and for the cut
+	// shard.writeSnapshotBlock's ConstantSamples).
 	opts := func(max int) CompactOptions {
 		re := chunkstore.NewReencoder(chunkstore.ReencodeOptions{MaxSamples: max})
-		return CompactOptions{SharedTimestamps: true, LongTermSamples: max,
+		o := CompactOptions{SharedTimestamps: true, LongTermSamples: max,
+			Writer: WriterOptions{CompressIndex: true},
 			Rechunk: func(dst []chunkstore.Chunk, _ labels.Labels, src []chunkstore.Chunk) ([]chunkstore.Chunk, error) {
 				return re.Reencode(dst, src)
 			}}
+		if max == chunkstore.DefaultSamplesPerChunk {
+			o.ConstantSamples = chunkstore.DefaultLongTermSamples
+		}
+		return o
 	}
 	type input struct {
 		series     []benchSeries

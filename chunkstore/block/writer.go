@@ -45,6 +45,12 @@ type WriterOptions struct {
 	// them (docs/format/block.md §Timestamps section). Off, the writer
 	// writes version 1, readable by builds that predate the section.
 	SharedTimestamps bool
+	// CompressIndex (with SharedTimestamps) writes index version 3, the
+	// version-2 index compressed whole with zstd, when that image is at
+	// most 4 MiB (docs/format/block.md §Index version 3); a larger index
+	// is written as version 2. Off, or without SharedTimestamps, it has
+	// no effect.
+	CompressIndex bool
 }
 
 // Writer builds one block in <parent>/<ULID>.tmp and publishes it with
@@ -83,6 +89,11 @@ type Writer struct {
 	// window: kilobytes per scrape target and block).
 	shared bool
 	ts     []byte
+
+	// img holds the index file (header and series section so far) while
+	// it may still be compressed (WriterOptions.CompressIndex); nil once
+	// it is streamed to idxBuf.
+	img []byte
 
 	prev    labels.Labels
 	hasPrev bool
@@ -157,6 +168,10 @@ func NewWriter(parent string, mint, maxt int64, o WriterOptions) (*Writer, error
 	}
 	hdr := appendHeader(nil, indexMagic, version)
 	hdr = append(hdr, 0, 0, 0, 0) // series section length, patched by Finish
+	if w.shared && o.CompressIndex {
+		w.img = hdr
+		return w, nil
+	}
 	if _, err := w.idxBuf.Write(hdr); err != nil {
 		w.Abort()
 		return nil, fmt.Errorf("block: write index header: %w", err)
@@ -303,7 +318,7 @@ func (w *Writer) AddSeries(lset labels.Labels, chunks []chunkstore.Chunk) error 
 		w.meta.Stats.NumSamples += uint64(c.NumSamples)
 	}
 	w.entry = e
-	if _, err := w.idxBuf.Write(e); err != nil {
+	if err := w.writeIndex(e); err != nil {
 		w.err = fmt.Errorf("block: write index: %w", err)
 		return w.err
 	}
@@ -479,6 +494,24 @@ func (w *Writer) finish() error {
 	return vfs.Rename(w.fs, w.tmp, filepath.Join(w.parent, w.meta.ULID.String()))
 }
 
+// writeIndex appends p to the index file: to img while the index may
+// still be compressed, else to the file (img first, once it outgrows
+// compressIndexLimit).
+func (w *Writer) writeIndex(p []byte) error {
+	if w.img == nil {
+		_, err := w.idxBuf.Write(p)
+		return err
+	}
+	w.img = append(w.img, p...)
+	if len(w.img) <= compressIndexLimit {
+		return nil
+	}
+	img := w.img
+	w.img = nil
+	_, err := w.idxBuf.Write(img)
+	return err
+}
+
 // finishIndex completes the index file after the streamed series section.
 func (w *Writer) finishIndex() error {
 	f := w.idx
@@ -488,13 +521,17 @@ func (w *Writer) finishIndex() error {
 		return fmt.Errorf("block: write index: %w", err)
 	}
 	// §Series: patch the length, then its CRC.
-	if err := w.idxBuf.Flush(); err != nil {
-		return fail(err)
-	}
-	var l [4]byte
-	binary.BigEndian.PutUint32(l[:], uint32(w.seriesLen))
-	if _, err := f.WriteAt(l[:], headerSize); err != nil {
-		return fail(err)
+	if w.img != nil {
+		binary.BigEndian.PutUint32(w.img[headerSize:], uint32(w.seriesLen))
+	} else {
+		if err := w.idxBuf.Flush(); err != nil {
+			return fail(err)
+		}
+		var l [4]byte
+		binary.BigEndian.PutUint32(l[:], uint32(w.seriesLen))
+		if _, err := f.WriteAt(l[:], headerSize); err != nil {
+			return fail(err)
+		}
 	}
 	tail := binary.BigEndian.AppendUint32(nil, w.seriesCRC)
 	toc := make([]uint64, 1, numSectionsV2)
@@ -524,6 +561,18 @@ func (w *Writer) finishIndex() error {
 		pos += sectionFrameSize + uint64(len(p))
 	}
 	tail = appendTOC(tail, toc)
+	if w.img != nil {
+		img := append(w.img, tail...)
+		w.img = nil
+		if len(img) <= compressIndexLimit {
+			var err error
+			if tail, err = compressIndex(img); err != nil {
+				return fail(err)
+			}
+		} else {
+			tail = img
+		}
+	}
 	if _, err := w.idxBuf.Write(tail); err != nil {
 		return fail(err)
 	}
