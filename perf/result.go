@@ -31,6 +31,9 @@ type Result struct {
 	Skipped string `json:"skipped,omitempty"`
 	// Params holds the workload parameters of the cell.
 	Params map[string]any `json:"params,omitempty"`
+	// Load1 is the machine's 1-minute load average when the cell was
+	// recorded (/proc/loadavg; 0 where it is not readable).
+	Load1 float64 `json:"load1,omitempty"`
 }
 
 // recorder collects results and appends each as a JSON line to w.

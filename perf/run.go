@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -84,8 +85,23 @@ func (e *env) cell(scenario, cs, metric, unit, better string, s *System, run int
 	e.rec.add(Result{
 		Time: e.o.Now().UTC().Format(time.RFC3339), Commit: e.o.Commit, Quick: e.o.Quick,
 		Scenario: scenario, Case: cs, Metric: metric, Unit: unit, Better: better,
-		System: s.Name, Label: s.Label, Run: run, Value: v, Params: params,
+		System: s.Name, Label: s.Label, Run: run, Value: v, Params: params, Load1: load1(),
 	})
+}
+
+// load1 is the 1-minute load average (0 when /proc/loadavg is not
+// readable).
+func load1() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
 }
 
 // skip records a cell a system cannot fill, with the reason.

@@ -65,6 +65,27 @@ type System struct {
 	heapMetric string
 	// version is the system's x.y.z ("?" when unknown).
 	version string
+	// caches are the directories (relative to the data directory) where
+	// the system keeps caches across a restart, query results among them;
+	// dropCaches removes them before a cold start.
+	caches []string
+}
+
+// dropCaches removes the caches the system persisted under dir and
+// returns their allocated bytes (-1 when the system persists none).
+func (s *System) dropCaches(dir string) (int64, error) {
+	if len(s.caches) == 0 {
+		return -1, nil
+	}
+	var n int64
+	for _, c := range s.caches {
+		p := filepath.Join(dir, c)
+		n += dirBytes(p)
+		if err := os.RemoveAll(p); err != nil {
+			return n, fmt.Errorf("perf: %s: drop caches: %w", s.Name, err)
+		}
+	}
+	return n, nil
 }
 
 // Supports reports whether the system ingests p, and why not.
@@ -647,6 +668,10 @@ func victoriaMetrics(bin, missing string) *System {
 		promQL:     true,
 		merge:      func(p *Proc) error { return p.get("/internal/force_merge") },
 		heapMetric: "go_memstats_heap_inuse_bytes",
+		// -cacheDataPath's default: the rollup result cache (query
+		// results), the TSID and metric name caches, saved at a clean
+		// stop and loaded at start.
+		caches: []string{"cache"},
 	}
 	if bin != "" {
 		s.version = version(bin, "-version")
