@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Influx line protocol endpoints: POST /write (v1: db, rp, precision,
@@ -99,13 +100,20 @@ func (s *Server) parseInflux(ing *ingester, body []byte, prec lpPrecision, db []
 				ing.res.strings++
 				continue
 			}
+			// The key: db (flag, length, bytes), series key (length,
+			// bytes), field key. Lengths, not separators: a measurement,
+			// tag or field may hold any byte, NUL too, and two label sets
+			// must never share a key (the route cache keeps no labels).
 			start := ing.keyStart(keyInflux)
 			if db != nil {
+				ing.keys = append(ing.keys, 1)
+				ing.keys = protowire.AppendVarint(ing.keys, uint64(len(db)))
 				ing.keys = append(ing.keys, db...)
+			} else {
 				ing.keys = append(ing.keys, 0)
 			}
+			ing.keys = protowire.AppendVarint(ing.keys, uint64(len(lp.key)))
 			ing.keys = append(ing.keys, lp.key...)
-			ing.keys = append(ing.keys, 0)
 			ing.keys = append(ing.keys, f.k...)
 			idx, hit := ing.series(start)
 			if !hit {

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Prometheus text exposition format 0.0.4 and OpenMetrics 1.0 text on POST
@@ -213,11 +214,16 @@ func (s *Server) textSample(ing *ingester, line []byte, lineNo int, om bool) (in
 		}
 		ing.res.exemplars++
 	}
+	// The key: the series as written (length, bytes), then the extra
+	// labels. Length-prefixed: unprefixed after the extra pairs, a long
+	// metric name could spell the pairs of another request's extra_label
+	// and its series, and two label sets would share a key.
 	start := ing.keyStart(keyText)
+	ing.keys = protowire.AppendVarint(ing.keys, uint64(len(seriesRaw)))
+	ing.keys = append(ing.keys, seriesRaw...)
 	for _, e := range ing.tx.extra {
 		ing.keys = appendPair(ing.keys, e[0], e[1])
 	}
-	ing.keys = append(ing.keys, seriesRaw...)
 	idx, hit := ing.series(start)
 	if !hit {
 		if msg := s.textLabels(ing, name, seriesRaw[len(name):]); msg != "" {
