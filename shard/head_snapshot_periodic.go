@@ -78,7 +78,7 @@ func (s *Shard) planHeadSnapshot() (job, bool) {
 	st := s.captureHead(sealed+1, true)
 	return job{
 		undo: func(s *Shard) { st.release() },
-		name: fmt.Sprintf("head snapshot of %d series from wal segment %d", len(st.series), st.fromSegment),
+		name: fmt.Sprintf("head snapshot of %d series from wal segment %d", st.nseries, st.fromSegment),
 		run: func(ctx context.Context) (func(*Shard) error, error) {
 			if err := s.runHeadSnapshot(ctx, st); err != nil {
 				return nil, err

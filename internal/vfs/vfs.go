@@ -132,12 +132,23 @@ func Rename(fsys FS, oldpath, newpath string) error {
 // fsyncs it, renames it over path and fsyncs the directory. After a crash
 // path holds either its previous content or data, never a prefix of data.
 func WriteFile(fsys FS, path string, data []byte, perm fs.FileMode) error {
+	_, err := WriteFileFunc(fsys, path, perm, func(w io.Writer) (int64, error) {
+		n, err := w.Write(data)
+		return int64(n), err
+	})
+	return err
+}
+
+// WriteFileFunc is WriteFile for content that write produces in pieces
+// (buffering is write's choice), so that a large file is never assembled
+// in memory first. It returns the bytes written.
+func WriteFileFunc(fsys FS, path string, perm fs.FileMode, write func(io.Writer) (int64, error)) (int64, error) {
 	tmp := path + TmpSuffix
 	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {
-		return fmt.Errorf("create %s: %w", tmp, err)
+		return 0, fmt.Errorf("create %s: %w", tmp, err)
 	}
-	_, err = f.Write(data)
+	n, err := write(f)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -146,9 +157,9 @@ func WriteFile(fsys FS, path string, data []byte, perm fs.FileMode) error {
 	}
 	if err != nil {
 		_ = fsys.Remove(tmp)
-		return fmt.Errorf("write %s: %w", tmp, err)
+		return n, fmt.Errorf("write %s: %w", tmp, err)
 	}
-	return Rename(fsys, tmp, path)
+	return n, Rename(fsys, tmp, path)
 }
 
 // MkdirAll creates dir and any missing parents like FS.MkdirAll, then
