@@ -1,0 +1,175 @@
+package httpfast
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/stretchr/testify/require"
+
+	"github.com/silverback-tsdb/tsdb/pipeline"
+	"github.com/silverback-tsdb/tsdb/stages"
+	"github.com/silverback-tsdb/tsdb/walseg"
+)
+
+// heldRoutes is a Storage that can hand out routes looked up earlier: a
+// parser that looked a key up just before the shard dropped its series
+// (the one case ErrStaleRoute is left for, and a race in production).
+type heldRoutes struct {
+	*pipeline.DB
+	mu     sync.Mutex
+	record bool
+	held   map[string]stages.Route // recorded hits; served while replay
+	replay bool
+}
+
+func (h *heldRoutes) LookupHinted(key []byte, hint *stages.RouteHint) (stages.Route, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.replay {
+		if rt, ok := h.held[string(key)]; ok {
+			delete(h.held, string(key)) // once: the retry is a new lookup
+			return rt, true
+		}
+	}
+	rt, ok := h.DB.LookupHinted(key, hint)
+	if ok && h.record {
+		h.held[string(key)] = rt
+	}
+	return rt, ok
+}
+
+// shardNames returns metric names whose series (no other labels) live,
+// of 2 shards, stale and tick in one, kept in the other.
+func shardNames(t *testing.T) (stale, tick, kept string) {
+	t.Helper()
+	shardOf := func(name string) int {
+		h, _ := stages.HashLabels(nil, labels.FromStrings("__name__", name))
+		return stages.ShardOf(h, 2)
+	}
+	stale = "stale"
+	for i := 1; i < 100 && (tick == "" || kept == ""); i++ {
+		n := fmt.Sprintf("other_%d", i)
+		switch {
+		case shardOf(n) == shardOf(stale) && tick == "":
+			tick = n
+		case shardOf(n) != shardOf(stale) && kept == "":
+			kept = n
+		}
+	}
+	require.NotEmpty(t, tick)
+	require.NotEmpty(t, kept)
+	return stale, tick, kept
+}
+
+// TestIngest_StaleRouteRetryNeverRejectsStored: a request whose series
+// are in two shards, one of them routed by a route whose series was
+// dropped meanwhile (ErrStaleRoute). The other shard stores its part. The
+// server completes the request itself (the refused series again, with
+// labels), so no client retry ever sees the stored samples again: with
+// or without reject-late, over both protocols that take cached routes, it
+// answers 204 and every sample is stored once. Failed before (503, and
+// the client's retry answered 400 out_of_order for stored samples with
+// reject-late).
+func TestIngest_StaleRouteRetryNeverRejectsStored(t *testing.T) {
+	staleName, tickName, keptName := shardNames(t)
+	for _, rejectLate := range []bool{false, true} {
+		for _, proto := range []string{"influx", "rw1"} {
+			t.Run(fmt.Sprintf("reject_late=%v/proto=%s", rejectLate, proto), func(t *testing.T) {
+				db, err := pipeline.Open(t.TempDir(), pipeline.Options{Shards: 2, WAL: walseg.Options{Sync: walseg.SyncNone},
+					HeadGCInterval: -1, IdleSeriesTimeout: time.Millisecond, RejectLate: rejectLate})
+				require.NoError(t, err)
+				t.Cleanup(func() { require.NoError(t, db.Close()) })
+				st := &heldRoutes{DB: db, held: map[string]stages.Route{}}
+				ts := startTestServer(t, st)
+				t0 := testNow.Add(-10 * time.Minute).UnixMilli()
+				post := func(samples map[string][]int64) resp {
+					t.Helper()
+					if proto == "rw1" {
+						var ls []labels.Labels
+						var ts2 [][]int64
+						for _, name := range []string{staleName, tickName, keptName} {
+							if len(samples[name]) > 0 {
+								ls = append(ls, labels.FromStrings("__name__", name))
+								ts2 = append(ts2, samples[name])
+							}
+						}
+						return ts.post("/api/v1/write", snappyBytes(remoteV1Multi(t, ls, ts2)), "Content-Type", ctV1)
+					}
+					var body []byte
+					for _, name := range []string{staleName, tickName, keptName} {
+						for _, tm := range samples[name] {
+							body = fmt.Appendf(body, "%s value=%d %d\n", name, tm, tm)
+						}
+					}
+					return ts.post("/write?precision=ms", body)
+				}
+				// The series learnt, then looked up again; the route of
+				// staleName is held.
+				r := post(map[string][]int64{staleName: {t0}, tickName: {t0}, keptName: {t0}})
+				require.Equal(t, 204, r.code, r.body)
+				st.record = true
+				r = post(map[string][]int64{staleName: {t0 + 30_000}, tickName: {t0 + 60_000}, keptName: {t0 + 60_000}})
+				require.Equal(t, 204, r.code, r.body)
+				st.record = false
+				require.Len(t, st.held, 3)
+				st.held = map[string]stages.Route{string(heldKey(st, proto, staleName)): st.held[string(heldKey(st, proto, staleName))]}
+				// A forced head cut persists everything; the idle series
+				// (staleName: its last sample is behind its shard's
+				// newest, tickName's) leaves the head, its ref freed and
+				// forgotten.
+				require.NoError(t, db.Compact(context.Background(), true))
+				_, ok := db.Lookup(heldKey(st, proto, staleName))
+				require.False(t, ok, "the dropped series' route is forgotten")
+
+				st.replay = true
+				t1 := t0 + 120_000
+				second := map[string][]int64{staleName: {t1, t1 + 1000}, keptName: {t1, t1 + 1000}}
+				r = post(second)
+				require.Empty(t, st.held, "the stale route was used")
+				// Answered at once: a 503 would make the client retry the
+				// whole body, and with reject_late the samples the other
+				// shard stored would come back as out_of_order (400).
+				require.Equal(t, 204, r.code, r.body)
+				got := readAll(t, db)
+				require.Equal(t, []sample{{t0, float64(t0)}, {t0 + 30_000, float64(t0 + 30_000)}, {t1, float64(t1)}, {t1 + 1000, float64(t1 + 1000)}},
+					got[labels.FromStrings("__name__", staleName).String()])
+				require.Equal(t, []sample{{t0, float64(t0)}, {t0 + 60_000, float64(t0 + 60_000)}, {t1, float64(t1)}, {t1 + 1000, float64(t1 + 1000)}},
+					got[labels.FromStrings("__name__", keptName).String()])
+			})
+		}
+	}
+}
+
+// heldKey is the route-cache key the protocol's parser uses for a series
+// named name without other labels (found among the held routes).
+func heldKey(st *heldRoutes, proto, name string) []byte {
+	for k := range st.held {
+		if proto == "influx" && k[0] == keyInflux && len(k) > len(name) && k[len(k)-len("value")-len(name):len(k)-len("value")] == name {
+			return []byte(k)
+		}
+		if proto == "rw1" && k[0] == rwLabelTag && len(k) > len(name) && k[len(k)-len(name):] == name {
+			return []byte(k)
+		}
+	}
+	return nil
+}
+
+// remoteV1Multi is a remote write 1.0 body with the samples ts[i] (value
+// = timestamp) for series ls[i].
+func remoteV1Multi(t testing.TB, ls []labels.Labels, ts [][]int64) []byte {
+	var series []prompb.TimeSeries
+	for i, l := range ls {
+		var s prompb.TimeSeries
+		l.Range(func(lb labels.Label) { s.Labels = append(s.Labels, prompb.Label{Name: lb.Name, Value: lb.Value}) })
+		for _, tm := range ts[i] {
+			s.Samples = append(s.Samples, prompb.Sample{Timestamp: tm, Value: float64(tm)})
+		}
+		series = append(series, s)
+	}
+	return rwV1(t, series...)
+}
