@@ -173,3 +173,50 @@ func remoteV1Multi(t testing.TB, ls []labels.Labels, ts [][]int64) []byte {
 	}
 	return rwV1(t, series...)
 }
+
+// TestIngest_LabelsOfKeyMatchParser: the labels appendRefused rebuilds
+// from a raw key are the ones the parser builds for that series on a
+// cache miss (escapes, tags, the db label, field names, remote-write
+// label order).
+func TestIngest_LabelsOfKeyMatchParser(t *testing.T) {
+	type seen struct {
+		key  []byte
+		lset labels.Labels
+	}
+	var got []seen
+	store := &funcStore{append: func(_ context.Context, b *stages.Batch) (stages.AppendStats, error) {
+		for _, s := range b.Series {
+			got = append(got, seen{key: append([]byte(nil), s.Key...), lset: s.Labels})
+		}
+		return stages.AppendStats{Appended: len(b.Samples)}, nil
+	}}
+	ts := startTestServer(t, store, func(o *Options) { o.InfluxDBLabel = "db" })
+	r := ts.post("/write?db=mydb&precision=s", []byte(
+		"cpu,host=a,region=eu\\ west usage=1,idle=2 1\n"+
+			"m\\,x,t\\=k=v\\=w value=3 1\n"+
+			"9lives,a=b f=1 1\n"))
+	require.Equal(t, 204, r.code, r.body)
+	r = ts.post("/write?precision=s", []byte("nodb,z=1 value=1 1\n"))
+	require.Equal(t, 204, r.code, r.body)
+	body := remoteV1Multi(t, []labels.Labels{
+		labels.FromStrings("__name__", "up", "job", "node", "instance", "h:9100"),
+		labels.FromStrings("__name__", "x", "a", ""),
+	}, [][]int64{{1000}, {1000}})
+	r = ts.post("/api/v1/write", snappyBytes(body), "Content-Type", ctV1)
+	require.Equal(t, 204, r.code, r.body)
+	require.Len(t, got, 7)
+
+	ing := ts.s.getIngester(context.Background(), ts.s.pmInflux)
+	defer ts.s.putIngester(ing)
+	for _, g := range got {
+		require.False(t, g.lset.IsEmpty(), "a miss carries labels: %q", g.key)
+		ing.b.Reset()
+		ing.b.AddSeries(labels.EmptyLabels(), g.key)
+		require.True(t, ing.labelsOfKey(g.key), "key %q", g.key)
+		require.Equal(t, g.lset.String(), ing.b.Series[0].Labels.String(), "key %q", g.key)
+	}
+	ing.b.Reset()
+	ing.b.AddSeries(labels.EmptyLabels(), []byte("Tsomething"))
+	require.False(t, ing.labelsOfKey([]byte("Tsomething")), "a protocol without a key decoder")
+	require.False(t, ing.labelsOfKey([]byte{keyInflux, 1, 0x7f}), "a truncated key")
+}
