@@ -324,8 +324,8 @@ func onlyStaleRoutes(err error) bool {
 // batch, and with --ingest.reject-late the samples the first attempt
 // stored would come back as out_of_order rejects (a 400 for stored data;
 // TestIngest_StaleRouteRetryNeverRejectsStored). It returns the retry's
-// error, or stale when a key's labels cannot be rebuilt (its protocol has
-// no key decoder: the request then answers 503 as before).
+// error, or stale when a key's labels cannot be rebuilt (a malformed key,
+// which would be a bug: the request then answers 503 as before).
 func (ing *ingester) appendRefused(stale error) error {
 	failed, failedSrc := ing.b, ing.src
 	ing.b, ing.src = ing.rb, ing.rsrc[:0]
@@ -370,38 +370,75 @@ func (ing *ingester) appendRefused(stale error) error {
 }
 
 // labelsOfKey sets the labels of the last series of ing.b from its raw
-// route-cache key, as the protocol's parser builds them on a cache miss,
-// and reports whether it could: keys of Influx line protocol and remote
-// write 1.0 (the protocols whose parsers take a cached route without
-// building labels, and whose clients retry 503s); not the others.
+// route-cache key, as the protocol's parser builds them on a cache miss
+// (TestIngest_LabelsOfKeyMatchParser), and reports whether it could. Every
+// protocol's key determines its labels (ingest's invariants); text-import
+// keys leave out the request's extra_label pairs, which ing.tx still
+// holds during the request.
 func (ing *ingester) labelsOfKey(key []byte) bool {
-	switch {
-	case len(key) > 0 && key[0] == rwLabelTag:
-		// The key is the series' label fields: a TimeSeries of labels.
+	if len(key) == 0 {
+		return false
+	}
+	last := uint32(len(ing.b.Series) - 1)
+	switch key[0] {
+	case rwLabelTag:
+		// Remote write 1.0: the series' label fields, a TimeSeries of
+		// labels.
 		return ing.s.rwLabelsV1(ing, key) == ""
-	case len(key) > 1 && key[0] == keyInflux:
-		// keyInflux, db flag (1: varint length and bytes), varint length
-		// and series key, field key, as the line-protocol parser writes it.
+	case keyRemoteV2, keyJSON, keyCSV, keyOTLP:
+		// Length-prefixed name/value pairs, built as the parsers build
+		// their labels on a miss (keyed.go).
+		return ing.labelsFromKey(last, key[1:]) == ""
+	case keyInflux:
+		// db flag (1: varint length and bytes), varint length and series
+		// key, field key, as the line-protocol parser writes it.
+		if len(key) < 2 {
+			return false
+		}
 		p := key[2:]
 		var db []byte
 		if key[1] == 1 {
-			n, w := protowire.ConsumeVarint(p)
-			if w < 0 || n > uint64(len(p)-w) {
+			var ok bool
+			if db, p, ok = consumeBytes(p); !ok {
 				return false
 			}
-			db, p = p[w:w+int(n):w+int(n)], p[w+int(n):]
 		}
-		n, w := protowire.ConsumeVarint(p)
-		if w < 0 || n > uint64(len(p)-w) {
+		series, fk, ok := consumeBytes(p)
+		if !ok {
 			return false
 		}
-		series, fk := p[w:w+int(n)], p[w+int(n):]
 		if _, _, ok := parseSeriesKey(series, &ing.lp); !ok {
 			return false
 		}
 		return ing.s.influxLabels(ing, fk, db) == ""
+	case keyText:
+		// The series as written (varint length, bytes), then the extra
+		// pairs; the name is the series' leading metric characters.
+		raw, _, ok := consumeBytes(key[1:])
+		if !ok {
+			return false
+		}
+		i := 0
+		for i < len(raw) && isMetricChar(raw[i], i == 0) {
+			i++
+		}
+		if i == 0 {
+			return false
+		}
+		return ing.s.textLabels(ing, raw[:i], raw[i:]) == ""
 	}
 	return false
+}
+
+// consumeBytes splits a varint-length-prefixed byte string off p: the
+// string (capacity cut at its end), the rest, and whether p held one.
+func consumeBytes(p []byte) (b, rest []byte, ok bool) {
+	n, w := protowire.ConsumeVarint(p)
+	if w < 0 || n > uint64(len(p)-w) {
+		return nil, nil, false
+	}
+	e := w + int(n)
+	return p[w:e:e], p[e:], true
 }
 
 // parseError records a line or item that failed to parse.
@@ -569,8 +606,8 @@ func (s *Server) fatal(ctx *fasthttp.RequestCtx, err error, accepted int, style 
 	case errors.Is(err, stages.ErrStaleRoute):
 		// A cached route to a series dropped meanwhile (rare: see
 		// stages.ErrStaleRoute) that appendRefused could not complete (a
-		// protocol without a key decoder); the routes are dropped, so
-		// the retry carries labels.
+		// key it could not decode); the routes are dropped, so the retry
+		// carries labels.
 		ctx.Response.Header.Set("Retry-After", "1")
 		writeError(ctx, fasthttp.StatusServiceUnavailable, fmt.Sprintf(
 			"a series of this request was dropped while the request was in flight (%d samples were stored before; %s); retry", accepted, retryCaveat), style, 0)

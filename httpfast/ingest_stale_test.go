@@ -3,12 +3,14 @@ package httpfast
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/stretchr/testify/require"
 
 	"github.com/silverback-tsdb/tsdb/pipeline"
@@ -78,7 +80,7 @@ func shardNames(t *testing.T) (stale, tick, kept string) {
 func TestIngest_StaleRouteRetryNeverRejectsStored(t *testing.T) {
 	staleName, tickName, keptName := shardNames(t)
 	for _, rejectLate := range []bool{false, true} {
-		for _, proto := range []string{"influx", "rw1"} {
+		for _, proto := range []string{"influx", "rw1", "rw2", "text"} {
 			t.Run(fmt.Sprintf("reject_late=%v/proto=%s", rejectLate, proto), func(t *testing.T) {
 				db, err := pipeline.Open(t.TempDir(), pipeline.Options{Shards: 2, WAL: walseg.Options{Sync: walseg.SyncNone},
 					HeadGCInterval: -1, IdleSeriesTimeout: time.Millisecond, RejectLate: rejectLate})
@@ -89,22 +91,34 @@ func TestIngest_StaleRouteRetryNeverRejectsStored(t *testing.T) {
 				t0 := testNow.Add(-10 * time.Minute).UnixMilli()
 				post := func(samples map[string][]int64) resp {
 					t.Helper()
-					if proto == "rw1" {
-						var ls []labels.Labels
-						var ts2 [][]int64
-						for _, name := range []string{staleName, tickName, keptName} {
-							if len(samples[name]) > 0 {
-								ls = append(ls, labels.FromStrings("__name__", name))
-								ts2 = append(ts2, samples[name])
-							}
-						}
-						return ts.post("/api/v1/write", snappyBytes(remoteV1Multi(t, ls, ts2)), "Content-Type", ctV1)
-					}
+					var ls []labels.Labels
+					var ts2 [][]int64
+					var v2 [][]writev2.Sample
 					var body []byte
 					for _, name := range []string{staleName, tickName, keptName} {
-						for _, tm := range samples[name] {
-							body = fmt.Appendf(body, "%s value=%d %d\n", name, tm, tm)
+						if len(samples[name]) == 0 {
+							continue
 						}
+						ls = append(ls, labels.FromStrings("__name__", name))
+						ts2 = append(ts2, samples[name])
+						var ss []writev2.Sample
+						for _, tm := range samples[name] {
+							ss = append(ss, writev2.Sample{Timestamp: tm, Value: float64(tm)})
+							if proto == "text" {
+								body = fmt.Appendf(body, "%s %d %d\n", name, tm, tm)
+							} else {
+								body = fmt.Appendf(body, "%s value=%d %d\n", name, tm, tm)
+							}
+						}
+						v2 = append(v2, ss)
+					}
+					switch proto {
+					case "rw1":
+						return ts.post("/api/v1/write", snappyBytes(remoteV1Multi(t, ls, ts2)), "Content-Type", ctV1)
+					case "rw2":
+						return ts.post("/api/v1/write", snappyBytes(rwV2(t, ls, v2, nil)), "Content-Type", ctV2)
+					case "text":
+						return ts.post("/api/v1/import/prometheus", body)
 					}
 					return ts.post("/write?precision=ms", body)
 				}
@@ -145,14 +159,12 @@ func TestIngest_StaleRouteRetryNeverRejectsStored(t *testing.T) {
 	}
 }
 
-// heldKey is the route-cache key the protocol's parser uses for a series
-// named name without other labels (found among the held routes).
-func heldKey(st *heldRoutes, proto, name string) []byte {
+// heldKey is the route-cache key the protocol's parser used for the
+// series named name without other labels: the held key that contains the
+// name (the test's names do not contain each other).
+func heldKey(st *heldRoutes, _ string, name string) []byte {
 	for k := range st.held {
-		if proto == "influx" && k[0] == keyInflux && len(k) > len(name) && k[len(k)-len("value")-len(name):len(k)-len("value")] == name {
-			return []byte(k)
-		}
-		if proto == "rw1" && k[0] == rwLabelTag && len(k) > len(name) && k[len(k)-len(name):] == name {
+		if strings.Contains(k, name) {
 			return []byte(k)
 		}
 	}
@@ -204,10 +216,21 @@ func TestIngest_LabelsOfKeyMatchParser(t *testing.T) {
 	}, [][]int64{{1000}, {1000}})
 	r = ts.post("/api/v1/write", snappyBytes(body), "Content-Type", ctV1)
 	require.Equal(t, 204, r.code, r.body)
-	require.Len(t, got, 7)
+	body = rwV2(t, []labels.Labels{labels.FromStrings("__name__", "v2", "job", "x", "zone", "b")},
+		[][]writev2.Sample{{{Value: 1, Timestamp: 1000}}}, nil)
+	r = ts.post("/api/v1/write", snappyBytes(body), "Content-Type", ctV2)
+	require.Equal(t, 204, r.code, r.body)
+	// A text key leaves out the request's extra labels: appendRefused
+	// runs within the request, with ing.tx holding them (set below as
+	// this request had them).
+	r = ts.post("/api/v1/import/prometheus?extra_label=env=prod", []byte(
+		"text_metric{path=\"/a \\\"b\\\"\",code=\"200\"} 1 1000\nplain 2 1000\n"))
+	require.Equal(t, 204, r.code, r.body)
+	require.Len(t, got, 10)
 
 	ing := ts.s.getIngester(context.Background(), ts.s.pmInflux)
 	defer ts.s.putIngester(ing)
+	ing.tx.extra = [][2][]byte{{[]byte("env"), []byte("prod")}} // the text request's
 	for _, g := range got {
 		require.False(t, g.lset.IsEmpty(), "a miss carries labels: %q", g.key)
 		ing.b.Reset()
