@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/silverback-tsdb/tsdb/pipeline"
 	"github.com/silverback-tsdb/tsdb/shard"
@@ -100,11 +101,16 @@ type ingester struct {
 	now   int64 // receive time, ms
 
 	b    stages.Batch
-	keys []byte  // route-cache keys of b's series; Series.Key aliases it
-	src  []int32 // per sample of b: its line (or item) number, 1-based
-	lbuf []byte  // scratch for unescaped names and values (cache misses)
-	sb   labels.ScratchBuilder
-	body bodyDecoder
+	keys []byte // route-cache keys of b's series; Series.Key aliases it
+	// rb, rsrc and remap are appendRefused's batch, its src and the map
+	// from b's series to rb's (scratch, reused).
+	rb    stages.Batch
+	rsrc  []int32
+	remap []int32
+	src   []int32 // per sample of b: its line (or item) number, 1-based
+	lbuf  []byte  // scratch for unescaped names and values (cache misses)
+	sb    labels.ScratchBuilder
+	body  bodyDecoder
 
 	res result
 
@@ -182,6 +188,7 @@ func (s *Server) putIngester(ing *ingester) {
 	ing.store, ing.ctx = nil, nil
 	ing.hint.Reset()
 	ing.b.Reset()
+	ing.rb.Reset()
 	if cap(ing.keys) > maxPooledBodyBytes {
 		ing.keys = nil
 	}
@@ -262,16 +269,9 @@ func (ing *ingester) flush() bool {
 	}
 	if len(ing.b.Samples) > 0 {
 		st, err := ing.store.Append(ing.ctx, &ing.b)
-		ing.res.accepted += st.Appended + st.Duplicates
-		for r := stages.RejectReason(1); int(r) < stages.NumRejectReasons; r++ {
-			ing.res.rejected[r] += st.Count(r)
-		}
-		for _, rj := range st.Rejects {
-			item := 0
-			if int(rj.Sample) < len(ing.src) {
-				item = int(ing.src[rj.Sample])
-			}
-			ing.addProblem(item, 0, rj.Reason.String(), rj.Detail)
+		ing.count(st)
+		if err != nil && onlyStaleRoutes(err) {
+			err = ing.appendRefused(err)
 		}
 		if err != nil {
 			ing.res.fatal = err
@@ -281,6 +281,164 @@ func (ing *ingester) flush() bool {
 	ing.keys = ing.keys[:0]
 	ing.src = ing.src[:0]
 	return ing.res.fatal == nil
+}
+
+// count adds an Append's outcome to the result, its rejects mapped
+// through ing.src to items.
+func (ing *ingester) count(st stages.AppendStats) {
+	ing.res.accepted += st.Appended + st.Duplicates
+	for r := stages.RejectReason(1); int(r) < stages.NumRejectReasons; r++ {
+		ing.res.rejected[r] += st.Count(r)
+	}
+	for _, rj := range st.Rejects {
+		item := 0
+		if int(rj.Sample) < len(ing.src) {
+			item = int(ing.src[rj.Sample])
+		}
+		ing.addProblem(item, 0, rj.Reason.String(), rj.Detail)
+	}
+}
+
+// onlyStaleRoutes reports whether every error err joins is
+// stages.ErrStaleRoute (not an overload, a closed database, a WAL
+// failure).
+func onlyStaleRoutes(err error) bool {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if !onlyStaleRoutes(e) {
+				return false
+			}
+		}
+		return true
+	}
+	return errors.Is(err, stages.ErrStaleRoute)
+}
+
+// appendRefused completes a batch whose Append failed only with
+// stages.ErrStaleRoute: the shards holding a route to a series dropped
+// meanwhile stored nothing of their part (stages.Series.Refused), the
+// others stored theirs. It appends exactly the refused series' samples
+// again, each series with its labels (rebuilt from its raw key when the
+// parser took the route instead of building them), so nothing stored is
+// sent twice. Answering 503 instead would make the client retry the whole
+// batch, and with --ingest.reject-late the samples the first attempt
+// stored would come back as out_of_order rejects (a 400 for stored data;
+// TestIngest_StaleRouteRetryNeverRejectsStored). It returns the retry's
+// error, or stale when a key's labels cannot be rebuilt (a malformed key,
+// which would be a bug: the request then answers 503 as before).
+func (ing *ingester) appendRefused(stale error) error {
+	failed, failedSrc := ing.b, ing.src
+	ing.b, ing.src = ing.rb, ing.rsrc[:0]
+	ing.b.Reset()
+	defer func() {
+		// The retry's buffers go back to rb for the next time; the
+		// failed batch is flush's to reset.
+		ing.rb, ing.rsrc = ing.b, ing.src
+		ing.b, ing.src = failed, failedSrc
+	}()
+	remap := ing.remap[:0]
+	for range failed.Series {
+		remap = append(remap, -1)
+	}
+	ing.remap = remap
+	for j, smp := range failed.Samples {
+		s := &failed.Series[smp.Series]
+		if !s.Refused() {
+			continue
+		}
+		ni := remap[smp.Series]
+		if ni < 0 {
+			if !s.Labels.IsEmpty() {
+				ni = int32(ing.b.AddSeries(s.Labels, s.Key))
+			} else {
+				ni = int32(ing.b.AddSeries(labels.EmptyLabels(), s.Key))
+				if !ing.labelsOfKey(s.Key) {
+					return stale
+				}
+			}
+			remap[smp.Series] = ni
+		}
+		ing.b.AddSample(uint32(ni), smp.T, smp.V)
+		ing.src = append(ing.src, failedSrc[j])
+	}
+	if len(ing.b.Samples) == 0 {
+		return stale // nothing was marked: not a refusal this path knows
+	}
+	st, err := ing.store.Append(ing.ctx, &ing.b)
+	ing.count(st)
+	return err
+}
+
+// labelsOfKey sets the labels of the last series of ing.b from its raw
+// route-cache key, as the protocol's parser builds them on a cache miss
+// (TestIngest_LabelsOfKeyMatchParser), and reports whether it could. Every
+// protocol's key determines its labels (ingest's invariants); text-import
+// keys leave out the request's extra_label pairs, which ing.tx still
+// holds during the request.
+func (ing *ingester) labelsOfKey(key []byte) bool {
+	if len(key) == 0 {
+		return false
+	}
+	last := uint32(len(ing.b.Series) - 1)
+	switch key[0] {
+	case rwLabelTag:
+		// Remote write 1.0: the series' label fields, a TimeSeries of
+		// labels.
+		return ing.s.rwLabelsV1(ing, key) == ""
+	case keyRemoteV2, keyJSON, keyCSV, keyOTLP:
+		// Length-prefixed name/value pairs, built as the parsers build
+		// their labels on a miss (keyed.go).
+		return ing.labelsFromKey(last, key[1:]) == ""
+	case keyInflux:
+		// db flag (1: varint length and bytes), varint length and series
+		// key, field key, as the line-protocol parser writes it.
+		if len(key) < 2 {
+			return false
+		}
+		p := key[2:]
+		var db []byte
+		if key[1] == 1 {
+			var ok bool
+			if db, p, ok = consumeBytes(p); !ok {
+				return false
+			}
+		}
+		series, fk, ok := consumeBytes(p)
+		if !ok {
+			return false
+		}
+		if _, _, ok := parseSeriesKey(series, &ing.lp); !ok {
+			return false
+		}
+		return ing.s.influxLabels(ing, fk, db) == ""
+	case keyText:
+		// The series as written (varint length, bytes), then the extra
+		// pairs; the name is the series' leading metric characters.
+		raw, _, ok := consumeBytes(key[1:])
+		if !ok {
+			return false
+		}
+		i := 0
+		for i < len(raw) && isMetricChar(raw[i], i == 0) {
+			i++
+		}
+		if i == 0 {
+			return false
+		}
+		return ing.s.textLabels(ing, raw[:i], raw[i:]) == ""
+	}
+	return false
+}
+
+// consumeBytes splits a varint-length-prefixed byte string off p: the
+// string (capacity cut at its end), the rest, and whether p held one.
+func consumeBytes(p []byte) (b, rest []byte, ok bool) {
+	n, w := protowire.ConsumeVarint(p)
+	if w < 0 || n > uint64(len(p)-w) {
+		return nil, nil, false
+	}
+	e := w + int(n)
+	return p[w:e:e], p[e:], true
 }
 
 // parseError records a line or item that failed to parse.
@@ -425,24 +583,34 @@ func writeProblem(sb *strings.Builder, p problem, word itemWord) {
 	sb.WriteString(p.msg)
 }
 
+// retryCaveat is what a 503 after a partial store says about the retry:
+// a sample already stored is never stored twice (the same timestamp and
+// value is a duplicate, counted as accepted; older than the series' last
+// sample it goes to the out-of-order head, which finds it), except that
+// with --ingest.reject-late the second case is an out_of_order reject, so
+// the retry can answer 400 for samples the first attempt stored
+// (docs/API.md).
+const retryCaveat = "a retry stores nothing twice, but with --ingest.reject-late it reports the samples already stored that precede a series' newest as out_of_order"
+
 // fatal answers a request stopped by the storage.
 func (s *Server) fatal(ctx *fasthttp.RequestCtx, err error, accepted int, style errStyle) {
 	switch {
 	case errors.Is(err, pipeline.ErrOverloaded), errors.Is(err, pipeline.ErrUnconfirmed), errors.Is(err, context.DeadlineExceeded):
 		ctx.Response.Header.Set("Retry-After", strconv.Itoa(max(1, int(s.lim.RetryAfter.Seconds()))))
 		writeError(ctx, fasthttp.StatusServiceUnavailable, fmt.Sprintf(
-			"overloaded: the shards did not take the samples within %s (%d samples of this request were stored before; retrying stores nothing twice); retry later",
-			s.lim.AppendTimeout, accepted), style, 0)
+			"overloaded: the shards did not take the samples within %s (%d samples of this request were stored before, and a shard that took its part may still store it; %s); retry later",
+			s.lim.AppendTimeout, accepted, retryCaveat), style, 0)
 	case errors.Is(err, pipeline.ErrClosed):
 		ctx.Response.Header.Set("Retry-After", strconv.Itoa(max(1, int(s.lim.RetryAfter.Seconds()))))
 		writeError(ctx, fasthttp.StatusServiceUnavailable, "shutting down; retry later", style, 0)
 	case errors.Is(err, stages.ErrStaleRoute):
 		// A cached route to a series dropped meanwhile (rare: see
-		// stages.ErrStaleRoute); the routes are dropped, so the retry
+		// stages.ErrStaleRoute) that appendRefused could not complete (a
+		// key it could not decode); the routes are dropped, so the retry
 		// carries labels.
 		ctx.Response.Header.Set("Retry-After", "1")
 		writeError(ctx, fasthttp.StatusServiceUnavailable, fmt.Sprintf(
-			"a series of this request was dropped while the request was in flight (%d samples were stored before; retrying stores nothing twice); retry", accepted), style, 0)
+			"a series of this request was dropped while the request was in flight (%d samples were stored before; %s); retry", accepted, retryCaveat), style, 0)
 	case errors.Is(err, shard.ErrBatchTooLarge):
 		// The message names the bound, no file: split the body and retry.
 		var be *shard.BatchTooLargeError

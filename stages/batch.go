@@ -34,7 +34,20 @@ type Series struct {
 	// Split uses it instead of a second lookup of Key.
 	route  cacheEntry
 	routed bool
+	// refused is set by Router.Unlearn (during Append) when the shard
+	// refused the message holding this series with ErrStaleRoute.
+	refused bool
 }
+
+// Refused reports whether the last Append of the batch stored nothing of
+// this series because its shard refused the message holding it with
+// ErrStaleRoute (a route to a series dropped meanwhile; Router.Unlearn
+// marks every series of such a message). The rest of the batch went to
+// other shards and may be stored: a caller that appends exactly the
+// refused series' samples again, with their labels, completes the batch
+// without sending any stored sample twice (httpfast does, so its clients
+// never retry samples that were stored).
+func (s *Series) Refused() bool { return s.refused }
 
 // Sample is one sample of a Batch or a ShardBatch. Series indexes the
 // Series slice of the batch that holds the sample.

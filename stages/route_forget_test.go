@@ -137,6 +137,12 @@ func TestRouter_UnlearnDropsStaleRoutes(t *testing.T) {
 	for i, k := range keys {
 		_, ok := r.Lookup(k)
 		require.Equal(t, i != 1, ok, "key %d", i)
+		require.True(t, b.Series[i].Refused(), "every series of the refused message, key %d", i)
+	}
+	// The next Split starts over.
+	require.NoError(t, r.Split(b, msgs, &sc))
+	for i := range b.Series {
+		require.False(t, b.Series[i].Refused(), "key %d after Split", i)
 	}
 }
 

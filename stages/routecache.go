@@ -56,6 +56,18 @@ type routeCache struct {
 	// (mu); Learn ignores replies from before it, whose refs may be
 	// the ones Forget removed.
 	forgot []uint32
+	// testHash, when set (tests only, before first use), replaces
+	// keyHash, so a model test can force hash, tag and home-slot
+	// collisions through the Router's own paths.
+	testHash func(key []byte) uint64
+}
+
+// hash is the cache hash of key: keyHash, or testHash in tests.
+func (c *routeCache) hash(key []byte) uint64 {
+	if c.testHash != nil {
+		return c.testHash(key)
+	}
+	return keyHash(key)
 }
 
 // routeTable is one generation of the cache. slots has a power-of-two
@@ -234,7 +246,7 @@ func (h *RouteHint) Reset() { *h = RouteHint{} }
 // lookup returns the entry of key, trying the entries that follow hint's
 // first (hint may be nil) and updating hint.
 func (c *routeCache) lookup(key []byte, hint *RouteHint) (cacheEntry, bool) {
-	return c.lookupHash(keyHash(key), key, hint)
+	return c.lookupHash(c.hash(key), key, hint)
 }
 
 // lookupHash is lookup for a key whose hash is h (tests force collisions
@@ -298,14 +310,14 @@ func (l *learner) put(key []byte, e cacheEntry) {
 		return
 	}
 	e.check = keyCheck(key)
-	l.c.put(keyHash(key), packRoute(e))
+	l.c.put(l.c.hash(key), packRoute(e))
 }
 
 // drop removes the entry of key, if any (Router.Unlearn).
 func (l *learner) drop(key []byte) {
 	l.lock()
 	t := l.c.tab.Load()
-	h := keyHash(key)
+	h := l.c.hash(key)
 	if idx, _ := t.find(h); idx >= 0 {
 		if r, _ := t.entries[idx].load(h); unpackRoute(r).check == keyCheck(key) {
 			t.retire(idx, h)

@@ -106,6 +106,7 @@ func (r *Router) Split(b *Batch, msgs []*ShardBatch, scratch *SplitScratch) erro
 		scratch.local[si].idx = 1
 	}
 	for i := range b.Series {
+		b.Series[i].refused = false // Series.Refused is of this Append
 		if scratch.local[i].idx == 0 {
 			scratch.local[i] = localRef{shard: -1}
 			continue // no samples: nothing to route
@@ -193,8 +194,14 @@ func (r *Router) Learn(b *Batch, shard int, msg *ShardBatch, reply *ShardReply, 
 
 // Unlearn drops from the route cache the keys of the series of msg that
 // its shard could not resolve (reply.Refs[i] == RefStale: a reply with
-// ErrStaleRoute), so that a retry of them is a miss and carries labels.
+// ErrStaleRoute), so that a retry of them is a miss and carries labels,
+// and marks every series of msg in b as refused (Series.Refused: the
+// shard stored none of them). It writes only those marks into b, on the
+// caller's goroutine, during Append.
 func (r *Router) Unlearn(b *Batch, msg *ShardBatch, reply *ShardReply, scratch *SplitScratch) {
+	for i := range msg.Series {
+		b.Series[msg.Series[i].Src].refused = true
+	}
 	if r.cache == nil {
 		return
 	}
