@@ -29,8 +29,9 @@ func TestHeadChunks_ReplayReadKeepsPending(t *testing.T) {
 		return c
 	}
 	written := chunkOf(20, 1)
-	refA, err := hc.write(written, 0, math.MinInt64) // before replay: in the file
+	refA, err := hc.write(written, 0, math.MinInt64)
 	require.NoError(t, err)
+	require.NoError(t, hc.flush()) // in the file, as an adopted chunk is
 
 	hc.replaying = true
 	pendingChunk := chunkOf(30, 100)
