@@ -234,10 +234,21 @@ func (hc *headChunks) flush() error {
 // chunk. Its Data aliases the mapping: valid while the caller holds a
 // reference on the file (or is the shard goroutine).
 func (hc *headChunks) chunk(ref chunkRef) (c chunkstore.Chunk, prev chunkRef, prevMaxT int64, err error) {
-	if err := hc.flush(); err != nil {
-		return c, 0, 0, err
+	if hc.pending(ref) {
+		if err := hc.flush(); err != nil {
+			return c, 0, 0, err
+		}
 	}
 	return readHeadChunk(hc.files, ref)
+}
+
+// pending reports whether the record at ref is among those replay has not
+// written yet (see pend). Only those need a flush before a read: a tail
+// replay after a head snapshot reads each restored series' newest closed
+// chunk (an adopted file) at its first cut, and flushing for each of them
+// was one pwrite per series, a quarter of a crash restart's CPU.
+func (hc *headChunks) pending(ref chunkRef) bool {
+	return len(hc.pend) > 0 && hc.cur != nil && ref.file() == hc.cur.seq && int64(ref.offset()) >= hc.pendOff
 }
 
 // readHeadChunk is chunk over a map of files; the worker uses it on a copy

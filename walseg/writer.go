@@ -207,13 +207,19 @@ type Writer struct {
 	}
 
 	// Owned by the flusher goroutine (and by Open before it starts).
-	f         vfs.File
-	fseg      int
-	fWritten  uint64
-	fSynced   uint64
-	lastSync  time.Time
-	syncTimer *time.Timer
-	closeErr  error // result of Close, written by the flusher before exit
+	f    vfs.File
+	fseg int
+	// openDeferred: Open's segment and its directory entry are not yet
+	// fsynced; prev (segment prevSeg, the previous run's last) awaits its
+	// seal. The first fsync completes both (completeOpen).
+	openDeferred bool
+	prev         vfs.File
+	prevSeg      int
+	fWritten     uint64
+	fSynced      uint64
+	lastSync     time.Time
+	syncTimer    *time.Timer
+	closeErr     error // result of Close, written by the flusher before exit
 }
 
 // Open prepares the WAL directory dir (creating it if needed), repairs a
@@ -264,9 +270,10 @@ func Open(dir string, o Options) (*Writer, error) {
 	w.mu.seg = next
 	w.mu.segBytes = segmentHeaderSize
 	w.mu.progress = make(chan struct{})
+	var prev vfs.File
 	if len(segs) > 0 && segs[len(segs)-1] == next-1 {
 		// Seal the previous run's last segment into the new one, so that
-		// losing the new segment is detected (docs/format/wal.md §4.4).
+		// losing the new segment is detected (docs/format/wal.md §4.5).
 		last := segs[len(segs)-1]
 		f, err := fsys.OpenFile(filepath.Join(dir, segmentName(last)), os.O_WRONLY|os.O_APPEND, 0)
 		if err != nil {
@@ -275,10 +282,10 @@ func Open(dir string, o Options) (*Writer, error) {
 		if fi, err := f.Stat(); err != nil || fi.Size() < segmentHeaderSize {
 			_ = f.Close() // empty after a torn-tail repair: nothing to seal
 		} else {
-			w.f, w.fseg = f, last
+			prev = f
 		}
 	}
-	if err := w.createSegment(next); err != nil {
+	if err := w.openFirstSegment(next, prev); err != nil {
 		if zenc != nil {
 			zenc.Close()
 		}
@@ -302,7 +309,9 @@ func Open(dir string, o Options) (*Writer, error) {
 // the flusher. It fails with ErrInvalidRecord, ErrRecordTooLarge, ErrClosed
 // or the poison error; on failure none of the records was enqueued. The
 // caller may reuse recs as soon as Write returns. With no records it
-// returns the last sequence number assigned.
+// returns the last sequence number assigned (1 right after Open: Open's
+// own segment creation counts as the first, see openFirstSegment; 0 with
+// SyncNone).
 func (w *Writer) Write(recs ...[]byte) (uint64, error) {
 	need := 0
 	for _, r := range recs {
@@ -725,15 +734,105 @@ func (w *Writer) maybeSync(force bool) error {
 }
 
 // fsync syncs the open segment and marks everything written as synced.
+// The first one after Open also completes what Open deferred (see
+// openFirstSegment): the directory entry, then the seal of the previous
+// run's last segment.
 func (w *Writer) fsync() error {
 	start := time.Now()
 	if err := w.f.Sync(); err != nil {
 		return fmt.Errorf("fsync segment %d: %w", w.fseg, err)
 	}
+	if w.openDeferred {
+		if err := w.completeOpen(); err != nil {
+			return err
+		}
+	}
 	w.lastSync = time.Now()
 	w.m.Fsyncs.Add(1)
 	w.m.FsyncNanos.Add(int64(w.lastSync.Sub(start)))
 	w.fSynced = w.fWritten
+	return nil
+}
+
+// openFirstSegment creates Open's segment seg with its header and, when
+// prev is the previous run's last segment, arranges its seal. Unlike
+// createSegment it fsyncs nothing: the new file, its directory entry and
+// the seal (written only after both are durable, as createSegment orders
+// them) are made durable by the writer's first fsync (completeOpen), which
+// every acknowledgement of SyncAlways, every Sync, Rotate and Close waits
+// for. Open's work is therefore pending like an unsynced record: it takes
+// sequence number 1, written but not synced, so Sync and Close cover it
+// even when no record follows. Until then a power cut leaves the WAL as
+// the previous run left it (the new file lost or present, the previous
+// last segment unsealed: both states a crash inside createSegment also
+// leaves), and no record in the new segment was acknowledged as fsynced.
+// Three fsyncs of Open were on the path to a server's readiness: 30-80 ms
+// of a start after SIGKILL at load (PERFORMANCE.md, "WAL (issue 2) and
+// replay (issue 3)"). SyncNone fsyncs nothing anyway and seals at once.
+// Open only; prev, when not nil, is segment seg-1.
+func (w *Writer) openFirstSegment(seg int, prev vfs.File) error {
+	if w.opts.Sync == SyncNone {
+		if prev != nil {
+			w.f, w.fseg = prev, seg-1
+		}
+		return w.createSegment(seg)
+	}
+	path := filepath.Join(w.dir, segmentName(seg))
+	f, err := w.fs.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		if prev != nil {
+			_ = prev.Close()
+		}
+		return fmt.Errorf("create segment %d: %w", seg, err)
+	}
+	var hdr [segmentHeaderSize]byte
+	binary.BigEndian.PutUint32(hdr[:], segmentMagic) // magic <4b BE>
+	hdr[4] = FormatVersion                           // version <1b>; reserved <3b> zero
+	if _, err := f.Write(hdr[:]); err != nil {
+		_ = f.Close()
+		if prev != nil {
+			_ = prev.Close()
+		}
+		return fmt.Errorf("write header of segment %d: %w", seg, err)
+	}
+	w.f, w.fseg = f, seg
+	if prev != nil {
+		w.prev, w.prevSeg = prev, seg-1
+	}
+	w.openDeferred = true
+	w.mu.nextSeq, w.mu.writtenSeq, w.fWritten = 1, 1, 1 // Open's work: written, not synced
+	w.m.SegmentsCreated.Add(1)
+	w.log.Debug("wal segment created", zap.Int("segment", seg))
+	return nil
+}
+
+// completeOpen finishes what openFirstSegment deferred, right after the
+// first fsync of Open's segment: its directory entry, then the seal of the
+// previous run's last segment (write, fsync, close). Flusher only.
+func (w *Writer) completeOpen() error {
+	if err := w.fs.SyncDir(w.dir); err != nil {
+		return err
+	}
+	w.openDeferred = false
+	if w.prev == nil {
+		return nil
+	}
+	var seal [frameHeaderSize + binary.MaxVarintLen64]byte
+	frame := appendSealFrame(seal[:0], w.prevSeg+1)
+	f := w.prev
+	w.prev = nil
+	if _, err := f.Write(frame); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("seal segment %d: %w", w.prevSeg, err)
+	}
+	w.m.BytesWritten.Add(uint64(len(frame)))
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("fsync segment %d: %w", w.prevSeg, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close segment %d: %w", w.prevSeg, err)
+	}
 	return nil
 }
 
@@ -818,6 +917,12 @@ func (w *Writer) closeFile(sync bool) error {
 		return nil
 	}
 	var err error
+	defer func() {
+		if w.prev != nil { // not sealed: the writer failed before its first fsync
+			_ = w.prev.Close()
+			w.prev = nil
+		}
+	}()
 	if sync {
 		if w.fSynced < w.fWritten || w.opts.Sync == SyncNone {
 			err = w.fsync()

@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strings"
 	"syscall"
 	"testing"
@@ -209,5 +211,52 @@ func TestStart_GCPercent(t *testing.T) {
 		require.NoError(t, <-errc)
 		require.Equal(t, c.want, got, "GOGC=%q", c.env)
 		require.Equal(t, 100, duringOpen, "GOGC=%q: the GC percent while the database opens", c.env)
+	}
+}
+
+// liveHeapBytes returns the live heap after a full collection.
+func liveHeapBytes() uint64 {
+	runtime.GC()
+	m := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(m)
+	return m[0].Value.Uint64()
+}
+
+// TestStart_OpenBallast: while the database opens, runStart keeps the
+// ballast alive (so the GC goal is at least twice its size and an Open's
+// garbage is collected about once), drops it once Open returned, and does
+// neither when GOGC is set in the environment.
+func TestStart_OpenBallast(t *testing.T) {
+	for _, c := range []struct {
+		env         string
+		wantBallast bool
+	}{{"", true}, {"100", false}} {
+		t.Setenv("GOGC", c.env)
+		var duringOpen, afterOpen uint64
+		readyc := make(chan struct{}, 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() {
+			errc <- runStart(ctx, startOptions{
+				Listen: "127.0.0.1:0", DataDir: t.TempDir(), Shards: 1,
+				Logger:     zaptest.NewLogger(t),
+				beforeOpen: func() { duringOpen = liveHeapBytes() },
+				ready:      func(net.Addr, *pipeline.DB) { afterOpen = liveHeapBytes(); readyc <- struct{}{} },
+			})
+		}()
+		select {
+		case <-readyc:
+		case err := <-errc:
+			cancel()
+			t.Fatalf("runStart returned before ready: %v", err)
+		}
+		cancel()
+		require.NoError(t, <-errc)
+		if c.wantBallast {
+			require.GreaterOrEqual(t, duringOpen, uint64(openBallastBytes), "GOGC=%q: live heap while the database opens", c.env)
+		} else {
+			require.Less(t, duringOpen, uint64(openBallastBytes), "GOGC=%q: live heap while the database opens", c.env)
+		}
+		require.Less(t, afterOpen, uint64(openBallastBytes), "GOGC=%q: the ballast is dropped once Open returned", c.env)
 	}
 }

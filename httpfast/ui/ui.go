@@ -130,8 +130,11 @@ func gzipBytes(b []byte) []byte {
 }
 
 func newAsset(b []byte, name, sum string) *asset {
-	ct := mime.TypeByExtension(path.Ext(name))
-	switch path.Ext(name) { // not every system's mime table knows these
+	// Not every system's mime table knows these; and asking it first
+	// loaded and parsed the system's tables (/etc/mime.types) on the path
+	// to a server's readiness, ~1.4 ms of an empty start's 14 ms of CPU.
+	var ct string
+	switch ext := path.Ext(name); ext {
 	case ".js":
 		ct = "text/javascript; charset=utf-8"
 	case ".css":
@@ -140,6 +143,8 @@ func newAsset(b []byte, name, sum string) *asset {
 		ct = "text/html; charset=utf-8"
 	case ".svg":
 		ct = "image/svg+xml"
+	default:
+		ct = mime.TypeByExtension(ext)
 	}
 	if ct == "" {
 		ct = "application/octet-stream"
