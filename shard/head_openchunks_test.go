@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/silverback-tsdb/tsdb/chunkstore"
+	"github.com/silverback-tsdb/tsdb/loadgen"
 	"github.com/silverback-tsdb/tsdb/stages"
 )
 
@@ -165,7 +166,7 @@ func TestAppendOpen_BuffersStayMapped(t *testing.T) {
 			slabs++
 		}
 	}
-	require.Equal(t, int64(slabs*slabMapBytes)+s.head.chunks.mapped+int64(8*len(s.head.byHash.slots)), s.head.mappedBytes())
+	require.Equal(t, int64(slabs*slabMapBytes)+s.head.chunks.mapped+int64(8*len(s.head.byHash.slots))+s.head.lbls.size, s.head.mappedBytes())
 	require.Equal(t, s.head.mappedBytes(), s.m.HeadMappedBytes.Load(), "the gauge after the last message")
 }
 
@@ -196,4 +197,43 @@ func TestChunkArena_Classes(t *testing.T) {
 func hashOf(lset labels.Labels) uint64 {
 	h, _ := stages.HashLabels(nil, lset)
 	return h
+}
+
+// TestAppendOpen_NodeScrapesOpenBytes drives node_exporter-like series
+// (the workload of BenchmarkHeadMemory, 40 hosts) through the shard and
+// checks the open chunks' summed buffer capacity per series at every
+// scrape of two chunk cycles: a block grows by the arena's 16-byte class
+// steps and a cut chunk starts again in the smallest block. Before, a
+// chunk's block doubled (16, 32, 64) and a series kept it across cuts: 70
+// B per series from the 30th scrape on, against ~24 B of payload.
+func TestAppendOpen_NodeScrapesOpenBytes(t *testing.T) {
+	s := openShard(t, t.TempDir(), Options{})
+	defer func() { require.NoError(t, s.CloseUnstarted()) }()
+	s.head.chunks.compactMinBytes = chunkPageBytes // a small head's classes are compacted too
+	g, err := loadgen.NewNodeExporter(loadgen.NodeExporterOptions{Hosts: 40, Seed: 1})
+	require.NoError(t, err)
+	m := &stages.ShardBatch{}
+	for i := range g.NumSeries() {
+		lset := g.Labels(i).WithoutEmpty()
+		h, _ := stages.HashLabels(nil, lset)
+		m.Series = append(m.Series, stages.ShardSeries{Labels: lset, Hash: h})
+	}
+	var buf []loadgen.Sample
+	worst := 0.0
+	for scrape := 1; scrape <= 121; scrape++ {
+		buf = g.Next(buf[:0])
+		m.Samples = m.Samples[:0]
+		for _, x := range buf {
+			m.Samples = append(m.Samples, stages.Sample{Series: uint32(x.Series), T: x.T, V: x.V})
+		}
+		r := s.apply(m)
+		require.Equal(t, len(buf), r.Stats.Appended, "scrape %d", scrape)
+		perSeries := float64(s.head.openBytes) / float64(g.NumSeries())
+		worst = max(worst, perSeries)
+		t.Logf("scrape %d open %.1f mapped %.1f", scrape, perSeries, float64(s.head.chunks.mapped)/float64(g.NumSeries()))
+		require.LessOrEqual(t, perSeries, 154.0, "scrape %d: open chunk bytes per series", scrape)
+		require.LessOrEqual(t, s.head.chunks.mapped, 2*s.head.openBytes+int64(numChunkClasses)*chunkPageBytes,
+			"scrape %d: the arena's pages against its blocks", scrape)
+	}
+	t.Logf("worst open chunk bytes per series: %.1f; %d class compactions", worst, s.head.chunks.compactions)
 }
