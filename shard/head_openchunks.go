@@ -2,7 +2,11 @@ package shard
 
 import (
 	"fmt"
+	"math"
+	"math/bits"
 	"unsafe"
+
+	"github.com/silverback-tsdb/tsdb/chunkstore"
 )
 
 // Open chunk buffers.
@@ -12,8 +16,8 @@ import (
 // with a free list per class. A chunk starts in the smallest block
 // (openFirstBlockBytes), moves to the next class that holds it when it
 // outgrows its block (appendOpen), and gives its block back when it is cut
-// (its successor starts small again) or its series is removed. The classes step by 16 bytes up to 128, then by a
-// quarter of a power of two, so a block wastes at most 15 bytes below 128
+// (its successor starts small again) or its series is removed. The
+// classes step by 16 bytes up to 128, then by a quarter of a power of two, so a block wastes at most 15 bytes below 128
 // (most open chunks end at 48-80 bytes: Options.OpenChunkBytes), where
 // the Go allocator's append doubled 64 to 128.
 //
@@ -230,51 +234,139 @@ func (h *head) compactChunks() {
 }
 
 // appendOpen appends a sample to ms's open chunk (the caller has cut or
-// reset it as needed). A chunk's first sample is written into a block of
-// openFirstBlockBytes: after a cut the series gives back the block its
-// last chunk grew to. With appendHeadroom bytes to spare the appender
-// writes in place; otherwise it appends through a copy on the stack,
-// where a buffer that append allocates on the Go heap is seen by the GC,
-// and the chunk then moves into the smallest block that holds it
-// (grownChunkBytes), so that the series in its slab never references the
-// Go heap (offheap.go).
+// reset it as needed). A chunk starts in the smallest block
+// (openFirstBlockBytes, which holds any first sample): after a cut the
+// series gives back the block its last chunk grew to. Before a sample that may not fit the spare capacity
+// (appendNeedBytes, an upper bound from the format's bit layout), the
+// chunk moves into the smallest block with that much to spare, so the
+// appender writes in place and never grows its buffer by append: that
+// would allocate on the Go heap (garbage, and a Go pointer in the series'
+// slab, which the GC does not scan; offheap.go). Moving only when the
+// sample needs it keeps a block at its chunk plus 8-23 bytes.
 func (h *head) appendOpen(ms *memSeries, t int64, v float64) {
-	if ms.app.NumSamples() == 0 {
-		if old := ms.app.Bytes(); cap(old) != openFirstBlockBytes {
-			nb := h.chunks.alloc(openFirstBlockBytes)
-			ms.app.Reset(nb)
-			h.chunks.free(old)
-			h.openBytes += int64(cap(nb) - cap(old))
+	b := ms.app.Bytes()
+	if spare := cap(b) - len(b); spare < appendHeadroom || ms.app.NumSamples() == 0 {
+		switch {
+		case ms.app.NumSamples() == 0:
+			// A new chunk: its first sample always fits the smallest
+			// block (openFirstBlockBytes).
+			if cap(b) != openFirstBlockBytes {
+				nb := h.chunks.alloc(openFirstBlockBytes)
+				ms.app.Reset(nb)
+				h.chunks.free(b)
+				h.openBytes += int64(cap(nb) - cap(b))
+			}
+		case spare < appendNeedBytes(&ms.app, t, v):
+			nb := h.chunks.alloc(len(b) + appendNeedBytes(&ms.app, t, v))
+			if err := ms.app.RestoreState(nb, ms.app.Chunk(), ms.app.State()); err != nil {
+				panic(fmt.Sprintf("BUG: shard: move an open chunk: %v", err))
+			}
+			h.chunks.free(b)
+			h.openBytes += int64(cap(nb) - cap(b))
 		}
+		b = ms.app.Bytes()
 	}
-	if b := ms.app.Bytes(); cap(b)-len(b) >= appendHeadroom {
-		ms.app.Append(t, v)
-		return
-	}
-	a := ms.app
-	old := a.Bytes()
-	a.Append(t, v)
-	if cap(a.Bytes()) != cap(old) { // append reallocated: a Go heap buffer
-		nb := h.chunks.alloc(grownChunkBytes(len(a.Bytes())))
-		if err := a.RestoreState(nb, a.Chunk(), a.State()); err != nil {
+	ms.app.Append(t, v)
+	if nb := ms.app.Bytes(); cap(nb) != cap(b) {
+		// NB: appendNeedBytes fell short (TestAppendNeedBytes_CoversAnyAppend
+		// pins it to the encoder): the appender grew its buffer on the Go
+		// heap. Move it into the arena at once so the slab keeps no Go
+		// pointer.
+		mb := h.chunks.alloc(grownChunkBytes(len(nb)))
+		if err := ms.app.RestoreState(mb, ms.app.Chunk(), ms.app.State()); err != nil {
 			panic(fmt.Sprintf("BUG: shard: move an open chunk: %v", err))
 		}
-		h.chunks.free(old)
-		h.openBytes += int64(cap(nb) - cap(old))
+		h.chunks.free(b)
+		h.openBytes += int64(cap(mb) - cap(b))
 	}
-	ms.app = a
 }
 
+// appendNeedBytes returns an upper bound of the spare capacity (beyond
+// len(a.Bytes())) with which appending (t, v) to a does not grow its
+// buffer: the sample's bits under the EncXOR layout
+// (docs/format/chunks.md: the dod in its smallest bucket, the value as a
+// new window or a reuse of the current one, whichever the encoder picks)
+// in whole bytes, plus the 8 bytes the Appender's contract asks beyond the
+// final payload. A few ns; appendOpen calls it only when less than
+// appendHeadroom is spare.
+func appendNeedBytes(a *chunkstore.Appender, t int64, v float64) int {
+	st := a.State()
+	x := math.Float64bits(v) ^ st.V
+	n := 0 // bits
+	switch k := a.NumSamples(); {
+	case k >= 2:
+		switch dod := t - a.MaxTime() - st.TDelta; {
+		case st.Jittery:
+			n = int(dodCodeBits[bits.Len64(uint64(dod<<1)^uint64(dod>>63))])
+		case dod == 0:
+			n = 1 // steady '0'
+		default:
+			n = 1 + int(dodCodeBits[bits.Len64(uint64(dod<<1)^uint64(dod>>63))]) // steady '1' and a code
+		}
+	case k == 1:
+		d := t - a.MaxTime()
+		n = 8 * ((bits.Len64(uint64(d<<1)^uint64(d>>63)|1) + 6) / 7) // the zigzag varint's bytes
+	default:
+		x = math.Float64bits(v) // against 0, no window
+		st.Leading = noXORWindow
+	}
+	if x == 0 {
+		n++ // '0'
+	} else {
+		// A new window: '11', 5 + 6 bits and the significant bits (the
+		// leading count capped at 31); or, when the current window holds
+		// x, its reuse ('10' and the window's bits), whichever is longer.
+		lead, trail := min(bits.LeadingZeros64(x), 31), bits.TrailingZeros64(x)
+		w := 13 + 64 - lead - trail
+		if st.Leading != noXORWindow && lead >= int(st.Leading) && trail >= int(st.Trailing) {
+			w = max(w, 2+64-int(st.Leading)-int(st.Trailing))
+		}
+		n += w
+	}
+	return (n+7)>>3 + 8
+}
+
+// noXORWindow is AppenderState.Leading before a chunk has a window.
+const noXORWindow = 0xff
+
+// dodCodeBits is the size of a dod's code B (docs/format/chunks.md) by the
+// significant bits of its zigzag form: the smallest bucket holding it,
+// prefix and field of 1+4, 2+6, 3+9, 4+14, 5+32 or 5+64 bits (a field of
+// w bits holds a zigzag form of up to w bits).
+var dodCodeBits = func() (t [65]uint8) {
+	for k := range t {
+		switch {
+		case k <= 4:
+			t[k] = 1 + 4
+		case k <= 6:
+			t[k] = 2 + 6
+		case k <= 9:
+			t[k] = 3 + 9
+		case k <= 14:
+			t[k] = 4 + 14
+		case k <= 32:
+			t[k] = 5 + 32
+		default:
+			t[k] = 5 + 64
+		}
+	}
+	return t
+}()
+
 // grownChunkBytes is the block size asked for an open chunk of n bytes
-// that outgrew its block: the chunk plus the 8-byte word writeBits stores,
-// which the arena rounds up to its class (16-byte steps up to 128). So a
-// chunk moves in 16-byte steps, about once per 13 samples of
-// BenchmarkHeadMemory's series (0.11 moves per sample, against 0.03 when
-// blocks doubled like append's), and a block holds its chunk plus 8-23
-// bytes: 36-54 B per series over the chunk cycle of that benchmark,
-// against 70 B with doubling blocks kept across cuts
-// (TestAppendOpen_NodeScrapesOpenBytes).
+// restored from disk or grown past its block: the chunk plus the 8 bytes
+// of the Appender's contract, which the arena rounds up to its class
+// (16-byte steps up to 128).
 func grownChunkBytes(n int) int { return n + 8 }
+
+// chunkClassSizeOf returns the block size the arena gives for n bytes (n
+// itself above the largest class).
+func chunkClassSizeOf(n int) int {
+	if c := chunkClassOf(n); c < numChunkClasses {
+		return chunkClassSizes[c]
+	}
+	return n
+}
 
 // openBuf returns a block for an open chunk of n bytes restored from disk
 // (RestoreState and Resume copy the chunk into it).
