@@ -14,21 +14,26 @@ import (
 // Each series' open chunk is written into a buffer from chunkArena: blocks
 // in size classes, carved from mapped pages outside the Go heap (offheap.go),
 // with a free list per class. A chunk starts in the smallest block
-// (openFirstBlockBytes), moves to the next class that holds it when it
-// outgrows its block (appendOpen), and gives its block back when it is cut
-// (its successor starts small again) or its series is removed. The
-// classes step by 16 bytes up to 128, then by a quarter of a power of two, so a block wastes at most 15 bytes below 128
-// (most open chunks end at 48-80 bytes: Options.OpenChunkBytes), where
-// the Go allocator's append doubled 64 to 128.
+// (openFirstBlockBytes), moves to the smallest class that holds it before
+// a sample that may not fit (appendOpen), and gives its block back when it
+// is cut (its successor starts small again) or its series is removed. The
+// classes step by 16 bytes up to 128, then by a quarter of a power of two,
+// so a block holds its chunk plus 8-23 bytes below 128 (open chunks close
+// at 48-64 bytes: Options.OpenChunkBytes). Blocks that doubled like
+// append's and were kept across cuts held 68-70 B per series of
+// BenchmarkHeadMemory from the 25th scrape on; these hold 36-57 B over the
+// chunk cycle (TestAppendOpen_NodeScrapesOpenBytes), for about one move
+// per 10 samples, which costs no more CPU than the head chunk writes it
+// came with saved (headChunks.pend; BenchmarkAppendOpen).
 //
 // Free blocks of a class are reused only by that class, and chunks grow
-// through the small classes together (every series' first chunk moves 16 →
-// 32 → 64 in the same scrapes), so the small classes are left mostly free:
-// 43 B per series after 60 scrapes of BenchmarkHeadMemory. A class whose
-// free bytes pass its live bytes (and compactMinBytes) is compacted after
-// the message that freed them (head.compactChunks): its live blocks are
-// copied into fresh pages and its old pages unmapped. The transient is the
-// class's live bytes, which are then at most its free bytes.
+// through the small classes together (after a start or a wave of cuts,
+// every series moves 16 → 32 → 48 in the same scrapes), so a class can be
+// left mostly free. A class whose free bytes pass its live bytes (and
+// compactMinBytes) is compacted after the message that freed them
+// (head.compactChunks): its live blocks are copied into fresh pages and its
+// old pages unmapped. The transient is the class's live bytes, which are
+// then at most its free bytes.
 type chunkArena struct {
 	classes [numChunkClasses]chunkClass
 	big     map[*byte][]byte // blocks above the largest class, one mapping each
