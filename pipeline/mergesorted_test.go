@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -34,4 +35,32 @@ func TestMergeSorted_CombinesPiecesOnce(t *testing.T) {
 	require.Equal(t, p0a, p0[0].chunks, "a part's chunk list is not changed")
 	require.Len(t, p0[1].chunks, 2)
 	require.Len(t, mergeSorted([][]seriesData{p0, p1, p2}, false), 6, "without combine every piece stays")
+}
+
+// TestMergeSorted_AllocatesOnce: combining series read from many blocks
+// takes a fixed number of allocations (the output, the cursors and one
+// chunk array), not a growing chunk list per series.
+func TestMergeSorted_AllocatesOnce(t *testing.T) {
+	const series, blocks = 200, 12
+	parts := make([][]seriesData, blocks)
+	for b := range parts {
+		for s := range series {
+			mint := int64(b) * 1000
+			parts[b] = append(parts[b], seriesData{
+				lset:   labels.FromStrings("s", string(rune('a'+s%26)), "n", string(rune('a'+s/26))),
+				chunks: []SeriesChunk{{Chunk: chunkstore.Chunk{MinT: mint, MaxT: mint + 999}}},
+			})
+		}
+	}
+	for b := range parts {
+		slices.SortFunc(parts[b], func(x, y seriesData) int { return labels.Compare(x.lset, y.lset) })
+	}
+	var out []seriesData
+	allocs := testing.AllocsPerRun(5, func() { out = mergeSorted(parts, true) })
+	require.Len(t, out, series)
+	for _, s := range out {
+		require.Len(t, s.chunks, blocks)
+		require.False(t, s.overlap)
+	}
+	require.LessOrEqual(t, allocs, 3.0)
 }
