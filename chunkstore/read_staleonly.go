@@ -50,3 +50,27 @@ func (it *Iterator) ResetFromStaleOnly(c Chunk, from int64) {
 	d.first = firstAtOrAfter(d.ts, from)
 	it.startDecimal()
 }
+
+// HoldsNoNaN reports whether c is a decimal chunk (EncDecimal or
+// EncDecimalShared) whose header announces no extension fields: then none
+// of its values is a NaN, a stale marker included (a NaN is never decimal,
+// so it can only be an exception). It reads the header byte only, not the
+// body. False when it cannot tell: another encoding, or no header.
+func HoldsNoNaN(c Chunk) bool {
+	if c.NumSamples <= 0 {
+		return false
+	}
+	p := c.Data
+	switch c.Enc {
+	case EncDecimal:
+	case EncDecimalShared:
+		_, k := binary.Uvarint(p) // the column reference
+		if k <= 0 {
+			return false
+		}
+		p = p[k:]
+	default:
+		return false
+	}
+	return len(p) > 0 && p[0]&decFlagExtended == 0
+}

@@ -52,6 +52,7 @@ func TestIterator_ResetFromStaleOnly(t *testing.T) {
 						}
 					}
 				}
+				require.Equal(t, name == "plain", HoldsNoNaN(vc))
 				if name == "plain" {
 					// Not decoded: damage in the body goes unseen, and
 					// the values read 0.
@@ -94,4 +95,16 @@ func TestIterator_ResetFromStaleOnly(t *testing.T) {
 		require.NoError(t, it.Err())
 		require.Equal(t, len(plain), i)
 	})
+}
+
+func TestHoldsNoNaN(t *testing.T) {
+	ss := withV(constT(200, 1795475719404, 15000), func(i int) float64 { return float64(i) / 4 })
+	for _, l := range []decimalLayouts{layoutPacked, layoutZstd} {
+		require.True(t, HoldsNoNaN(encodeDecimal(t, ss, l)))
+		nan := append([]sample(nil), ss...)
+		nan[5].v = math.Float64bits(math.NaN())
+		require.False(t, HoldsNoNaN(encodeDecimal(t, nan, l)))
+	}
+	require.False(t, HoldsNoNaN(encode(ss)), "XOR: cannot tell from a header")
+	require.False(t, HoldsNoNaN(Chunk{Enc: EncDecimal, NumSamples: 1}), "no header")
 }
