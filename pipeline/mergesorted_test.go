@@ -64,3 +64,23 @@ func TestMergeSorted_AllocatesOnce(t *testing.T) {
 	}
 	require.LessOrEqual(t, allocs, 3.0)
 }
+
+// TestMergeSorted_TiesKeepPartOrder: chunks with equal MinT (overlapping
+// sources) stay in part order, the head's first, as the stable sort keeps
+// them (the iterator's de-duplication keeps the first source's sample);
+// a later head piece before earlier blocks is moved behind them.
+func TestMergeSorted_TiesKeepPartOrder(t *testing.T) {
+	ch := func(mint, maxt int64) SeriesChunk {
+		return SeriesChunk{Chunk: chunkstore.Chunk{MinT: mint, MaxT: maxt}}
+	}
+	a := labels.FromStrings("s", "a")
+	head := []seriesData{{lset: a, chunks: []SeriesChunk{ch(100, 150), ch(300, 350)}}}
+	b1 := []seriesData{{lset: a, chunks: []SeriesChunk{ch(0, 99)}}}
+	b2 := []seriesData{{lset: a, chunks: []SeriesChunk{ch(100, 199)}}}
+	out := mergeSorted([][]seriesData{head, b1, b2}, true)
+	require.Equal(t, []SeriesChunk{ch(0, 99), ch(100, 150), ch(100, 199), ch(300, 350)}, out[0].chunks)
+	require.True(t, out[0].overlap)
+	out = mergeSorted([][]seriesData{{{lset: a, chunks: []SeriesChunk{ch(200, 250), ch(300, 350)}}}, b1, b2}, true)
+	require.Equal(t, []SeriesChunk{ch(0, 99), ch(100, 199), ch(200, 250), ch(300, 350)}, out[0].chunks)
+	require.False(t, out[0].overlap)
+}

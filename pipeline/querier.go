@@ -439,15 +439,31 @@ func mergeSorted(parts [][]seriesData, combine bool) []seriesData {
 	if combine {
 		arena = make([]SeriesChunk, 0, nc)
 	}
-	start, merged := 0, false
+	start, first, merged := 0, 0, false
+	var tmp []SeriesChunk
+	byMinT := func(a, b SeriesChunk) int { return cmp.Compare(a.MinT, b.MinT) }
 	finish := func() {
 		if !merged {
 			return
 		}
 		last := &out[len(out)-1]
-		byMinT := func(a, b SeriesChunk) int { return cmp.Compare(a.MinT, b.MinT) }
-		if !slices.IsSortedFunc(last.chunks, byMinT) { // blocks come in time order: mostly sorted already
-			slices.SortStableFunc(last.chunks, byMinT)
+		run := last.chunks
+		// The common case, head first and blocks in time order after it:
+		// both pieces sorted and every later chunk before the first
+		// piece's first. The stable sort's result is then the rotation
+		// (ties cannot occur), done in one pass instead of an insertion
+		// sort that moves every block chunk past every head chunk.
+		head, rest := run[:first], run[first:]
+		switch {
+		case slices.IsSortedFunc(run, byMinT):
+		case len(rest) > 0 && rest[len(rest)-1].MinT < head[0].MinT &&
+			slices.IsSortedFunc(head, byMinT) && slices.IsSortedFunc(rest, byMinT):
+			tmp = append(tmp[:0], head...)
+			copy(run, rest)
+			copy(run[len(rest):], tmp)
+			clear(tmp) // no references kept past the merge
+		default:
+			slices.SortStableFunc(run, byMinT)
 		}
 		last.overlap = false
 		for k := 1; k < len(last.chunks); k++ {
@@ -480,7 +496,7 @@ func mergeSorted(parts [][]seriesData, combine bool) []seriesData {
 			continue
 		}
 		finish()
-		merged = false
+		merged, first = false, len(cur.chunks)
 		if combine {
 			start = len(arena)
 			arena = append(arena, cur.chunks...)
@@ -661,6 +677,7 @@ func (s *Series) Iterator(reuse *SampleIterator) *SampleIterator {
 		reuse = &SampleIterator{}
 	}
 	reuse.it.SetStaleOnly(s.staleOnly) // before reset, which may decode
+	reuse.staleOnly = s.staleOnly
 	reuse.reset(s.data, s.mint, s.maxt)
 	return reuse
 }
@@ -684,6 +701,13 @@ type SampleIterator struct {
 	isMerged bool // iterate merged instead of chunks
 	// pend: At holds a sample Fill has not returned yet.
 	pend bool
+	// staleOnly: SelectHints.StaleOnly. col is then, while the current
+	// chunk is a shared-column chunk holding no NaN, its timestamp
+	// column, iterated in place of the chunk (whose values are never
+	// decoded: every value reads 0); coli is the current sample's index.
+	staleOnly bool
+	col       []int64
+	coli      int
 }
 
 type mergedSample struct {
@@ -697,7 +721,7 @@ func (si *SampleIterator) reset(d *seriesData, mint, maxt int64) {
 	// series (Reset positions it on the next chunk; ci == -1 keeps it
 	// unused until then).
 	it := si.it
-	*si = SampleIterator{chunks: d.chunks, mint: mint, maxt: maxt, ci: -1, it: it, merged: si.merged[:0], mi: -1, isMerged: d.overlap}
+	*si = SampleIterator{chunks: d.chunks, mint: mint, maxt: maxt, ci: -1, it: it, merged: si.merged[:0], mi: -1, isMerged: d.overlap, staleOnly: si.staleOnly}
 	if d.overlap {
 		si.materialize()
 	}
@@ -773,7 +797,27 @@ func (si *SampleIterator) SeekTo(t int64) bool {
 func (si *SampleIterator) advance(from int64) bool {
 	si.valid = false
 	for !si.done {
-		if si.ci >= 0 {
+		if si.col != nil {
+			i := si.coli + 1
+			if i < len(si.col) && si.col[i] < from {
+				i += firstAtOrAfter(si.col[i:], from)
+			}
+			if del := si.chunks[si.ci].Deleted; len(del) > 0 {
+				for i < len(si.col) && del.Contains(si.col[i]) {
+					i++
+				}
+			}
+			if i < len(si.col) {
+				si.coli = i
+				if si.col[i] > si.maxt {
+					si.done = true
+					return false
+				}
+				si.valid = true
+				return true
+			}
+			si.col = nil
+		} else if si.ci >= 0 {
 			ok := si.it.Next()
 			if ok {
 				if t, _ := si.it.At(); t < from {
@@ -822,11 +866,17 @@ func (si *SampleIterator) advance(from int64) bool {
 			si.done = true
 			return false
 		}
+		// In stale-only mode a shared-column chunk holding no NaN is not
+		// decoded at all: its column is its timestamps, and it holds no
+		// stale marker (chunkstore.HoldsNoNaN).
+		if c := si.chunks[si.ci].Chunk; si.staleOnly && c.Enc == chunkstore.EncDecimalShared && len(c.Timestamps) == c.NumSamples &&
+			c.NumSamples > 0 && c.Timestamps[0] == c.MinT && c.Timestamps[c.NumSamples-1] == c.MaxT && chunkstore.HoldsNoNaN(c) {
+			si.col, si.coli = c.Timestamps, -1
+			continue
+		}
 		// Samples before from are not needed: a long decimal chunk then
-		// converts only its values from there on. In stale-only mode a
-		// shared-column chunk without exceptions is not decoded at all
-		// (its column is its timestamps, and it holds no stale marker).
-		si.it.ResetFromStaleOnly(si.chunks[si.ci].Chunk, from)
+		// converts only its values from there on.
+		si.it.ResetFrom(si.chunks[si.ci].Chunk, from)
 	}
 	return false
 }
@@ -859,7 +909,7 @@ func (si *SampleIterator) Fill(ts []int64, fs []float64, from, to int64, dropSta
 		if !dropStale || !value.IsStaleNaN(f) {
 			ts, fs = append(ts, t), append(fs, f)
 		}
-		if si.isMerged || si.ci < 0 || len(si.chunks[si.ci].Deleted) > 0 {
+		if si.isMerged || si.ci < 0 || len(si.chunks[si.ci].Deleted) > 0 || si.col != nil {
 			continue
 		}
 		dts, dvs := si.it.Decoded()
@@ -881,6 +931,12 @@ func (si *SampleIterator) Fill(ts []int64, fs []float64, from, to int64, dropSta
 // sample must be valid (Next or SeekTo returned true) and at or before t;
 // an iterator used with Fill must not use it.
 func (si *SampleIterator) SkipTo(t int64) (int64, float64) {
+	if si.col != nil && si.valid && len(si.chunks[si.ci].Deleted) == 0 {
+		lim := min(t, si.maxt)
+		rest := si.col[si.coli+1:]
+		si.coli += sort.Search(len(rest), func(i int) bool { return rest[i] > lim })
+		return si.At()
+	}
 	if !si.isMerged && si.valid && si.ci >= 0 && len(si.chunks[si.ci].Deleted) == 0 {
 		if dts, _ := si.it.Decoded(); len(dts) > 0 && dts[0] <= t {
 			lim := min(t, si.maxt)
@@ -932,7 +988,19 @@ func (si *SampleIterator) At() (int64, float64) {
 		m := si.merged[si.mi]
 		return m.t, m.v
 	}
+	if si.col != nil {
+		return si.col[si.coli], 0
+	}
 	return si.it.At()
+}
+
+// firstAtOrAfter returns the index of the first of the ascending ts at or
+// after from (len(ts) when none is).
+func firstAtOrAfter(ts []int64, from int64) int {
+	if len(ts) == 0 || ts[0] >= from {
+		return 0
+	}
+	return sort.Search(len(ts), func(i int) bool { return ts[i] >= from })
 }
 
 // Err returns the first decoding error met, else the first damaged head
