@@ -31,3 +31,16 @@ func HoldsNoNaN(c Chunk) bool {
 	}
 	return len(p) > 0 && p[0]&decFlagExtended == 0
 }
+
+// DecodedNoNaN reports whether the chunk the iterator was last Reset to is
+// a decimal chunk decoded whole with neither exceptions nor corrections
+// (in any mode but stale-only): each of its values is then float64(m) /
+// 10^e for an integer m, never a NaN, so a reader of Decoded's columns
+// needs no scan for stale markers. False otherwise (EncXOR, stale-only
+// mode, a failed decode, exceptions or corrections present). Unlike
+// HoldsNoNaN it knows the extension fields a header only announces (a
+// value divisor alone, common for counters, rules no NaN out).
+func (it *Iterator) DecodedNoNaN() bool {
+	return it.decimal && it.err == nil && !it.staleOnly && it.dec != nil &&
+		len(it.dec.excIdx) == 0 && len(it.dec.cz) == 0
+}

@@ -28,3 +28,22 @@ func TestHoldsNoNaN(t *testing.T) {
 	require.False(t, HoldsNoNaN(Chunk{Enc: EncDecimal, NumSamples: 1}), "no header")
 	require.False(t, HoldsNoNaN(Chunk{Enc: EncDecimalShared, NumSamples: 1, Data: []byte{0x80}}), "bad column reference")
 }
+
+func TestIterator_DecodedNoNaN(t *testing.T) {
+	ss := withV(constT(200, 1795475719404, 15000), func(i int) float64 { return float64(i) / 4 })
+	nan := append([]sample(nil), ss...)
+	nan[7].v = math.Float64bits(math.NaN())
+	var it Iterator
+	for _, l := range []decimalLayouts{layoutPacked, layoutZstd} {
+		it.Reset(encodeDecimal(t, ss, l))
+		require.True(t, it.DecodedNoNaN())
+		it.Reset(encodeDecimal(t, nan, l))
+		require.False(t, it.DecodedNoNaN(), "an exception")
+		it.SetStaleOnly(true)
+		it.Reset(encodeDecimal(t, ss, l))
+		require.False(t, it.DecodedNoNaN(), "stale-only: values not decoded")
+		it.SetStaleOnly(false)
+	}
+	it.Reset(encode(ss))
+	require.False(t, it.DecodedNoNaN(), "XOR")
+}
