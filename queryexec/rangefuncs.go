@@ -336,21 +336,33 @@ func extrapolatedRate(w *window, isCounter, isRate bool) (float64, bool) {
 	if w.anchored || w.smoothed {
 		return extendedRate(w, isCounter, isRate)
 	}
-	n := len(w.t)
-	if n < 2 {
+	return plainRate(w.t, w.f, w.rangeStart, w.rangeEnd, w.rangeMs, isCounter, isRate)
+}
+
+// plainRate is extrapolatedRate without the anchored and smoothed
+// modifiers over the window (rangeStart, rangeEnd] holding samples ts,
+// fs (ms; rangeMs the range). It takes the window as arguments so that the
+// per-step loop calls it with slices held in registers, not stored in a
+// heap window (a write barrier per step while the GC marks).
+func plainRate(ts []int64, fs []float64, rangeStart, rangeEnd, rangeMs int64, isCounter, isRate bool) (float64, bool) {
+	n := len(ts)
+	if n < 2 || len(fs) != n {
 		return 0, false
 	}
-	res := w.f[n-1] - w.f[0]
+	res := fs[n-1] - fs[0]
 	if isCounter {
-		for i := 1; i < n; i++ {
-			if w.f[i] < w.f[i-1] {
-				res += w.f[i-1]
+		// The resets in order, as Prometheus adds them (bit-exact).
+		prev := fs[0]
+		for _, x := range fs[1:] {
+			if x < prev {
+				res += prev
 			}
+			prev = x
 		}
 	}
-	firstT, lastT := w.t[0], w.t[n-1]
-	durToStart := float64(firstT-w.rangeStart) / 1000
-	durToEnd := float64(w.rangeEnd-lastT) / 1000
+	firstT, lastT := ts[0], ts[n-1]
+	durToStart := float64(firstT-rangeStart) / 1000
+	durToEnd := float64(rangeEnd-lastT) / 1000
 	sampled := float64(lastT-firstT) / 1000
 	avg := sampled / float64(n-1)
 	thr := avg * 1.1
@@ -359,8 +371,8 @@ func extrapolatedRate(w *window, isCounter, isRate bool) (float64, bool) {
 	}
 	if isCounter {
 		durToZero := durToStart
-		if res > 0 && w.f[0] >= 0 {
-			durToZero = sampled * (w.f[0] / res)
+		if res > 0 && fs[0] >= 0 {
+			durToZero = sampled * (fs[0] / res)
 		}
 		if durToZero < durToStart {
 			durToStart = durToZero
@@ -374,7 +386,7 @@ func extrapolatedRate(w *window, isCounter, isRate bool) (float64, bool) {
 		factor = (sampled + durToStart + durToEnd) / sampled
 	}
 	if isRate {
-		factor /= float64(w.rangeMs) / 1000
+		factor /= float64(rangeMs) / 1000
 	}
 	return res * factor, true
 }
@@ -951,6 +963,17 @@ type rangeState struct {
 	cols colWindows
 }
 
+// rateKind selects rangeWork.series's direct path for the plain
+// extrapolated rates.
+type rateKind uint8
+
+const (
+	rateNone rateKind = iota
+	rateRate
+	rateIncrease
+	rateDelta
+)
+
 // noColWindows turns the in-place column windows off (tests compare).
 var noColWindows = false
 
@@ -976,8 +999,19 @@ func (rw *rangeWork) series(st *rangeState, rs rseries, streaming bool, annos *a
 	// the buffer's samples up to its end.
 	var ahead, lastEnd int64
 	useCols := streaming && !noColWindows && st.cur != nil && src.at == nil && !src.anchored && !src.smoothed && colUsable(st.cur)
+	rate := rateNone
 	if useCols {
 		st.cols.reset(st.cur.Chunks())
+		if len(rw.scalars) == 0 {
+			switch e.Func.Name {
+			case "rate":
+				rate = rateRate
+			case "increase":
+				rate = rateIncrease
+			case "delta":
+				rate = rateDelta
+			}
+		}
 	}
 	if streaming {
 		st.filled = false
@@ -998,6 +1032,23 @@ func (rw *rangeWork) series(st *rangeState, rs rseries, streaming bool, annos *a
 		}
 		if src.smoothed {
 			dataEnd += ev.lookback
+		}
+		if useCols && rate != rateNone {
+			// rate, increase and delta straight from the column
+			// window (plainRate), without the general window.
+			wt, wf := st.cols.window(dataStart, dataEnd)
+			if len(wt) == 0 {
+				continue
+			}
+			if f, ok := plainRate(wt, wf, start, end, src.rng, rate != rateDelta, rate == rateRate); ok {
+				if vs.f == nil {
+					vs.f, vs.ok = make([]float64, g.n), make([]bool, g.n)
+				}
+				vs.f[i], vs.ok[i] = f, true
+				any = true
+				st.held++
+			}
+			continue
 		}
 		if useCols {
 			w.t, w.f = st.cols.window(dataStart, dataEnd)

@@ -180,7 +180,10 @@ func (ev *evaluator) instantShard(e *parser.VectorSelector, g grid, wantTS bool,
 				haveCur = false
 			}
 			for c.pend && c.pt <= rt {
-				curT, curF, haveCur = c.pt, c.pf, true
+				// Only the last sample at or before rt counts: jump to
+				// it within the decoded chunk, then look one past it.
+				curT, curF = c.it.SkipTo(rt)
+				haveCur = true
 				c.next()
 			}
 			if !haveCur || curT <= lo || value.IsStaleNaN(curF) {

@@ -166,3 +166,80 @@ func TestEachShard_PanicBecomesQueryError(t *testing.T) {
 		t.Fatalf("%d pool and %d own tokens not returned", len(ev.workers), len(ev.own))
 	}
 }
+
+// TestStaleOnlySharedColumns: count, group and timestamp-free presence
+// over compacted series that share their timestamps (shared-column
+// chunks), some holding stale markers and gaps: the stale-only read takes
+// a column as the samples of a chunk whose header says it holds no NaN
+// (nothing decoded), the others are decoded; both must give what the
+// materialized path gives, at steps finer and coarser than the data.
+func TestStaleOnlySharedColumns(t *testing.T) {
+	o := pipeline.Options{Shards: 2, HeadGCInterval: -1, BlockRange: 10 * time.Minute,
+		CompactionRanges: []time.Duration{10 * time.Minute, 40 * time.Minute}}
+	db, err := pipeline.Open(t.TempDir(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var ss []testSeries
+	for i := range 40 {
+		s := testSeries{lset: labels.FromStrings("__name__", "m", "i", fmt.Sprint(i), "g", fmt.Sprint(i%3))}
+		for k := range 300 {
+			if i%5 == 1 && k >= 100 && k < 140 {
+				continue // a gap longer than the lookback
+			}
+			f := float64(k % 17)
+			if i%7 == 2 && k%50 == 49 {
+				f = math.Float64frombits(value.StaleNaN)
+			}
+			s.t = append(s.t, int64(k)*15_000)
+			s.f = append(s.f, f)
+		}
+		ss = append(ss, s)
+	}
+	appendSeries(t, db, ss...)
+	if err := db.Compact(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	// The shortcut is taken: shared-column chunks without NaN exist.
+	q, err := db.Querier(0, 5000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := q.Select(context.Background(), labels.MustNewMatcher(labels.MatchEqual, "__name__", "m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := 0
+	for i := range set.Len() {
+		for _, c := range set.Series(i).Chunks() {
+			if c.Enc == chunkstore.EncDecimalShared && chunkstore.HoldsNoNaN(c.Chunk) {
+				shared++
+			}
+		}
+	}
+	q.Close()
+	if shared == 0 {
+		t.Fatal("no shared-column chunk without NaN after compaction")
+	}
+	e := NewEngine(db, Options{Parallelism: 4})
+	ctx := context.Background()
+	for _, qs := range []string{`count(m)`, `count by (g) (m)`, `group by (g) (m)`, `count(m offset 1m)`, `count(m @ 3000)`} {
+		for _, step := range []time.Duration{15 * time.Second, 40 * time.Second, 17 * time.Minute} {
+			forceMaterialized = false
+			got, err := e.Range(ctx, qs, time.UnixMilli(0), time.UnixMilli(4500_000), step, QueryOpts{NoCache: true})
+			if err != nil {
+				t.Fatalf("%s: %v", qs, err)
+			}
+			forceMaterialized = true
+			want, err := e.Range(ctx, qs, time.UnixMilli(0), time.UnixMilli(4500_000), step, QueryOpts{NoCache: true})
+			forceMaterialized = false
+			if err != nil {
+				t.Fatalf("%s materialized: %v", qs, err)
+			}
+			if len(got.Matrix) == 0 || fmt.Sprint(got.Matrix) != fmt.Sprint(want.Matrix) {
+				t.Fatalf("%s step %s: stale-only and materialized results differ:\n%v\n%v", qs, step, got.Matrix, want.Matrix)
+			}
+		}
+	}
+}
