@@ -9,6 +9,7 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -40,7 +41,7 @@ import (
 const (
 	headSnapshotName    = "head.snapshot"
 	headSnapshotMagic   = 0x53424853 // "SBHS"
-	headSnapshotVersion = 3          // written; versions 1 and 2 are read too
+	headSnapshotVersion = 4          // written; versions 1 to 3 are read too
 )
 
 var (
@@ -68,6 +69,7 @@ type headState struct {
 	nseries     int         // series encoded in body
 	body        [][]byte    // the series section as the file holds it, in pieces of about 1 MiB
 	tombs       []stateTomb
+	series      seriesCapture // the series file holding the labels of every series in body
 }
 
 type stateTomb struct {
@@ -78,9 +80,11 @@ type stateTomb struct {
 // captureHead copies the head's state; fromSegment is the first WAL segment
 // the state does not cover. With hold it takes a reference on every head
 // chunk file (for a writer on another goroutine; release drops them). Runs on
-// the shard goroutine: O(series) copying of about 50 bytes of open chunk
-// per series, no encoding.
-func (s *Shard) captureHead(fromSegment int, hold bool) *headState {
+// the shard goroutine: O(series) copying of the open chunks; the labels of
+// series born since the last capture are written to the series file
+// (head_series_file.go), not to the state. An error is the series file's:
+// no snapshot can be written.
+func (s *Shard) captureHead(fromSegment int, hold bool) (*headState, error) {
 	h := s.head
 	st := &headState{
 		blockRange: s.opts.BlockRange.Milliseconds(), fromSegment: fromSegment,
@@ -96,19 +100,23 @@ func (s *Shard) captureHead(fromSegment int, hold bool) *headState {
 	}
 	slices.SortFunc(st.files, func(a, b snapFile) int { return cmp.Compare(a.seq, b.seq) })
 	// Each series is encoded here straight into the file's bytes, in
-	// pieces of about 1 MiB: the labels from the head's symbol ids (the
-	// symbol table is the shard goroutine's, and ids are reused), the
-	// newest closed chunk ref and a copy of the open chunk with its
-	// appender state. The state therefore holds about the file's size and
-	// nothing else per series; a per-series struct beside the bytes, then
-	// the whole file assembled in one buffer, held three times that at
-	// 1 M series (a transient ~550 MB on a ~280 MB server).
+	// pieces of about 1 MiB: the ref, the newest closed chunk ref and a
+	// copy of the open chunk with its appender state. The state therefore
+	// holds about the file's size and nothing else per series; a
+	// per-series struct beside the bytes, then the whole file assembled in
+	// one buffer, held three times that at 1 M series (a transient
+	// ~550 MB on a ~280 MB server). The labels (from the head's symbol
+	// ids: the symbol table is the shard goroutine's, and ids are reused)
+	// go to the series file, once per series: in the state they were about
+	// two thirds of its bytes.
+	s.beginCapture()
 	var piece []byte
 	for ref := uint32(1); ref < h.nrefs; ref++ {
 		ms := h.get(ref)
 		if ms == nil {
 			continue
 		}
+		s.captureSeries(ref, ms)
 		var open []byte
 		if ms.hasSamples() {
 			open = ms.app.Chunk().Data
@@ -120,7 +128,6 @@ func (s *Shard) captureHead(fromSegment int, hold bool) *headState {
 			piece = make([]byte, 0, max(1<<20, need))
 		}
 		piece = binary.AppendUvarint(piece, uint64(ref))
-		piece = appendStoredLabels(piece, h, ms)
 		piece = binary.AppendUvarint(piece, uint64(ms.lastClosed))
 		if open != nil {
 			piece = append(piece, 1)
@@ -138,15 +145,22 @@ func (s *Shard) captureHead(fromSegment int, hold bool) *headState {
 	for ref, ivs := range s.tombs {
 		st.tombs = append(st.tombs, stateTomb{ref: ref, ivs: slices.Clone(ivs)})
 	}
-	return st
+	var err error
+	if st.series, err = s.endCapture(); err != nil {
+		st.release()
+		return nil, err
+	}
+	return st, nil
 }
 
-// release drops the file references captureHead took.
+// release drops the file references captureHead took, and the series file
+// handle if the snapshot was not written.
 func (st *headState) release() {
 	for _, hf := range st.held {
 		hf.release()
 	}
 	st.held = nil
+	st.series.close()
 }
 
 // encode writes the snapshot file's bytes (docs/format/head_snapshot.md)
@@ -169,6 +183,9 @@ func (st *headState) encode(w io.Writer) (int64, error) {
 	b = binary.AppendUvarint(b, uint64(st.fromSegment))
 	b = binary.AppendUvarint(b, uint64(st.epoch))
 	b = binary.AppendVarint(b, st.mint)
+	// Version 4: the series file holding the labels, and its bytes in use.
+	b = binary.AppendUvarint(b, st.series.seq)
+	b = binary.AppendUvarint(b, uint64(st.series.size))
 	// Head chunk files: seq, bytes in use, max chunk time, CRC32C of the
 	// bytes in use after the header.
 	b = binary.AppendUvarint(b, uint64(len(st.files)))
@@ -241,6 +258,10 @@ func (s *Shard) writeHeadState(st *headState) error {
 		}
 	}
 	s.crashPoint("head chunks synced")
+	if err := st.series.sync(); err != nil {
+		return err
+	}
+	s.crashPoint("head series synced")
 	size, err := vfs.WriteFileFunc(s.fs, filepath.Join(s.dir, headSnapshotName), 0o644, func(w io.Writer) (int64, error) {
 		bw := bufio.NewWriterSize(w, 1<<20)
 		n, err := st.encode(bw)
@@ -253,6 +274,7 @@ func (s *Shard) writeHeadState(st *headState) error {
 		return fmt.Errorf("write head snapshot: %w", err)
 	}
 	s.crashPoint("head snapshot written")
+	s.removeObsoleteSeries(&st.series)
 	s.log.Info("head snapshot written", zap.Int("series", st.nseries), zap.Int64("bytes", size),
 		zap.Int("wal_from_segment", st.fromSegment))
 	return nil
@@ -272,7 +294,12 @@ func syncDir(dir string) error {
 // first WAL segment the snapshot does not cover. Runs on the shard
 // goroutine after the WAL writer closed cleanly.
 func (s *Shard) writeHeadSnapshot(fromSegment int) error {
-	return s.writeHeadState(s.captureHead(fromSegment, false))
+	st, err := s.captureHead(fromSegment, false)
+	if err != nil {
+		return err
+	}
+	defer st.release()
+	return s.writeHeadState(st)
 }
 
 // appendAppenderState encodes an open chunk's appender state (version 2):
@@ -393,10 +420,10 @@ func (s *Shard) loadHeadSnapshot() (fromSegment, version int, ok bool, err error
 	}
 	b, err := readWhole(s.fs, path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, 0, false, nil
+		return 0, 0, false, s.openSeriesFiles(0, 0, 0)
 	}
 	if err != nil {
-		return 0, 0, false, fmt.Errorf("read head snapshot: %w", err)
+		return 0, 0, false, errors.Join(fmt.Errorf("read head snapshot: %w", err), s.openSeriesFiles(0, 0, 0))
 	}
 	// It stays: it covers the WAL before its segment, the WAL after it
 	// stays, and the head chunk bytes it names are never rewritten (new
@@ -405,9 +432,32 @@ func (s *Shard) loadHeadSnapshot() (fromSegment, version int, ok bool, err error
 	// before it changes any of that (dropHeadSnapshot).
 	from, err := s.decodeHeadSnapshot(b)
 	if err != nil {
+		return 0, 0, false, errors.Join(err, s.openSeriesFiles(0, 0, 0))
+	}
+	// The series restored have their records in the file the snapshot
+	// names (version 4); the next capture continues it after the listed
+	// size. Before version 4 the labels were in the snapshot: the next
+	// capture starts a new file.
+	sf := s.loadedSeries
+	s.loadedSeries = loadedSeries{}
+	if err := s.openSeriesFiles(sf.seq, sf.size, sf.records); err != nil {
 		return 0, 0, false, err
 	}
+	if sf.seq != 0 {
+		for ref := uint32(1); ref < s.head.nrefs; ref++ {
+			if s.head.get(ref) != nil {
+				s.series.set(ref)
+			}
+		}
+	}
 	return from, int(b[4]), true, nil
+}
+
+// loadedSeries is the series file a decoded snapshot named (version 4).
+type loadedSeries struct {
+	seq     uint64
+	size    int64
+	records int
 }
 
 // dropHeadSnapshot durably removes head.snapshot (if any): before a head
@@ -446,6 +496,13 @@ func (s *Shard) decodeHeadSnapshot(b []byte) (int, error) {
 	from := r.uvarint("wal segment")
 	epoch := r.uvarint("epoch")
 	headMint := r.varint("head mint")
+	var seriesSeq, seriesSize uint64
+	if version >= 4 {
+		seriesSeq, seriesSize = r.uvarint("series file seq"), r.uvarint("series file size")
+		if r.err == nil && (seriesSeq == 0 || seriesSize > math.MaxUint32) {
+			r.fail("series file")
+		}
+	}
 	nfiles := r.uvarint("file count")
 	if nfiles > 1<<20 {
 		r.fail("file count")
@@ -482,6 +539,14 @@ func (s *Shard) decodeHeadSnapshot(b []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
+	var table *seriesTable
+	if version >= 4 {
+		t, err := s.readSeriesFile(seriesSeq, int64(seriesSize))
+		if err != nil {
+			return 0, err
+		}
+		table = t
+	}
 	if err := s.hc.adopt(files, version >= 3); err != nil {
 		return 0, err
 	}
@@ -498,21 +563,22 @@ func (s *Shard) decodeHeadSnapshot(b []byte) (int, error) {
 			r.fail("ref")
 			break
 		}
-		// A series' names and values share one string: one allocation
-		// per series instead of two per label.
-		lbuf, offs = lbuf[:0], offs[:0]
-		nl := r.uvarint("label count")
-		for j := uint64(0); j < nl && r.err == nil; j++ {
-			lbuf = append(lbuf, r.bytes(r.uvarint("name length"), "name")...)
-			offs = append(offs, len(lbuf))
-			lbuf = append(lbuf, r.bytes(r.uvarint("value length"), "value")...)
-			offs = append(offs, len(lbuf))
+		lr := r
+		if table != nil {
+			// Version 4: the labels are the series file's.
+			off, ok := table.labelsAt(uint32(ref))
+			if !ok {
+				r.fail("ref without a series record")
+				break
+			}
+			lr = &snapReader{b: table.b, off: off}
 		}
-		lb.Reset()
-		str, prev := string(lbuf), 0
-		for j := 0; j+1 < len(offs); j += 2 {
-			lb.Add(str[prev:offs[j]], str[offs[j]:offs[j+1]])
-			prev = offs[j+1]
+		lbuf, offs = readLabels(lr, &lb, lbuf, offs)
+		if lr.err != nil {
+			if lr != r {
+				return 0, fmt.Errorf("head series file: %w", lr.err)
+			}
+			break
 		}
 		lastClosed := chunkRef(r.uvarint("last closed chunk"))
 		hasOpen := r.bytes(1, "open flag")
@@ -579,12 +645,40 @@ func (s *Shard) decodeHeadSnapshot(b []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
+	if table != nil {
+		s.loadedSeries = loadedSeries{seq: seriesSeq, size: int64(seriesSize), records: table.records}
+	}
 	// NB: the free list is rebuilt by the replay that always follows.
 	h.epoch = uint32(epoch) + 1 // route-cache hints from before the restart are void anyway
 	if h.active > 0 {
 		h.mint = min(h.mint, headMint)
 	}
 	return int(from), nil
+}
+
+// readLabels decodes a label set in the snapshot's encoding (label count,
+// then name and value, each with its length) into lb. A series' names and
+// values share one string: one allocation per series instead of two per
+// label. lbuf and offs are scratch, returned for reuse.
+func readLabels(r *snapReader, lb *labels.ScratchBuilder, lbuf []byte, offs []int) ([]byte, []int) {
+	lbuf, offs = lbuf[:0], offs[:0]
+	nl := r.uvarint("label count")
+	for j := uint64(0); j < nl && r.err == nil; j++ {
+		lbuf = append(lbuf, r.bytes(r.uvarint("name length"), "name")...)
+		offs = append(offs, len(lbuf))
+		lbuf = append(lbuf, r.bytes(r.uvarint("value length"), "value")...)
+		offs = append(offs, len(lbuf))
+	}
+	lb.Reset()
+	if r.err != nil {
+		return lbuf, offs
+	}
+	str, prev := string(lbuf), 0
+	for j := 0; j+1 < len(offs); j += 2 {
+		lb.Add(str[prev:offs[j]], str[offs[j]:offs[j+1]])
+		prev = offs[j+1]
+	}
+	return lbuf, offs
 }
 
 // readWhole reads a file in one read of its size (io.ReadAll grows and

@@ -3,6 +3,8 @@ package shard
 import (
 	"context"
 	"fmt"
+
+	"go.uber.org/zap"
 )
 
 // Periodic head snapshots.
@@ -75,7 +77,14 @@ func (s *Shard) planHeadSnapshot() (job, bool) {
 		return job{}, false
 	}
 	mark := s.m.SamplesAppended.Load()
-	st := s.captureHead(sealed+1, true)
+	st, err := s.captureHead(sealed+1, true)
+	if err != nil {
+		// The WAL has everything; the next try waits a whole interval
+		// rather than retrying after every append.
+		s.log.Warn("head snapshot not taken", zap.Error(err))
+		s.snapMark = mark
+		return job{}, false
+	}
 	return job{
 		undo: func(s *Shard) { st.release() },
 		name: fmt.Sprintf("head snapshot of %d series from wal segment %d", st.nseries, st.fromSegment),
