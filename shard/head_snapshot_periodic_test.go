@@ -297,6 +297,20 @@ func TestHeadSnapshot_RestoresWhatReplayRebuilds(t *testing.T) {
 	require.Greater(t, len(b.head.ranges), 1)
 	require.Equal(t, b.head.ranges, a.head.ranges)
 	require.Equal(t, b.head.maxt, a.head.maxt)
+	// Version 4: each series' newest closed chunk and its max time, which
+	// the next cut links to without reading the head chunk files.
+	cut := 0
+	for ref := uint32(1); ref < b.head.nrefs; ref++ {
+		mb, ma := b.head.get(ref), a.head.get(ref)
+		require.Equal(t, mb == nil, ma == nil, "ref %d", ref)
+		if mb == nil || mb.lastClosed == 0 {
+			continue
+		}
+		cut++
+		require.NotEqual(t, int64(unknownMaxT), ma.lastClosedMaxT, "ref %d", ref)
+		require.Equal(t, mb.lastClosedMaxT, ma.lastClosedMaxT, "ref %d", ref)
+	}
+	require.Positive(t, cut)
 	_, stopA := runShard(t, a)
 	_, stopB := runShard(t, b)
 	require.Equal(t, allSamples(t, b), allSamples(t, a))
