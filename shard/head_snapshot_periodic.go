@@ -45,13 +45,14 @@ import (
 // and TestShard_PowerCut/periodic check every acknowledged sample survives.
 
 // DefaultHeadSnapshotSamplesPerSeries is Options.HeadSnapshotSamplesPerSeries'
-// default. It bounds the WAL tail a crash restart replays to about 64
-// samples per series (at 50,700 series 3.2 M samples, ~0.3 s of CPU) while
-// the snapshots' cost, O(series) per snapshot, stays within the noise of
-// the ingest it follows (BenchmarkAppend, PERFORMANCE.md): at 32 it was
-// +11 % of ingest CPU (5 runs, p=0.016) after the head's labels became
-// symbol ids, at 64 +1.6 % (p=0.84).
-const DefaultHeadSnapshotSamplesPerSeries = 64
+// default. It bounds the WAL tail a crash restart replays to about 16
+// samples per series (at 50,700 series 0.8 M samples: BenchmarkReplay
+// crash-maxtail 14-17 CPU-ms per 1 M samples against 29-31 at 64, with the
+// target ≤ 20), while the snapshots' cost, O(series) per snapshot, stays
+// within the noise of the ingest it follows (BenchmarkAppend,
+// PERFORMANCE.md). Before the series file (version 4) every snapshot
+// re-encoded every series' labels, and 32 cost +11 % of ingest CPU.
+const DefaultHeadSnapshotSamplesPerSeries = 16
 
 // headSnapshotMinSeries is the series count below which the snapshot
 // interval stops shrinking, so a tiny head is not snapshotted every append.
