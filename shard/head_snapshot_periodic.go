@@ -87,14 +87,14 @@ func (s *Shard) planHeadSnapshot() (job, bool) {
 		return job{}, false
 	}
 	return job{
-		undo: func(s *Shard) { st.release() },
+		undo: func(s *Shard) { st.release(s) },
 		name: fmt.Sprintf("head snapshot of %d series from wal segment %d", st.nseries, st.fromSegment),
 		run: func(ctx context.Context) (func(*Shard) error, error) {
 			if err := s.runHeadSnapshot(ctx, st); err != nil {
 				return nil, err
 			}
 			return func(s *Shard) error {
-				st.release()
+				st.release(s)
 				s.snapMark = mark
 				s.m.HeadSnapshotsWritten.Add(1)
 				return nil

@@ -174,10 +174,6 @@ func dropUnsyncedHeadChunks(t *testing.T, fsys vfs.FS, dir string) {
 	r.uvarint("wal segment")
 	r.uvarint("epoch")
 	r.varint("head mint")
-	if b[4] >= 4 {
-		r.uvarint("series file seq")
-		r.uvarint("series file size")
-	}
 	used := map[string]int64{}
 	for n := r.uvarint("file count"); n > 0; n-- {
 		seq := r.uvarint("seq")
