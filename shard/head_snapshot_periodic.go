@@ -45,14 +45,16 @@ import (
 // and TestShard_PowerCut/periodic check every acknowledged sample survives.
 
 // DefaultHeadSnapshotSamplesPerSeries is Options.HeadSnapshotSamplesPerSeries'
-// default. It bounds the WAL tail a crash restart replays to about 16
-// samples per series (at 50,700 series 0.8 M samples: BenchmarkReplay
-// crash-maxtail 14-17 CPU-ms per 1 M samples against 29-31 at 64, with the
-// target ≤ 20), while the snapshots' cost, O(series) per snapshot, stays
-// within the noise of the ingest it follows (BenchmarkAppend,
-// PERFORMANCE.md). Before the series file (version 4) every snapshot
-// re-encoded every series' labels, and 32 cost +11 % of ingest CPU.
-const DefaultHeadSnapshotSamplesPerSeries = 16
+// default. It bounds the WAL tail a crash restart replays to about 8
+// samples per series (at 50,700 series 0.4 M samples). BenchmarkReplay
+// crash-maxtail, CPU-ms per 1 M samples, target ≤ 20: 29–31 at 64,
+// 14.5–23 at 16 (above 20 in 3 of 7 runs at load 25–31), 9.5–14.3 at 8.
+// The snapshots' cost, O(series) per snapshot, is within the noise of the
+// ingest it follows (BenchmarkAppend, PERFORMANCE.md: +5 % median at both
+// 16 and 8, p = 0.13 and 0.24). Before the series file (version 4) every
+// snapshot re-encoded every series' labels, and 32 cost +11 % of ingest
+// CPU.
+const DefaultHeadSnapshotSamplesPerSeries = 8
 
 // headSnapshotMinSeries is the series count below which the snapshot
 // interval stops shrinking, so a tiny head is not snapshotted every append.
