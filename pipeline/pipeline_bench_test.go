@@ -173,9 +173,10 @@ func BenchmarkReplay(b *testing.B) {
 // snapshot and the WAL after it); crash-full the same with periodic
 // snapshots off (the whole WAL replayed, the crash restart before them);
 // clean opens after Close (the shutdown's snapshot). crash-maxtail is crash
-// with 191 scrapes: the last periodic snapshot (every 64 samples per series
-// by default, so after scrape 128) leaves a tail of 63 scrapes, about the
-// longest a crash replays. replayed/op is the WAL samples the open applied.
+// with 191 scrapes: the last periodic snapshot (every 8 samples per series
+// by default, so after scrape 184) leaves a tail of 7 scrapes, about the
+// longest a crash replays (192 is a multiple of 8, 16, 32 and 64: at those
+// intervals too the tail is one scrape short of an interval). replayed/op is the WAL samples the open applied.
 func benchReplay(b *testing.B, restart string, shards int, cold bool) {
 	hosts, scrapes := 100, 200 // 100 × 507 × 200 ≈ 10.1M samples
 	if restart == "crash-maxtail" {

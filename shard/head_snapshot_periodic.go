@@ -3,6 +3,8 @@ package shard
 import (
 	"context"
 	"fmt"
+
+	"go.uber.org/zap"
 )
 
 // Periodic head snapshots.
@@ -43,13 +45,16 @@ import (
 // and TestShard_PowerCut/periodic check every acknowledged sample survives.
 
 // DefaultHeadSnapshotSamplesPerSeries is Options.HeadSnapshotSamplesPerSeries'
-// default. It bounds the WAL tail a crash restart replays to about 64
-// samples per series (at 50,700 series 3.2 M samples, ~0.3 s of CPU) while
-// the snapshots' cost, O(series) per snapshot, stays within the noise of
-// the ingest it follows (BenchmarkAppend, PERFORMANCE.md): at 32 it was
-// +11 % of ingest CPU (5 runs, p=0.016) after the head's labels became
-// symbol ids, at 64 +1.6 % (p=0.84).
-const DefaultHeadSnapshotSamplesPerSeries = 64
+// default. It bounds the WAL tail a crash restart replays to about 8
+// samples per series (at 50,700 series 0.4 M samples). BenchmarkReplay
+// crash-maxtail, CPU-ms per 1 M samples, target ≤ 20: 29–31 at 64,
+// 14.5–23 at 16 (above 20 in 3 of 7 runs at load 25–31), 9.5–14.3 at 8.
+// The snapshots' cost, O(series) per snapshot (~140 ns per series), is
+// 4.4 % of BenchmarkAppend's CPU profile at 8, 2.9 % at 16 and 1.4 % at 64
+// with labels before version 4 (PERFORMANCE.md; benchstat: +5 % median at
+// both 16 and 8, not significant). Before the series file every snapshot
+// re-encoded every series' labels, and 32 cost +11 % of ingest CPU.
+const DefaultHeadSnapshotSamplesPerSeries = 8
 
 // headSnapshotMinSeries is the series count below which the snapshot
 // interval stops shrinking, so a tiny head is not snapshotted every append.
@@ -75,16 +80,23 @@ func (s *Shard) planHeadSnapshot() (job, bool) {
 		return job{}, false
 	}
 	mark := s.m.SamplesAppended.Load()
-	st := s.captureHead(sealed+1, true)
+	st, err := s.captureHead(sealed+1, true)
+	if err != nil {
+		// The WAL has everything; the next try waits a whole interval
+		// rather than retrying after every append.
+		s.log.Warn("head snapshot not taken", zap.Error(err))
+		s.snapMark = mark
+		return job{}, false
+	}
 	return job{
-		undo: func(s *Shard) { st.release() },
+		undo: func(s *Shard) { st.release(s) },
 		name: fmt.Sprintf("head snapshot of %d series from wal segment %d", st.nseries, st.fromSegment),
 		run: func(ctx context.Context) (func(*Shard) error, error) {
 			if err := s.runHeadSnapshot(ctx, st); err != nil {
 				return nil, err
 			}
 			return func(s *Shard) error {
-				st.release()
+				st.release(s)
 				s.snapMark = mark
 				s.m.HeadSnapshotsWritten.Add(1)
 				return nil

@@ -208,15 +208,17 @@ func dropUnsyncedHeadChunks(t *testing.T, fsys vfs.FS, dir string) {
 }
 
 // TestHeadSnapshot_ReadsOldVersions: shard directories left by a clean
-// shutdown of the builds before version 2 (testdata/head_snapshot_v1) and
-// before version 3 (testdata/head_snapshot_v2, written by 5987967): three
+// shutdown of the builds before version 2 (testdata/head_snapshot_v1),
+// before version 3 (testdata/head_snapshot_v2, written by 5987967) and
+// before version 4 (testdata/head_snapshot_v3, written by fb7e655), and the
+// current version 4 (testdata/head_snapshot_v4, with its series file): three
 // series, samples at 0 s … 10 s, 4-sample chunks, 4 KiB head chunk files.
 // Each loads from its snapshot (version 1: open chunks decoded by Resume;
 // both: the closed chunks checked by walking their chains) without
 // replaying the WAL, keeps appending, and its next snapshot is the current
-// version, which loads too.
+// version (labels in a new series file), which loads too.
 func TestHeadSnapshot_ReadsOldVersions(t *testing.T) {
-	for _, version := range []byte{1, 2} {
+	for _, version := range []byte{1, 2, 3, 4} {
 		t.Run(fmt.Sprintf("version=%d", version), func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "shard")
 			require.NoError(t, exec.Command("cp", "-a", fmt.Sprintf("testdata/head_snapshot_v%d", version), dir).Run())
@@ -227,7 +229,7 @@ func TestHeadSnapshot_ReadsOldVersions(t *testing.T) {
 			s := openShard(t, dir, o)
 			require.Equal(t, uint64(1), s.m.SnapshotLoads.Load())
 			require.Zero(t, s.m.ReplayedSamples.Load())
-			require.Equal(t, int64(10000), s.head.maxt, "from the chains")
+			require.Equal(t, int64(10000), s.head.maxt, "from the chains or the file")
 			series := []labels.Labels{labels.FromStrings("__name__", "m", "i", "0"), labels.FromStrings("__name__", "m", "i", "1"), labels.FromStrings("__name__", "other", "job", "x")}
 			want := map[string][]int64{}
 			for ts := int64(0); ts < 11; ts++ {
@@ -247,7 +249,9 @@ func TestHeadSnapshot_ReadsOldVersions(t *testing.T) {
 			b, err = os.ReadFile(filepath.Join(dir, headSnapshotName))
 			require.NoError(t, err)
 			require.Equal(t, byte(headSnapshotVersion), b[4])
+			require.FileExists(t, filepath.Join(dir, seriesFileName(1)))
 			s = openShard(t, dir, o)
+			require.Equal(t, uint64(1), s.m.SnapshotLoads.Load())
 			require.Zero(t, s.m.ReplayedSamples.Load())
 			require.Zero(t, s.m.HeadChunksRebuilt.Load())
 			_, stop = runShard(t, s)
@@ -289,6 +293,20 @@ func TestHeadSnapshot_RestoresWhatReplayRebuilds(t *testing.T) {
 	require.Greater(t, len(b.head.ranges), 1)
 	require.Equal(t, b.head.ranges, a.head.ranges)
 	require.Equal(t, b.head.maxt, a.head.maxt)
+	// Version 4: each series' newest closed chunk and its max time, which
+	// the next cut links to without reading the head chunk files.
+	cut := 0
+	for ref := uint32(1); ref < b.head.nrefs; ref++ {
+		mb, ma := b.head.get(ref), a.head.get(ref)
+		require.Equal(t, mb == nil, ma == nil, "ref %d", ref)
+		if mb == nil || mb.lastClosed == 0 {
+			continue
+		}
+		cut++
+		require.NotEqual(t, int64(unknownMaxT), ma.lastClosedMaxT, "ref %d", ref)
+		require.Equal(t, mb.lastClosedMaxT, ma.lastClosedMaxT, "ref %d", ref)
+	}
+	require.Positive(t, cut)
 	_, stopA := runShard(t, a)
 	_, stopB := runShard(t, b)
 	require.Equal(t, allSamples(t, b), allSamples(t, a))

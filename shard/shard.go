@@ -296,6 +296,11 @@ type Shard struct {
 	results    chan jobResult // from the worker; closed by the worker
 	jobBusy    bool
 	snapMark   uint64 // SamplesAppended at the last head snapshot, less the WAL tail it did not cover
+	// series is the head series file's writer: the labels a head snapshot
+	// names by ref (head_series_file.go); loadedSeries passes what a loaded
+	// snapshot named from its decoder to Open.
+	series       seriesFile
+	loadedSeries loadedSeries
 	// cutStep, set by tests only, is called by the worker between the
 	// durable steps of a head cut (crash points; shard_blocks.go).
 	cutStep func(step string)
@@ -452,6 +457,7 @@ func (s *Shard) restoreHead() (int, error) {
 	_ = s.hc.close()
 	s.head.release() // what the snapshot may have restored
 	s.head = newHead()
+	s.series.reset()
 	s.ooo = newOOOHead(s.opts.BlockRange.Milliseconds())
 	s.tombs = map[uint32]block.Intervals{}
 	hc, err = openHeadChunks(dir, s.opts.HeadChunkFileSize)
@@ -668,6 +674,7 @@ func (s *Shard) gc() int {
 // tombstones (the ref will name another series).
 func (s *Shard) removeSeries(ref uint32) {
 	s.head.remove(ref)
+	s.series.forget(ref) // the ref's next series needs a record of its own
 	s.ooo.drop(ref)
 	delete(s.tombs, ref)
 }

@@ -83,6 +83,7 @@ func (s *Shard) replay(fromSegment int) error {
 				delete(s.tombs, rs.Ref) // tombstones of a superseded series
 				s.ooo.drop(rs.Ref)      // and its late samples (persisted before it was collected)
 				h.create(rs.Ref, hash, rs.Labels)
+				s.series.forget(rs.Ref) // a new series at the ref: the series file has no record of it
 				nSeries++
 			}
 		case walseg.RecordSamples:
