@@ -30,7 +30,12 @@
 // safe) and the router drops those routes; Router.Forget removes the
 // routes to the refs a collection frees as it frees them, so only a route
 // looked up just before its series was dropped meets that. So a stale
-// cache is never wrong: at worst a request is refused once.
+// cache is never wrong: at worst a shard's part of a batch is refused
+// once. Router.Unlearn marks the refused series (Series.Refused), so the
+// caller can append exactly those again with labels instead of retrying
+// the whole batch (httpfast does; a whole-batch retry would send the
+// other shards' stored samples again, which --ingest.reject-late reports
+// as out of order).
 //
 // # Concurrency
 //

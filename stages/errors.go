@@ -19,10 +19,12 @@ var (
 	// hint alone (no labels) whose series the shard no longer has: it was
 	// dropped (head garbage collection) after the route was learnt. The
 	// shard stored nothing of the message; its reply marks those series
-	// RefStale, Router.Unlearn drops their routes, and a retry of the
-	// batch (the parser builds the labels on the miss) succeeds. Retrying
-	// is safe. Router.Forget makes it rare: only a route looked up just
-	// before its series was dropped meets it.
+	// RefStale, Router.Unlearn drops their routes and marks every series
+	// of the message Series.Refused, and appending those series' samples
+	// again with labels (or retrying the batch: the parser builds the
+	// labels on the miss) succeeds. Retrying is safe. Router.Forget makes
+	// it rare: only a route looked up just before its series was dropped
+	// meets it.
 	ErrStaleRoute = errors.New("stages: stale route: the series was dropped; retry")
 )
 
