@@ -48,6 +48,14 @@ type DecimalEncoder struct {
 	zenc   *zstd.Encoder
 	zerr   error
 
+	// Range coding (EncodeShared only; shared_rc.go).
+	rangeCoded bool
+	rcForce    bool // write EncDecimalSharedRC whenever possible (tests)
+	rc         *rcEncoder
+	lv         []int64  // level-model residuals
+	rz         []uint64 // the chosen range-coded value stream
+	rcb        []byte   // the range-coded payload candidate
+
 	// layouts restricts the layouts tried (tests and measurements).
 	layouts decimalLayouts
 	// noGiveUp makes Encode encode any chunk, however many exceptions.
@@ -413,35 +421,7 @@ func (e *DecimalEncoder) appendBody(dst []byte, ts []int64, vs []float64, valueD
 	if n >= 2 && !e.valuesOnly {
 		dst = binary.AppendVarint(dst, ts[1]-ts[0])
 	}
-	dst = binary.AppendVarint(dst, e.ms[0])
-	if valueDod {
-		dst = binary.AppendVarint(dst, e.ms[1]-e.ms[0])
-	}
-	ext := uint64(0)
-	if len(e.exc) > 0 {
-		ext |= decExtExceptions
-	}
-	if e.gcd > 1 {
-		ext |= decExtGCD
-	}
-	if e.near {
-		ext |= decExtULP
-	}
-	if ext != 0 {
-		dst = binary.AppendUvarint(dst, ext)
-	}
-	if len(e.exc) > 0 {
-		dst = binary.AppendUvarint(dst, uint64(len(e.exc)))
-	}
-	prev := -1
-	for _, i := range e.exc {
-		dst = binary.AppendUvarint(dst, uint64(i-prev-1))
-		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(vs[i]))
-		prev = i
-	}
-	if e.gcd > 1 {
-		dst = binary.AppendUvarint(dst, e.gcd)
-	}
+	dst = e.appendFields(dst, vs, e.ms[0], valueDod, e.gcd)
 	tz := e.tz
 	if e.valuesOnly {
 		tz = nil
@@ -459,6 +439,43 @@ func (e *DecimalEncoder) appendBody(dst []byte, ts []int64, vs []float64, valueD
 	}
 	for _, u := range e.cz {
 		dst = binary.AppendUvarint(dst, u)
+	}
+	return dst
+}
+
+// appendFields appends the body fields from m0 to the divisor
+// (§EncDecimal payload, Body): m0 (the first scaled value, or the level
+// model's base), the first value delta for the dod model, the extension
+// bits, the exceptions of e.exc and the divisor g when above 1.
+func (e *DecimalEncoder) appendFields(dst []byte, vs []float64, m0 int64, valueDod bool, g uint64) []byte {
+	dst = binary.AppendVarint(dst, m0)
+	if valueDod {
+		dst = binary.AppendVarint(dst, e.ms[1]-e.ms[0])
+	}
+	ext := uint64(0)
+	if len(e.exc) > 0 {
+		ext |= decExtExceptions
+	}
+	if g > 1 {
+		ext |= decExtGCD
+	}
+	if e.near {
+		ext |= decExtULP
+	}
+	if ext != 0 {
+		dst = binary.AppendUvarint(dst, ext)
+	}
+	if len(e.exc) > 0 {
+		dst = binary.AppendUvarint(dst, uint64(len(e.exc)))
+	}
+	prev := -1
+	for _, i := range e.exc {
+		dst = binary.AppendUvarint(dst, uint64(i-prev-1))
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(vs[i]))
+		prev = i
+	}
+	if g > 1 {
+		dst = binary.AppendUvarint(dst, g)
 	}
 	return dst
 }

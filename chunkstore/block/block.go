@@ -284,7 +284,7 @@ func (b *Block) Chunk(ref uint64) (chunkstore.Chunk, error) {
 		return chunkstore.Chunk{}, &CorruptionError{Block: b.dir,
 			File: filepath.Join(chunksDirname, segmentName(seg)), Offset: int64(off), Err: err}
 	}
-	if c.Enc == chunkstore.EncDecimalShared {
+	if c.Enc.Shared() {
 		if err := b.attachTimestamps(&c, seg, off); err != nil {
 			return chunkstore.Chunk{}, err
 		}

@@ -1,0 +1,270 @@
+package chunkstore
+
+import (
+	"math/bits"
+)
+
+// The adaptive binary range coder and the integer model of range-coded
+// streams (docs/format/chunks.md §Range-coded section), used by the
+// EncDecimalSharedRC payload.
+//
+// The coder is LZMA's: a 32-bit range kept at or above 2^24, 12-bit
+// probabilities of a 0 bit that move a fraction of the way towards each
+// coded bit (1/4 at first, 1/16 from the 13th bit on: rcRamp), carries
+// propagated on write. An entry u (a zigzagged residual) is
+// coded as its bit length l = bits.Len64(u) through a binary tree of 7
+// adaptive decisions, then the rcTopBits bits under its leading one as
+// adaptive decisions in a tree of their own per l, and the remaining low
+// bits plainly, in a bit-packed area after the range-coded bytes (they
+// are close to uniform; reading them plainly is faster than decoding
+// them one decision at a time). docs/COMPRESSION.md has the measurements
+// behind each constant.
+const (
+	rcProbBits = 12
+	rcProbOne  = 1 << rcProbBits
+	rcProbInit = rcProbOne / 2
+	// rcTopBits bits under the leading one are modelled: for peaked
+	// residuals they are skewed towards 0.
+	rcTopBits = 3
+	// rcLenBits is the depth of the bit-length tree: lengths 0..64.
+	rcLenBits = 7
+	// rcTop is the bound the range is kept at or above.
+	rcTop = 1 << 24
+	// rcMaxLen is the largest bit length (of a uint64).
+	rcMaxLen = 64
+	// rcMinEntryBits bounds from below what a coded entry costs: 7 length
+	// decisions at the most likely probability, (4096−15)/4096, are
+	// 0.037 bits, so a section of b range-coded bytes holds fewer than
+	// 256·b + rcEntrySlack entries. Decoders reject more before
+	// allocating.
+	rcEntriesPerByte = 256
+	rcEntrySlack     = 64
+)
+
+// rcModel is the adaptive state of one stream: the bit-length tree and,
+// per bit length, the tree of the modelled bits under the leading one.
+type rcModel struct {
+	length [1 << rcLenBits]rcProb
+	top    [rcMaxLen + 1][1 << rcTopBits]rcProb
+}
+
+func (m *rcModel) reset() {
+	for i := range m.length {
+		m.length[i] = rcProb{p: rcProbInit}
+	}
+	for i := range m.top {
+		for j := range m.top[i] {
+			m.top[i][j] = rcProb{p: rcProbInit}
+		}
+	}
+}
+
+// rcProb is an adaptive probability of a 0 bit (p, 12 bits, always in
+// 1..4095) and the number of bits it has seen (n, saturating).
+type rcProb struct {
+	p uint16
+	n uint8
+}
+
+// rcRamp is the step of a probability's update by the number of bits it
+// has seen: p moves 1/2^rcRamp[n] of the way towards the bit. Large steps
+// first let the few hundred entries of a chunk learn fast; 1/16 from then
+// on tracks a stationary source closely. On the real capture's compacted
+// block this schedule takes the value payloads 1.1 % below a constant
+// 1/16 and 4 % below LZMA's 1/32 (docs/COMPRESSION.md).
+var rcRamp = [...]uint8{2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 4}
+
+func (q *rcProb) update(b uint) {
+	sh := rcRamp[q.n]
+	if int(q.n) < len(rcRamp)-1 {
+		q.n++
+	}
+	if b == 0 {
+		q.p += (rcProbOne - q.p) >> sh
+	} else {
+		q.p -= q.p >> sh
+	}
+}
+
+// rcEncoder writes a range-coded section: the range-coded bytes in out,
+// the plain bits in plain.
+type rcEncoder struct {
+	low       uint64
+	rng       uint32
+	cache     byte
+	cacheSize int64
+	first     bool // the first byte shifted out is always 0 and not stored
+	out       []byte
+	plain     bitAppender
+	m         rcModel
+}
+
+func (e *rcEncoder) init() {
+	e.low, e.rng, e.cache, e.cacheSize, e.first = 0, 0xFFFFFFFF, 0, 1, true
+	e.out = e.out[:0]
+	e.plain.b, e.plain.acc, e.plain.n = e.plain.b[:0], 0, 0
+}
+
+func (e *rcEncoder) shiftLow() {
+	if uint32(e.low) < 0xFF000000 || e.low>>32 != 0 {
+		carry := byte(e.low >> 32)
+		temp := e.cache
+		for {
+			if e.first {
+				e.first = false // the coder starts with low = 0: this byte is 0
+			} else {
+				e.out = append(e.out, temp+carry)
+			}
+			temp = 0xFF
+			e.cacheSize--
+			if e.cacheSize == 0 {
+				break
+			}
+		}
+		e.cache = byte(e.low >> 24)
+	}
+	e.cacheSize++
+	e.low = uint64(uint32(e.low) << 8)
+}
+
+func (e *rcEncoder) bit(p *rcProb, b uint) {
+	bound := (e.rng >> rcProbBits) * uint32(p.p)
+	if b == 0 {
+		e.rng = bound
+	} else {
+		e.low += uint64(bound)
+		e.rng -= bound
+	}
+	p.update(b)
+	for e.rng < rcTop {
+		e.rng <<= 8
+		e.shiftLow()
+	}
+}
+
+// finish flushes the coder: the section is then out and plain.b.
+func (e *rcEncoder) finish() {
+	for range 5 {
+		e.shiftLow()
+	}
+	e.plain.flush()
+}
+
+// stream codes the entries of one stream, with a fresh model.
+func (e *rcEncoder) stream(us []uint64) {
+	m := &e.m
+	m.reset()
+	for _, u := range us {
+		l := uint(bits.Len64(u))
+		node := uint(1)
+		for i := rcLenBits - 1; i >= 0; i-- {
+			b := (l >> uint(i)) & 1
+			e.bit(&m.length[node], b)
+			node = node<<1 | b
+		}
+		if l < 2 {
+			continue
+		}
+		w := l - 1 // bits under the leading one
+		k := min(w, rcTopBits)
+		tp := &m.top[l]
+		node = 1
+		for i := int(w) - 1; i >= int(w-k); i-- {
+			b := uint(u>>uint(i)) & 1
+			e.bit(&tp[node], b)
+			node = node<<1 | b
+		}
+		if rest := w - k; rest > 0 {
+			e.plain.write(u&(1<<rest-1), rest)
+		}
+	}
+}
+
+// rcDecoder reads a range-coded section.
+type rcDecoder struct {
+	code, rng uint32
+	b         []byte // range-coded bytes not yet read
+	over      int    // bytes read past the end (a corrupt section)
+	plain     []byte
+	pbit      uint // bits of plain read
+	m         rcModel
+}
+
+// init starts decoding the range-coded bytes rc, whose plain bits are pl.
+func (d *rcDecoder) init(rc, pl []byte) {
+	d.rng, d.code, d.over = 0xFFFFFFFF, 0, 0
+	d.b, d.plain, d.pbit = rc, pl, 0
+	for range 4 {
+		d.code = d.code<<8 | uint32(d.next())
+	}
+}
+
+func (d *rcDecoder) next() byte {
+	if len(d.b) == 0 {
+		d.over++
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *rcDecoder) bit(p *rcProb) uint {
+	bound := (d.rng >> rcProbBits) * uint32(p.p)
+	var b uint
+	if d.code < bound {
+		d.rng = bound
+	} else {
+		d.code -= bound
+		d.rng -= bound
+		b = 1
+	}
+	p.update(b)
+	for d.rng < rcTop {
+		d.rng <<= 8
+		d.code = d.code<<8 | uint32(d.next())
+	}
+	return b
+}
+
+// stream decodes len(out) entries of one stream into out, with a fresh
+// model. It reports false on a bit length above 64 or when the plain bits
+// run out (corruption).
+func (d *rcDecoder) stream(out []uint64) bool {
+	m := &d.m
+	m.reset()
+	for j := range out {
+		node := uint(1)
+		for range rcLenBits {
+			node = node<<1 | d.bit(&m.length[node])
+		}
+		l := node - 1<<rcLenBits
+		if l < 2 {
+			if l > rcMaxLen {
+				return false
+			}
+			out[j] = uint64(l)
+			continue
+		}
+		if l > rcMaxLen {
+			return false
+		}
+		w := l - 1
+		k := min(w, rcTopBits)
+		tp := &m.top[l]
+		node = 1
+		for range k {
+			node = node<<1 | d.bit(&tp[node])
+		}
+		u := uint64(node) // the leading one and the k modelled bits
+		if rest := w - k; rest > 0 {
+			if d.pbit+rest > uint(len(d.plain))*8 {
+				return false
+			}
+			u = u<<rest | bitsAt(d.plain, d.pbit, rest)
+			d.pbit += rest
+		}
+		out[j] = u
+	}
+	return true
+}

@@ -1,0 +1,227 @@
+package chunkstore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"slices"
+)
+
+// EncDecimalSharedRC (docs/format/chunks.md §EncDecimalSharedRC payload):
+// the EncDecimalShared payload with its value streams in one range-coded
+// section instead of bit-packed or zstd-compressed, and a third value
+// model beside delta and delta-of-delta, the level model (entries are the
+// values' distances from a base), which fits noise around a level (scrape
+// durations) better than deltas, whose spread is √2 times larger.
+//
+// Header bit 0, the zstd flag of EncDecimal, is the level flag here.
+const decFlagLevel = 1 << 0
+
+// errRC is the corruption of a range-coded section.
+var errRC = errors.New("range-coded section")
+
+// rcMinGain is what a range-coded payload must save against the
+// EncDecimalShared payload of the same chunk to be written: at least
+// rcMinGainBytes and 1/rcMinGainDiv of it. Decoding a range-coded chunk
+// costs more CPU per sample than the zstd or packed layouts
+// (docs/COMPRESSION.md §Issue 17: range-coded values), so it is written
+// only where it pays in bytes; an all-zero value stream (a constant
+// series) is one byte and decodes without the coder at all.
+const (
+	rcMinGainBytes = 2
+	rcMinGainDiv   = 32
+)
+
+// SetRangeCoded makes EncodeShared write EncDecimalSharedRC chunks where
+// they are smaller than EncDecimalShared by the margin above (on: the
+// long-term encoding of compacted blocks); off, the default, it writes
+// EncDecimalShared only.
+func (e *DecimalEncoder) SetRangeCoded(on bool) { e.rangeCoded = on }
+
+// rangeCodedBody returns the EncDecimalSharedRC payload (without the
+// column reference) of the chunk that Encode has just filled e with,
+// whose EncDecimalShared body starts with header byte hdr and is old
+// bytes long, and whether it pays. It aliases e.rcb.
+func (e *DecimalEncoder) rangeCodedBody(hdr byte, vs []float64, old int) ([]byte, bool) {
+	n := len(e.ms)
+	if n < 2 {
+		return nil, false
+	}
+	// The three models, costed by the entries' bit lengths (what the
+	// coder's first decisions model); the dod model also stores dm1.
+	deltas, dods := e.vs[:n-1], e.vs[n-1:]
+	base := levelBase(e.ms, e.exc)
+	e.lv = e.lv[:0]
+	x := 0
+	for i, m := range e.ms {
+		if x < len(e.exc) && e.exc[x] == i {
+			e.lv = append(e.lv, 0) // the exception's bits are stored
+			x++
+			continue
+		}
+		e.lv = append(e.lv, m-base)
+	}
+	gd, gdd, gl := gcdOf(deltas), gcdOf(dods), gcdOf(e.lv)
+	cd := lenCost(deltas, gd)
+	cl := lenCost(e.lv, gl)
+	cdd := uint64(math.MaxUint64)
+	if n >= 3 {
+		cdd = lenCost(dods, gdd) + 8*uint64(varintLen(e.ms[1]-e.ms[0]))
+	}
+	win, g, first, flags := deltas, gd, e.ms[0], byte(0)
+	valueDod := false
+	switch {
+	case cl < cd && cl <= cdd:
+		win, g, first, flags = e.lv, gl, base, decFlagLevel
+	case cdd < cd:
+		win, g, flags, valueDod = dods, gdd, decFlagValueDod, true
+	}
+	e.rz = e.rz[:0]
+	zero := true
+	// plain counts the bits stored plainly, a lower bound of the size.
+	plain := uint64(0)
+	dv := newExactDiv(g)
+	for _, d := range win {
+		u := zigzag(dv.div(d))
+		zero = zero && u == 0
+		plain += uint64(max(bits.Len64(u)-1-rcTopBits, 0))
+		e.rz = append(e.rz, u)
+	}
+	for _, u := range e.cz {
+		zero = zero && u == 0
+		plain += uint64(max(bits.Len64(u)-1-rcTopBits, 0))
+	}
+	h := hdr&(decExpMask) | flags
+	if len(e.exc) > 0 || g > 1 || e.near {
+		h |= decFlagExtended
+	}
+	b := append(e.rcb[:0], h)
+	b = e.appendFields(b, vs, first, valueDod, g)
+	if zero {
+		b = append(b, 0) // an empty section: every entry is 0
+	} else {
+		// The coder's bytes (at least 4, and a length) come on top.
+		if !e.rcForce && len(b)+5+int(plain/8)+max(rcMinGainBytes, old/rcMinGainDiv) > old {
+			return nil, false // cannot pay: not worth coding
+		}
+		if e.rc == nil {
+			e.rc = new(rcEncoder)
+		}
+		rc := e.rc
+		rc.init()
+		rc.stream(e.rz)
+		if e.near {
+			rc.stream(e.cz)
+		}
+		rc.finish()
+		b = binary.AppendUvarint(b, uint64(len(rc.out)))
+		b = append(b, rc.out...)
+		b = append(b, rc.plain.b...)
+	}
+	e.rcb = b
+	if !e.rcForce && len(b)+max(rcMinGainBytes, old/rcMinGainDiv) > old {
+		return nil, false
+	}
+	return b, true
+}
+
+// decExpMask selects the exponent of a decimal header byte.
+const decExpMask = 0xff &^ (1<<decExpShift - 1)
+
+// levelBase is the level model's base: the mean of the scaled values
+// that are not exceptions, rounded (the first value when there are
+// none, or the mean does not fit).
+func levelBase(ms []int64, exc []int) int64 {
+	var sum float64
+	k, x := 0, 0
+	for i, m := range ms {
+		if x < len(exc) && exc[x] == i {
+			x++
+			continue
+		}
+		sum += float64(m)
+		k++
+	}
+	if k == 0 {
+		return ms[0]
+	}
+	b := math.Round(sum / float64(k))
+	if !(b >= -(1<<62) && b < 1<<62) {
+		return ms[0]
+	}
+	return int64(b)
+}
+
+// lenCost is the sum of the bit lengths of the zigzagged vals / g, plus
+// the bytes that announce g.
+func lenCost(vals []int64, g uint64) uint64 {
+	total := uint64(0)
+	if g > 1 {
+		total = 8 * uint64(uvarintLen(g))
+	}
+	dv := newExactDiv(g)
+	for _, v := range vals {
+		total += uint64(bits.Len64(zigzag(dv.div(v))))
+	}
+	return total
+}
+
+// rcSection reads the range-coded section that ends the body: nv value
+// entries into d.vz and nc corrections into d.cz.
+func (r *byteReader) rcSection(d *decimalState, nv, nc int) {
+	if r.err != nil {
+		return
+	}
+	d.vz = slices.Grow(d.vz[:0], nv)[:nv]
+	d.cz = slices.Grow(d.cz[:0], nc)[:nc]
+	start := r.off()
+	l := r.uvarint("range-coded length")
+	if r.err != nil {
+		return
+	}
+	if l == 0 {
+		// The empty section: every entry is 0.
+		if len(r.b) != 0 {
+			r.err = corruptf(r.off(), errTrailing)
+			return
+		}
+		clear(d.vz)
+		clear(d.cz)
+		return
+	}
+	if l < 4 || l > uint64(len(r.b)) {
+		r.err = corruptf(start, fmt.Errorf("%w: %d range-coded bytes, %d left", errRC, l, len(r.b)))
+		return
+	}
+	if uint64(nv+nc) > rcEntriesPerByte*l+rcEntrySlack {
+		r.err = corruptf(start, fmt.Errorf("%w: %d entries in %d bytes", errCountTooLarge, nv+nc, l))
+		return
+	}
+	if d.rcd == nil {
+		d.rcd = new(rcDecoder)
+	}
+	rd := d.rcd
+	rd.init(r.b[:l], r.b[l:])
+	ok := rd.stream(d.vz) && rd.stream(d.cz)
+	switch {
+	case !ok:
+		r.err = corruptf(start, fmt.Errorf("%w: bad entry", errRC))
+	case rd.over != 0 || len(rd.b) != 0:
+		r.err = corruptf(start, fmt.Errorf("%w: %d range-coded bytes, %d read", errRC, l, int(l)-len(rd.b)+rd.over))
+	default:
+		// The plain bits end in the last byte, zero-padded.
+		pl := uint(len(rd.plain)) * 8
+		switch {
+		case pl-rd.pbit >= 8:
+			r.err = corruptf(r.off()+int(l)+int(rd.pbit/8)+1, errTrailing)
+		case pl > rd.pbit && bitsAt(rd.plain, rd.pbit, pl-rd.pbit) != 0:
+			r.err = corruptf(r.off()+int(l)+len(rd.plain)-1, errBadPadding)
+		}
+	}
+	if r.err == nil {
+		r.read += len(r.b)
+		r.b = r.b[len(r.b):]
+	}
+}
