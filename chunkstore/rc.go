@@ -26,8 +26,6 @@ const (
 	// rcTopBits bits under the leading one are modelled: for peaked
 	// residuals they are skewed towards 0.
 	rcTopBits = 3
-	// rcLenBits is the depth of the bit-length tree: lengths 0..64.
-	rcLenBits = 7
 	// rcTop is the bound the range is kept at or above.
 	rcTop = 1 << 24
 	// rcMaxLen is the largest bit length (of a uint64).
@@ -41,22 +39,44 @@ const (
 	rcEntrySlack     = 64
 )
 
-// rcModel is the adaptive state of one stream: the bit-length tree and,
-// per bit length, the tree of the modelled bits under the leading one.
+// rcModel is the adaptive state of one stream. An entry's bit length l is
+// coded relative to the stream's centre c (its most frequent bit length,
+// stored before the range-coded bytes): one decision "l = c"; if not, one
+// "l > c" (left out where only one side is possible), then unary steps
+// away from c, each step its own decision, ending at the side's last
+// length without a decision. Most entries take one to three decisions
+// instead of a 7-level tree's seven, at the same adaptivity.
 type rcModel struct {
-	length [1 << rcLenBits]rcProb
+	eq, gt rcProb
+	up, dn [rcMaxLen]rcProb
 	top    [rcMaxLen + 1][1 << rcTopBits]rcProb
 }
 
 func (m *rcModel) reset() {
-	for i := range m.length {
-		m.length[i] = rcProb{p: rcProbInit}
+	m.eq, m.gt = rcProb{p: rcProbInit}, rcProb{p: rcProbInit}
+	for i := range m.up {
+		m.up[i], m.dn[i] = rcProb{p: rcProbInit}, rcProb{p: rcProbInit}
 	}
 	for i := range m.top {
 		for j := range m.top[i] {
 			m.top[i][j] = rcProb{p: rcProbInit}
 		}
 	}
+}
+
+// rcCentre is the most frequent bit length of us (the smallest of ties).
+func rcCentre(us []uint64) uint {
+	var hist [rcMaxLen + 1]int
+	for _, u := range us {
+		hist[bits.Len64(u)]++
+	}
+	c := 0
+	for l, k := range hist {
+		if k > hist[c] {
+			c = l
+		}
+	}
+	return uint(c)
 }
 
 // rcProb is an adaptive probability of a 0 bit (p, 12 bits, always in
@@ -150,17 +170,41 @@ func (e *rcEncoder) finish() {
 	e.plain.flush()
 }
 
-// stream codes the entries of one stream, with a fresh model.
-func (e *rcEncoder) stream(us []uint64) {
+// stream codes the entries of one stream, with a fresh model, around
+// the centre c.
+func (e *rcEncoder) stream(us []uint64, c uint) {
 	m := &e.m
 	m.reset()
 	for _, u := range us {
 		l := uint(bits.Len64(u))
-		node := uint(1)
-		for i := rcLenBits - 1; i >= 0; i-- {
-			b := (l >> uint(i)) & 1
-			e.bit(&m.length[node], b)
-			node = node<<1 | b
+		switch {
+		case l == c:
+			e.bit(&m.eq, 0)
+		case l > c:
+			e.bit(&m.eq, 1)
+			if c > 0 {
+				e.bit(&m.gt, 1)
+			}
+			// Steps up from c+1; the last length needs no decision.
+			for k := c + 1; k < rcMaxLen; k++ {
+				if k == l {
+					e.bit(&m.up[k-c-1], 0)
+					break
+				}
+				e.bit(&m.up[k-c-1], 1)
+			}
+		default:
+			e.bit(&m.eq, 1)
+			if c < rcMaxLen {
+				e.bit(&m.gt, 0)
+			}
+			for k := c - 1; k > 0; k-- {
+				if k == l {
+					e.bit(&m.dn[c-1-k], 0)
+					break
+				}
+				e.bit(&m.dn[c-1-k], 1)
+			}
 		}
 		if l < 2 {
 			continue
@@ -168,7 +212,7 @@ func (e *rcEncoder) stream(us []uint64) {
 		w := l - 1 // bits under the leading one
 		k := min(w, rcTopBits)
 		tp := &m.top[l]
-		node = 1
+		node := uint(1)
 		for i := int(w) - 1; i >= int(w-k); i-- {
 			b := uint(u>>uint(i)) & 1
 			e.bit(&tp[node], b)
@@ -178,6 +222,13 @@ func (e *rcEncoder) stream(us []uint64) {
 			e.plain.write(u&(1<<rest-1), rest)
 		}
 	}
+}
+
+// shift is shiftLow for a caller holding low in a local.
+func (e *rcEncoder) shift(low uint64) uint64 {
+	e.low = low
+	e.shiftLow()
+	return e.low
 }
 
 // rcDecoder reads a range-coded section.
@@ -228,31 +279,35 @@ func (d *rcDecoder) bit(p *rcProb) uint {
 }
 
 // stream decodes len(out) entries of one stream into out, with a fresh
-// model. It reports false on a bit length above 64 or when the plain bits
-// run out (corruption).
-func (d *rcDecoder) stream(out []uint64) bool {
+// model, around the centre c (at most 64). It reports false when the plain
+// bits run out (corruption).
+func (d *rcDecoder) stream(out []uint64, c uint) bool {
 	m := &d.m
 	m.reset()
 	for j := range out {
-		node := uint(1)
-		for range rcLenBits {
-			node = node<<1 | d.bit(&m.length[node])
-		}
-		l := node - 1<<rcLenBits
-		if l < 2 {
-			if l > rcMaxLen {
-				return false
+		l := c
+		if d.bit(&m.eq) == 1 {
+			up := c == 0 || (c < rcMaxLen && d.bit(&m.gt) == 1)
+			if up {
+				l = c + 1
+				for l < rcMaxLen && d.bit(&m.up[l-c-1]) == 1 {
+					l++
+				}
+			} else {
+				l = c - 1
+				for l > 0 && d.bit(&m.dn[c-1-l]) == 1 {
+					l--
+				}
 			}
+		}
+		if l < 2 {
 			out[j] = uint64(l)
 			continue
-		}
-		if l > rcMaxLen {
-			return false
 		}
 		w := l - 1
 		k := min(w, rcTopBits)
 		tp := &m.top[l]
-		node = 1
+		node := uint(1)
 		for range k {
 			node = node<<1 | d.bit(&tp[node])
 		}

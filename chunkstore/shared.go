@@ -87,11 +87,8 @@ func (e *DecimalEncoder) EncodeShared(dst []byte, col uint64, ts []int64, vs []f
 		return Chunk{}, ok, err
 	}
 	enc := EncDecimalShared
-	if e.rangeCoded && len(ts) >= 2 {
-		if body, ok := e.rangeCodedBody(c.Data[0], vs, len(c.Data)); ok {
-			c.Data = append(c.Data[:0], body...)
-			enc = EncDecimalSharedRC
-		}
+	if c.Enc == EncDecimalSharedRC { // range coding on, and it paid
+		enc = EncDecimalSharedRC
 	}
 	// Shift the payload right in place and put the reference in front.
 	k := uvarintLen(col)

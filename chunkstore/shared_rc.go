@@ -32,7 +32,26 @@ var errRC = errors.New("range-coded section")
 const (
 	rcMinGainBytes = 2
 	rcMinGainDiv   = 32
+	// A range-coded candidate at most rcSkipZstdNum/rcSkipZstdDen of the
+	// packed body is taken without trying the zstd layout, which is
+	// rarely smaller than that (about 3/4 of packed on long node chunks)
+	// and would cost a quarter of the encoder's time.
+	rcSkipZstdNum = 2
+	rcSkipZstdDen = 3
 )
+
+// rcPays reports whether a range-coded payload of rc bytes is worth
+// writing instead of one of old bytes.
+func rcPays(rc, old int) bool { return rc+max(rcMinGainBytes, old/rcMinGainDiv) <= old }
+
+// rcChunk returns the range-coded candidate in e.rcb as the payload,
+// copied to dst[:0] (EncDecimalSharedRC without its column reference,
+// which EncodeShared puts in front).
+func (e *DecimalEncoder) rcChunk(dst []byte, ts []int64) Chunk {
+	c := e.chunk(append(dst[:0], e.rcb...), ts)
+	c.Enc = EncDecimalSharedRC
+	return c
+}
 
 // SetRangeCoded makes EncodeShared write EncDecimalSharedRC chunks where
 // they are smaller than EncDecimalShared by the margin above (on: the
@@ -41,9 +60,10 @@ const (
 func (e *DecimalEncoder) SetRangeCoded(on bool) { e.rangeCoded = on }
 
 // rangeCodedBody returns the EncDecimalSharedRC payload (without the
-// column reference) of the chunk that Encode has just filled e with,
-// whose EncDecimalShared body starts with header byte hdr and is old
-// bytes long, and whether it pays. It aliases e.rcb.
+// column reference) of the chunk that Encode is encoding (scale and
+// streams have filled e), whose EncDecimalShared header byte is hdr, and
+// whether it pays against an EncDecimalShared payload of old bytes. It
+// aliases e.rcb.
 func (e *DecimalEncoder) rangeCodedBody(hdr byte, vs []float64, old int) ([]byte, bool) {
 	n := len(e.ms)
 	if n < 2 {
@@ -52,20 +72,29 @@ func (e *DecimalEncoder) rangeCodedBody(hdr byte, vs []float64, old int) ([]byte
 	// The three models, costed by the entries' bit lengths (what the
 	// coder's first decisions model); the dod model also stores dm1.
 	deltas, dods := e.vs[:n-1], e.vs[n-1:]
-	base := levelBase(e.ms, e.exc)
-	e.lv = e.lv[:0]
-	x := 0
-	for i, m := range e.ms {
-		if x < len(e.exc) && e.exc[x] == i {
-			e.lv = append(e.lv, 0) // the exception's bits are stored
-			x++
-			continue
-		}
-		e.lv = append(e.lv, m-base)
-	}
-	gd, gdd, gl := gcdOf(deltas), gcdOf(dods), gcdOf(e.lv)
+	gd, gdd, gl := e.gDelta, e.gDod, uint64(1)
 	cd := lenCost(deltas, gd)
-	cl := lenCost(e.lv, gl)
+	cl := uint64(math.MaxUint64)
+	var base int64
+	// The level model is costed only where the packed layout's choice was
+	// the delta model: where dods beat deltas the series is smooth (a
+	// counter), and levels are no better than deltas.
+	if hdr&decFlagValueDod == 0 {
+		base = levelBase(e.ms, e.exc)
+		e.lv = slices.Grow(e.lv[:0], n)[:n]
+		for i, m := range e.ms {
+			e.lv[i] = m - base
+		}
+		for _, i := range e.exc {
+			e.lv[i] = 0 // the exception's bits are stored
+		}
+		// The level residuals' gcd divides every delta's (a delta is the
+		// difference of two residuals): with deltas' gcd 1 it is 1.
+		if gd > 1 {
+			gl = gcdOf(e.lv)
+		}
+		cl = lenCost(e.lv, gl)
+	}
 	cdd := uint64(math.MaxUint64)
 	if n >= 3 {
 		cdd = lenCost(dods, gdd) + 8*uint64(varintLen(e.ms[1]-e.ms[0]))
@@ -78,21 +107,31 @@ func (e *DecimalEncoder) rangeCodedBody(hdr byte, vs []float64, old int) ([]byte
 	case cdd < cd:
 		win, g, flags, valueDod = dods, gdd, decFlagValueDod, true
 	}
-	e.rz = e.rz[:0]
-	zero := true
-	// plain counts the bits stored plainly, a lower bound of the size.
-	plain := uint64(0)
-	dv := newExactDiv(g)
-	for _, d := range win {
-		u := zigzag(dv.div(d))
-		zero = zero && u == 0
-		plain += uint64(max(bits.Len64(u)-1-rcTopBits, 0))
-		e.rz = append(e.rz, u)
+	e.rz = slices.Grow(e.rz[:0], len(win))[:len(win)]
+	// or is 0 when every entry is; plain counts the bits stored plainly,
+	// a lower bound of the size.
+	or, plain := uint64(0), 0
+	if g == 1 {
+		for i, d := range win {
+			u := zigzag(d)
+			or |= u
+			plain += max(bits.Len64(u)-1-rcTopBits, 0)
+			e.rz[i] = u
+		}
+	} else {
+		dv := newExactDiv(g)
+		for i, d := range win {
+			u := zigzag(dv.div(d))
+			or |= u
+			plain += max(bits.Len64(u)-1-rcTopBits, 0)
+			e.rz[i] = u
+		}
 	}
 	for _, u := range e.cz {
-		zero = zero && u == 0
-		plain += uint64(max(bits.Len64(u)-1-rcTopBits, 0))
+		or |= u
+		plain += max(bits.Len64(u)-1-rcTopBits, 0)
 	}
+	zero := or == 0
 	h := hdr&(decExpMask) | flags
 	if len(e.exc) > 0 || g > 1 || e.near {
 		h |= decFlagExtended
@@ -103,7 +142,7 @@ func (e *DecimalEncoder) rangeCodedBody(hdr byte, vs []float64, old int) ([]byte
 		b = append(b, 0) // an empty section: every entry is 0
 	} else {
 		// The coder's bytes (at least 4, and a length) come on top.
-		if !e.rcForce && len(b)+5+int(plain/8)+max(rcMinGainBytes, old/rcMinGainDiv) > old {
+		if !e.rcForce && len(b)+5+plain/8+max(rcMinGainBytes, old/rcMinGainDiv) > old {
 			return nil, false // cannot pay: not worth coding
 		}
 		if e.rc == nil {
@@ -111,17 +150,23 @@ func (e *DecimalEncoder) rangeCodedBody(hdr byte, vs []float64, old int) ([]byte
 		}
 		rc := e.rc
 		rc.init()
-		rc.stream(e.rz)
+		cv, cc := rcCentre(e.rz), uint(0)
+		rc.stream(e.rz, cv)
 		if e.near {
-			rc.stream(e.cz)
+			cc = rcCentre(e.cz)
+			rc.stream(e.cz, cc)
 		}
 		rc.finish()
 		b = binary.AppendUvarint(b, uint64(len(rc.out)))
+		b = append(b, byte(cv))
+		if e.near {
+			b = append(b, byte(cc))
+		}
 		b = append(b, rc.out...)
 		b = append(b, rc.plain.b...)
 	}
 	e.rcb = b
-	if !e.rcForce && len(b)+max(rcMinGainBytes, old/rcMinGainDiv) > old {
+	if !e.rcForce && !rcPays(len(b), old) {
 		return nil, false
 	}
 	return b, true
@@ -135,16 +180,14 @@ const decExpMask = 0xff &^ (1<<decExpShift - 1)
 // none, or the mean does not fit).
 func levelBase(ms []int64, exc []int) int64 {
 	var sum float64
-	k, x := 0, 0
-	for i, m := range ms {
-		if x < len(exc) && exc[x] == i {
-			x++
-			continue
-		}
+	for _, m := range ms {
 		sum += float64(m)
-		k++
 	}
-	if k == 0 {
+	for _, i := range exc {
+		sum -= float64(ms[i])
+	}
+	k := len(ms) - len(exc)
+	if k <= 0 {
 		return ms[0]
 	}
 	b := math.Round(sum / float64(k))
@@ -160,6 +203,12 @@ func lenCost(vals []int64, g uint64) uint64 {
 	total := uint64(0)
 	if g > 1 {
 		total = 8 * uint64(uvarintLen(g))
+	}
+	if g <= 1 {
+		for _, v := range vals {
+			total += uint64(bits.Len64(zigzag(v)))
+		}
+		return total
 	}
 	dv := newExactDiv(g)
 	for _, v := range vals {
@@ -191,6 +240,23 @@ func (r *byteReader) rcSection(d *decimalState, nv, nc int) {
 		clear(d.cz)
 		return
 	}
+	// The centre of each stream, then the range-coded bytes.
+	var centre [2]uint
+	streams := 1
+	if nc > 0 {
+		streams = 2
+	}
+	for i := range streams {
+		if len(r.b) == 0 {
+			r.err = corruptf(r.off(), fmt.Errorf("%w: centre: %w", errRC, errTruncated))
+			return
+		}
+		if centre[i] = uint(r.b[0]); centre[i] > rcMaxLen {
+			r.err = corruptf(r.off(), fmt.Errorf("%w: centre %d > %d", errRC, centre[i], rcMaxLen))
+			return
+		}
+		r.b, r.read = r.b[1:], r.read+1
+	}
 	if l < 4 || l > uint64(len(r.b)) {
 		r.err = corruptf(start, fmt.Errorf("%w: %d range-coded bytes, %d left", errRC, l, len(r.b)))
 		return
@@ -204,10 +270,10 @@ func (r *byteReader) rcSection(d *decimalState, nv, nc int) {
 	}
 	rd := d.rcd
 	rd.init(r.b[:l], r.b[l:])
-	ok := rd.stream(d.vz) && rd.stream(d.cz)
+	ok := rd.stream(d.vz, centre[0]) && rd.stream(d.cz, centre[1])
 	switch {
 	case !ok:
-		r.err = corruptf(start, fmt.Errorf("%w: bad entry", errRC))
+		r.err = corruptf(start, fmt.Errorf("%w: plain bits end early", errRC))
 	case rd.over != 0 || len(rd.b) != 0:
 		r.err = corruptf(start, fmt.Errorf("%w: %d range-coded bytes, %d read", errRC, l, int(l)-len(rd.b)+rd.over))
 	default:
