@@ -1,10 +1,8 @@
 package chunkstore
 
 import (
-	"cmp"
 	"math"
 	"math/rand/v2"
-	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -51,8 +49,10 @@ func requireSharedRCRoundTrip(t *testing.T, ss []sample) Chunk {
 		return vc
 	}
 	require.Equal(t, ss, got)
-	if !slices.IsSortedFunc(ss, func(a, b sample) int { return cmp.Compare(a.t, b.t) }) {
-		return vc // ResetFrom needs ascending timestamps
+	for i := 1; i < len(ss); i++ {
+		if ss[i].t <= ss[i-1].t {
+			return vc // ResetFrom needs strictly ascending timestamps
+		}
 	}
 	var it Iterator
 	for k := 0; k < len(ss); k += max(1, len(ss)/10) {
@@ -206,4 +206,21 @@ func TestSharedRC_StaleOnly(t *testing.T) {
 	}
 	require.NoError(t, it.Err())
 	require.Equal(t, len(ss), n)
+}
+
+// TestSharedRC_EmptySection decodes a hand-written constant chunk (the
+// fuzz seed "constant"): col 1, e = 0, delta model, m0 = 4, an empty
+// section; trailing bytes after it and a level+dod header are corrupt.
+func TestSharedRC_EmptySection(t *testing.T) {
+	ts := constT(100, 0, 15000)
+	c := Chunk{Enc: EncDecimalSharedRC, NumSamples: 100, MinT: 0, MaxT: ts[99], Data: []byte{0x01, 0x00, 0x08, 0x00}, Timestamps: ts}
+	got, err := decodeAll(c)
+	require.NoError(t, err)
+	require.Equal(t, withV(ts, func(int) float64 { return 4 }), got)
+	c.Data = []byte{0x01, 0x00, 0x08, 0x00, 0x00}
+	_, err = decodeAll(c)
+	require.ErrorIs(t, err, ErrCorrupt)
+	c.Data = []byte{0x01, 0x03, 0x08, 0x00, 0x00}
+	_, err = decodeAll(c)
+	require.ErrorIs(t, err, ErrCorrupt)
 }
