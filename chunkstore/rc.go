@@ -30,13 +30,6 @@ const (
 	rcTop = 1 << 24
 	// rcMaxLen is the largest bit length (of a uint64).
 	rcMaxLen = 64
-	// rcMinEntryBits bounds from below what a coded entry costs: 7 length
-	// decisions at the most likely probability, (4096−15)/4096, are
-	// 0.037 bits, so a section of b range-coded bytes holds fewer than
-	// 256·b + rcEntrySlack entries. Decoders reject more before
-	// allocating.
-	rcEntriesPerByte = 256
-	rcEntrySlack     = 64
 )
 
 // rcModel is the adaptive state of one stream. An entry's bit length l is

@@ -224,3 +224,25 @@ func TestSharedRC_EmptySection(t *testing.T) {
 	_, err = decodeAll(c)
 	require.ErrorIs(t, err, ErrCorrupt)
 }
+
+// TestSharedRC_NearlyConstant: a long chunk whose value stream is almost
+// all zero codes to a few bytes for thousands of entries (about 0.003
+// bits per entry once learnt); it must still decode (an early bound of
+// 256 entries per range-coded byte rejected it as corrupt).
+func TestSharedRC_NearlyConstant(t *testing.T) {
+	for _, n := range []int{2880, 100000} {
+		ss := withV(constT(n, 1000, 15000), func(i int) float64 {
+			if i == n/3 || i == n/2 {
+				return 7.5
+			}
+			return 2.5
+		})
+		vc := requireSharedRCRoundTrip(t, ss)
+		require.Equal(t, EncDecimalSharedRC, vc.Enc)
+		t.Logf("%d samples: %d bytes", n, len(vc.Data))
+		// Unforced, it is written range-coded too (it pays).
+		_, vc, ok := encodeSharedRC(t, ss, false, 1)
+		require.True(t, ok)
+		require.Equal(t, EncDecimalSharedRC, vc.Enc)
+	}
+}
