@@ -262,7 +262,7 @@ func (r *byteReader) rcSection(d *decimalState, nv, nc int) {
 		}
 		r.b, r.read = r.b[1:], r.read+1
 	}
-	if l < 4 || l > uint64(len(r.b)) {
+	if l > uint64(len(r.b)) {
 		r.err = corruptf(start, fmt.Errorf("%w: %d range-coded bytes, %d left", errRC, l, len(r.b)))
 		return
 	}
@@ -275,8 +275,8 @@ func (r *byteReader) rcSection(d *decimalState, nv, nc int) {
 	switch {
 	case !ok:
 		r.err = corruptf(start, fmt.Errorf("%w: plain bits end early", errRC))
-	case rd.over != 0 || len(rd.b) != 0:
-		r.err = corruptf(start, fmt.Errorf("%w: %d range-coded bytes, %d read", errRC, l, int(l)-len(rd.b)+rd.over))
+	case len(rd.b) != 0:
+		r.err = corruptf(start, fmt.Errorf("%w: %d range-coded bytes, %d read", errRC, l, int(l)-len(rd.b)))
 	default:
 		// The plain bits end in the last byte, zero-padded.
 		pl := uint(len(rd.plain)) * 8

@@ -83,20 +83,20 @@ func TestSharedRCKnownAnswer(t *testing.T) {
 	_, c, ok := encodeSharedRC(t, ss, true, 7)
 	require.True(t, ok)
 	require.Equal(t, []byte{
-		0x07,                               // col 7
-		0x09,                               // hdr: e = 1, level model
-		0x1a,                               // base 13 (zigzag 26)
-		0x06,                               // 6 range-coded bytes
-		0x02,                               // centre of the value stream: bit length 2
-		0x98, 0xa4, 0x96, 0x84, 0x3a, 0x00, // range-coded bytes; no plain bits
+		0x07,       // col 7
+		0x09,       // hdr: e = 1, level model
+		0x1a,       // base 13 (zigzag 26)
+		0x02,       // 2 range-coded bytes
+		0x02,       // centre of the value stream: bit length 2
+		0x98, 0xa5, // range-coded bytes (zeros after them implied); no plain bits
 	}, c.Data)
 	require.Equal(t, []byte{
-		0x16,                               // body length 22
+		0x12,                               // body length 18
 		0x05,                               // EncDecimalSharedRC
 		0xd8, 0x93, 0x8a, 0xab, 0xc1, 0x68, // minT 1795475719404
 		0xc0, 0xd5, 0x03, // maxT-minT 60096
-		0x05,                                                             // 5 samples
-		0x07, 0x09, 0x1a, 0x06, 0x02, 0x98, 0xa4, 0x96, 0x84, 0x3a, 0x00, // payload
-		0xe1, 0x0a, 0xd6, 0xaf, // CRC32C
+		0x05,                                     // 5 samples
+		0x07, 0x09, 0x1a, 0x02, 0x02, 0x98, 0xa5, // payload
+		0x3a, 0x7a, 0xcc, 0xc2, // CRC32C
 	}, AppendRecord(nil, c))
 }
