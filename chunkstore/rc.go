@@ -5,32 +5,21 @@ import (
 )
 
 // The adaptive binary range coder and the integer model of range-coded
-// streams (docs/format/chunks.md §Range-coded section), used by the
-// EncDecimalSharedRC payload.
+// streams (docs/format/chunks.md §EncDecimalSharedRC payload, Range-coded
+// section), used by the EncDecimalSharedRC payload; its constants are in
+// decimal_format.go.
 //
 // The coder is LZMA's: a 32-bit range kept at or above 2^24, 12-bit
 // probabilities of a 0 bit that move a fraction of the way towards each
 // coded bit (1/4 at first, 1/16 from the 13th bit on: rcRamp), carries
-// propagated on write. An entry u (a zigzagged residual) is
-// coded as its bit length l = bits.Len64(u) through a binary tree of 7
-// adaptive decisions, then the rcTopBits bits under its leading one as
-// adaptive decisions in a tree of their own per l, and the remaining low
-// bits plainly, in a bit-packed area after the range-coded bytes (they
-// are close to uniform; reading them plainly is faster than decoding
-// them one decision at a time). docs/COMPRESSION.md has the measurements
-// behind each constant.
-const (
-	rcProbBits = 12
-	rcProbOne  = 1 << rcProbBits
-	rcProbInit = rcProbOne / 2
-	// rcTopBits bits under the leading one are modelled: for peaked
-	// residuals they are skewed towards 0.
-	rcTopBits = 3
-	// rcTop is the bound the range is kept at or above.
-	rcTop = 1 << 24
-	// rcMaxLen is the largest bit length (of a uint64).
-	rcMaxLen = 64
-)
+// propagated on write. An entry u (a zigzagged residual) is coded as its
+// bit length l = bits.Len64(u) around the stream's most frequent length
+// (rcModel), then the rcTopBits bits under its leading one as adaptive
+// decisions in a tree of their own per l, and the remaining low bits
+// plainly, in a bit-packed area after the range-coded bytes (they are
+// close to uniform; reading them plainly is faster than decoding them one
+// decision at a time). docs/COMPRESSION.md has the measurements behind
+// each constant.
 
 // rcModel is the adaptive state of one stream. An entry's bit length l is
 // coded relative to the stream's centre c (its most frequent bit length,
@@ -78,14 +67,6 @@ type rcProb struct {
 	p uint16
 	n uint8
 }
-
-// rcRamp is the step of a probability's update by the number of bits it
-// has seen: p moves 1/2^rcRamp[n] of the way towards the bit. Large steps
-// first let the few hundred entries of a chunk learn fast; 1/16 from then
-// on tracks a stationary source closely. On the real capture's compacted
-// block this schedule takes the value payloads 1.1 % below a constant
-// 1/16 and 4 % below LZMA's 1/32 (docs/COMPRESSION.md).
-var rcRamp = [...]uint8{2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 4}
 
 func (q *rcProb) update(b uint) {
 	sh := rcRamp[q.n]

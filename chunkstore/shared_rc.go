@@ -11,13 +11,11 @@ import (
 
 // EncDecimalSharedRC (docs/format/chunks.md §EncDecimalSharedRC payload):
 // the EncDecimalShared payload with its value streams in one range-coded
-// section instead of bit-packed or zstd-compressed, and a third value
-// model beside delta and delta-of-delta, the level model (entries are the
-// values' distances from a base), which fits noise around a level (scrape
-// durations) better than deltas, whose spread is √2 times larger.
-//
-// Header bit 0, the zstd flag of EncDecimal, is the level flag here.
-const decFlagLevel = 1 << 0
+// section (rc.go) instead of bit-packed or zstd-compressed, and a third
+// value model beside delta and delta-of-delta, the level model (entries
+// are the values' distances from a base), which fits noise around a level
+// (scrape durations) better than deltas, whose spread is √2 times larger.
+// Format constants: decimal_format.go.
 
 // errRC is the corruption of a range-coded section.
 var errRC = errors.New("range-coded section")
