@@ -250,42 +250,94 @@ func (d *rcDecoder) next() byte {
 	return c
 }
 
-func (d *rcDecoder) bit(p *rcProb) uint {
-	bound := (d.rng >> rcProbBits) * uint32(p.p)
-	var b uint
-	if d.code < bound {
-		d.rng = bound
-	} else {
-		d.code -= bound
-		d.rng -= bound
-		b = 1
-	}
-	p.update(b)
-	for d.rng < rcTop {
-		d.rng <<= 8
-		d.code = d.code<<8 | uint32(d.next())
-	}
-	return b
-}
-
 // stream decodes len(out) entries of one stream into out, with a fresh
 // model, around the centre c (at most 64). It reports false when the plain
-// bits run out (corruption).
+// bits run out (corruption). Each decision is d.bit written out with the
+// coder's state in locals (a call per decision was most of the decoder's
+// time).
 func (d *rcDecoder) stream(out []uint64, c uint) bool {
 	m := &d.m
 	m.reset()
+	code, rng := d.code, d.rng
+	defer func() { d.code, d.rng = code, rng }()
+	var b uint
 	for j := range out {
 		l := c
-		if d.bit(&m.eq) == 1 {
-			up := c == 0 || (c < rcMaxLen && d.bit(&m.gt) == 1)
+		{
+			p := &m.eq
+			bound := (rng >> rcProbBits) * uint32(p.p)
+			if code < bound {
+				rng, b = bound, 0
+			} else {
+				code, rng, b = code-bound, rng-bound, 1
+			}
+			p.update(b)
+			for rng < rcTop {
+				rng <<= 8
+				code = code<<8 | uint32(d.next())
+			}
+		}
+		if b == 1 {
+			up := c == 0
+			if !up && c < rcMaxLen {
+				{
+					p := &m.gt
+					bound := (rng >> rcProbBits) * uint32(p.p)
+					if code < bound {
+						rng, b = bound, 0
+					} else {
+						code, rng, b = code-bound, rng-bound, 1
+					}
+					p.update(b)
+					for rng < rcTop {
+						rng <<= 8
+						code = code<<8 | uint32(d.next())
+					}
+				}
+				up = b == 1
+			}
 			if up {
 				l = c + 1
-				for l < rcMaxLen && d.bit(&m.up[l-c-1]) == 1 {
+				for l < rcMaxLen {
+					{
+						p := &m.up[l-c-1]
+						bound := (rng >> rcProbBits) * uint32(p.p)
+						if code < bound {
+							rng, b = bound, 0
+						} else {
+							code, rng, b = code-bound, rng-bound, 1
+						}
+						p.update(b)
+						for rng < rcTop {
+							rng <<= 8
+							code = code<<8 | uint32(d.next())
+						}
+					}
+					if b == 0 {
+						break
+					}
 					l++
 				}
 			} else {
 				l = c - 1
-				for l > 0 && d.bit(&m.dn[c-1-l]) == 1 {
+				for l > 0 {
+					{
+						p := &m.dn[c-1-l]
+						bound := (rng >> rcProbBits) * uint32(p.p)
+						if code < bound {
+							rng, b = bound, 0
+						} else {
+							code, rng, b = code-bound, rng-bound, 1
+						}
+						p.update(b)
+						for rng < rcTop {
+							rng <<= 8
+							code = code<<8 | uint32(d.next())
+						}
+					}
+					if b == 0 {
+						break
+					}
 					l--
 				}
 			}
@@ -299,7 +351,21 @@ func (d *rcDecoder) stream(out []uint64, c uint) bool {
 		tp := &m.top[l]
 		node := uint(1)
 		for range k {
-			node = node<<1 | d.bit(&tp[node])
+			{
+				p := &tp[node]
+				bound := (rng >> rcProbBits) * uint32(p.p)
+				if code < bound {
+					rng, b = bound, 0
+				} else {
+					code, rng, b = code-bound, rng-bound, 1
+				}
+				p.update(b)
+				for rng < rcTop {
+					rng <<= 8
+					code = code<<8 | uint32(d.next())
+				}
+			}
+			node = node<<1 | b
 		}
 		u := uint64(node) // the leading one and the k modelled bits
 		if rest := w - k; rest > 0 {
