@@ -41,12 +41,22 @@ type DecimalEncoder struct {
 	cz     []uint64 // zigzagged corrections, when near
 	near   bool     // the near model was chosen
 	gcd    uint64   // divisor of the value stream (1: none)
+	gDelta uint64   // divisors of the delta and dod streams (streams)
+	gDod   uint64
 	exc    []int    // indices of exceptions, ascending
 	tz, vz []uint64 // zigzagged timestamp and value streams
 	body   []byte   // packed or uvarint body
 	raw    []byte   // uvarint body for the zstd layout
 	zenc   *zstd.Encoder
 	zerr   error
+
+	// Range coding (EncodeShared only; shared_rc.go).
+	rangeCoded bool
+	rcForce    bool // write EncDecimalSharedRC whenever possible (tests)
+	rc         *rcEncoder
+	lv         []int64  // level-model residuals
+	rz         []uint64 // the chosen range-coded value stream
+	rcb        []byte   // the range-coded payload candidate
 
 	// layouts restricts the layouts tried (tests and measurements).
 	layouts decimalLayouts
@@ -97,6 +107,17 @@ func (e *DecimalEncoder) Encode(dst []byte, ts []int64, vs []float64) (Chunk, bo
 		e.body = e.appendBody(e.body[:0], ts, vs, valueDod, true)
 		packedLen = len(e.body)
 	}
+	// The range-coded candidate (EncodeShared with range coding on):
+	// when it is far below the packed body, zstd (about 3/4 of packed on
+	// long node chunks) is not tried at all (shared_rc.go).
+	rcLen := -1
+	if e.rangeCoded && e.valuesOnly && n >= 2 && packedLen >= 0 {
+		if b, ok := e.rangeCodedBody(hdr, vs, 1+packedLen); ok {
+			if rcLen = len(b); rcLen*rcSkipZstdDen <= (1+packedLen)*rcSkipZstdNum {
+				return e.rcChunk(dst, ts), true, nil
+			}
+		}
+	}
 	if e.layouts != layoutPacked && n > 2 {
 		e.raw = e.appendBody(e.raw[:0], ts, vs, valueDod, false)
 		// Only worth compressing when the bytes could come out smaller
@@ -105,12 +126,18 @@ func (e *DecimalEncoder) Encode(dst []byte, ts []int64, vs []float64) (Chunk, bo
 			if zl, err := e.compress(dst, hdr|decFlagZstd); err != nil {
 				return Chunk{}, false, err
 			} else if packedLen < 0 || len(zl) < 1+packedLen {
+				if rcLen >= 0 && (e.rcForce || rcPays(rcLen, len(zl))) {
+					return e.rcChunk(zl, ts), true, nil
+				}
 				return e.chunk(zl, ts), true, nil
 			}
 		}
 	}
 	if packedLen < 0 {
 		e.body = e.appendBody(e.body[:0], ts, vs, valueDod, true)
+	}
+	if rcLen >= 0 { // it pays against packed, checked above
+		return e.rcChunk(dst, ts), true, nil
 	}
 	dst = append(dst, hdr)
 	dst = append(dst, e.body...)
@@ -308,8 +335,10 @@ func (e *DecimalEncoder) streams(ts []int64) bool {
 	}
 	win, g := deltas, gcdOf(deltas)
 	valueDod := false
+	e.gDelta, e.gDod = g, 1
 	if n >= 3 {
 		gd := gcdOf(dods)
+		e.gDod = gd
 		// The dod model stores the first delta in the header instead.
 		if packedBitsDiv(dods, gd)+8*uint64(varintLen(ms[1]-ms[0])) < packedBitsDiv(deltas, g) {
 			win, g, valueDod = dods, gd, true
@@ -413,35 +442,7 @@ func (e *DecimalEncoder) appendBody(dst []byte, ts []int64, vs []float64, valueD
 	if n >= 2 && !e.valuesOnly {
 		dst = binary.AppendVarint(dst, ts[1]-ts[0])
 	}
-	dst = binary.AppendVarint(dst, e.ms[0])
-	if valueDod {
-		dst = binary.AppendVarint(dst, e.ms[1]-e.ms[0])
-	}
-	ext := uint64(0)
-	if len(e.exc) > 0 {
-		ext |= decExtExceptions
-	}
-	if e.gcd > 1 {
-		ext |= decExtGCD
-	}
-	if e.near {
-		ext |= decExtULP
-	}
-	if ext != 0 {
-		dst = binary.AppendUvarint(dst, ext)
-	}
-	if len(e.exc) > 0 {
-		dst = binary.AppendUvarint(dst, uint64(len(e.exc)))
-	}
-	prev := -1
-	for _, i := range e.exc {
-		dst = binary.AppendUvarint(dst, uint64(i-prev-1))
-		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(vs[i]))
-		prev = i
-	}
-	if e.gcd > 1 {
-		dst = binary.AppendUvarint(dst, e.gcd)
-	}
+	dst = e.appendFields(dst, vs, e.ms[0], valueDod, e.gcd)
 	tz := e.tz
 	if e.valuesOnly {
 		tz = nil
@@ -459,6 +460,43 @@ func (e *DecimalEncoder) appendBody(dst []byte, ts []int64, vs []float64, valueD
 	}
 	for _, u := range e.cz {
 		dst = binary.AppendUvarint(dst, u)
+	}
+	return dst
+}
+
+// appendFields appends the body fields from m0 to the divisor
+// (§EncDecimal payload, Body): m0 (the first scaled value, or the level
+// model's base), the first value delta for the dod model, the extension
+// bits, the exceptions of e.exc and the divisor g when above 1.
+func (e *DecimalEncoder) appendFields(dst []byte, vs []float64, m0 int64, valueDod bool, g uint64) []byte {
+	dst = binary.AppendVarint(dst, m0)
+	if valueDod {
+		dst = binary.AppendVarint(dst, e.ms[1]-e.ms[0])
+	}
+	ext := uint64(0)
+	if len(e.exc) > 0 {
+		ext |= decExtExceptions
+	}
+	if g > 1 {
+		ext |= decExtGCD
+	}
+	if e.near {
+		ext |= decExtULP
+	}
+	if ext != 0 {
+		dst = binary.AppendUvarint(dst, ext)
+	}
+	if len(e.exc) > 0 {
+		dst = binary.AppendUvarint(dst, uint64(len(e.exc)))
+	}
+	prev := -1
+	for _, i := range e.exc {
+		dst = binary.AppendUvarint(dst, uint64(i-prev-1))
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(vs[i]))
+		prev = i
+	}
+	if g > 1 {
+		dst = binary.AppendUvarint(dst, g)
 	}
 	return dst
 }

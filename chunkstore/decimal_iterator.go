@@ -27,6 +27,8 @@ type decimalState struct {
 	// excIdx, excBits: the exceptions read from the body.
 	excIdx  []int
 	excBits []uint64
+	// rcd decodes range-coded sections (EncDecimalSharedRC).
+	rcd *rcDecoder
 	// staleOnly: decode timestamps and exceptions only; every other value
 	// is 0 (Iterator.SetStaleOnly).
 	staleOnly bool
@@ -57,7 +59,7 @@ func (it *Iterator) resetDecimal(c Chunk, from int64) {
 	}
 	it.decimal = true
 	it.dec.staleOnly = it.staleOnly
-	if err := it.dec.decodeWith(c, c.Data, nil, from); err != nil {
+	if err := it.dec.decodeWith(c, c.Data, nil, from, false); err != nil {
 		it.fail(err)
 		return
 	}
@@ -127,7 +129,7 @@ func (it *Iterator) seekDecimal(t int64) bool {
 // checked against c, supplies the timestamps. Every byte is read and
 // checked, but values are converted only from d.first, the first sample
 // at or after from, on.
-func (d *decimalState) decodeWith(c Chunk, data []byte, shared []int64, from int64) error {
+func (d *decimalState) decodeWith(c Chunk, data []byte, shared []int64, from int64, rc bool) error {
 	d.tsBuf, d.vs = d.tsBuf[:0], d.vs[:0]
 	d.ts = d.tsBuf
 	d.first = 0
@@ -151,8 +153,20 @@ func (d *decimalState) decodeWith(c Chunk, data []byte, shared []int64, from int
 	}
 	packed := hdr&decFlagZstd == 0
 	valueDod := hdr&decFlagValueDod != 0
+	level := false
+	if rc {
+		// EncDecimalSharedRC: bit 0 is the level model; the fields are
+		// stored as in the packed layout, the streams range-coded. n is
+		// bounded by the shared column the caller checked.
+		level, packed = hdr&decFlagLevel != 0, true
+		if level && valueDod {
+			return corruptf(0, fmt.Errorf("decimal header %#02x: level and dod models", hdr))
+		}
+	}
 	body, base := data[1:], 1
-	if packed {
+	if rc {
+		// Nothing to check before the section (rcSection bounds it).
+	} else if packed {
 		// Each stream of n-2 values spends at least 7 bits per 64 values:
 		// bound n by the payload before allocating anything for it.
 		if uint64(n) > 2+uint64(len(body))*decGroup*8/decWidthBits {
@@ -265,6 +279,8 @@ func (d *decimalState) decodeWith(c Chunk, data []byte, shared []int64, from int
 	nv := max(n-1, 0)
 	if valueDod {
 		nv = max(n-2, 0)
+	} else if level {
+		nv = n
 	}
 	// pre V entries are integrated while parsing, without being stored:
 	// with a shared column the first sample wanted is known before the
@@ -292,10 +308,18 @@ func (d *decimalState) decodeWith(c Chunk, data []byte, shared []int64, from int
 			}
 		}
 	}
-	d.vz = r.stream(d.vz[:0], nv-pre, "values")
-	d.cz = d.cz[:0]
-	if ext&decExtULP != 0 {
-		d.cz = r.stream(d.cz, n, "corrections")
+	if rc {
+		nc := 0
+		if ext&decExtULP != 0 {
+			nc = n
+		}
+		r.rcSection(d, nv, nc)
+	} else {
+		d.vz = r.stream(d.vz[:0], nv-pre, "values")
+		d.cz = d.cz[:0]
+		if ext&decExtULP != 0 {
+			d.cz = r.stream(d.cz, n, "corrections")
+		}
 	}
 	if r.err != nil {
 		return r.err
@@ -316,7 +340,12 @@ func (d *decimalState) decodeWith(c Chunk, data []byte, shared []int64, from int
 	d.vs = vs
 	p := pow10[exp]
 	div := exp != 0 // x / 1 == x: skip the division
-	if valueDod {
+	if level {
+		// Entry i is sample i's distance from the base m0.
+		for i, u := range d.vz[k:] {
+			vs[k+i] = scaled(m0+unzigzag(u)*gi, p, div)
+		}
+	} else if valueDod {
 		if n >= 2 {
 			if pre == 0 {
 				if k == 0 {

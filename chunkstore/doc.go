@@ -15,6 +15,11 @@
 //     The Iterator decodes both encodings; an EncDecimal chunk is decoded
 //     whole on Reset into buffers the Iterator keeps ([Iterator.ResetFrom]
 //     converts its values only from a given time on).
+//   - [DecimalEncoder.EncodeTimestamps] / [DecimalEncoder.EncodeShared]:
+//     shared timestamp columns ([EncTimestamps]) and values-only chunks
+//     over them ([EncDecimalShared]; with [DecimalEncoder.SetRangeCoded]
+//     also [EncDecimalSharedRC], the value streams range-coded, for
+//     compacted blocks).
 //
 // It does not own series identity, chunk cutting policy (the caller decides
 // when a chunk is full; [DefaultSamplesPerChunk] is only a recommendation),

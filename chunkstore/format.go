@@ -31,10 +31,17 @@ const (
 	// come from a shared EncTimestamps column of the container, passed in
 	// Chunk.Timestamps (docs/format/chunks.md §EncDecimalShared payload).
 	EncDecimalShared Encoding = 4
+	// EncDecimalSharedRC is EncDecimalShared with its value streams
+	// range-coded (an adaptive binary range coder) instead of bit-packed
+	// or zstd-compressed, and a level model beside delta and
+	// delta-of-delta; compacted blocks use it per chunk where it pays
+	// (docs/format/chunks.md §EncDecimalSharedRC payload).
+	EncDecimalSharedRC Encoding = 5
 )
 
 // String returns a short name for the encoding ("xor", "decimal",
-// "decimal-shared", "timestamps", "none" or "unknown(N)").
+// "decimal-shared", "decimal-shared-rc", "timestamps", "none" or
+// "unknown(N)").
 func (e Encoding) String() string {
 	switch e {
 	case EncNone:
@@ -45,6 +52,8 @@ func (e Encoding) String() string {
 		return "decimal"
 	case EncDecimalShared:
 		return "decimal-shared"
+	case EncDecimalSharedRC:
+		return "decimal-shared-rc"
 	case EncTimestamps:
 		return "timestamps"
 	}
@@ -54,7 +63,13 @@ func (e Encoding) String() string {
 // Known reports whether this version of the package can decode e as a
 // series chunk (EncDecimalShared only together with its Chunk.Timestamps;
 // EncTimestamps is a column, not a series chunk, and is not Known).
-func (e Encoding) Known() bool { return e == EncXOR || e == EncDecimal || e == EncDecimalShared }
+func (e Encoding) Known() bool { return e == EncXOR || e == EncDecimal || e.Shared() }
+
+// Shared reports whether chunks of encoding e take their timestamps from a
+// shared EncTimestamps column of their container (Chunk.Timestamps) and
+// start with the column reference (SharedColumn): EncDecimalShared and
+// EncDecimalSharedRC.
+func (e Encoding) Shared() bool { return e == EncDecimalShared || e == EncDecimalSharedRC }
 
 // DefaultSamplesPerChunk is the recommended number of samples after which a
 // caller cuts a new chunk. The codec itself has no limit below 2^32 samples.

@@ -86,6 +86,10 @@ func (e *DecimalEncoder) EncodeShared(dst []byte, col uint64, ts []int64, vs []f
 	if err != nil || !ok {
 		return Chunk{}, ok, err
 	}
+	enc := EncDecimalShared
+	if c.Enc == EncDecimalSharedRC { // range coding on, and it paid
+		enc = EncDecimalSharedRC
+	}
 	// Shift the payload right in place and put the reference in front.
 	k := uvarintLen(col)
 	p := c.Data
@@ -95,14 +99,14 @@ func (e *DecimalEncoder) EncodeShared(dst []byte, col uint64, ts []int64, vs []f
 	}
 	copy(p[k:], p[:l])
 	binary.PutUvarint(p, col)
-	c.Enc, c.Data = EncDecimalShared, p
+	c.Enc, c.Data = enc, p
 	return c, true, nil
 }
 
 // SharedColumn returns the timestamp column reference at the start of an
 // EncDecimalShared chunk's payload. Damage is a *CorruptionError.
 func SharedColumn(c Chunk) (uint64, error) {
-	if c.Enc != EncDecimalShared {
+	if !c.Enc.Shared() {
 		return 0, fmt.Errorf("chunkstore: column reference of a %s chunk: %w", c.Enc, ErrUnknownEncoding)
 	}
 	col, k := binary.Uvarint(c.Data)
@@ -138,7 +142,7 @@ func (it *Iterator) resetShared(c Chunk, from int64) {
 		return
 	}
 	it.dec.staleOnly = it.staleOnly
-	if err := it.dec.decodeWith(c, c.Data[k:], c.Timestamps, from); err != nil {
+	if err := it.dec.decodeWith(c, c.Data[k:], c.Timestamps, from, c.Enc == EncDecimalSharedRC); err != nil {
 		var ce *CorruptionError
 		if errors.As(err, &ce) {
 			ce.Offset += int64(k) // offsets within Data, like every iterator error

@@ -83,7 +83,7 @@ func (it *Iterator) ResetFrom(c Chunk, from int64) {
 		it.resetDecimal(c, from)
 		return
 	}
-	if c.Enc == EncDecimalShared {
+	if c.Enc.Shared() {
 		it.resetShared(c, from) // shared.go
 		return
 	}

@@ -136,7 +136,7 @@ func BenchmarkRealBlockBytes(b *testing.B) {
 		alt := b.TempDir()
 		re := chunkstore.NewReencoder(chunkstore.ReencodeOptions{})
 		// The shipped compaction's options (shard.longTermOptions).
-		meta, err := block.Compact(alt, bs, block.CompactOptions{SharedTimestamps: true,
+		meta, err := block.Compact(alt, bs, block.CompactOptions{SharedTimestamps: true, RangeCoded: true,
 			Writer: block.WriterOptions{CompressIndex: true},
 			Rechunk: func(dst []chunkstore.Chunk, _ labels.Labels, src []chunkstore.Chunk) ([]chunkstore.Chunk, error) {
 				return re.Reencode(dst, src)

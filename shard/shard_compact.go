@@ -135,6 +135,11 @@ func longTermOptions(re *chunkstore.Reencoder, maxSamples int) block.CompactOpti
 	return block.CompactOptions{
 		SharedTimestamps: true,
 		LongTermSamples:  maxSamples,
+		// Range-coded values where they pay, in compacted blocks only
+		// (maxSamples 0): the head cut's blocks serve the recent-data
+		// queries, which decode them at the zstd/packed layouts' speed
+		// (docs/COMPRESSION.md §Issue 17: range-coded values).
+		RangeCoded: maxSamples == 0,
 		// Index version 3 (zstd) while the index is at most 4 MiB.
 		Writer: block.WriterOptions{CompressIndex: true},
 		Rechunk: func(dst []chunkstore.Chunk, _ labels.Labels, src []chunkstore.Chunk) ([]chunkstore.Chunk, error) {

@@ -265,8 +265,8 @@ func (it *seriesIter) next(dst []ChunkMeta) (labels.Labels, []ChunkMeta, bool, e
 // *CorruptionError naming the block, the segment file and the offset;
 // only that chunk is affected.
 //
-// A chunkstore.EncDecimalShared chunk comes with its Timestamps: the
-// shared column, decoded once and cached by the block (bounded by
+// A chunkstore.EncDecimalShared or EncDecimalSharedRC chunk comes with its
+// Timestamps: the shared column, decoded once and cached by the block (bounded by
 // OpenOptions.TimestampCacheSamples), read-only and valid for as long as
 // the caller keeps it. A damaged column fails the chunks that use it with
 // a *CorruptionError naming the index and the column's offset.
@@ -284,7 +284,7 @@ func (b *Block) Chunk(ref uint64) (chunkstore.Chunk, error) {
 		return chunkstore.Chunk{}, &CorruptionError{Block: b.dir,
 			File: filepath.Join(chunksDirname, segmentName(seg)), Offset: int64(off), Err: err}
 	}
-	if c.Enc == chunkstore.EncDecimalShared {
+	if c.Enc.Shared() {
 		if err := b.attachTimestamps(&c, seg, off); err != nil {
 			return chunkstore.Chunk{}, err
 		}

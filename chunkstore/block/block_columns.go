@@ -89,7 +89,7 @@ func (b *Block) column(col uint64) ([]int64, error) {
 	return ts, nil
 }
 
-// attachTimestamps resolves the column of the EncDecimalShared chunk c
+// attachTimestamps resolves the column of the shared-column chunk c
 // (read from segment seg at off) into c.Timestamps.
 func (b *Block) attachTimestamps(c *chunkstore.Chunk, seg uint64, off int) error {
 	// NB: the file name is built only on error paths (fmt allocates).

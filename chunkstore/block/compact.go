@@ -54,6 +54,14 @@ type CompactOptions struct {
 	// short (a head cut's 120) need not apply to it; each record and
 	// chunk meta it saves costs ~20 bytes. 0 means LongTermSamples.
 	ConstantSamples int
+	// RangeCoded lets group members' chunks be written as
+	// chunkstore.EncDecimalSharedRC (values range-coded) where that is
+	// smaller than EncDecimalShared by a margin (SharedTimestamps only;
+	// chunkstore.DecimalEncoder.SetRangeCoded). It is meant for the
+	// long-term blocks of compaction: a range-coded chunk decodes at
+	// fewer samples per second (docs/COMPRESSION.md §Issue 17:
+	// range-coded values).
+	RangeCoded bool
 	// Writer options of the output block (segment size, ULID, logger).
 	// Level, Sources, Parents and SharedTimestamps are set by Compact.
 	Writer WriterOptions
@@ -136,7 +144,7 @@ func Compact(parent string, blocks []*Block, o CompactOptions) (Meta, error) {
 	if o.SharedTimestamps {
 		// Pass 1 counts series per timestamp sequence, so that pass 2
 		// knows which series share theirs (compact_shared.go).
-		c.sh = newSharedState(o.LongTermSamples, o.ConstantSamples)
+		c.sh = newSharedState(o)
 		c.sh.counting = true
 		if err := c.run(); err != nil {
 			w.Abort()
@@ -418,7 +426,7 @@ func WriteSeries(parent string, mint, maxt int64, each func(yield func(labels.La
 		return c.emit(lset, chunks)
 	}
 	if o.SharedTimestamps {
-		c.sh = newSharedState(o.LongTermSamples, o.ConstantSamples)
+		c.sh = newSharedState(o)
 		c.sh.counting = true
 		if err := each(yield); err != nil {
 			w.Abort()

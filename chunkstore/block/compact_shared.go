@@ -71,17 +71,20 @@ type tsGroup struct {
 // 2,880 per scrape target, so ~2,900 targets fit before re-decoding starts.
 const sharedKeepSamples = 8 << 20
 
-func newSharedState(maxSamples, constSamples int) *sharedState {
+func newSharedState(o CompactOptions) *sharedState {
+	maxSamples := o.LongTermSamples
 	if maxSamples <= 0 {
 		maxSamples = chunkstore.DefaultLongTermSamples
 	}
 	maxSamples = min(maxSamples, chunkstore.MaxDecimalSamples)
-	return &sharedState{
+	sh := &sharedState{
 		max:      maxSamples,
-		constMax: min(max(constSamples, maxSamples), chunkstore.MaxDecimalSamples),
+		constMax: min(max(o.ConstantSamples, maxSamples), chunkstore.MaxDecimalSamples),
 		counts:   make(map[uint64]int32),
 		groups:   make(map[uint64][]*tsGroup),
 	}
+	sh.enc.SetRangeCoded(o.RangeCoded)
+	return sh
 }
 
 // decodeSeries fills c.sh.ts and c.sh.vs with the samples of chunks.

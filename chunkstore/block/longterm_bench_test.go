@@ -41,6 +41,8 @@ func BenchmarkLongTerm(b *testing.B) {
 			}}
 		if max == chunkstore.DefaultSamplesPerChunk {
 			o.ConstantSamples = chunkstore.DefaultLongTermSamples
+		} else {
+			o.RangeCoded = true // compaction only
 		}
 		return o
 	}

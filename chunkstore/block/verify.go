@@ -80,7 +80,7 @@ func (b *Block) Verify() error {
 			if err != nil {
 				return &CorruptionError{Block: b.dir, File: segFile(seg), Offset: int64(off), Err: err}
 			}
-			if c.Enc == chunkstore.EncDecimalShared {
+			if c.Enc.Shared() {
 				if err := b.attachTimestamps(&c, seg, off); err != nil {
 					return err
 				}

@@ -267,7 +267,7 @@ func (w *Writer) AddSeries(lset labels.Labels, chunks []chunkstore.Chunk) error 
 			return fmt.Errorf("series %s chunk %d: %d samples in [%d, %d], encoding %s: %w",
 				lset, i, c.NumSamples, c.MinT, c.MaxT, c.Enc, ErrOutOfOrder)
 		}
-		if c.Enc == chunkstore.EncDecimalShared {
+		if c.Enc.Shared() {
 			if err := w.checkColumn(c); err != nil {
 				return fmt.Errorf("series %s chunk %d: %w", lset, i, err)
 			}
