@@ -88,6 +88,10 @@ type Options struct {
 	// the WAL after it (default shard.DefaultHeadSnapshotSamplesPerSeries;
 	// negative: snapshots only at a clean shutdown).
 	HeadSnapshotSamplesPerSeries int
+	// RangeCodedCompaction is shard.Options.RangeCodedCompaction: compacted
+	// blocks may use range-coded values (fewer bytes, slower compaction
+	// and decoding; off by default).
+	RangeCodedCompaction bool
 	// BackgroundJobs bounds block writes and compactions running at once
 	// across all shards (default 1), so background work never starves
 	// ingest of cores.
@@ -219,6 +223,7 @@ func open(dir string, o Options, lock *os.File) (*DB, error) {
 				RejectLate:                   o.RejectLate,
 				HistoryBlockSamples:          o.HistoryBlockSamples,
 				HeadSnapshotSamplesPerSeries: o.HeadSnapshotSamplesPerSeries,
+				RangeCodedCompaction:         o.RangeCodedCompaction,
 				Background:                   background,
 				IdleSeriesTimeout:            o.IdleSeriesTimeout,
 				WAL:                          o.WAL,

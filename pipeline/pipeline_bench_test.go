@@ -354,11 +354,6 @@ func BenchmarkHeadMemory(b *testing.B) {
 				}
 				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heapB/series")
 				b.ReportMetric(float64(rss1-rss0)/n, "rssB/series")
-				// What the Go runtime holds from the OS and has not
-				// released (heap spans, stacks, GC metadata): with
-				// mappedB/series and rssFileB/series, the parts of the RSS.
-				held := func(m *runtime.MemStats) int64 { return int64(m.Sys) - int64(m.HeapReleased) }
-				b.ReportMetric(float64(held(&after)-held(&before))/n, "goHeldB/series")
 				// The part of it that is mapped file pages (head chunk
 				// files read through their mapping).
 				b.ReportMetric(float64(file1-file0)/n, "rssFileB/series")

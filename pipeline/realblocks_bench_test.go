@@ -59,7 +59,7 @@ func allocatedBytes(tb testing.TB, dir string) int64 {
 // a database and persisted by a head cut: the block as the cut writes it
 // (real-level1), the same block compacted by hand with the shipped
 // long-term options (real-compacted: what a 12 h compaction would make of
-// it), and the whole data directory after the cut (real-datadir: blocks,
+// it; real-compacted-rc: the same with --storage.compaction.range-coded), and the whole data directory after the cut (real-datadir: blocks,
 // WAL, head chunk files, allocated bytes). Every file of a block counts.
 // Run with -benchtime=1x.
 func BenchmarkRealBlockBytes(b *testing.B) {
@@ -133,22 +133,36 @@ func BenchmarkRealBlockBytes(b *testing.B) {
 		if got := bs[0].Meta().Stats.NumSamples; got != uint64(samples) {
 			b.Fatalf("the cut block holds %d samples, want %d", got, samples)
 		}
-		alt := b.TempDir()
-		re := chunkstore.NewReencoder(chunkstore.ReencodeOptions{})
-		// The shipped compaction's options (shard.longTermOptions).
-		meta, err := block.Compact(alt, bs, block.CompactOptions{SharedTimestamps: true, RangeCoded: true,
-			Writer: block.WriterOptions{CompressIndex: true},
-			Rechunk: func(dst []chunkstore.Chunk, _ labels.Labels, src []chunkstore.Chunk) ([]chunkstore.Chunk, error) {
-				return re.Reencode(dst, src)
-			}})
+		// The shipped compaction's options (shard.longTermOptions), without
+		// and with range-coded values (--storage.compaction.range-coded).
+		compact := func(rangeCoded bool) (string, int64) {
+			alt := b.TempDir()
+			re := chunkstore.NewReencoder(chunkstore.ReencodeOptions{})
+			meta, err := block.Compact(alt, bs, block.CompactOptions{SharedTimestamps: true, RangeCoded: rangeCoded,
+				Writer: block.WriterOptions{CompressIndex: true},
+				Rechunk: func(dst []chunkstore.Chunk, _ labels.Labels, src []chunkstore.Chunk) ([]chunkstore.Chunk, error) {
+					return re.Reencode(dst, src)
+				}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if meta.Stats.NumSamples != uint64(samples) {
+				b.Fatalf("the compacted block holds %d samples, want %d", meta.Stats.NumSamples, samples)
+			}
+			d := filepath.Join(alt, meta.ULID.String())
+			return d, allocatedBytesApparent(b, d)
+		}
+		rcDir, l2rc := compact(true)
+		rcb, err := block.Open(rcDir, block.OpenOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}
-		if meta.Stats.NumSamples != uint64(samples) {
-			b.Fatalf("the compacted block holds %d samples, want %d", meta.Stats.NumSamples, samples)
+		checkRealBlock(b, rcb, c, scrapes, shift)
+		if err := rcb.Close(); err != nil {
+			b.Fatal(err)
 		}
-		l2 := allocatedBytesApparent(b, filepath.Join(alt, meta.ULID.String()))
-		cb, err := block.Open(filepath.Join(alt, meta.ULID.String()), block.OpenOptions{})
+		cdir, l2 := compact(false)
+		cb, err := block.Open(cdir, block.OpenOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -175,6 +189,7 @@ func BenchmarkRealBlockBytes(b *testing.B) {
 		b.ReportMetric(float64(scrapes), "scrapes")
 		b.ReportMetric(float64(l1)/float64(samples), "real-level1-B/sample")
 		b.ReportMetric(float64(l2)/float64(samples), "real-compacted-B/sample")
+		b.ReportMetric(float64(l2rc)/float64(samples), "real-compacted-rc-B/sample")
 		b.ReportMetric(float64(all)/float64(samples), "real-datadir-B/sample")
 	}
 }

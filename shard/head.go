@@ -176,8 +176,8 @@ func (h *head) lookup(hash uint64, lset labels.Labels) (uint32, *memSeries) {
 	if t.n == 0 {
 		return 0, nil
 	}
-	tag := hashTag(hash)
-	for i := t.home(tag); ; i = t.next(i) {
+	tag, m := hashTag(hash), t.mask()
+	for i := t.home(tag); ; i = (i + 1) & m {
 		sl := t.slots[i]
 		if sl == 0 {
 			return 0, nil
@@ -272,7 +272,7 @@ func (h *head) removeHashed(ref uint32, hash uint64) {
 }
 
 // release unmaps the head's mapped memory (offheap.go): the slabs, the open
-// chunks' buffers, the hash table and the label arena. The head is empty afterwards and no
+// chunks' buffers and the hash table. The head is empty afterwards and no
 // series pointer or open chunk's bytes taken from it may be used. The
 // shard calls it when it shuts down or replaces its head.
 func (h *head) release() {
@@ -284,11 +284,10 @@ func (h *head) release() {
 	}
 	h.chunks.release()
 	h.byHash.release()
-	h.lbls.release()
 	*h = *newHead()
 }
 
 // mappedBytes returns the bytes of the head's anonymous mappings (O(1)).
 func (h *head) mappedBytes() int64 {
-	return int64(h.nslabs)*int64(slabMapBytes) + h.chunks.mapped + int64(len(h.byHash.slots))*8 + h.lbls.size
+	return int64(h.nslabs)*int64(slabMapBytes) + h.chunks.mapped + int64(len(h.byHash.slots))*8
 }

@@ -24,15 +24,9 @@ import (
 //
 // Pages are written once and never changed in place: a removed series'
 // bytes become dead, and when dead bytes outnumber live ones (and pass
-// labelCompactMinBytes) compact copies the live encodings into fresh pages,
-// updates every series' position and unmaps the old pages.
-//
-// The pages are anonymous mappings outside the Go heap (offheap.go; they
-// hold no pointers), so, like the series slabs, they add nothing to the
-// GC's heap goal: with the server's GOGC=30 that is 30 % of ~11 B per
-// series of headroom less. Consequently a slice from get is valid only
-// until the next removal (which may compact) or head.release; every user
-// decodes it at once.
+// labelCompactMinBytes) compact copies the live encodings into fresh pages
+// and updates every series' position. Slices of a page stay valid after a
+// compaction (the old page is only dropped from the arena).
 //
 // Owned by the shard goroutine, like the rest of the head.
 type labelArena struct {
@@ -60,7 +54,7 @@ const (
 // put stores an encoding and returns its position.
 func (a *labelArena) put(enc []byte) labelsRef {
 	if len(a.pages) == 0 {
-		a.pages = append(a.pages, mapAnon(labelPageSize)[:1]) // byte 0: never a position
+		a.pages = append(a.pages, make([]byte, 1, labelPageSize)) // byte 0: never a position
 		a.size += labelPageSize
 	}
 	p := a.pages[a.cur]
@@ -73,7 +67,7 @@ func (a *labelArena) put(enc []byte) labelsRef {
 			panic(fmt.Sprintf("BUG: shard: head label arena above %d pages", maxLabelPages))
 		}
 		a.cur = len(a.pages)
-		a.pages = append(a.pages, mapAnon(n * labelPageSize)[:0])
+		a.pages = append(a.pages, make([]byte, 0, n*labelPageSize))
 		a.size += int64(n) * labelPageSize
 		for range n - 1 {
 			a.pages = append(a.pages, nil)
@@ -86,16 +80,8 @@ func (a *labelArena) put(enc []byte) labelsRef {
 	return ref
 }
 
-// release unmaps every page; the arena is empty afterwards.
-func (a *labelArena) release() {
-	for _, p := range a.pages {
-		unmapAnon(p) // nil for the continuation of a big page
-	}
-	*a = labelArena{}
-}
-
 // get returns the bytes from position r to the end of its page; the
-// encoding is at their start. They are valid until the next removal.
+// encoding is at their start.
 func (a *labelArena) get(r labelsRef) []byte {
 	return a.pages[r>>labelPageBits][r&(labelPageSize-1):]
 }
@@ -158,7 +144,6 @@ func (h *head) compactLabels() {
 			ms.lbl = fresh.put(b[:encodedLen(b)])
 		}
 	}
-	h.lbls.release()
 	h.lbls = fresh
 }
 

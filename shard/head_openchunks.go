@@ -2,38 +2,29 @@ package shard
 
 import (
 	"fmt"
-	"math"
-	"math/bits"
 	"unsafe"
-
-	"github.com/silverback-tsdb/tsdb/chunkstore"
 )
 
 // Open chunk buffers.
 //
 // Each series' open chunk is written into a buffer from chunkArena: blocks
 // in size classes, carved from mapped pages outside the Go heap (offheap.go),
-// with a free list per class. A chunk starts in the smallest block
-// (openFirstBlockBytes), moves to the smallest class that holds it before
-// a sample that may not fit (appendOpen), and gives its block back when it
-// is cut (its successor starts small again) or its series is removed. The
-// classes step by 16 bytes up to 128, then by a quarter of a power of two,
-// so a block holds its chunk plus 8-23 bytes below 128 (open chunks close
-// at 48-64 bytes: Options.OpenChunkBytes). Blocks that doubled like
-// append's and were kept across cuts held 68-70 B per series of
-// BenchmarkHeadMemory from the 25th scrape on; these hold 36-57 B over the
-// chunk cycle (TestAppendOpen_NodeScrapesOpenBytes), for about one move
-// per 10 samples, which costs no more CPU than the head chunk writes it
-// came with saved (headChunks.pend; BenchmarkAppendOpen).
+// with a free list per class. A series keeps its block across chunk cuts
+// (the next chunk is written into the same bytes) and gives it back when it
+// is removed; a chunk that outgrows its block moves to a block of a larger
+// class (appendOpen). The classes step by 16 bytes up to 128, then by a
+// quarter of a power of two, so a block wastes at most 15 bytes below 128
+// (most open chunks end at 48-80 bytes: Options.OpenChunkBytes), where
+// the Go allocator's append doubled 64 to 128.
 //
 // Free blocks of a class are reused only by that class, and chunks grow
-// through the small classes together (after a start or a wave of cuts,
-// every series moves 16 → 32 → 48 in the same scrapes), so a class can be
-// left mostly free. A class whose free bytes pass its live bytes (and
-// compactMinBytes) is compacted after the message that freed them
-// (head.compactChunks): its live blocks are copied into fresh pages and its
-// old pages unmapped. The transient is the class's live bytes, which are
-// then at most its free bytes.
+// through the small classes together (every series' first chunk moves 16 →
+// 32 → 64 in the same scrapes), so the small classes are left mostly free:
+// 43 B per series after 60 scrapes of BenchmarkHeadMemory. A class whose
+// free bytes pass its live bytes (and compactMinBytes) is compacted after
+// the message that freed them (head.compactChunks): its live blocks are
+// copied into fresh pages and its old pages unmapped. The transient is the
+// class's live bytes, which are then at most its free bytes.
 type chunkArena struct {
 	classes [numChunkClasses]chunkClass
 	big     map[*byte][]byte // blocks above the largest class, one mapping each
@@ -70,11 +61,6 @@ const (
 	// (up to 19 written plus the 8-byte word writeBits stores before
 	// trimming; TestAppendOpen_HeadroomCoversAnyAppend), plus margin.
 	appendHeadroom = 24
-	// openFirstBlockBytes is the block a chunk starts in. The first
-	// sample of a chunk writes at most 77 bits (a value XORed against 0:
-	// the 13-bit window header and 64 bits) with 8 bytes of word stores at
-	// a length of at most 2, so it always fits without a move.
-	openFirstBlockBytes = 16
 )
 
 // chunkClassSizes are the block sizes, ascending; the last is the largest
@@ -185,52 +171,31 @@ func (a *chunkArena) compactMin() int {
 }
 
 // compactChunks compacts every class of the chunk arena that free marked:
-// its live blocks are copied into fresh pages and its old pages unmapped.
-// One pass over the series (O(series)) finds the live blocks of every
-// class being compacted; a class with no live block (chunks grow through
-// the small classes together, so after a wave of moves or cuts a class is
-// often empty) needs none. Run on the shard goroutine between messages;
-// series pointers stay valid, open chunk bytes move.
+// its live blocks are copied into fresh pages (O(series) to find their
+// series) and its old pages unmapped. Run on the shard goroutine between
+// messages; series pointers stay valid, open chunk bytes move.
 func (h *head) compactChunks() {
 	a := &h.chunks
 	a.compactDue = false
-	var old [numChunkClasses][][]byte
-	var moving [numChunkClasses]bool
-	scan, due := false, false
 	for c := range a.classes {
 		cl := &a.classes[c]
 		size := chunkClassSizes[c]
 		if free := len(cl.free) * size; free == 0 || free < max(a.compactMin(), cl.live*size) {
 			continue
 		}
-		old[c] = cl.pages
-		moving[c] = cl.live > 0
-		scan = scan || moving[c]
-		due = true
+		old := cl.pages
 		*cl = chunkClass{}
-	}
-	if !due {
-		return
-	}
-	for ref := uint32(1); scan && ref < h.nrefs; ref++ {
-		ms := h.get(ref)
-		if ms == nil {
-			continue
+		for ref := uint32(1); ref < h.nrefs; ref++ {
+			ms := h.get(ref)
+			if ms == nil || cap(ms.app.Bytes()) != size {
+				continue
+			}
+			// Mapped to mapped: the appender may be moved in its slab.
+			if err := ms.app.RestoreState(a.alloc(size), ms.app.Chunk(), ms.app.State()); err != nil {
+				panic(fmt.Sprintf("BUG: shard: move an open chunk: %v", err))
+			}
 		}
-		n := cap(ms.app.Bytes())
-		if c := chunkClassOf(n); n == 0 || c == numChunkClasses || !moving[c] {
-			continue
-		}
-		// Mapped to mapped: the appender may be moved in its slab.
-		if err := ms.app.RestoreState(a.alloc(n), ms.app.Chunk(), ms.app.State()); err != nil {
-			panic(fmt.Sprintf("BUG: shard: move an open chunk: %v", err))
-		}
-	}
-	for c := range old {
-		if old[c] == nil {
-			continue
-		}
-		for _, pg := range old[c] {
+		for _, pg := range old {
 			unmapAnon(pg)
 			a.mapped -= chunkPageBytes
 		}
@@ -239,140 +204,37 @@ func (h *head) compactChunks() {
 }
 
 // appendOpen appends a sample to ms's open chunk (the caller has cut or
-// reset it as needed). A chunk starts in the smallest block
-// (openFirstBlockBytes, which holds any first sample): after a cut the
-// series gives back the block its last chunk grew to. Before a sample that may not fit the spare capacity
-// (appendNeedBytes, an upper bound from the format's bit layout), the
-// chunk moves into the smallest block with that much to spare, so the
-// appender writes in place and never grows its buffer by append: that
-// would allocate on the Go heap (garbage, and a Go pointer in the series'
-// slab, which the GC does not scan; offheap.go). Moving only when the
-// sample needs it keeps a block at its chunk plus 8-23 bytes.
+// reset it as needed). With appendHeadroom bytes to spare the appender
+// writes in place; otherwise it appends through a copy on the stack,
+// where a buffer that append allocates on the Go heap is seen by the GC,
+// and the chunk then moves into a larger block, so that the series in its
+// slab never references the Go heap (offheap.go).
 func (h *head) appendOpen(ms *memSeries, t int64, v float64) {
-	b := ms.app.Bytes()
-	if spare := cap(b) - len(b); spare < appendHeadroom || ms.app.NumSamples() == 0 {
-		switch {
-		case ms.app.NumSamples() == 0:
-			// A new chunk: its first sample always fits the smallest
-			// block (openFirstBlockBytes).
-			if cap(b) != openFirstBlockBytes {
-				nb := h.chunks.alloc(openFirstBlockBytes)
-				ms.app.Reset(nb)
-				h.chunks.free(b)
-				h.openBytes += int64(cap(nb) - cap(b))
-			}
-		case spare < appendNeedBytes(&ms.app, t, v):
-			nb := h.chunks.alloc(len(b) + appendNeedBytes(&ms.app, t, v))
-			if err := ms.app.RestoreState(nb, ms.app.Chunk(), ms.app.State()); err != nil {
-				panic(fmt.Sprintf("BUG: shard: move an open chunk: %v", err))
-			}
-			h.chunks.free(b)
-			h.openBytes += int64(cap(nb) - cap(b))
-		}
-		b = ms.app.Bytes()
+	if b := ms.app.Bytes(); cap(b)-len(b) >= appendHeadroom {
+		ms.app.Append(t, v)
+		return
 	}
-	ms.app.Append(t, v)
-	if nb := ms.app.Bytes(); cap(nb) != cap(b) {
-		// NB: appendNeedBytes fell short (TestAppendNeedBytes_CoversAnyAppend
-		// pins it to the encoder): the appender grew its buffer on the Go
-		// heap. Move it into the arena at once so the slab keeps no Go
-		// pointer.
-		mb := h.chunks.alloc(grownChunkBytes(len(nb)))
-		if err := ms.app.RestoreState(mb, ms.app.Chunk(), ms.app.State()); err != nil {
+	a := ms.app
+	old := a.Bytes()
+	a.Append(t, v)
+	if cap(a.Bytes()) != cap(old) { // append reallocated: a Go heap buffer
+		nb := h.chunks.alloc(grownChunkBytes(cap(old), len(a.Bytes())))
+		if err := a.RestoreState(nb, a.Chunk(), a.State()); err != nil {
 			panic(fmt.Sprintf("BUG: shard: move an open chunk: %v", err))
 		}
-		h.chunks.free(b)
-		h.openBytes += int64(cap(mb) - cap(b))
+		h.chunks.free(old)
+		h.openBytes += int64(cap(nb) - cap(old))
 	}
+	ms.app = a
 }
-
-// appendNeedBytes returns an upper bound of the spare capacity (beyond
-// len(a.Bytes())) with which appending (t, v) to a does not grow its
-// buffer: the sample's bits under the EncXOR layout
-// (docs/format/chunks.md: the dod in its smallest bucket, the value as a
-// new window or a reuse of the current one, whichever the encoder picks)
-// in whole bytes, plus the 8 bytes the Appender's contract asks beyond the
-// final payload. A few ns; appendOpen calls it only when less than
-// appendHeadroom is spare.
-func appendNeedBytes(a *chunkstore.Appender, t int64, v float64) int {
-	st := a.State()
-	x := math.Float64bits(v) ^ st.V
-	n := 0 // bits
-	switch k := a.NumSamples(); {
-	case k >= 2:
-		switch dod := t - a.MaxTime() - st.TDelta; {
-		case st.Jittery:
-			n = int(dodCodeBits[bits.Len64(uint64(dod<<1)^uint64(dod>>63))])
-		case dod == 0:
-			n = 1 // steady '0'
-		default:
-			n = 1 + int(dodCodeBits[bits.Len64(uint64(dod<<1)^uint64(dod>>63))]) // steady '1' and a code
-		}
-	case k == 1:
-		d := t - a.MaxTime()
-		n = 8 * ((bits.Len64(uint64(d<<1)^uint64(d>>63)|1) + 6) / 7) // the zigzag varint's bytes
-	default:
-		x = math.Float64bits(v) // against 0, no window
-		st.Leading = noXORWindow
-	}
-	if x == 0 {
-		n++ // '0'
-	} else {
-		// A new window: '11', 5 + 6 bits and the significant bits (the
-		// leading count capped at 31); or, when the current window holds
-		// x, its reuse ('10' and the window's bits), whichever is longer.
-		lead, trail := min(bits.LeadingZeros64(x), 31), bits.TrailingZeros64(x)
-		w := 13 + 64 - lead - trail
-		if st.Leading != noXORWindow && lead >= int(st.Leading) && trail >= int(st.Trailing) {
-			w = max(w, 2+64-int(st.Leading)-int(st.Trailing))
-		}
-		n += w
-	}
-	return (n+7)>>3 + 8
-}
-
-// noXORWindow is AppenderState.Leading before a chunk has a window.
-const noXORWindow = 0xff
-
-// dodCodeBits is the size of a dod's code B (docs/format/chunks.md) by the
-// significant bits of its zigzag form: the smallest bucket holding it,
-// prefix and field of 1+4, 2+6, 3+9, 4+14, 5+32 or 5+64 bits (a field of
-// w bits holds a zigzag form of up to w bits).
-var dodCodeBits = func() (t [65]uint8) {
-	for k := range t {
-		switch {
-		case k <= 4:
-			t[k] = 1 + 4
-		case k <= 6:
-			t[k] = 2 + 6
-		case k <= 9:
-			t[k] = 3 + 9
-		case k <= 14:
-			t[k] = 4 + 14
-		case k <= 32:
-			t[k] = 5 + 32
-		default:
-			t[k] = 5 + 64
-		}
-	}
-	return t
-}()
 
 // grownChunkBytes is the block size asked for an open chunk of n bytes
-// restored from disk or grown past its block: the chunk plus the 8 bytes
-// of the Appender's contract, which the arena rounds up to its class
-// (16-byte steps up to 128).
-func grownChunkBytes(n int) int { return n + 8 }
-
-// chunkClassSizeOf returns the block size the arena gives for n bytes (n
-// itself above the largest class).
-func chunkClassSizeOf(n int) int {
-	if c := chunkClassOf(n); c < numChunkClasses {
-		return chunkClassSizes[c]
-	}
-	return n
-}
+// that outgrew a block of c bytes: twice the block, like append, so a
+// chunk moves a few times in its life (16, 32, 64: a 48-byte chunk stays in
+// 64 bytes, as it did with append), and at least the chunk plus the 8-byte
+// word writeBits stores.
+func grownChunkBytes(c, n int) int { return max(2*c, n+8) }
 
 // openBuf returns a block for an open chunk of n bytes restored from disk
 // (RestoreState and Resume copy the chunk into it).
-func (h *head) openBuf(n int) []byte { return h.chunks.alloc(grownChunkBytes(n)) }
+func (h *head) openBuf(n int) []byte { return h.chunks.alloc(grownChunkBytes(0, n)) }

@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/silverback-tsdb/tsdb/chunkstore"
-	"github.com/silverback-tsdb/tsdb/loadgen"
 	"github.com/silverback-tsdb/tsdb/stages"
 )
 
@@ -68,79 +67,6 @@ func TestAppendOpen_HeadroomCoversAnyAppend(t *testing.T) {
 			a.Append(ts, v)
 		}
 	}
-}
-
-// TestAppendNeedBytes_CoversAnyAppend: with appendNeedBytes to spare an
-// Append never reallocates the appender's buffer, and a chunk's first
-// sample fits openFirstBlockBytes, at every bit offset of the encoder's
-// worst cases and of ordinary samples, in both timestamp contexts. It
-// pins appendOpen's bound to the encoder: a change that writes more per
-// sample fails here (appendOpen would then allocate on the Go heap and
-// move the chunk afterwards).
-func TestAppendNeedBytes_CoversAnyAppend(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 6))
-	slack := 0
-	for round := range 3000 {
-		var a chunkstore.Appender
-		a.Reset(nil)
-		ts := int64(0)
-		for range 40 {
-			var v float64
-			if round%2 == 0 {
-				ts, v = adversarialSample(rng, ts)
-			} else { // scrapes with jitter: counters, gauges, constants
-				ts += 15_000 + rng.Int64N(43) - 21
-				v = []float64{float64(ts / 1000), rng.Float64(), 1, float64(rng.IntN(1000)) / 8}[rng.IntN(4)]
-			}
-			c := a.Chunk()
-			need := appendNeedBytes(&a, ts, v)
-			if c.NumSamples == 0 {
-				need = openFirstBlockBytes
-			}
-			var b chunkstore.Appender
-			require.NoError(t, b.RestoreState(make([]byte, 0, len(c.Data)+need), c, a.State()))
-			p := unsafe.SliceData(b.Bytes()[:cap(b.Bytes())])
-			b.Append(ts, v)
-			require.Equal(t, p, unsafe.SliceData(b.Bytes()[:cap(b.Bytes())]), "sample %d of chunk at %d bytes reallocated with %d spare", c.NumSamples, len(c.Data), need)
-			slack += need - (len(b.Bytes()) - len(c.Data))
-			a.Append(ts, v)
-		}
-	}
-	t.Logf("bound minus bytes written: %.1f on average", float64(slack)/(3000*40))
-}
-
-// TestAppendOpen_NoAllocs: appending to open chunks of node_exporter-like
-// series, chunk cuts and block moves included, allocates nothing on the Go
-// heap (a move used to let append allocate the grown buffer first).
-func TestAppendOpen_NoAllocs(t *testing.T) {
-	if raceEnabled {
-		t.Skip("the race detector's instrumentation allocates")
-	}
-	s := openShard(t, t.TempDir(), Options{})
-	defer func() { require.NoError(t, s.CloseUnstarted()) }()
-	g, err := loadgen.NewNodeExporter(loadgen.NodeExporterOptions{Hosts: 2, Seed: 1})
-	require.NoError(t, err)
-	h := s.head
-	refs := make([]*memSeries, g.NumSeries())
-	for i := range refs {
-		lset := g.Labels(i).WithoutEmpty()
-		_, refs[i] = h.create(0, hashOf(lset), lset)
-	}
-	var buf []loadgen.Sample
-	scrape := func() {
-		buf = g.Next(buf[:0])
-		for _, x := range buf {
-			if !s.appendInOrder(refs[x.Series], x.T, x.V) {
-				t.Fatal("append failed")
-			}
-		}
-	}
-	for range 5 { // past the first moves and the WAL-less cuts' warm-up
-		scrape()
-	}
-	buf = slices.Grow(buf, g.NumSeries())
-	allocs := testing.AllocsPerRun(100, scrape)
-	require.Zero(t, allocs, "allocations per scrape of %d series", g.NumSeries())
 }
 
 // owns reports whether b lies in one of the arena's mappings.
@@ -239,7 +165,7 @@ func TestAppendOpen_BuffersStayMapped(t *testing.T) {
 			slabs++
 		}
 	}
-	require.Equal(t, int64(slabs*slabMapBytes)+s.head.chunks.mapped+int64(8*len(s.head.byHash.slots))+s.head.lbls.size, s.head.mappedBytes())
+	require.Equal(t, int64(slabs*slabMapBytes)+s.head.chunks.mapped+int64(8*len(s.head.byHash.slots)), s.head.mappedBytes())
 	require.Equal(t, s.head.mappedBytes(), s.m.HeadMappedBytes.Load(), "the gauge after the last message")
 }
 
@@ -270,43 +196,4 @@ func TestChunkArena_Classes(t *testing.T) {
 func hashOf(lset labels.Labels) uint64 {
 	h, _ := stages.HashLabels(nil, lset)
 	return h
-}
-
-// TestAppendOpen_NodeScrapesOpenBytes drives node_exporter-like series
-// (the workload of BenchmarkHeadMemory, 40 hosts) through the shard and
-// checks the open chunks' summed buffer capacity per series at every
-// scrape of two chunk cycles: a block grows by the arena's 16-byte class
-// steps and a cut chunk starts again in the smallest block (36-57 B per
-// series). Before, a chunk's block doubled (16, 32, 64) and a series kept
-// it across cuts: 68-70 B per series from the 25th scrape on, against
-// 24-36 B of payload.
-func TestAppendOpen_NodeScrapesOpenBytes(t *testing.T) {
-	s := openShard(t, t.TempDir(), Options{})
-	defer func() { require.NoError(t, s.CloseUnstarted()) }()
-	s.head.chunks.compactMinBytes = chunkPageBytes // a small head's classes are compacted too
-	g, err := loadgen.NewNodeExporter(loadgen.NodeExporterOptions{Hosts: 40, Seed: 1})
-	require.NoError(t, err)
-	m := &stages.ShardBatch{}
-	for i := range g.NumSeries() {
-		lset := g.Labels(i).WithoutEmpty()
-		h, _ := stages.HashLabels(nil, lset)
-		m.Series = append(m.Series, stages.ShardSeries{Labels: lset, Hash: h})
-	}
-	var buf []loadgen.Sample
-	worst := 0.0
-	for scrape := 1; scrape <= 121; scrape++ {
-		buf = g.Next(buf[:0])
-		m.Samples = m.Samples[:0]
-		for _, x := range buf {
-			m.Samples = append(m.Samples, stages.Sample{Series: uint32(x.Series), T: x.T, V: x.V})
-		}
-		r := s.apply(m)
-		require.Equal(t, len(buf), r.Stats.Appended, "scrape %d", scrape)
-		perSeries := float64(s.head.openBytes) / float64(g.NumSeries())
-		worst = max(worst, perSeries)
-		require.LessOrEqual(t, perSeries, 60.0, "scrape %d: open chunk bytes per series", scrape)
-		require.LessOrEqual(t, s.head.chunks.mapped, 2*s.head.openBytes+int64(numChunkClasses)*chunkPageBytes,
-			"scrape %d: the arena's pages against its blocks", scrape)
-	}
-	t.Logf("worst open chunk bytes per series: %.1f; %d class compactions", worst, s.head.chunks.compactions)
 }

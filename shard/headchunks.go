@@ -92,30 +92,27 @@ type headChunks struct {
 	// file number is never reused while a chain link or a reader may still
 	// name the retired file that had it.
 	nextSeq uint32
+	buf     []byte // record scratch
 	// replaying is set while the WAL is replayed: closed chunks are then
 	// stored as the appender wrote them (XOR), without the EncDecimal
-	// re-encoding that live cuts can do (Shard.closedChunk). That re-encoding
+	// re-encoding that live cuts do (Shard.closedChunk). That re-encoding
 	// was a third of crash-restart time; it only makes head chunk files
 	// smaller, and the head cut re-encodes every chunk for its block anyway.
 	replaying bool
-	// pend holds the records written that are not yet in the file: they
-	// start at pendOff of the current file and end at curOff. One pwrite
-	// per closed chunk was 12 % of replay CPU and ~45 % of the head's
-	// append path (BenchmarkAppendOpen: a cut every ~35 samples); nothing
-	// durable depends on these bytes before a snapshot fsyncs them, and the
-	// mapping is read only through chunk (which flushes first) or, by the
-	// head-cut worker and the snapshot, after the message that wrote them
-	// (the shard flushes after every message: flushHeadChunks). So they are
-	// written in pieces of headChunkPendBytes, at a file cut, and after
-	// each message and the replay.
+	// pend holds the records written while replaying that are not yet in
+	// the file: they start at pendOff of the current file and end at
+	// curOff. One pwrite per closed chunk was 12 % of replay CPU; nothing
+	// reads the mapping while the WAL is replayed (chunk flushes first, to
+	// be safe), and nothing durable depends on these bytes before a
+	// snapshot fsyncs them, so replay writes them in pieces of
+	// headChunkReplayBuffer and flushes them before it returns.
 	pend    []byte
 	pendOff int64
 }
 
-// headChunkPendBytes is the size at which pending records are written
-// within a message or a replay: large enough that the write calls cost
-// nothing per chunk.
-const headChunkPendBytes = 1 << 20
+// headChunkReplayBuffer is the size at which replay writes the pending
+// records: large enough that the write calls cost nothing per chunk.
+const headChunkReplayBuffer = 1 << 20
 
 // openHeadChunks removes any previous head chunk files in dir (their
 // content is rebuilt from the WAL) and returns an empty writer.
@@ -188,20 +185,31 @@ func (hc *headChunks) write(c chunkstore.Chunk, prev chunkRef, prevMaxT int64) (
 			return 0, err
 		}
 	}
-	if len(hc.pend) == 0 {
-		hc.pendOff = hc.curOff
+	var rec []byte
+	if hc.replaying {
+		if len(hc.pend) == 0 {
+			hc.pendOff = hc.curOff
+		}
+		n := len(hc.pend)
+		hc.pend = binary.BigEndian.AppendUint64(hc.pend, uint64(prev))
+		hc.pend = binary.BigEndian.AppendUint64(hc.pend, uint64(prevMaxT))
+		hc.pend = chunkstore.AppendRecord(hc.pend, c)
+		rec = hc.pend[n:]
+	} else {
+		hc.buf = binary.BigEndian.AppendUint64(hc.buf[:0], uint64(prev))
+		hc.buf = binary.BigEndian.AppendUint64(hc.buf, uint64(prevMaxT))
+		hc.buf = chunkstore.AppendRecord(hc.buf, c)
+		if _, err := hc.cur.f.WriteAt(hc.buf, hc.curOff); err != nil {
+			return 0, fmt.Errorf("write head chunk file %06d at %d: %w", hc.cur.seq, hc.curOff, err)
+		}
+		rec = hc.buf
 	}
-	n := len(hc.pend)
-	hc.pend = binary.BigEndian.AppendUint64(hc.pend, uint64(prev))
-	hc.pend = binary.BigEndian.AppendUint64(hc.pend, uint64(prevMaxT))
-	hc.pend = chunkstore.AppendRecord(hc.pend, c)
-	rec := hc.pend[n:]
 	ref := newChunkRef(hc.cur.seq, uint32(hc.curOff))
 	hc.curOff += size
 	hc.cur.maxT = max(hc.cur.maxT, c.MaxT)
 	hc.cur.crc = crc32.Update(hc.cur.crc, castagnoliTable, rec)
 	hc.cur.end = hc.curOff
-	if len(hc.pend) >= headChunkPendBytes {
+	if len(hc.pend) >= headChunkReplayBuffer {
 		if err := hc.flush(); err != nil {
 			return 0, err
 		}
@@ -209,7 +217,8 @@ func (hc *headChunks) write(c chunkstore.Chunk, prev chunkRef, prevMaxT int64) (
 	return ref, nil
 }
 
-// flush writes the pending records (see pend) to the current file.
+// flush writes the records replay left pending (see pend) to the current
+// file.
 func (hc *headChunks) flush() error {
 	if len(hc.pend) == 0 {
 		return nil
@@ -217,24 +226,8 @@ func (hc *headChunks) flush() error {
 	if _, err := hc.cur.f.WriteAt(hc.pend, hc.pendOff); err != nil {
 		return fmt.Errorf("write head chunk file %06d at %d: %w", hc.cur.seq, hc.pendOff, err)
 	}
-	if cap(hc.pend) > headChunkPendBytes*2 {
-		hc.pend = nil // a replay's or a huge message's buffer is not kept
-	}
 	hc.pend = hc.pend[:0]
 	return nil
-}
-
-// flushHeadChunks writes the records the message's cuts left pending, so
-// that readers outside chunk (the head-cut worker, the snapshot) find them
-// in the mapping. A failure poisons the shard: the message's samples are
-// in the WAL, which a restart replays into new head chunk files. Reports
-// whether it succeeded.
-func (s *Shard) flushHeadChunks() bool {
-	if err := s.hc.flush(); err != nil {
-		s.fail(fmt.Errorf("cut head chunk: %w", err))
-		return false
-	}
-	return true
 }
 
 // chunk decodes the chunk at ref and the link to the series' previous
@@ -284,13 +277,6 @@ func readHeadChunk(files map[uint32]*headFile, ref chunkRef) (c chunkstore.Chunk
 // (Linux keeps unlinked mapped files alive). A retired current file is
 // replaced by a new one at the next write. Returns how many it retired.
 func (hc *headChunks) releaseBefore(t int64, pinned map[uint32]bool) int {
-	// The shard flushes after every message, so nothing is pending here;
-	// were it, a retired current file must not leave its records to be
-	// written into the next one. On a failure nothing is retired: the next
-	// message's flush fails too and poisons the shard.
-	if err := hc.flush(); err != nil {
-		return 0
-	}
 	n := 0
 	for seq, hf := range hc.files {
 		if hf.maxT >= t || pinned[seq] {

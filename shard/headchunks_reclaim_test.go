@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/silverback-tsdb/tsdb/chunkstore"
-	"github.com/silverback-tsdb/tsdb/stages"
 )
 
 // headChunkFiles lists the head chunk files on disk in s's directory.
@@ -124,42 +123,4 @@ func samplesOf(t *testing.T, cs []chunkstore.Chunk) [][2]uint64 {
 		require.NoError(t, it.Err())
 	}
 	return out
-}
-
-// TestHeadChunks_WrittenOncePerMessage: the records that a message's cuts
-// leave pending (headChunks.pend) are in the files when apply returns,
-// where the head-cut worker reads them through the mapping without
-// flushing (readHeadChunk on the file map), and within a message they wait
-// for one write instead of a pwrite per cut.
-func TestHeadChunks_WrittenOncePerMessage(t *testing.T) {
-	s := openShard(t, t.TempDir(), Options{})
-	defer func() { require.NoError(t, s.CloseUnstarted()) }()
-	const series, rounds = 50, 300
-	m := &stages.ShardBatch{}
-	for i := range series {
-		lset := labels.FromStrings("__name__", "m", "i", fmt.Sprint(i))
-		m.Series = append(m.Series, stages.ShardSeries{Labels: lset, Hash: hashOf(lset)})
-	}
-	var refs []uint32
-	for k := range rounds {
-		m.Samples = m.Samples[:0]
-		for i := range series {
-			m.Samples = append(m.Samples, stages.Sample{Series: uint32(i), T: int64(k)*15_000 + int64(i), V: float64(k * (i + 1))})
-		}
-		r := s.apply(m)
-		require.NoError(t, r.Err)
-		require.Empty(t, s.hc.pend, "round %d: records left pending after the message", k)
-		refs = r.Refs
-	}
-	require.Positive(t, s.m.ChunksCut.Load())
-	for i, ref := range refs {
-		samples := s.head.get(ref).app.NumSamples()
-		for cr := s.head.get(ref).lastClosed; cr != 0; {
-			c, prev, _, err := readHeadChunk(s.hc.files, cr)
-			require.NoError(t, err, "series %d", i)
-			samples += c.NumSamples
-			cr = prev
-		}
-		require.Equal(t, rounds, samples, "series %d", i)
-	}
 }

@@ -2,9 +2,9 @@ package shard
 
 // Off-heap head memory.
 //
-// The head's large structures (the series slabs, the open chunks' buffers,
-// the hash → ref table and the label arena's pages) live in anonymous
-// memory mappings outside the Go heap (mapAnon). Two things follow, both measured with
+// The head's large structures (the series slabs, the open chunks' buffers
+// and the hash → ref table) live in anonymous memory mappings outside the
+// Go heap (mapAnon). Two things follow, both measured with
 // BenchmarkHeadMemory (PERFORMANCE.md "Head memory"):
 //
 //   - the GC's heap goal (live heap × (1 + GOGC/100)) no longer grows with
@@ -55,7 +55,7 @@ func mapAnon(n int) []byte {
 // unmapAnon releases a mapping from mapAnon. b must be the slice mapAnon
 // returned (same start and capacity).
 func unmapAnon(b []byte) {
-	if cap(b) == 0 {
+	if len(b) == 0 {
 		return
 	}
 	b = b[:cap(b)]

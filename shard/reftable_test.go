@@ -18,11 +18,9 @@ func TestRefTable_AgainstMap(t *testing.T) {
 		model := map[uint32]uint32{} // ref → tag
 		var refs []uint32
 		next := uint32(1)
-		// Tags from a small set, two whose mixed bits are near the top
-		// (0xebb34377 × 0x9E3779B9 = 0xffffffff, 0x34377000 gives
-		// 0xfffff000), so their home is the last slot of any table and
-		// their runs wrap.
-		tags := []uint32{0, 1, 1 << 31, 0xffffffff, 0xebb34377, 0x34377000, 0x12345678}
+		// Tags from a small set, some near the top so their home is the
+		// last slots and their runs wrap.
+		tags := []uint32{0, 1, 1 << 31, 0xffffffff, 0xfff00000, 0x12345678}
 		for step := range 20_000 {
 			if len(refs) == 0 || rng.IntN(3) > 0 {
 				tag := tags[rng.IntN(len(tags))]
@@ -67,7 +65,8 @@ func (t *refTable) has(tag, ref uint32) bool {
 	if t.n == 0 {
 		return false
 	}
-	for i := t.home(tag); t.slots[i] != 0; i = t.next(i) {
+	m := t.mask()
+	for i := t.home(tag); t.slots[i] != 0; i = (i + 1) & m {
 		if t.slots[i] == slotOf(tag, ref) {
 			return true
 		}
@@ -100,25 +99,4 @@ func TestRefTable_ShardHashesSpreadOverTable(t *testing.T) {
 		longest = max(longest, run)
 	}
 	require.Less(t, longest, 200, "longest probe run at a load of %d/%d", tb.n, len(tb.slots))
-}
-
-// TestRefTable_GrowsByAQuarter: at every size the table stays between a
-// load of 3/5 (just after growing) and 3/4, 10.7-13.3 bytes per entry, and
-// a wrapping tag's home is the last slot. A doubling table reached 16.8
-// bytes per entry at 500K entries (the 1M-series benchmark's shards).
-func TestRefTable_GrowsByAQuarter(t *testing.T) {
-	var tb refTable
-	defer tb.release()
-	for ref := uint32(1); ref <= 500_000; ref++ {
-		tb.insert(uint32(ref)*2654435761, ref)
-		if ref < 10_000 || ref%997 != 0 {
-			continue
-		}
-		require.LessOrEqual(t, tb.n*4, len(tb.slots)*3, "ref %d", ref)
-		require.GreaterOrEqual(t, tb.n*5+5*refTableGrain, len(tb.slots)*3, "ref %d: %d entries in %d slots", ref, tb.n, len(tb.slots))
-		require.Zero(t, len(tb.slots)%refTableGrain)
-	}
-	require.LessOrEqual(t, float64(8*len(tb.slots))/float64(tb.n), 13.4)
-	require.Equal(t, len(tb.slots)-1, tb.home(0xebb34377))
-	require.Equal(t, 0, tb.home(0))
 }

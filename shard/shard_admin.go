@@ -140,7 +140,7 @@ func (s *Shard) Snapshot(ctx context.Context, dir string) error {
 // target, as compaction writes (longTermOptions; docs/COMPRESSION.md
 // §Long-term encoding), in chunks of at most cutChunkSamples.
 func (s *Shard) writeSnapshotBlock(parent string, snap *headSnapshot) (*block.Block, error) {
-	o := longTermOptions(chunkstore.NewReencoder(chunkstore.ReencodeOptions{MaxSamples: cutChunkSamples}), cutChunkSamples)
+	o := longTermOptions(chunkstore.NewReencoder(chunkstore.ReencodeOptions{MaxSamples: cutChunkSamples}), cutChunkSamples, false)
 	// Constant series are one chunk: cheap to decode whatever its length.
 	o.ConstantSamples = chunkstore.DefaultLongTermSamples
 	o.Logger = s.log

@@ -246,20 +246,11 @@ func (s *Shard) apply(m *stages.ShardBatch) stages.ShardReply {
 			// The records are logged (replay restores them); the reply
 			// fails so none of them is acknowledged. The samples before
 			// this one are visible to queries all the same: note them.
-			s.flushHeadChunks()
 			s.noteChange(noted)
 			res.Err = fmt.Errorf("shard %d: %w", s.id, *s.err.Load())
 			s.count(&res.Stats, len(sc.seriesRecs))
 			return res
 		}
-	}
-	// The cuts' records go to the head chunk files once per message
-	// (headChunks.pend); a failure fails the reply as a failed cut does.
-	if !s.flushHeadChunks() {
-		s.noteChange(noted)
-		res.Err = fmt.Errorf("shard %d: %w", s.id, *s.err.Load())
-		s.count(&res.Stats, len(sc.seriesRecs))
-		return res
 	}
 	// 5b. Apply the late samples (they cannot fail), after the in-order ones:
 	// a timestamp the message holds twice, or that an in-order sample of it

@@ -101,7 +101,7 @@ func (s *Shard) compactionJob(group []*block.Block, why string) job {
 				}
 			}()
 			// The reencoder is owned by this job's goroutine.
-			meta, err := block.Compact(s.blocksDir(), group, longTermOptions(chunkstore.NewReencoder(chunkstore.ReencodeOptions{}), 0))
+			meta, err := block.Compact(s.blocksDir(), group, longTermOptions(chunkstore.NewReencoder(chunkstore.ReencodeOptions{}), 0, s.opts.RangeCodedCompaction))
 			if err != nil {
 				return nil, fmt.Errorf("compact: %w", err)
 			}
@@ -131,15 +131,17 @@ func (s *Shard) compactionJob(group []*block.Block, why string) job {
 // chunkstore.DefaultLongTermSamples, 12 h at 15 s); re must have been made
 // with the same bound and is owned by the calling goroutine. The index is
 // compressed while it is small (docs/format/block.md §Index version 3).
-func longTermOptions(re *chunkstore.Reencoder, maxSamples int) block.CompactOptions {
+// rangeCoded allows range-coded values (Options.RangeCodedCompaction).
+func longTermOptions(re *chunkstore.Reencoder, maxSamples int, rangeCoded bool) block.CompactOptions {
 	return block.CompactOptions{
 		SharedTimestamps: true,
 		LongTermSamples:  maxSamples,
-		// Range-coded values where they pay, in compacted blocks only
+		// Range-coded values where they pay, when asked for
+		// (Options.RangeCodedCompaction), in compacted blocks only
 		// (maxSamples 0): the head cut's blocks serve the recent-data
 		// queries, which decode them at the zstd/packed layouts' speed
 		// (docs/COMPRESSION.md §Issue 17: range-coded values).
-		RangeCoded: maxSamples == 0,
+		RangeCoded: rangeCoded && maxSamples == 0,
 		// Index version 3 (zstd) while the index is at most 4 MiB.
 		Writer: block.WriterOptions{CompressIndex: true},
 		Rechunk: func(dst []chunkstore.Chunk, _ labels.Labels, src []chunkstore.Chunk) ([]chunkstore.Chunk, error) {

@@ -52,6 +52,9 @@ type startOptions struct {
 	// pipeline.Options.HeadSnapshotSamplesPerSeries
 	// (--storage.head-snapshot-samples-per-series).
 	HeadSnapshotSamplesPerSeries int
+	// RangeCodedCompaction is pipeline.Options.RangeCodedCompaction
+	// (--storage.compaction.range-coded).
+	RangeCodedCompaction bool
 	// ShutdownTimeout bounds how long in-flight HTTP requests may take to
 	// finish at shutdown before their connections are closed; the
 	// database drain that follows is not bounded (it must finish).
@@ -225,6 +228,7 @@ func runStart(ctx context.Context, o startOptions) error {
 		RejectLate:                   o.RejectLate,
 		HistoryBlockSamples:          o.HistoryBlockSamples,
 		HeadSnapshotSamplesPerSeries: o.HeadSnapshotSamplesPerSeries,
+		RangeCodedCompaction:         o.RangeCodedCompaction,
 		Logger:                       log,
 		Registerer:                   reg,
 	})
