@@ -42,8 +42,11 @@
 // In every mode Close writes and fsyncs everything pending, sealed segments
 // are fsynced before the next one is created (except in none), and a new
 // segment's directory entry is fsynced before records in it are
-// acknowledged (always, batch). After a power loss the lost part is always
-// a suffix of the log, cut by replay as a torn tail.
+// acknowledged (always; batch: before the fsync that makes them durable,
+// so for the segment Open creates, whose header, directory entry and
+// predecessor's seal wait for the writer's first fsync, the loss window
+// stays the sync interval). After a power loss the lost part is always a
+// suffix of the log, cut by replay as a torn tail.
 //
 // Errors: the first failed write, fsync, segment creation or close poisons
 // the Writer. Every waiter whose record was not yet acknowledged, every
@@ -97,6 +100,8 @@
 // records acknowledged after the last fsync (SyncBatch); it fails when the
 // fsyncs are removed (TestPowerCut_FailsWithoutFsync, and by hand: replace
 // the f.Sync call in Writer.fsync and run go test -run TestPowerCut).
+// TestPowerCut_Reopen does the same for a second run over an existing WAL,
+// the case of Open's deferred fsyncs (powercut_reopen_test.go).
 //
 // # Concurrency
 //
