@@ -777,23 +777,12 @@ func (w *Writer) openFirstSegment(seg int, prev vfs.File) error {
 		}
 		return w.createSegment(seg)
 	}
-	path := filepath.Join(w.dir, segmentName(seg))
-	f, err := w.fs.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := w.newSegmentFile(seg)
 	if err != nil {
 		if prev != nil {
 			_ = prev.Close()
 		}
-		return fmt.Errorf("create segment %d: %w", seg, err)
-	}
-	var hdr [segmentHeaderSize]byte
-	binary.BigEndian.PutUint32(hdr[:], segmentMagic) // magic <4b BE>
-	hdr[4] = FormatVersion                           // version <1b>; reserved <3b> zero
-	if _, err := f.Write(hdr[:]); err != nil {
-		_ = f.Close()
-		if prev != nil {
-			_ = prev.Close()
-		}
-		return fmt.Errorf("write header of segment %d: %w", seg, err)
+		return err
 	}
 	w.f, w.fseg = f, seg
 	if prev != nil {
@@ -836,6 +825,24 @@ func (w *Writer) completeOpen() error {
 	return nil
 }
 
+// newSegmentFile creates segment seg (it must not exist) and writes its
+// header; nothing is fsynced. On error the file is closed.
+func (w *Writer) newSegmentFile(seg int) (vfs.File, error) {
+	path := filepath.Join(w.dir, segmentName(seg))
+	f, err := w.fs.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create segment %d: %w", seg, err)
+	}
+	var hdr [segmentHeaderSize]byte
+	binary.BigEndian.PutUint32(hdr[:], segmentMagic) // magic <4b BE>
+	hdr[4] = FormatVersion                           // version <1b>; reserved <3b> zero
+	if _, err := f.Write(hdr[:]); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("write header of segment %d: %w", seg, err)
+	}
+	return f, nil
+}
+
 // createSegment creates segment seg with its header (fsynced with its
 // directory entry unless SyncNone), then seals the open segment: a
 // RecordSegmentEnd frame naming seg, fsync unless SyncNone, close. The new
@@ -843,17 +850,9 @@ func (w *Writer) completeOpen() error {
 // successor means the successor was lost, never that a crash came between
 // the two. Flusher only (or Open).
 func (w *Writer) createSegment(seg int) error {
-	path := filepath.Join(w.dir, segmentName(seg))
-	f, err := w.fs.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := w.newSegmentFile(seg)
 	if err != nil {
-		return fmt.Errorf("create segment %d: %w", seg, err)
-	}
-	var hdr [segmentHeaderSize]byte
-	binary.BigEndian.PutUint32(hdr[:], segmentMagic) // magic <4b BE>
-	hdr[4] = FormatVersion                           // version <1b>; reserved <3b> zero
-	if _, err := f.Write(hdr[:]); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("write header of segment %d: %w", seg, err)
+		return err
 	}
 	if w.opts.Sync != SyncNone {
 		// The new file's directory entry must be durable before any record
