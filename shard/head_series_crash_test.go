@@ -1,8 +1,6 @@
 package shard
 
 import (
-	"bufio"
-	"bytes"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -62,7 +60,7 @@ func TestHeadSeriesFile_SIGKILL(t *testing.T) {
 		})
 		require.NoError(t, err, "round %d", round)
 		require.True(t, res.Killed, "round %d: child exited by itself: %v\n%s", round, res.Exit, res.Output)
-		acked := readAckedBatches(t, filepath.Join(dir, "acked"))
+		acked := crashtest.ReadAcked(t, filepath.Join(dir, "acked"))
 		s := openShard(t, filepath.Join(dir, "shard"), seriesCrashOptions())
 		loads += s.m.SnapshotLoads.Load()
 		_, stop := runShard(t, s)
@@ -112,27 +110,6 @@ func seriesCrashChild(t *testing.T, dir string) {
 		require.NoError(t, err)
 		require.NoError(t, ack.Sync())
 	}
-}
-
-// readAckedBatches returns the batches the ack file lists; a torn last line
-// (killed inside its write) was never acknowledged and is cut off.
-func readAckedBatches(t *testing.T, path string) map[int64]bool {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		return map[int64]bool{}
-	}
-	require.NoError(t, err)
-	if n := bytes.LastIndexByte(raw, '\n') + 1; n < len(raw) {
-		require.NoError(t, os.Truncate(path, int64(n)))
-		raw = raw[:n]
-	}
-	acked := map[int64]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	for sc.Scan() {
-		acked[mustAtoi(t, sc.Text())] = true
-	}
-	return acked
 }
 
 func mustAtoi(t *testing.T, s string) int64 {
