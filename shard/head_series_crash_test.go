@@ -69,7 +69,14 @@ func TestHeadSeriesFile_SIGKILL(t *testing.T) {
 		const bornPrefix = `{__name__="born", k="`
 		for key, ts := range got {
 			if k, ok := strings.CutPrefix(key, bornPrefix); ok {
-				require.Equal(t, []int64{mustAtoi(t, strings.TrimSuffix(k, `"}`))}, ts, "round %d: %s holds another series' samples", round, key)
+				n := mustAtoi(t, strings.TrimSuffix(k, `"}`))
+				if len(ts) == 0 && !acked[n] {
+					// Killed between the WAL's series record and its
+					// samples' record: an unacknowledged batch may leave
+					// its new series without samples (head GC drops it).
+					continue
+				}
+				require.Equal(t, []int64{n}, ts, "round %d: %s holds another series' samples (acked: %v)", round, key, acked[n])
 			} else {
 				require.Contains(t, key, `__name__="fixed"`, "round %d: a series never sent", round)
 			}
