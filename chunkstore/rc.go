@@ -121,6 +121,23 @@ func (e *rcEncoder) shiftLow() {
 	e.low = uint64(uint32(e.low) << 8)
 }
 
+// bit codes one binary decision b with the adaptive probability p
+// (LZMA's encodeBit) and adapts p.
+func (e *rcEncoder) bit(p *rcProb, b uint) {
+	bound := (e.rng >> rcProbBits) * uint32(p.p)
+	if b == 0 {
+		e.rng = bound
+	} else {
+		e.low += uint64(bound)
+		e.rng -= bound
+	}
+	p.update(b)
+	for e.rng < rcTop {
+		e.rng <<= 8
+		e.shiftLow()
+	}
+}
+
 // finish flushes the coder: the section is then out and plain.b.
 // The decoder reads zero bytes past the end of the range-coded bytes, so
 // the flush picks the value in [low, low+range) with the most trailing
@@ -146,129 +163,39 @@ func (e *rcEncoder) finish() {
 }
 
 // stream codes the entries of one stream, with a fresh model, around
-// the centre c. Each binary decision (LZMA's encodeBit: bound = (range
-// >> 12)·p; a 0 keeps [low, low+bound), a 1 the rest; the probability
-// adapts; bytes shift out while range < 2^24) is written out with the
-// coder's state in locals, as in rcDecoder.stream.
+// the centre c.
 func (e *rcEncoder) stream(us []uint64, c uint) {
 	m := &e.m
 	m.reset()
-	low, rng := e.low, e.rng
 	for _, u := range us {
 		l := uint(bits.Len64(u))
-		var b uint
-		if l != c {
-			b = 1
-		}
-		{
-			p := &m.eq
-			bound := (rng >> rcProbBits) * uint32(p.p)
-			if b == 0 {
-				rng = bound
-			} else {
-				low += uint64(bound)
-				rng -= bound
-			}
-			p.update(b)
-			for rng < rcTop {
-				rng <<= 8
-				e.low = low
-				e.shiftLow()
-				low = e.low
-			}
-		}
-		if l > c {
+		switch {
+		case l == c:
+			e.bit(&m.eq, 0)
+		case l > c:
+			e.bit(&m.eq, 1)
 			if c > 0 {
-				{
-					p := &m.gt
-					bound := (rng >> rcProbBits) * uint32(p.p)
-					if uint(1) == 0 {
-						rng = bound
-					} else {
-						low += uint64(bound)
-						rng -= bound
-					}
-					p.update(uint(1))
-					for rng < rcTop {
-						rng <<= 8
-						e.low = low
-						e.shiftLow()
-						low = e.low
-					}
-				}
+				e.bit(&m.gt, 1)
 			}
 			// Steps up from c+1; the last length needs no decision.
 			for k := c + 1; k < rcMaxLen; k++ {
-				b = 1
 				if k == l {
-					b = 0
-				}
-				{
-					p := &m.up[k-c-1]
-					bound := (rng >> rcProbBits) * uint32(p.p)
-					if b == 0 {
-						rng = bound
-					} else {
-						low += uint64(bound)
-						rng -= bound
-					}
-					p.update(b)
-					for rng < rcTop {
-						rng <<= 8
-						e.low = low
-						e.shiftLow()
-						low = e.low
-					}
-				}
-				if b == 0 {
+					e.bit(&m.up[k-c-1], 0)
 					break
 				}
+				e.bit(&m.up[k-c-1], 1)
 			}
-		} else if l < c {
+		default:
+			e.bit(&m.eq, 1)
 			if c < rcMaxLen {
-				{
-					p := &m.gt
-					bound := (rng >> rcProbBits) * uint32(p.p)
-					if uint(0) == 0 {
-						rng = bound
-					} else {
-						low += uint64(bound)
-						rng -= bound
-					}
-					p.update(uint(0))
-					for rng < rcTop {
-						rng <<= 8
-						e.low = low
-						e.shiftLow()
-						low = e.low
-					}
-				}
+				e.bit(&m.gt, 0)
 			}
 			for k := c - 1; k > 0; k-- {
-				b = 1
 				if k == l {
-					b = 0
-				}
-				{
-					p := &m.dn[c-1-k]
-					bound := (rng >> rcProbBits) * uint32(p.p)
-					if b == 0 {
-						rng = bound
-					} else {
-						low += uint64(bound)
-						rng -= bound
-					}
-					p.update(b)
-					for rng < rcTop {
-						rng <<= 8
-						e.low = low
-						e.shiftLow()
-						low = e.low
-					}
-				}
-				if b == 0 {
+					e.bit(&m.dn[c-1-k], 0)
 					break
 				}
+				e.bit(&m.dn[c-1-k], 1)
 			}
 		}
 		if l < 2 {
@@ -280,30 +207,13 @@ func (e *rcEncoder) stream(us []uint64, c uint) {
 		node := uint(1)
 		for i := int(w) - 1; i >= int(w-k); i-- {
 			b := uint(u>>uint(i)) & 1
-			{
-				p := &tp[node]
-				bound := (rng >> rcProbBits) * uint32(p.p)
-				if b == 0 {
-					rng = bound
-				} else {
-					low += uint64(bound)
-					rng -= bound
-				}
-				p.update(b)
-				for rng < rcTop {
-					rng <<= 8
-					e.low = low
-					e.shiftLow()
-					low = e.low
-				}
-			}
+			e.bit(&tp[node], b)
 			node = node<<1 | b
 		}
 		if rest := w - k; rest > 0 {
 			e.plain.write(u&(1<<rest-1), rest)
 		}
 	}
-	e.low, e.rng = low, rng
 }
 
 // rcDecoder reads a range-coded section.
@@ -335,95 +245,42 @@ func (d *rcDecoder) next() byte {
 	return c
 }
 
+func (d *rcDecoder) bit(p *rcProb) uint {
+	bound := (d.rng >> rcProbBits) * uint32(p.p)
+	var b uint
+	if d.code < bound {
+		d.rng = bound
+	} else {
+		d.code -= bound
+		d.rng -= bound
+		b = 1
+	}
+	p.update(b)
+	for d.rng < rcTop {
+		d.rng <<= 8
+		d.code = d.code<<8 | uint32(d.next())
+	}
+	return b
+}
+
 // stream decodes len(out) entries of one stream into out, with a fresh
 // model, around the centre c (at most 64). It reports false when the plain
-// bits run out (corruption). Each binary decision (docs/format/chunks.md
-// §Range-coded section) is written out with the coder's state in locals:
-// as a method it did not inline, and the call per decision cost 5–7 % of
-// the decoder's time.
+// bits run out (corruption).
 func (d *rcDecoder) stream(out []uint64, c uint) bool {
 	m := &d.m
 	m.reset()
-	code, rng := d.code, d.rng
-	defer func() { d.code, d.rng = code, rng }()
-	var b uint
 	for j := range out {
 		l := c
-		{
-			p := &m.eq
-			bound := (rng >> rcProbBits) * uint32(p.p)
-			if code < bound {
-				rng, b = bound, 0
-			} else {
-				code, rng, b = code-bound, rng-bound, 1
-			}
-			p.update(b)
-			for rng < rcTop {
-				rng <<= 8
-				code = code<<8 | uint32(d.next())
-			}
-		}
-		if b == 1 {
-			up := c == 0
-			if !up && c < rcMaxLen {
-				{
-					p := &m.gt
-					bound := (rng >> rcProbBits) * uint32(p.p)
-					if code < bound {
-						rng, b = bound, 0
-					} else {
-						code, rng, b = code-bound, rng-bound, 1
-					}
-					p.update(b)
-					for rng < rcTop {
-						rng <<= 8
-						code = code<<8 | uint32(d.next())
-					}
-				}
-				up = b == 1
-			}
+		if d.bit(&m.eq) == 1 {
+			up := c == 0 || (c < rcMaxLen && d.bit(&m.gt) == 1)
 			if up {
 				l = c + 1
-				for l < rcMaxLen {
-					{
-						p := &m.up[l-c-1]
-						bound := (rng >> rcProbBits) * uint32(p.p)
-						if code < bound {
-							rng, b = bound, 0
-						} else {
-							code, rng, b = code-bound, rng-bound, 1
-						}
-						p.update(b)
-						for rng < rcTop {
-							rng <<= 8
-							code = code<<8 | uint32(d.next())
-						}
-					}
-					if b == 0 {
-						break
-					}
+				for l < rcMaxLen && d.bit(&m.up[l-c-1]) == 1 {
 					l++
 				}
 			} else {
 				l = c - 1
-				for l > 0 {
-					{
-						p := &m.dn[c-1-l]
-						bound := (rng >> rcProbBits) * uint32(p.p)
-						if code < bound {
-							rng, b = bound, 0
-						} else {
-							code, rng, b = code-bound, rng-bound, 1
-						}
-						p.update(b)
-						for rng < rcTop {
-							rng <<= 8
-							code = code<<8 | uint32(d.next())
-						}
-					}
-					if b == 0 {
-						break
-					}
+				for l > 0 && d.bit(&m.dn[c-1-l]) == 1 {
 					l--
 				}
 			}
@@ -437,21 +294,7 @@ func (d *rcDecoder) stream(out []uint64, c uint) bool {
 		tp := &m.top[l]
 		node := uint(1)
 		for range k {
-			{
-				p := &tp[node]
-				bound := (rng >> rcProbBits) * uint32(p.p)
-				if code < bound {
-					rng, b = bound, 0
-				} else {
-					code, rng, b = code-bound, rng-bound, 1
-				}
-				p.update(b)
-				for rng < rcTop {
-					rng <<= 8
-					code = code<<8 | uint32(d.next())
-				}
-			}
-			node = node<<1 | b
+			node = node<<1 | d.bit(&tp[node])
 		}
 		u := uint64(node) // the leading one and the k modelled bits
 		if rest := w - k; rest > 0 {

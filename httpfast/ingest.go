@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
-	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/silverback-tsdb/tsdb/pipeline"
 	"github.com/silverback-tsdb/tsdb/shard"
@@ -428,17 +427,6 @@ func (ing *ingester) labelsOfKey(key []byte) bool {
 		return ing.s.textLabels(ing, raw[:i], raw[i:]) == ""
 	}
 	return false
-}
-
-// consumeBytes splits a varint-length-prefixed byte string off p: the
-// string (capacity cut at its end), the rest, and whether p held one.
-func consumeBytes(p []byte) (b, rest []byte, ok bool) {
-	n, w := protowire.ConsumeVarint(p)
-	if w < 0 || n > uint64(len(p)-w) {
-		return nil, nil, false
-	}
-	e := w + int(n)
-	return p[w:e:e], p[e:], true
 }
 
 // parseError records a line or item that failed to parse.

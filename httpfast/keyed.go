@@ -40,18 +40,15 @@ func (ing *ingester) labelsFromKey(idx uint32, key []byte) string {
 	sb := &ing.sb
 	sb.Reset()
 	for len(key) > 0 {
-		nl, n := protowire.ConsumeVarint(key)
-		if n < 0 || uint64(len(key)-n) < nl {
+		name, rest, ok := consumeBytes(key)
+		if !ok {
 			return "BUG: malformed keyed label set"
 		}
-		name := key[n : n+int(nl)]
-		key = key[n+int(nl):]
-		vl, m := protowire.ConsumeVarint(key)
-		if m < 0 || uint64(len(key)-m) < vl {
+		value, rest, ok := consumeBytes(rest)
+		if !ok {
 			return "BUG: malformed keyed label set"
 		}
-		value := key[m : m+int(vl)]
-		key = key[m+int(vl):]
+		key = rest
 		if !utf8.Valid(name) || !utf8.Valid(value) {
 			return fmt.Sprintf("label %q: not valid UTF-8", truncate(name, 64))
 		}
@@ -59,4 +56,16 @@ func (ing *ingester) labelsFromKey(idx uint32, key []byte) string {
 	}
 	ing.setLabels(idx, ing.buildLabels())
 	return ""
+}
+
+// consumeBytes splits a varint-length-prefixed byte string off p (as
+// appendKeyed and the Influx and text keys write them): the string
+// (capacity cut at its end), the rest, and whether p held one.
+func consumeBytes(p []byte) (b, rest []byte, ok bool) {
+	n, w := protowire.ConsumeVarint(p)
+	if w < 0 || n > uint64(len(p)-w) {
+		return nil, nil, false
+	}
+	e := w + int(n)
+	return p[w:e:e], p[e:], true
 }

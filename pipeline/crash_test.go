@@ -1,8 +1,6 @@
 package pipeline
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -172,30 +170,6 @@ func crashOptions() Options {
 	}
 }
 
-// readAcked returns the batches the ack file lists. A torn last line (the
-// child killed inside its write) was never acknowledged: it is cut off the
-// file, so that the next child's first line does not join it into a number
-// nobody acknowledged ("273" + "2734\n" read as batch 2732734).
-func readAcked(t *testing.T, path string) map[int64]bool {
-	raw, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		return map[int64]bool{}
-	}
-	require.NoError(t, err)
-	if n := bytes.LastIndexByte(raw, '\n') + 1; n < len(raw) {
-		require.NoError(t, os.Truncate(path, int64(n)))
-		raw = raw[:n]
-	}
-	acked := map[int64]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	for sc.Scan() {
-		k, err := strconv.ParseInt(sc.Text(), 10, 64)
-		require.NoError(t, err, "ack file line %q", sc.Text())
-		acked[k] = true
-	}
-	return acked
-}
-
 func TestCrash_AckedSamplesSurvive(t *testing.T) {
 	if dir, ok := crashtest.ChildDir(crashRole); ok {
 		if err := crashChild(dir); err != nil {
@@ -238,7 +212,7 @@ func TestCrash_AckedSamplesSurvive(t *testing.T) {
 			}
 			t.Logf("round %d: killed during %s", round, job)
 		}
-		acked := readAcked(t, filepath.Join(dir, "acked"))
+		acked := crashtest.ReadAcked(t, filepath.Join(dir, "acked"))
 		o := crashOptions()
 		o.HeadGCInterval = -1
 		db := openTest(t, filepath.Join(dir, "db"), o)
@@ -333,11 +307,11 @@ func parseSeriesKey(s string) (labels.Labels, error) {
 func TestReadAcked_TornLineCutOff(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "acked")
 	require.NoError(t, os.WriteFile(path, []byte("2731\n2732\n273"), 0o644))
-	require.Equal(t, map[int64]bool{2731: true, 2732: true}, readAcked(t, path))
+	require.Equal(t, map[int64]bool{2731: true, 2732: true}, crashtest.ReadAcked(t, path))
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	require.NoError(t, err)
 	_, err = f.WriteString("2734\n")
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
-	require.Equal(t, map[int64]bool{2731: true, 2732: true, 2734: true}, readAcked(t, path))
+	require.Equal(t, map[int64]bool{2731: true, 2732: true, 2734: true}, crashtest.ReadAcked(t, path))
 }

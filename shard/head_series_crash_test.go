@@ -1,8 +1,6 @@
 package shard
 
 import (
-	"bufio"
-	"bytes"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -62,7 +60,7 @@ func TestHeadSeriesFile_SIGKILL(t *testing.T) {
 		})
 		require.NoError(t, err, "round %d", round)
 		require.True(t, res.Killed, "round %d: child exited by itself: %v\n%s", round, res.Exit, res.Output)
-		acked := readAckedBatches(t, filepath.Join(dir, "acked"))
+		acked := crashtest.ReadAcked(t, filepath.Join(dir, "acked"))
 		s := openShard(t, filepath.Join(dir, "shard"), seriesCrashOptions())
 		loads += s.m.SnapshotLoads.Load()
 		_, stop := runShard(t, s)
@@ -71,7 +69,14 @@ func TestHeadSeriesFile_SIGKILL(t *testing.T) {
 		const bornPrefix = `{__name__="born", k="`
 		for key, ts := range got {
 			if k, ok := strings.CutPrefix(key, bornPrefix); ok {
-				require.Equal(t, []int64{mustAtoi(t, strings.TrimSuffix(k, `"}`))}, ts, "round %d: %s holds another series' samples", round, key)
+				n := mustAtoi(t, strings.TrimSuffix(k, `"}`))
+				if len(ts) == 0 && !acked[n] {
+					// Killed between the WAL's series record and its
+					// samples' record: an unacknowledged batch may leave
+					// its new series without samples (head GC drops it).
+					continue
+				}
+				require.Equal(t, []int64{n}, ts, "round %d: %s holds another series' samples (acked: %v)", round, key, acked[n])
 			} else {
 				require.Contains(t, key, `__name__="fixed"`, "round %d: a series never sent", round)
 			}
@@ -112,27 +117,6 @@ func seriesCrashChild(t *testing.T, dir string) {
 		require.NoError(t, err)
 		require.NoError(t, ack.Sync())
 	}
-}
-
-// readAckedBatches returns the batches the ack file lists; a torn last line
-// (killed inside its write) was never acknowledged and is cut off.
-func readAckedBatches(t *testing.T, path string) map[int64]bool {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		return map[int64]bool{}
-	}
-	require.NoError(t, err)
-	if n := bytes.LastIndexByte(raw, '\n') + 1; n < len(raw) {
-		require.NoError(t, os.Truncate(path, int64(n)))
-		raw = raw[:n]
-	}
-	acked := map[int64]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	for sc.Scan() {
-		acked[mustAtoi(t, sc.Text())] = true
-	}
-	return acked
 }
 
 func mustAtoi(t *testing.T, s string) int64 {
